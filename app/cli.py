@@ -1,0 +1,354 @@
+"""``position-sync``: the window with no subcommand, headless subcommands otherwise.
+
+Exit codes are an interface scripts rely on: 0 every account read and everything matches,
+1 mismatches found, 2 an account could not be read (stale or login required), 3 bad
+configuration. A user mistake prints one sentence, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+import tempfile
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from app.config import Settings, default_config_path, default_data_dir, load_settings
+from app.domain import AccountState, Event, Row
+from app.errors import ConfigError
+from app.runtime import build_runtime
+from app.store import Store, StoreError
+from app.store.codec import iso
+from app.sync import SyncResult
+
+EXIT_OK = 0
+EXIT_MISMATCH = 1
+EXIT_STALE = 2
+EXIT_CONFIG = 3
+
+DEMO_CONFIG = Path(__file__).resolve().parent.parent / "resources" / "demo" / "config.toml"
+
+log = logging.getLogger("position_sync")
+
+
+def version() -> str:
+    try:
+        return metadata.version("position-sync")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="position-sync",
+        description="Broker positions next to your trading system's book, every mismatch highlighted.",
+    )
+    parser.add_argument("--config", type=Path, help="config file (env POSITION_SYNC_CONFIG)")
+    parser.add_argument("--data-dir", type=Path, help="where the database lives (env POSITION_SYNC_HOME)")
+    parser.add_argument(
+        "--demo", action="store_true", help="use the built-in demo in a throw-away data directory"
+    )
+    parser.add_argument("--version", action="version", version=f"position-sync {version()}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    sync = sub.add_parser("sync", help="sync every account (with --once: one sync, then exit)")
+    sync.add_argument("--once", action="store_true", help="one sync of every account, then exit")
+    sync.add_argument("--json", action="store_true", help="print the result as JSON")
+    sync.add_argument("--account", action="append", help="only this account (repeatable)")
+
+    status = sub.add_parser("status", help="the cached picture from the store; no network")
+    status.add_argument("--json", action="store_true")
+
+    events = sub.add_parser("events", help="stored events, oldest first")
+    events.add_argument("--since", help="only events at or after this ISO 8601 time")
+    events.add_argument("--account", help="only this account")
+    events.add_argument("--kind", action="append", help="only this event kind (repeatable)")
+    events.add_argument("--json", action="store_true")
+
+    sub.add_parser("daemon", help="sync on every account's interval until stopped (SIGINT/SIGTERM)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING - 10 * min(args.verbose, 2),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        if args.command is None:
+            return _window(args, parser)
+        settings, data_dir = _settings_and_data_dir(args)
+        if args.command == "status":
+            return cmd_status(settings, data_dir, as_json=args.json)
+        if args.command == "events":
+            return cmd_events(settings, data_dir, args)
+        if args.command == "sync" and args.once:
+            return asyncio.run(cmd_sync_once(settings, data_dir, as_json=args.json, only=args.account))
+        if args.command in ("sync", "daemon"):
+            return asyncio.run(cmd_daemon(settings, data_dir))
+    except ConfigError as exc:
+        print(f"position-sync: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except StoreError as exc:
+        print(f"position-sync: store error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return 130
+    parser.error(f"unknown command {args.command}")
+    return EXIT_CONFIG
+
+
+def _settings_and_data_dir(args: argparse.Namespace) -> tuple[Settings, Path]:
+    if args.demo:
+        config = args.config or DEMO_CONFIG
+        data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="position-sync-demo-"))
+    else:
+        config = args.config or default_config_path()
+        data_dir = args.data_dir or default_data_dir()
+    settings = load_settings(config.expanduser())
+    return settings, data_dir.expanduser()
+
+
+def _window(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    try:
+        from ui.main import run_window  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        parser.print_help()
+        return EXIT_OK
+    settings, data_dir = _settings_and_data_dir(args)
+    result: int = run_window(settings, data_dir, args)
+    return result
+
+
+# -- output ------------------------------------------------------------------------------
+
+
+def _num(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def row_json(row: Row) -> dict[str, Any]:
+    return {
+        "account": row.account,
+        "instrument": row.instrument,
+        "broker_qty": _num(row.broker_qty),
+        "local_qty": _num(row.local_qty),
+        "broker_avg": _num(row.broker_avg),
+        "local_avg": _num(row.local_avg),
+        "last_price": _num(row.last_price),
+        "unrealised_pnl": _num(row.unrealised_pnl),
+        "realised_pnl": _num(row.realised_pnl),
+        "status": row.status.value,
+        "since": iso(row.since),
+        "hint": row.hint,
+    }
+
+
+def event_json(event: Event) -> dict[str, Any]:
+    data = event.to_json()
+    data["at"] = iso(event.at)
+    return data
+
+
+def account_json(
+    account: str, state: AccountState, error: str | None, last_success: datetime | None
+) -> dict[str, Any]:
+    return {"id": account, "state": state.value, "error": error, "last_success_at": iso(last_success)}
+
+
+def exit_code(states: Iterable[AccountState], rows: Iterable[Row], held: bool = False) -> int:
+    if any(state is not AccountState.OK for state in states):
+        return EXIT_STALE
+    if held or any(row.status.is_problem for row in rows):
+        return EXIT_MISMATCH
+    return EXIT_OK
+
+
+def _sort_rows(rows: Iterable[Row]) -> list[Row]:
+    return sorted(rows, key=lambda r: (r.account, r.instrument))
+
+
+def print_table(accounts: list[dict[str, Any]], rows: list[Row], events: list[Event]) -> None:
+    for account in accounts:
+        line = f"{account['id']}: {account['state']}"
+        if account["error"]:
+            line += f" ({account['error']})"
+        if account["last_success_at"]:
+            line += f", last good sync {account['last_success_at']}"
+        print(line)
+    if rows:
+        header = ("ACCOUNT", "INSTRUMENT", "BROKER", "LOCAL", "DIFF", "STATUS", "HINT")
+        table = [header] + [
+            (
+                r.account,
+                r.instrument,
+                _plain(r.broker_qty),
+                _plain(r.local_qty),
+                _plain(r.difference) if r.status.is_problem else "",
+                r.status.value + (f" (was {r.previous_status.value})" if r.previous_status else ""),
+                r.hint or "",
+            )
+            for r in rows
+        ]
+        widths = [max(len(str(line[i])) for line in table) for i in range(len(header) - 1)]
+        print()
+        for line in table:
+            cells = [
+                str(c).ljust(w) if i < 2 or i == 5 else str(c).rjust(w)
+                for i, (c, w) in enumerate(zip(line, widths, strict=False))
+            ]
+            print("  ".join([*cells, str(line[-1])]).rstrip())
+    if events:
+        print()
+        for event in events:
+            print(_event_line(event))
+
+
+def _plain(value: Any) -> str:
+    return "-" if value is None else f"{value:,f}" if hasattr(value, "is_finite") else str(value)
+
+
+def _event_line(event: Event) -> str:
+    where = f" {event.instrument}" if event.instrument else ""
+    return f"{iso(event.at)} {event.account}{where} {event.kind.value}: {event.detail}"
+
+
+# -- commands ----------------------------------------------------------------------------
+
+
+async def cmd_sync_once(
+    settings: Settings, data_dir: Path, *, as_json: bool, only: list[str] | None = None
+) -> int:
+    runtime = build_runtime(settings, data_dir)
+    try:
+        await runtime.worker.load()
+        ids = runtime.worker.account_ids
+        if only:
+            for account_id in only:
+                settings.account(account_id)  # a ConfigError names the unknown id
+            ids = [a for a in ids if a in only]
+        results = list(await asyncio.gather(*(runtime.worker.sync(a, "once") for a in ids)))
+    finally:
+        await runtime.close()
+    rows = _sort_rows(row for result in results for row in result.rows.values())
+    events = [e for result in results for e in result.events]
+    accounts = [account_json(r.account, r.state, r.error, r.last_success_at) for r in results]
+    if as_json:
+        payload = {
+            "synced_at": iso(max((r.finished_at for r in results), default=datetime.now(UTC))),
+            "accounts": accounts,
+            "rows": [row_json(r) for r in rows],
+            "events": [event_json(e) for e in events],
+        }
+        print(json.dumps(payload, indent=2))
+    else:
+        print_table(accounts, rows, events)
+    return exit_code((r.state for r in results), rows, any(r.held for r in results))
+
+
+def cmd_status(settings: Settings, data_dir: Path, *, as_json: bool) -> int:
+    store = Store.open(data_dir, settings.store_url)
+    try:
+        configured = [a.id for a in settings.accounts if a.enabled]
+        statuses = store.account_statuses()
+        rows = _sort_rows(r for r in store.rows() if r.account in configured)
+        latest = store.latest_runs()
+        events = [s.event for s in store.events(run_ids=[latest[a] for a in configured if a in latest])]
+    finally:
+        store.close()
+    accounts = []
+    states = []
+    for account_id in configured:
+        status = statuses.get(account_id)
+        if status is None:
+            accounts.append(
+                account_json(
+                    account_id, AccountState.STALE, "never synced: run position-sync sync --once", None
+                )
+            )
+            states.append(AccountState.STALE)
+            continue
+        accounts.append(account_json(account_id, status.state, status.error, status.last_success_at))
+        states.append(status.state)
+    attempts = [s.last_attempt_at for s in statuses.values() if s.last_attempt_at and s.account in configured]
+    if as_json:
+        payload = {
+            "synced_at": iso(max(attempts)) if attempts else None,
+            "accounts": accounts,
+            "rows": [row_json(r) for r in rows],
+            "events": [event_json(e) for e in events],
+        }
+        print(json.dumps(payload, indent=2))
+    else:
+        print_table(accounts, rows, events)
+    return exit_code(states, rows)
+
+
+def cmd_events(settings: Settings, data_dir: Path, args: argparse.Namespace) -> int:
+    since = None
+    if args.since:
+        try:
+            since = datetime.fromisoformat(args.since)
+        except ValueError:
+            raise ConfigError(
+                None,
+                "--since",
+                f"must be an ISO 8601 time such as 2026-11-21T09:15:00+05:30, not {args.since!r}",
+            ) from None
+        if since.tzinfo is None:
+            since = since.astimezone()
+    store = Store.open(data_dir, settings.store_url)
+    try:
+        stored = store.events(since=since, account=args.account, kinds=args.kind)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps([event_json(s.event) for s in stored], indent=2))
+    else:
+        for s in stored:
+            print(_event_line(s.event))
+    return EXIT_OK
+
+
+async def cmd_daemon(settings: Settings, data_dir: Path) -> int:
+    runtime = build_runtime(settings, data_dir)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # Windows has no add_signal_handler
+            signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stop.set))
+
+    def report(result: SyncResult) -> None:
+        for event in result.events:
+            print(_event_line(event), flush=True)
+        if result.state is not AccountState.OK:
+            log.warning("%s is %s: %s", result.account, result.state.value, result.error)
+
+    runtime.worker.subscribe(report)
+    await runtime.worker.start()
+    print(
+        f"position-sync daemon: {len(runtime.worker.account_ids)} account(s), data in {data_dir} (pid {os.getpid()})",
+        flush=True,
+    )
+    try:
+        await stop.wait()
+    finally:
+        await runtime.close()
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,346 @@
+"""TOML settings: accounts, books and their tolerances.
+
+Every mistake becomes one ``ConfigError`` sentence naming the file, the field and what was
+expected, so the CLI can exit 3 without a traceback. Secrets are never read from this file:
+a ``*_env`` field names the environment variable that holds one (see ``app.secrets``).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from app.domain import to_decimal
+from app.errors import ConfigError
+
+APP_NAME = "position-sync"
+CONFIG_ENV = "POSITION_SYNC_CONFIG"
+HOME_ENV = "POSITION_SYNC_HOME"
+
+SECRET_FIELDS = frozenset(
+    {"api_secret", "access_token", "password", "token", "secret", "api_key_secret", "request_token"}
+)
+BOOK_KINDS = frozenset({"file"})
+FIELD_NAMES = ("symbol", "quantity", "average_price", "side", "account", "label")
+
+ACCOUNT_KEYS = frozenset(
+    {
+        "id",
+        "broker",
+        "book",
+        "exchange",
+        "aliases",
+        "interval",
+        "timeout",
+        "confirm_syncs",
+        "settle_seconds",
+        "price_tolerance_rel",
+        "price_tolerance_abs",
+        "mass_change_fraction",
+        "mass_change_min",
+        "currency",
+        "market",
+        "book_account",
+        "enabled",
+    }
+)
+
+
+@dataclass(frozen=True)
+class BookConfig:
+    id: str
+    kind: str
+    path: Path | None = None
+    url: str | None = None
+    fields: dict[str, str] = field(default_factory=dict)
+    format: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def field_name(self, name: str) -> str:
+        return self.fields.get(name, name)
+
+
+@dataclass(frozen=True)
+class AccountConfig:
+    """One broker login and how to judge it.
+
+    ``options`` holds the broker-specific keys (``api_key``, ``host``, ``scenario``...), checked
+    by the broker's adapter; relative paths in it are resolved against ``base_dir``.
+    """
+
+    id: str
+    broker: str
+    book: str
+    exchange: str | None = None
+    aliases: dict[str, str] = field(default_factory=dict)
+    interval: float = 60.0
+    timeout: float = 15.0
+    confirm_syncs: int = 2
+    settle_seconds: float = 5.0
+    price_tolerance_rel: Decimal = Decimal("0.001")
+    price_tolerance_abs: Decimal = Decimal("0.01")
+    mass_change_fraction: Decimal = Decimal("0.5")
+    mass_change_min: int = 3
+    currency: str | None = None
+    market: str | None = None
+    book_account: str | None = None
+    enabled: bool = True
+    options: dict[str, Any] = field(default_factory=dict)
+    base_dir: Path = Path(".")
+    config_path: Path | None = None
+
+    def path_option(self, name: str) -> Path | None:
+        value = self.options.get(name)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(self.config_path, f"accounts.{self.id}.{name}", "must be a path")
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else self.base_dir / path
+
+    def str_option(self, name: str, default: str | None = None, *, required: bool = False) -> str | None:
+        value = self.options.get(name, default)
+        if value is None:
+            if required:
+                raise ConfigError(
+                    self.config_path, f"accounts.{self.id}.{name}", "is required for this broker"
+                )
+            return None
+        if not isinstance(value, str):
+            raise ConfigError(self.config_path, f"accounts.{self.id}.{name}", "must be a string")
+        return value
+
+    def int_option(self, name: str, default: int | None = None) -> int | None:
+        value = self.options.get(name, default)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(self.config_path, f"accounts.{self.id}.{name}", "must be a whole number")
+        return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    path: Path | None
+    accounts: tuple[AccountConfig, ...]
+    books: dict[str, BookConfig]
+    store_url: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def account(self, account_id: str) -> AccountConfig:
+        for account in self.accounts:
+            if account.id == account_id:
+                return account
+        known = ", ".join(a.id for a in self.accounts) or "none"
+        raise ConfigError(self.path, "accounts", f"has no account '{account_id}' (known: {known})")
+
+
+def default_config_path() -> Path:
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        return Path(env).expanduser()
+    return Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
+
+
+def default_data_dir() -> Path:
+    env = os.environ.get(HOME_ENV)
+    if env:
+        return Path(env).expanduser()
+    return Path(platformdirs.user_data_dir(APP_NAME))
+
+
+def load_settings(path: Path) -> Settings:
+    """Read and check the whole file; the first mistake found is raised as one sentence."""
+    if not path.exists():
+        raise ConfigError(path, "", "does not exist (pass --config PATH or set POSITION_SYNC_CONFIG)")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(path, "", f"is not valid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, "", f"cannot be read: {exc}") from None
+    return parse_settings(raw, path)
+
+
+def parse_settings(raw: dict[str, Any], path: Path | None) -> Settings:
+    base_dir = path.parent.resolve() if path else Path.cwd()
+    books_raw = _table_list(raw, "books", path)
+    accounts_raw = _table_list(raw, "accounts", path)
+    books: dict[str, BookConfig] = {}
+    for index, entry in enumerate(books_raw):
+        book = _parse_book(entry, index, path, base_dir)
+        if book.id in books:
+            raise ConfigError(path, f"books[{index}].id", f"'{book.id}' is used twice; ids must be unique")
+        books[book.id] = book
+    accounts: list[AccountConfig] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(accounts_raw):
+        account = _parse_account(entry, index, path, base_dir)
+        if account.id in seen:
+            raise ConfigError(
+                path, f"accounts[{index}].id", f"'{account.id}' is used twice; ids must be unique"
+            )
+        if account.book not in books:
+            known = ", ".join(sorted(books)) or "none defined"
+            raise ConfigError(
+                path,
+                f"accounts[{index}].book",
+                f"names book '{account.book}', which is not among [[books]] (known: {known})",
+            )
+        seen.add(account.id)
+        accounts.append(account)
+    store = raw.get("store", {})
+    if not isinstance(store, dict):
+        raise ConfigError(path, "store", "must be a table ([store])")
+    store_url = store.get("url")
+    if store_url is not None and (not isinstance(store_url, str) or not store_url.strip()):
+        raise ConfigError(path, "store.url", "must be a SQLAlchemy URL string")
+    options = {k: v for k, v in raw.items() if k not in {"books", "accounts", "store"}}
+    return Settings(path, tuple(accounts), books, store_url, options)
+
+
+def _table_list(raw: dict[str, Any], name: str, path: Path | None) -> list[dict[str, Any]]:
+    value = raw.get(name, [])
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise ConfigError(path, name, f"must be an array of tables ([[{name}]])")
+    return value
+
+
+def _require_str(entry: dict[str, Any], key: str, where: str, path: Path | None) -> str:
+    value = entry.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(path, f"{where}.{key}", "is required and must be a non-empty string")
+    return value.strip()
+
+
+def _check_no_secrets(entry: dict[str, Any], where: str, path: Path | None) -> None:
+    for key in entry:
+        if key in SECRET_FIELDS:
+            raise ConfigError(
+                path,
+                f"{where}.{key}",
+                f"must not hold a secret; store it in the keyring or name an environment "
+                f"variable with '{key}_env'",
+            )
+
+
+def _parse_book(entry: dict[str, Any], index: int, path: Path | None, base_dir: Path) -> BookConfig:
+    where = f"books[{index}]"
+    book_id = _require_str(entry, "id", where, path)
+    where = f"books.{book_id}"
+    _check_no_secrets(entry, where, path)
+    kind = _require_str(entry, "kind", where, path)
+    if kind not in BOOK_KINDS:
+        raise ConfigError(
+            path, f"{where}.kind", f"must be one of {', '.join(sorted(BOOK_KINDS))}, not '{kind}'"
+        )
+    fields = entry.get("fields", {})
+    if not isinstance(fields, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in fields.items()
+    ):
+        raise ConfigError(path, f"{where}.fields", 'must be a table of field = "column name" strings')
+    unknown = sorted(set(fields) - set(FIELD_NAMES))
+    if unknown:
+        raise ConfigError(
+            path, f"{where}.fields.{unknown[0]}", f"is not a known field (known: {', '.join(FIELD_NAMES)})"
+        )
+    book_path: Path | None = None
+    url: str | None = None
+    if kind == "file":
+        raw_path = _require_str(entry, "path", where, path)
+        book_path = Path(raw_path).expanduser()
+        if not book_path.is_absolute():
+            book_path = base_dir / book_path
+    else:
+        url = _require_str(entry, "url", where, path)
+    fmt = entry.get("format")
+    if fmt is not None and fmt not in ("json", "csv"):
+        raise ConfigError(path, f"{where}.format", "must be 'json' or 'csv'")
+    options = {k: v for k, v in entry.items() if k not in {"id", "kind", "path", "url", "fields", "format"}}
+    return BookConfig(book_id, kind, book_path, url, dict(fields), fmt, options)
+
+
+def _number(entry: dict[str, Any], key: str, where: str, path: Path | None, *, minimum: float = 0) -> Any:
+    value = entry[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ConfigError(path, f"{where}.{key}", "must be a number")
+    try:
+        number = to_decimal(value)
+    except ValueError:
+        raise ConfigError(path, f"{where}.{key}", f"must be a number, not {value!r}") from None
+    if number < Decimal(str(minimum)):
+        raise ConfigError(path, f"{where}.{key}", f"must be at least {minimum}, not {value}")
+    return number
+
+
+def _parse_account(entry: dict[str, Any], index: int, path: Path | None, base_dir: Path) -> AccountConfig:
+    where = f"accounts[{index}]"
+    account_id = _require_str(entry, "id", where, path)
+    where = f"accounts.{account_id}"
+    _check_no_secrets(entry, where, path)
+    broker = _require_str(entry, "broker", where, path)
+    book = _require_str(entry, "book", where, path)
+    values: dict[str, Any] = {}
+    from brokers.registry import broker_defaults  # registry only: app never names a broker
+
+    try:
+        defaults = broker_defaults(broker)
+    except KeyError as exc:
+        raise ConfigError(path, f"{where}.broker", str(exc.args[0])) from None
+    merged = {**defaults, **entry}
+    for key in ("interval", "timeout", "settle_seconds"):
+        if key in merged:
+            values[key] = float(_number(merged, key, where, path, minimum=0.0))
+    if values.get("interval", 1.0) <= 0 or values.get("timeout", 1.0) <= 0:
+        raise ConfigError(path, f"{where}.interval", "and 'timeout' must be greater than 0 seconds")
+    for key in ("confirm_syncs", "mass_change_min"):
+        if key in merged:
+            value = merged[key]
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(
+                    path, f"{where}.{key}", f"must be a whole number of at least 1, not {value!r}"
+                )
+            values[key] = value
+    for key in ("price_tolerance_rel", "price_tolerance_abs", "mass_change_fraction"):
+        if key in merged:
+            values[key] = _number(merged, key, where, path)
+    if "mass_change_fraction" in values and values["mass_change_fraction"] > 1:
+        raise ConfigError(path, f"{where}.mass_change_fraction", "must be between 0 and 1")
+    for key in ("exchange", "currency", "book_account"):
+        if key in merged and merged[key] is not None:
+            value = merged[key]
+            if not isinstance(value, str) or not value.strip():
+                raise ConfigError(path, f"{where}.{key}", "must be a non-empty string")
+            values[key] = value.strip().upper() if key == "exchange" else value.strip()
+    if "market" in merged:
+        if merged["market"] not in ("spot", "swap", "future"):
+            raise ConfigError(path, f"{where}.market", "must be 'spot', 'swap' or 'future'")
+        values["market"] = merged["market"]
+    if "enabled" in merged:
+        if not isinstance(merged["enabled"], bool):
+            raise ConfigError(path, f"{where}.enabled", "must be true or false")
+        values["enabled"] = merged["enabled"]
+    aliases = entry.get("aliases", {})
+    if not isinstance(aliases, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in aliases.items()
+    ):
+        raise ConfigError(
+            path, f"{where}.aliases", 'must be a table of "spelling" = "instrument key" strings'
+        )
+    options = {k: v for k, v in merged.items() if k not in ACCOUNT_KEYS}
+    return AccountConfig(
+        id=account_id,
+        broker=broker,
+        book=book,
+        aliases=dict(aliases),
+        options=options,
+        base_dir=base_dir,
+        config_path=path,
+        **values,
+    )

@@ -1,0 +1,251 @@
+"""The words of the design as types: positions, rows, statuses, events.
+
+Quantities and prices are ``Decimal`` end to end: a float would make 0.1 + 0.2 lots on one side
+differ from 0.3 on the other and report a false mismatch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Any
+
+ZERO = Decimal(0)
+
+
+class Status(StrEnum):
+    """The state of one row; the names are an interface (JSON, CLI, store)."""
+
+    MATCH = "match"
+    QTY_MISMATCH = "qty_mismatch"
+    SIDE_MISMATCH = "side_mismatch"
+    PRICE_MISMATCH = "price_mismatch"
+    PHANTOM = "phantom"
+    UNTRACKED = "untracked"
+    CLOSED = "closed"
+    STALE = "stale"
+
+    @property
+    def is_problem(self) -> bool:
+        return self in PROBLEM_STATUSES
+
+
+PROBLEM_STATUSES = frozenset(
+    {
+        Status.QTY_MISMATCH,
+        Status.SIDE_MISMATCH,
+        Status.PRICE_MISMATCH,
+        Status.PHANTOM,
+        Status.UNTRACKED,
+    }
+)
+MISMATCH_STATUSES = frozenset({Status.QTY_MISMATCH, Status.SIDE_MISMATCH, Status.PRICE_MISMATCH})
+
+
+class EventKind(StrEnum):
+    """What happened; the names are an interface (JSON, notifications, store)."""
+
+    OPENED = "opened"
+    CLOSED = "closed"
+    QTY_CHANGED = "qty_changed"
+    PHANTOM_DETECTED = "phantom_detected"
+    PHANTOM_RESOLVED = "phantom_resolved"
+    UNTRACKED_DETECTED = "untracked_detected"
+    UNTRACKED_RESOLVED = "untracked_resolved"
+    MISMATCH_DETECTED = "mismatch_detected"
+    MISMATCH_RESOLVED = "mismatch_resolved"
+    SYNC_FAILED = "sync_failed"
+    LOGIN_REQUIRED = "login_required"
+    MASS_CHANGE_HELD = "mass_change_held"
+
+
+class AccountState(StrEnum):
+    OK = "ok"
+    STALE = "stale"
+    LOGIN_REQUIRED = "login_required"
+
+
+def to_decimal(value: Any) -> Decimal:
+    """Parse a quantity or price exactly; floats go through ``str`` so 0.1 stays 0.1."""
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, bool):
+        raise ValueError(f"expected a number, got {value!r}")
+    elif isinstance(value, int):
+        result = Decimal(value)
+    elif isinstance(value, float):
+        result = Decimal(repr(value))
+    elif isinstance(value, str):
+        text = value.strip().replace(",", "").replace("_", "")
+        try:
+            result = Decimal(text)
+        except InvalidOperation:
+            raise ValueError(f"expected a number, got {value!r}") from None
+    else:
+        raise ValueError(f"expected a number, got {value!r}")
+    if not result.is_finite():
+        raise ValueError(f"expected a finite number, got {value!r}")
+    return result
+
+
+def optional_decimal(value: Any) -> Decimal | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return to_decimal(value)
+
+
+def normal(value: Decimal | None) -> Decimal | None:
+    """Drop trailing zeros so ``Decimal('200.000')`` prints and compares as ``200``."""
+    if value is None:
+        return None
+    if value == ZERO:
+        return ZERO
+    text = format(value.normalize(), "f")
+    return Decimal(text)
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """One line of one side: a broker position or a book entry, already keyed.
+
+    ``label`` tells apart several lines of one instrument (Kite's MIS and NRML, two strategies
+    of a book); ``aliases`` are other spellings the broker knows the instrument by (IB's
+    symbol, localSymbol, OCC option symbol) so a book may use any of them.
+    """
+
+    instrument: str
+    quantity: Decimal
+    average_price: Decimal | None = None
+    last_price: Decimal | None = None
+    unrealised_pnl: Decimal | None = None
+    realised_pnl: Decimal | None = None
+    label: str | None = None
+    symbol: str | None = None
+    multiplier: Decimal = Decimal(1)
+    currency: str | None = None
+    aliases: tuple[str, ...] = ()
+    price_missing_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkingOrder:
+    """A pending order: ``quantity`` is signed (BUY positive) and is what remains unfilled."""
+
+    instrument: str
+    quantity: Decimal
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerSnapshot:
+    positions: tuple[Position, ...]
+    orders: tuple[WorkingOrder, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class BookSnapshot:
+    """The book as read; ``fingerprint`` changes when the content does (for settle time)."""
+
+    positions: tuple[Position, ...]
+    fingerprint: str = ""
+    modified_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One line behind a row's summed quantity: kept so the user sees the breakdown."""
+
+    label: str
+    quantity: Decimal
+    average_price: Decimal | None = None
+
+    def to_json(self) -> dict[str, str | None]:
+        return {
+            "label": self.label,
+            "quantity": str(self.quantity),
+            "average_price": None if self.average_price is None else str(self.average_price),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Part:
+        return cls(
+            label=str(data["label"]),
+            quantity=to_decimal(data["quantity"]),
+            average_price=optional_decimal(data.get("average_price")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One instrument of one account after reconciliation.
+
+    ``streak`` counts consecutive good syncs in the current problem; ``confirmed`` is set once
+    its event went out, so the event is reported once and its resolution only if it was.
+    ``previous_status`` keeps what a ``stale`` row was before its account went stale.
+    """
+
+    account: str
+    instrument: str
+    status: Status
+    since: datetime
+    broker_qty: Decimal | None = None
+    local_qty: Decimal | None = None
+    broker_avg: Decimal | None = None
+    local_avg: Decimal | None = None
+    last_price: Decimal | None = None
+    unrealised_pnl: Decimal | None = None
+    realised_pnl: Decimal | None = None
+    realised_estimated: bool = False
+    multiplier: Decimal = Decimal(1)
+    currency: str | None = None
+    hint: str | None = None
+    explained: bool = False
+    streak: int = 0
+    confirmed: bool = False
+    previous_status: Status | None = None
+    broker_parts: tuple[Part, ...] = ()
+    local_parts: tuple[Part, ...] = ()
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.account, self.instrument)
+
+    @property
+    def difference(self) -> Decimal:
+        """Broker minus local: what the book is missing (negative: what it holds too much)."""
+        return (self.broker_qty or ZERO) - (self.local_qty or ZERO)
+
+    @property
+    def exposure(self) -> Decimal:
+        """Gross exposure of the larger side, for sorting problems by size."""
+        price = self.last_price or self.broker_avg or self.local_avg or ZERO
+        qty = max(abs(self.broker_qty or ZERO), abs(self.local_qty or ZERO))
+        return abs(qty * price * self.multiplier)
+
+    @property
+    def effective_status(self) -> Status:
+        """What the row was judged to be, looking through ``stale``."""
+        if self.status is Status.STALE and self.previous_status is not None:
+            return self.previous_status
+        return self.status
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    at: datetime
+    account: str
+    kind: EventKind
+    instrument: str | None = None
+    detail: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "at": self.at.isoformat(),
+            "account": self.account,
+            "instrument": self.instrument,
+            "kind": self.kind.value,
+            "detail": self.detail,
+        }

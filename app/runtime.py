@@ -1,0 +1,51 @@
+"""Everything one run needs, built from the settings: store, adapters, books, worker.
+
+Shared by the CLI, the daemon and the window so that all three check the configuration the
+same way before anything touches the network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.books import Book, open_book
+from app.config import Settings
+from app.secrets import Secrets
+from app.store import Store
+from app.sync import Clock, SyncWorker, utcnow
+from brokers.base import BrokerAdapter
+from brokers.registry import AdapterContext, create_adapter
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    data_dir: Path
+    store: Store
+    worker: SyncWorker
+
+    async def close(self) -> None:
+        await self.worker.stop()
+        self.store.close()
+
+
+def build_adapters(settings: Settings, data_dir: Path, secrets: Secrets) -> dict[str, BrokerAdapter]:
+    context = AdapterContext(data_dir=data_dir, secrets=secrets)
+    return {a.id: create_adapter(a, context) for a in settings.accounts if a.enabled}
+
+
+def build_books(settings: Settings, secrets: Secrets) -> dict[str, Book]:
+    return {b.id: open_book(b, secrets, settings.path) for b in settings.books.values()}
+
+
+def build_runtime(
+    settings: Settings, data_dir: Path, *, secrets: Secrets | None = None, clock: Clock = utcnow
+) -> Runtime:
+    """Raises ``ConfigError`` or ``StoreError`` with one sentence; nothing is fetched yet."""
+    secrets = secrets or Secrets()
+    books = build_books(settings, secrets)
+    adapters = build_adapters(settings, data_dir, secrets)
+    store = Store.open(data_dir, settings.store_url)
+    worker = SyncWorker(settings, store, adapters, books, clock=clock)
+    return Runtime(settings, data_dir, store, worker)

@@ -1,0 +1,110 @@
+"""The tables, as SQLAlchemy Core metadata (the migrations create them; this names them).
+
+Quantities and prices are stored as text so a ``Decimal`` comes back exactly as it went in on
+SQLite and PostgreSQL alike; times are ISO 8601 text in UTC, which sorts as time does.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, Text
+
+metadata = MetaData()
+
+sync_runs = Table(
+    "sync_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account", String(100), nullable=False),
+    Column("started_at", String(40), nullable=False),
+    Column("finished_at", String(40), nullable=False),
+    Column("outcome", String(20), nullable=False),
+    Column("error", Text),
+    Column("rows", Integer, nullable=False, default=0),
+    Column("problems", Integer, nullable=False, default=0),
+    Column("events", Integer, nullable=False, default=0),
+)
+
+current_rows = Table(
+    "rows",
+    metadata,
+    Column("account", String(100), primary_key=True),
+    Column("instrument", String(200), primary_key=True),
+    Column("status", String(20), nullable=False),
+    Column("previous_status", String(20)),
+    Column("since", String(40), nullable=False),
+    Column("broker_qty", String(50)),
+    Column("local_qty", String(50)),
+    Column("broker_avg", String(50)),
+    Column("local_avg", String(50)),
+    Column("last_price", String(50)),
+    Column("unrealised_pnl", String(50)),
+    Column("realised_pnl", String(50)),
+    Column("realised_estimated", Boolean, nullable=False, default=False),
+    Column("multiplier", String(50), nullable=False, default="1"),
+    Column("currency", String(10)),
+    Column("hint", Text),
+    Column("explained", Boolean, nullable=False, default=False),
+    Column("streak", Integer, nullable=False, default=0),
+    Column("confirmed", Boolean, nullable=False, default=False),
+    Column("broker_parts", Text),
+    Column("local_parts", Text),
+    Column("updated_at", String(40), nullable=False),
+)
+
+row_history = Table(
+    "row_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account", String(100), nullable=False),
+    Column("instrument", String(200), nullable=False),
+    Column("at", String(40), nullable=False),
+    Column("sync_run_id", Integer),
+    Column("status", String(20), nullable=False),
+    Column("broker_qty", String(50)),
+    Column("local_qty", String(50)),
+    Column("broker_avg", String(50)),
+    Column("local_avg", String(50)),
+    Column("realised_pnl", String(50)),
+    Column("hint", Text),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", String(40), nullable=False),
+    Column("account", String(100), nullable=False),
+    Column("instrument", String(200)),
+    Column("kind", String(30), nullable=False),
+    Column("detail", Text, nullable=False, default=""),
+    Column("data", Text),
+    Column("sync_run_id", Integer),
+)
+
+closed_positions = Table(
+    "closed_positions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account", String(100), nullable=False),
+    Column("instrument", String(200), nullable=False),
+    Column("closed_at", String(40), nullable=False),
+    Column("quantity", String(50), nullable=False),
+    Column("average_price", String(50)),
+    Column("realised_pnl", String(50)),
+    Column("estimated", Boolean, nullable=False, default=False),
+)
+
+account_state = Table(
+    "account_state",
+    metadata,
+    Column("account", String(100), primary_key=True),
+    Column("state", String(20), nullable=False),
+    Column("error", Text),
+    Column("last_success_at", String(40)),
+    Column("last_attempt_at", String(40)),
+    Column("book_fingerprint", String(100)),
+    Column("book_changed_at", String(40)),
+    Column("held", Text),
+    Column("initialised", Boolean, nullable=False, default=False),
+    Column("learned_aliases", Text),
+)

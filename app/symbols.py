@@ -1,0 +1,140 @@
+"""One instrument key whatever the spelling.
+
+False phantoms are mostly spelling: ``NIFTY25O0725150CE`` in the book and
+``NFO:NIFTY25O0725150CE`` at the broker, ``BTCUSDT`` against ccxt's ``BTC/USDT:USDT``. The rules
+here only remove what cannot change the instrument (case, surrounding space, a default exchange,
+a native crypto pair's punctuation); they never shorten or reinterpret a symbol, so a weekly
+option (``NIFTY25O0725150CE``) and a monthly one (``NIFTY25OCT25150CE``) stay two. What no rule
+can guess goes into the account's alias table.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+
+from app.domain import Position
+
+_SPACES = re.compile(r"\s+")
+# Longest first, so USDT wins over USD.
+_QUOTES = ("FDUSD", "USDT", "USDC", "BUSD", "TUSD", "USD", "EUR", "BTC", "ETH", "BNB", "DAI")
+_LINEAR_SETTLE = frozenset({"USDT", "USDC", "BUSD", "FDUSD", "TUSD"})
+
+
+def clean(raw: str) -> str:
+    return _SPACES.sub(" ", raw.strip().upper())
+
+
+def _native_crypto(symbol: str, market: str) -> str | None:
+    """``BTCUSDT`` -> ``BTC/USDT:USDT`` (swap) or ``BTC/USDT`` (spot); None when not a pair."""
+    text = symbol.replace("-", "").replace("_", "")
+    perpetual = text.endswith("PERP")
+    if perpetual:
+        text = text[: -len("PERP")]
+    for quote in _QUOTES:
+        if text.endswith(quote) and len(text) > len(quote):
+            base = text[: -len(quote)]
+            if not base.isalnum():
+                return None
+            if market == "spot" and not perpetual:
+                return f"{base}/{quote}"
+            settle = quote if quote in _LINEAR_SETTLE else base
+            return f"{base}/{quote}:{settle}"
+    return None
+
+
+def normalise(raw: str, exchange: str | None = None, market: str | None = None) -> str:
+    """The canonical key of one spelling, with the account's default exchange and market."""
+    text = clean(raw)
+    if "/" in text:  # ccxt unified: BASE/QUOTE[:SETTLE[-EXPIRY...]]
+        return text.replace(" ", "")
+    if ":" in text:
+        prefix, _, rest = text.partition(":")
+        return f"{prefix.strip()}:{rest.strip()}"
+    if market is not None and exchange is None:
+        unified = _native_crypto(text, market)
+        if unified is not None:
+            return unified
+    if exchange:
+        return f"{exchange}:{text}"
+    return text
+
+
+def symbol_part(key: str) -> str:
+    """The part after an exchange prefix, for comparing spellings across exchanges."""
+    if "/" in key:
+        return key
+    return key.partition(":")[2] or key
+
+
+def compact(key: str) -> str:
+    """Letters and digits only: what two spellings of one symbol still share."""
+    return re.sub(r"[^A-Z0-9]", "", symbol_part(key).upper())
+
+
+def similarity(a: str, b: str) -> float:
+    return difflib.SequenceMatcher(None, symbol_part(a), symbol_part(b)).ratio()
+
+
+@dataclass
+class Resolver:
+    """Keys both sides of one account.
+
+    Broker positions may carry aliases (IB's symbol, localSymbol, OCC spelling); those are
+    learned and kept in ``learned`` across syncs, so a book that writes ``AAPL`` still lands on
+    the broker's row after the broker closed it (and the row turns phantom, not a second row).
+    """
+
+    exchange: str | None = None
+    market: str | None = None
+    aliases: Mapping[str, str] = field(default_factory=dict)
+    learned: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._configured = {
+            self.norm(spelling): self.norm(target) for spelling, target in self.aliases.items()
+        }
+
+    def norm(self, raw: str) -> str:
+        return normalise(raw, self.exchange, self.market)
+
+    def key(self, raw: str) -> str:
+        key = self.norm(raw)
+        if key in self._configured:
+            return self._configured[key]
+        return self.learned.get(key, key)
+
+    def learn(self, positions: Iterable[Position]) -> None:
+        """Record broker aliases; a spelling claimed by two instruments is dropped, not guessed."""
+        claims: dict[str, set[str]] = {}
+        for position in positions:
+            target = self.key(position.instrument)
+            for alias in position.aliases:
+                spelling = self.norm(alias)
+                if spelling != target:
+                    claims.setdefault(spelling, set()).add(target)
+        for spelling, targets in claims.items():
+            if len(targets) == 1:
+                self.learned[spelling] = next(iter(targets))
+            else:
+                self.learned.pop(spelling, None)
+
+    def forget_except(self, keys: set[str]) -> None:
+        """Drop learned spellings whose instrument has no row any more, so the map stays small."""
+        self.learned = {s: k for s, k in self.learned.items() if k in keys}
+
+    def key_broker(self, positions: Iterable[Position]) -> list[Position]:
+        positions = list(positions)
+        self.learn(positions)
+        return [_rekey(p, self.key(p.instrument)) for p in positions]
+
+    def key_book(self, positions: Iterable[Position]) -> list[Position]:
+        return [_rekey(p, self.key(p.symbol or p.instrument)) for p in positions]
+
+
+def _rekey(position: Position, key: str) -> Position:
+    if position.instrument == key and position.symbol is not None:
+        return position
+    return replace(position, instrument=key, symbol=position.symbol or position.instrument)

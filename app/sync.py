@@ -1,0 +1,369 @@
+"""The asyncio sync worker: triggers, single flight, timeouts, backoff, publishing.
+
+One loop drives everything (the Qt loop through qasync in the window, a plain asyncio loop
+headless). What blocks runs elsewhere: book reads on a small pool, and reconciliation plus the
+store on one dedicated thread, because a SQLAlchemy engine is used from a single thread and a
+10,000-row reconciliation must not stall the window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+from app.books.base import Book
+from app.config import AccountConfig, Settings
+from app.domain import AccountState, BookSnapshot, BrokerSnapshot, Event, Row
+from app.errors import ReadError, ReadErrorKind
+from app.reconcile import AccountMemory, JudgeSettings, Outcome, reconcile
+from app.store import Store, StoreError
+from app.symbols import Resolver
+from brokers.base import BrokerAdapter
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Clock = Callable[[], datetime]
+Subscriber = Callable[["SyncResult"], None]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def judge_settings(account: AccountConfig) -> JudgeSettings:
+    return JudgeSettings(
+        price_tolerance_rel=account.price_tolerance_rel,
+        price_tolerance_abs=account.price_tolerance_abs,
+        confirm_syncs=account.confirm_syncs,
+        settle_seconds=account.settle_seconds,
+        mass_change_fraction=account.mass_change_fraction,
+        mass_change_min=account.mass_change_min,
+    )
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """What one sync of one account published."""
+
+    account: str
+    reason: str
+    started_at: datetime
+    finished_at: datetime
+    state: AccountState
+    error: str | None
+    rows: dict[str, Row]
+    events: list[Event]
+    last_success_at: datetime | None
+    held: bool = False
+    run_id: int | None = None
+
+    @property
+    def duration(self) -> float:
+        return (self.finished_at - self.started_at).total_seconds()
+
+
+@dataclass
+class _Account:
+    config: AccountConfig
+    adapter: BrokerAdapter
+    book: Book
+    resolver: Resolver
+    memory: AccountMemory
+    failures: int = 0
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    running: asyncio.Task[SyncResult] | None = None
+    rerun: bool = False
+    next_due: datetime | None = None
+
+
+class SyncWorker:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        adapters: dict[str, BrokerAdapter],
+        books: dict[str, Book],
+        *,
+        clock: Clock = utcnow,
+        rng: Callable[[], float] = random.random,
+        backoff_cap: float = 300.0,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self._adapters = adapters
+        self._books = books
+        self._clock = clock
+        self._rng = rng
+        self.backoff_cap = backoff_cap
+        self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="position-sync-store")
+        self._io = ThreadPoolExecutor(max_workers=4, thread_name_prefix="position-sync-books")
+        self._accounts: dict[str, _Account] = {}
+        self._subscribers: list[Subscriber] = []
+        self._tasks: set[asyncio.Task[object]] = set()
+        self._loops: list[asyncio.Task[None]] = []
+        self._paused = asyncio.Event()
+        self._paused.set()  # set = running; cleared = paused
+        self._loaded = False
+
+    # -- set-up ----------------------------------------------------------------------------
+
+    async def load(self) -> None:
+        """Read what the store remembers; nothing touches the network here."""
+        if self._loaded:
+            return
+        memories, learned = await self._in_db(self.store.load_memories)
+        for account in self.settings.accounts:
+            if not account.enabled:
+                continue
+            resolver = Resolver(
+                account.exchange, account.market, account.aliases, dict(learned.get(account.id, {}))
+            )
+            memory = memories.get(account.id) or AccountMemory(account.id)
+            self._accounts[account.id] = _Account(
+                account, self._adapters[account.id], self._books[account.book], resolver, memory
+            )
+        self._loaded = True
+
+    async def start(self) -> None:
+        """Start-up trigger, then every account on its own interval; pushes sync at once."""
+        await self.load()
+        loop = asyncio.get_running_loop()
+        for account_id, state in self._accounts.items():
+            state.adapter.on_push(lambda aid=account_id: loop.call_soon_threadsafe(self.trigger, aid, "push"))
+            self._loops.append(
+                asyncio.create_task(self._interval_loop(state), name=f"sync-loop-{account_id}")
+            )
+
+    async def stop(self) -> None:
+        for task in self._loops:
+            task.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        for state in self._accounts.values():
+            if state.running is not None:
+                state.running.cancel()
+        await asyncio.gather(*self._loops, *self._tasks, return_exceptions=True)
+        running = [s.running for s in self._accounts.values() if s.running is not None]
+        await asyncio.gather(*running, return_exceptions=True)
+        self._loops.clear()
+        for state in self._accounts.values():
+            with contextlib.suppress(Exception):
+                await state.adapter.close()
+        self._db.shutdown(wait=True)
+        self._io.shutdown(wait=False, cancel_futures=True)
+
+    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
+        self._subscribers.append(subscriber)
+        return lambda: self._subscribers.remove(subscriber)
+
+    # -- what the UI and CLI see -----------------------------------------------------------
+
+    @property
+    def account_ids(self) -> list[str]:
+        return list(self._accounts)
+
+    def memory(self, account_id: str) -> AccountMemory:
+        return self._accounts[account_id].memory
+
+    def is_syncing(self, account_id: str | None = None) -> bool:
+        states = [self._accounts[account_id]] if account_id else list(self._accounts.values())
+        return any(s.running is not None and not s.running.done() for s in states)
+
+    def next_due(self, account_id: str) -> datetime | None:
+        return self._accounts[account_id].next_due
+
+    @property
+    def paused(self) -> bool:
+        return not self._paused.is_set()
+
+    def pause(self) -> None:
+        """Stop interval syncs; manual resync and pushes still work."""
+        self._paused.clear()
+
+    def resume(self) -> None:
+        self._paused.set()
+
+    # -- triggers --------------------------------------------------------------------------
+
+    def trigger(self, account_id: str, reason: str = "push") -> None:
+        """Fire-and-forget sync (pushes, file watchers); a running sync is followed by one more."""
+        state = self._accounts.get(account_id)
+        if state is None:
+            return
+        if state.running is not None and not state.running.done():
+            state.rerun = True
+            return
+        self._keep(asyncio.ensure_future(self.sync(account_id, reason)))
+
+    async def sync(self, account_id: str, reason: str = "manual") -> SyncResult:
+        """Sync one account now; a sync already running for it is joined, not repeated."""
+        state = self._accounts[account_id]
+        if state.running is None or state.running.done():
+            state.running = asyncio.create_task(self._run(state, reason), name=f"sync-{account_id}")
+        return await asyncio.shield(state.running)
+
+    async def sync_all(self, reason: str = "manual") -> list[SyncResult]:
+        return list(await asyncio.gather(*(self.sync(a, reason) for a in self._accounts)))
+
+    def _keep(self, task: asyncio.Future[object]) -> None:
+        self._tasks.add(task)  # type: ignore[arg-type]
+        task.add_done_callback(self._tasks.discard)  # type: ignore[arg-type]
+
+    def delay_after(self, state: _Account) -> float:
+        """The interval, or after failures an exponential backoff with jitter, capped."""
+        interval = state.config.interval
+        if state.failures == 0 or state.memory.state is AccountState.LOGIN_REQUIRED:
+            return interval
+        ceiling = min(self.backoff_cap, interval * (2 ** min(state.failures - 1, 16)))
+        return ceiling / 2 + self._rng() * ceiling / 2
+
+    async def _interval_loop(self, state: _Account) -> None:
+        delay = 0.0  # the start-up trigger
+        while True:
+            state.next_due = self._clock() + timedelta(seconds=delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(state.wake.wait(), timeout=delay)
+            state.wake.clear()
+            await self._paused.wait()
+            try:
+                await self.sync(state.config.id, "interval")
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the loop must outlive any one sync
+                log.exception("sync of %s failed unexpectedly", state.config.id)
+            delay = self.delay_after(state)
+
+    # -- one sync --------------------------------------------------------------------------
+
+    async def _run(self, state: _Account, reason: str) -> SyncResult:
+        try:
+            result = await self._sync_once(state, reason)
+            while state.rerun:
+                state.rerun = False
+                result = await self._sync_once(state, "push")
+            return result
+        finally:
+            state.running = None
+
+    async def _sync_once(self, state: _Account, reason: str) -> SyncResult:
+        account = state.config
+        started = self._clock()
+        broker, book = await asyncio.gather(self._read_broker(state), self._read_book(state))
+        settings = judge_settings(account)
+
+        def judge_and_save() -> tuple[Outcome, int]:
+            broker_keyed = broker
+            book_keyed = book
+            if not isinstance(broker, ReadError) and not isinstance(book, ReadError):
+                broker_keyed, book_keyed = _key_sides(state.resolver, broker, book)
+            now = self._clock()
+            outcome = reconcile(account.id, broker_keyed, book_keyed, state.memory, settings, now)
+            if not isinstance(broker, ReadError) and not isinstance(book, ReadError):
+                state.resolver.forget_except(set(outcome.rows))
+            run_id = self.store.save(account.id, outcome, started, now, dict(state.resolver.learned))
+            return outcome, run_id
+
+        try:
+            outcome, run_id = await self._in_db(judge_and_save)
+        except StoreError as exc:
+            log.error("%s", exc)
+            error = f"store: {exc}"
+            memory = replace(state.memory, state=AccountState.STALE, error=error)
+            result = SyncResult(
+                account.id,
+                reason,
+                started,
+                self._clock(),
+                AccountState.STALE,
+                error,
+                state.memory.rows,
+                [],
+                state.memory.last_success_at,
+            )
+            state.failures += 1
+            state.memory = replace(memory, rows=state.memory.rows)
+            self._publish(result)
+            return result
+        state.memory = outcome.memory
+        state.failures = 0 if outcome.state is AccountState.OK else state.failures + 1
+        result = SyncResult(
+            account=account.id,
+            reason=reason,
+            started_at=started,
+            finished_at=self._clock(),
+            state=outcome.state,
+            error=outcome.memory.error,
+            rows=outcome.rows,
+            events=outcome.events,
+            last_success_at=outcome.memory.last_success_at,
+            held=outcome.held,
+            run_id=run_id,
+        )
+        self._publish(result)
+        return result
+
+    async def _read_broker(self, state: _Account) -> BrokerSnapshot | ReadError:
+        account = state.config
+        try:
+            return await asyncio.wait_for(state.adapter.fetch(), timeout=account.timeout)
+        except ReadError as exc:
+            return exc
+        except TimeoutError:
+            return ReadError(
+                ReadErrorKind.TIMEOUT,
+                f"{account.broker} broker of account {account.id} did not answer within {account.timeout:g} s",
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # an adapter bug must read as a failure, never as an empty broker
+            log.exception("unexpected error reading the broker of %s", account.id)
+            return ReadError(
+                ReadErrorKind.NETWORK, f"reading {account.broker} for {account.id} failed: {exc!r}"
+            )
+
+    async def _read_book(self, state: _Account) -> BookSnapshot | ReadError:
+        account = state.config
+        loop = asyncio.get_running_loop()
+        key = account.book_account or account.id
+        try:
+            future = loop.run_in_executor(self._io, state.book.read, key)
+            return await asyncio.wait_for(future, timeout=account.timeout)
+        except ReadError as exc:
+            return exc
+        except TimeoutError:
+            return ReadError(
+                ReadErrorKind.TIMEOUT, f"book '{account.book}' was not read within {account.timeout:g} s"
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("unexpected error reading book %s", account.book)
+            return ReadError(ReadErrorKind.SOURCE, f"book '{account.book}' could not be read: {exc!r}")
+
+    async def _in_db(self, function: Callable[[], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._db, function)
+
+    def _publish(self, result: SyncResult) -> None:
+        for subscriber in list(self._subscribers):
+            try:
+                subscriber(result)
+            except Exception:
+                log.exception("a subscriber failed on the result of %s", result.account)
+
+
+def _key_sides(
+    resolver: Resolver, broker: BrokerSnapshot, book: BookSnapshot
+) -> tuple[BrokerSnapshot, BookSnapshot]:
+    positions = tuple(resolver.key_broker(broker.positions))
+    orders = tuple(replace(o, instrument=resolver.key(o.instrument)) for o in broker.orders)
+    book_positions = tuple(resolver.key_book(book.positions))
+    return BrokerSnapshot(positions, orders), replace(book, positions=book_positions)

@@ -1,0 +1,170 @@
+"""A scripted broker for the demo and the tests.
+
+A scenario file (TOML) lists ``[[steps]]``; each fetch advances one step and the last one
+repeats. The step reached is kept in the data directory, so successive ``position-sync sync
+--once`` runs walk the scenario just as a long-running window does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from app.config import AccountConfig
+from app.domain import BrokerSnapshot, Position, WorkingOrder, optional_decimal, to_decimal
+from app.errors import ConfigError, LoginRequired, ReadError, ReadErrorKind
+from brokers.base import PushHandler
+from brokers.registry import AdapterContext
+
+FAILURES: dict[str, tuple[ReadErrorKind, str]] = {
+    "network": (ReadErrorKind.NETWORK, "the simulated broker is unreachable (connection refused)"),
+    "timeout": (ReadErrorKind.TIMEOUT, "the simulated broker did not answer in time"),
+    "login_expired": (ReadErrorKind.LOGIN_EXPIRED, "the simulated broker session expired; log in again"),
+    "malformed": (ReadErrorKind.MALFORMED, "the simulated broker answered with a malformed payload"),
+}
+POSITION_KEYS = frozenset(
+    {
+        "symbol",
+        "quantity",
+        "average_price",
+        "last_price",
+        "realised_pnl",
+        "unrealised_pnl",
+        "product",
+        "multiplier",
+        "currency",
+        "aliases",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Step:
+    positions: tuple[Position, ...] = ()
+    orders: tuple[WorkingOrder, ...] = ()
+    fail: str | None = None
+
+
+def load_scenario(path: Path) -> list[Step]:
+    """Parse and check a scenario; mistakes name the file, the step and the field."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(path, "", "scenario file does not exist") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, "", f"is not valid TOML: {exc}") from None
+    steps_raw = raw.get("steps")
+    if not isinstance(steps_raw, list) or not steps_raw or not all(isinstance(s, dict) for s in steps_raw):
+        raise ConfigError(path, "steps", "must be a non-empty array of tables ([[steps]])")
+    return [_parse_step(entry, index, path) for index, entry in enumerate(steps_raw)]
+
+
+def _parse_step(entry: dict[str, Any], index: int, path: Path) -> Step:
+    where = f"steps[{index}]"
+    if "fail" in entry:
+        if entry["fail"] not in FAILURES:
+            raise ConfigError(path, f"{where}.fail", f"must be one of {', '.join(FAILURES)}")
+        return Step(fail=entry["fail"])
+    positions_raw = entry.get("positions", [])
+    if not isinstance(positions_raw, list) or not all(isinstance(p, dict) for p in positions_raw):
+        raise ConfigError(path, f"{where}.positions", "must be an array of inline tables")
+    positions = []
+    for number, item in enumerate(positions_raw):
+        field = f"{where}.positions[{number}]"
+        unknown = sorted(set(item) - POSITION_KEYS)
+        if unknown:
+            raise ConfigError(
+                path, f"{field}.{unknown[0]}", f"is not a position field ({', '.join(sorted(POSITION_KEYS))})"
+            )
+        if not isinstance(item.get("symbol"), str) or not item["symbol"].strip():
+            raise ConfigError(path, f"{field}.symbol", "is required")
+        try:
+            positions.append(
+                Position(
+                    instrument=item["symbol"],
+                    symbol=item["symbol"],
+                    quantity=to_decimal(item.get("quantity", "")),
+                    average_price=optional_decimal(item.get("average_price")),
+                    last_price=optional_decimal(item.get("last_price")),
+                    realised_pnl=optional_decimal(item.get("realised_pnl")),
+                    unrealised_pnl=optional_decimal(item.get("unrealised_pnl")),
+                    label=item.get("product"),
+                    multiplier=to_decimal(item.get("multiplier", 1)),
+                    currency=item.get("currency"),
+                    aliases=tuple(item.get("aliases", ())),
+                )
+            )
+        except ValueError as exc:
+            raise ConfigError(path, field, f"has a value that is not a number ({exc})") from None
+    orders_raw = entry.get("orders", [])
+    orders = []
+    for number, item in enumerate(orders_raw if isinstance(orders_raw, list) else []):
+        try:
+            orders.append(
+                WorkingOrder(
+                    str(item["symbol"]), to_decimal(item["quantity"]), str(item.get("description", ""))
+                )
+            )
+        except (KeyError, ValueError, TypeError):
+            raise ConfigError(
+                path, f"{where}.orders[{number}]", "needs a symbol and a signed quantity (BUY positive)"
+            ) from None
+    return Step(tuple(positions), tuple(orders))
+
+
+class SimulatedBroker:
+    def __init__(self, account_id: str, scenario: Path, steps: list[Step], state_file: Path) -> None:
+        self.account_id = account_id
+        self.scenario = scenario
+        self.steps = steps
+        self.state_file = state_file
+        self._push: PushHandler | None = None
+
+    def _step_index(self) -> int:
+        try:
+            return int(json.loads(self.state_file.read_text(encoding="utf-8"))["step"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return 0
+
+    def _save_step(self, index: int) -> None:
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.state_file.with_suffix(".tmp")
+        temporary.write_text(json.dumps({"step": index, "scenario": str(self.scenario)}), encoding="utf-8")
+        os.replace(temporary, self.state_file)
+
+    @property
+    def step(self) -> int:
+        return min(self._step_index(), len(self.steps) - 1)
+
+    async def fetch(self) -> BrokerSnapshot:
+        index = self.step
+        self._save_step(min(index + 1, len(self.steps) - 1))
+        step = self.steps[index]
+        if step.fail is not None:
+            kind, message = FAILURES[step.fail]
+            text = f"{message} (account {self.account_id}, scenario step {index + 1})"
+            if kind is ReadErrorKind.LOGIN_EXPIRED:
+                raise LoginRequired(text)
+            raise ReadError(kind, text)
+        return BrokerSnapshot(step.positions, step.orders)
+
+    def on_push(self, handler: PushHandler) -> None:
+        self._push = handler
+
+    async def close(self) -> None:
+        self._push = None
+
+
+def create(account: AccountConfig, context: AdapterContext) -> SimulatedBroker:
+    scenario = account.path_option("scenario")
+    if scenario is None:
+        raise ConfigError(
+            account.config_path, f"accounts.{account.id}.scenario", "is required for a simulated broker"
+        )
+    steps = load_scenario(scenario)
+    state = context.data_dir / "simulated" / f"{account.id}.json"
+    return SimulatedBroker(account.id, scenario, steps, state)
