@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 ZERO = Decimal(0)
 
@@ -153,9 +153,12 @@ class BookSnapshot:
     modified_at: datetime | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Part:
-    """One line behind a row's summed quantity: kept so the user sees the breakdown."""
+class Part(NamedTuple):
+    """One line behind a row's summed quantity: kept so the user sees the breakdown.
+
+    A named tuple rather than a dataclass: reconciliation builds one per broker line, and a
+    tuple is several times cheaper to create.
+    """
 
     label: str
     quantity: Decimal
@@ -177,9 +180,13 @@ class Part:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Row:
     """One instrument of one account after reconciliation.
+
+    Treated as immutable (build a new one, or ``dataclasses.replace``), but not declared frozen:
+    a frozen dataclass takes several times longer to construct, and a sync builds one per
+    instrument, 100,000 of them on a large account.
 
     ``streak`` counts consecutive good syncs in the current problem; ``confirmed`` is set once
     its event went out, so the event is reported once and its resolution only if it was.
