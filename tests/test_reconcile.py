@@ -1,0 +1,269 @@
+"""Every status and event of reconciliation, and the safety rules 1-4."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+from app.domain import AccountState, EventKind, Status, WorkingOrder
+from app.errors import LoginRequired, ReadError, ReadErrorKind
+from app.reconcile import JudgeSettings
+from tests.reconcile_helpers import Session, book, broker, kinds, pos
+
+NETWORK = ReadError(ReadErrorKind.NETWORK, "connection refused")
+
+
+def statuses(outcome) -> dict[str, Status]:  # type: ignore[no-untyped-def]
+    return {key: row.status for key, row in outcome.rows.items()}
+
+
+def test_each_status_on_first_sync() -> None:
+    out = Session().sync(
+        broker(
+            pos("A", 10, 100),
+            pos("B", 10, 100),
+            pos("C", 10, 100),
+            pos("D", 10, 100),
+            pos("U", 5, 50),
+            pos("Z", 0, 0, realised_pnl=Decimal("12.5")),
+        ),
+        book(pos("A", 10, 100), pos("B", 7, 100), pos("C", -10, 100), pos("D", 10, 120), pos("P", 3, 10)),
+    )
+    assert statuses(out) == {
+        "A": Status.MATCH,
+        "B": Status.QTY_MISMATCH,
+        "C": Status.SIDE_MISMATCH,
+        "D": Status.PRICE_MISMATCH,
+        "U": Status.UNTRACKED,
+        "P": Status.PHANTOM,
+        "Z": Status.CLOSED,
+    }
+    assert out.rows["Z"].realised_pnl == Decimal("12.5")
+    assert out.rows["B"].difference == Decimal(3)
+    assert out.state is AccountState.OK
+
+
+def test_decimal_lots_sum_exactly() -> None:
+    out = Session().sync(
+        broker(pos("BTC/USDT:USDT", "0.3", 100)),
+        book(pos("BTC/USDT:USDT", "0.1", 100, label="s1"), pos("BTC/USDT:USDT", "0.2", 100, label="s2")),
+    )
+    row = out.rows["BTC/USDT:USDT"]
+    assert row.status is Status.MATCH
+    assert row.local_qty == Decimal("0.3")
+    assert [p.label for p in row.local_parts] == ["s1", "s2"]
+
+
+def test_price_tolerance_is_relative_plus_absolute() -> None:
+    settings = JudgeSettings(
+        price_tolerance_rel=Decimal("0.01"), price_tolerance_abs=Decimal("0.5"), settle_seconds=0
+    )
+    out = Session(settings).sync(
+        broker(pos("IN", 1, 100), pos("EDGE", 1, 100), pos("OUT", 1, 100)),
+        book(pos("IN", 1, "101"), pos("EDGE", 1, "101.5"), pos("OUT", 1, "101.51")),
+    )
+    assert statuses(out) == {"IN": Status.MATCH, "EDGE": Status.MATCH, "OUT": Status.PRICE_MISMATCH}
+
+
+def test_several_broker_rows_of_one_instrument_are_summed_with_breakdown() -> None:
+    out = Session().sync(
+        broker(pos("NFO:NIFTY", 50, 100, label="NRML"), pos("NFO:NIFTY", 25, 106, label="MIS")),
+        book(pos("NFO:NIFTY", 75, 102)),
+    )
+    row = out.rows["NFO:NIFTY"]
+    assert row.status is Status.MATCH
+    assert row.broker_qty == 75
+    assert row.broker_avg == Decimal(102)
+    assert [(p.label, p.quantity) for p in row.broker_parts] == [("NRML", 50), ("MIS", 25)]
+
+
+def test_closed_by_omission_estimates_realised_pnl_and_archives() -> None:
+    session = Session()
+    session.sync(broker(pos("X", 10, 100, last_price=Decimal(110)), pos("K", 1, 1)), book(pos("K", 1, 1)))
+    out = session.sync(broker(pos("K", 1, 1)), book(pos("K", 1, 1)))
+    row = out.rows["X"]
+    assert row.status is Status.CLOSED
+    assert row.realised_pnl == Decimal(100)
+    assert row.realised_estimated is True
+    assert ("X", "closed") in kinds(out)
+    assert [(c.instrument, c.quantity, c.realised_pnl, c.estimated) for c in out.closed] == [
+        ("X", Decimal(10), Decimal(100), True)
+    ]
+    # Kept for the rest of the day, gone the next day.
+    assert session.sync(broker(pos("K", 1, 1)), book(pos("K", 1, 1))).rows["X"].status is Status.CLOSED
+    session.now += timedelta(days=1)
+    assert "X" not in session.sync(broker(pos("K", 1, 1)), book(pos("K", 1, 1))).rows
+
+
+def test_zero_row_uses_broker_realised_pnl() -> None:
+    session = Session()
+    session.sync(broker(pos("X", 10, 100)), book())
+    out = session.sync(broker(pos("X", 0, 0, realised_pnl=Decimal("-42.5"))), book())
+    assert out.rows["X"].status is Status.CLOSED
+    assert out.rows["X"].realised_pnl == Decimal("-42.5")
+    assert out.rows["X"].realised_estimated is False
+
+
+def test_closed_at_broker_while_book_still_holds_is_phantom_and_closed_event() -> None:
+    session = Session()
+    session.sync(broker(pos("X", 10, 100)), book(pos("X", 10, 100)))
+    out = session.sync(broker(pos("X", 0, 0, realised_pnl=Decimal(7))), book(pos("X", 10, 100)))
+    assert out.rows["X"].status is Status.PHANTOM
+    assert out.rows["X"].realised_pnl == Decimal(7)
+    # The broker itself says zero: no confirmation needed.
+    assert set(kinds(out)) == {("X", "closed"), ("X", "phantom_detected")}
+
+
+def test_failed_read_is_never_an_empty_read() -> None:
+    session = Session()
+    session.sync(broker(pos("A", 1, 1), pos("B", 2, 2)), book(pos("A", 1, 1), pos("B", 2, 2)))
+    for failure in (NETWORK, LoginRequired("token expired")):
+        out = session.sync(failure, book(pos("A", 1, 1), pos("B", 2, 2)))
+        assert {r.status for r in out.rows.values()} == {Status.STALE}
+        assert out.rows["A"].previous_status is Status.MATCH
+        assert out.rows["B"].broker_qty == 2
+        assert all(e.kind in (EventKind.SYNC_FAILED, EventKind.LOGIN_REQUIRED) for e in out.events)
+    book_failure = ReadError(ReadErrorKind.SOURCE, "book 'bot': book.json: file not found")
+    out = session.sync(broker(), book_failure)
+    assert out.state is AccountState.STALE
+    assert "book.json" in (out.memory.error or "")
+    assert [e.kind for e in out.events] == [EventKind.SYNC_FAILED]
+
+
+def test_failure_events_once_per_outage() -> None:
+    session = Session()
+    session.sync(broker(pos("A", 1, 1)), book(pos("A", 1, 1)))
+    assert kinds(session.sync(NETWORK, book())) == [(None, "sync_failed")]
+    assert kinds(session.sync(NETWORK, book())) == []
+    login = LoginRequired("token expired")
+    out = session.sync(login, book())
+    assert out.state is AccountState.LOGIN_REQUIRED
+    assert kinds(out) == [(None, "login_required")]
+    assert kinds(session.sync(login, book())) == []
+    recovered = session.sync(broker(pos("A", 1, 1)), book(pos("A", 1, 1)))
+    assert recovered.rows["A"].status is Status.MATCH
+    assert recovered.state is AccountState.OK
+
+
+def test_stale_keeps_since_and_recovery_does_not_reopen() -> None:
+    session = Session()
+    first = session.sync(broker(pos("A", 1, 1)), book(pos("A", 1, 1)))
+    session.sync(NETWORK, book())
+    after = session.sync(broker(pos("A", 1, 1)), book(pos("A", 1, 1)))
+    assert after.rows["A"].since == first.rows["A"].since
+    assert kinds(after) == []
+
+
+def test_mass_disappearance_is_held_then_confirmed() -> None:
+    session = Session()
+    held_positions = [pos(s, 1, 1) for s in "ABCDEF"]
+    session.sync(broker(*held_positions), book(*held_positions))
+    remaining = broker(pos("E", 1, 1), pos("F", 1, 1))
+    held = session.sync(remaining, book(*held_positions))
+    assert held.held is True
+    assert kinds(held) == [(None, "mass_change_held")]
+    assert "4 of 6" in held.events[0].detail
+    assert {r.status for r in held.rows.values()} == {Status.MATCH}
+    confirmed = session.sync(remaining, book(*held_positions))
+    assert confirmed.held is False
+    assert {k for k, r in confirmed.rows.items() if r.status is Status.PHANTOM} == set("ABCD")
+    assert sorted(k for k, kind in kinds(confirmed) if kind == "closed") == list("ABCD")
+    # Held for one sync already: the phantoms are reported on the confirming sync.
+    assert sorted(k for k, kind in kinds(confirmed) if kind == "phantom_detected") == list("ABCD")
+
+
+def test_small_change_is_not_held() -> None:
+    settings = JudgeSettings(settle_seconds=0, mass_change_min=3, mass_change_fraction=Decimal("0.5"))
+    session = Session(settings)
+    everything = [pos(s, 1, 1) for s in "ABCDEF"]
+    session.sync(broker(*everything), book())
+    out = session.sync(broker(*everything[2:]), book())
+    assert out.held is False
+    assert {k for k, r in out.rows.items() if r.status is Status.CLOSED} == {"A", "B"}
+
+
+def test_confirmation_needs_two_good_syncs_and_a_settled_book() -> None:
+    settings = JudgeSettings(confirm_syncs=2, settle_seconds=30)
+    session = Session(settings)
+    session.sync(broker(), book(pos("P", 1, 1), fingerprint="v1"))
+    # The book changed 10 s ago: the phantom is shown but not yet reported.
+    out = session.sync(broker(), book(pos("P", 1, 1), fingerprint="v2"))
+    assert out.rows["P"].status is Status.PHANTOM
+    assert kinds(out) == []
+    session.now += timedelta(seconds=30)
+    out = session.sync(broker(), book(pos("P", 1, 1), fingerprint="v2"))
+    assert kinds(out) == [("P", "phantom_detected")]
+    assert kinds(session.sync(broker(), book(pos("P", 1, 1), fingerprint="v2"))) == []
+
+
+def test_unconfirmed_problem_resolves_silently_confirmed_one_reports() -> None:
+    session = Session()
+    session.sync(broker(pos("U", 1, 1)), book())
+    assert kinds(session.sync(broker(), book())) == [("U", "closed")]
+    session.sync(broker(pos("V", 1, 1)), book())
+    assert kinds(session.sync(broker(pos("V", 1, 1)), book())) == [("V", "untracked_detected")]
+    out = session.sync(broker(pos("V", 1, 1)), book(pos("V", 1, 1)))
+    assert kinds(out) == [("V", "untracked_resolved")]
+
+
+def test_mismatch_detected_and_resolved() -> None:
+    session = Session(JudgeSettings(confirm_syncs=1, settle_seconds=0))
+    session.sync(broker(pos("A", 10, 1)), book(pos("A", 10, 1)))
+    out = session.sync(broker(pos("A", 10, 1)), book(pos("A", 4, 1)))
+    assert kinds(out) == [("A", "mismatch_detected")]
+    assert "broker 10, book 4" in out.events[0].detail
+    assert kinds(session.sync(broker(pos("A", 10, 1)), book(pos("A", 10, 1)))) == [("A", "mismatch_resolved")]
+
+
+def test_position_events_opened_qty_changed_closed() -> None:
+    session = Session()
+    assert kinds(session.sync(broker(pos("A", 1, 1)), book(pos("A", 1, 1)))) == []  # first picture
+    assert kinds(
+        session.sync(broker(pos("A", 1, 1), pos("B", 2, 2)), book(pos("A", 1, 1), pos("B", 2, 2)))
+    ) == [("B", "opened")]
+    out = session.sync(broker(pos("A", 3, 1), pos("B", 2, 2)), book(pos("A", 3, 1), pos("B", 2, 2)))
+    assert kinds(out) == [("A", "qty_changed")]
+    assert "from 1 to 3" in out.events[0].detail
+
+
+def test_working_order_explains_the_gap() -> None:
+    settings = JudgeSettings(confirm_syncs=1, settle_seconds=0)
+    session = Session(settings)
+    orders = (WorkingOrder("A", Decimal(-200)),)
+    out = session.sync(broker(pos("A", 200, 10), orders=orders), book())
+    row = out.rows["A"]
+    assert row.status is Status.UNTRACKED
+    assert row.explained is True
+    assert row.hint == "SELL 200 pending would close the gap"
+    assert kinds(out) == []
+    # The order is gone and the gap remains: now it is reported.
+    assert kinds(session.sync(broker(pos("A", 200, 10)), book())) == [("A", "untracked_detected")]
+
+
+def test_did_you_mean_hint_for_lookalike_spellings() -> None:
+    out = Session().sync(
+        broker(pos("NFO:NIFTY25O0725150CE", 75, 10), pos("NFO:OTHER", 5, 1)),
+        book(pos("NFO:NIFTY25O07 25150CE", 75, 10), pos("NFO:FAR", 9, 1)),
+    )
+    phantom = out.rows["NFO:NIFTY25O07 25150CE"]
+    assert phantom.status is Status.PHANTOM
+    assert phantom.hint is not None and "did you mean NFO:NIFTY25O0725150CE" in phantom.hint
+    assert '"NFO:NIFTY25O07 25150CE" = "NFO:NIFTY25O0725150CE"' in phantom.hint
+    assert out.rows["NFO:FAR"].hint is None
+    assert "NFO:NIFTY25O07 25150CE" in (out.rows["NFO:NIFTY25O0725150CE"].hint or "")
+
+
+def test_missing_price_is_said_not_invented() -> None:
+    out = Session().sync(
+        broker(pos("A", 1, 1, price_missing_reason="no price from IB for U2 (position stream only)")),
+        book(pos("A", 1, 1)),
+    )
+    assert out.rows["A"].last_price is None
+    assert out.rows["A"].hint == "no price from IB for U2 (position stream only)"
+
+
+def test_unchanged_row_is_the_same_object() -> None:
+    session = Session()
+    first = session.sync(broker(pos("A", 1, 1)), book(pos("A", 1, 1)))
+    second = session.sync(broker(pos("A", 1, 1)), book(pos("A", 1, 1)))
+    assert second.rows["A"] is first.rows["A"]

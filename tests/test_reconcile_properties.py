@@ -1,0 +1,93 @@
+"""Invariants of reconciliation over generated pictures (hypothesis)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from decimal import Decimal
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from app.domain import ZERO, EventKind, Position, Status
+from app.errors import ReadError, ReadErrorKind
+from tests.reconcile_helpers import Session, book, broker
+
+SYMBOLS = st.sampled_from(["NSE:A", "NSE:B", "NSE:C", "NFO:D", "NFO:E", "BTC/USDT:USDT"])
+QUANTITIES = st.decimals(min_value=-50, max_value=50, places=1, allow_nan=False, allow_infinity=False)
+PRICES = st.one_of(st.none(), st.decimals(min_value=1, max_value=500, places=2))
+
+
+@st.composite
+def positions(draw: st.DrawFn, nonzero: bool = False) -> list[Position]:
+    items = draw(st.lists(st.tuples(SYMBOLS, QUANTITIES, PRICES), max_size=8))
+    return [
+        Position(instrument=s, symbol=s, quantity=q, average_price=p, label=f"line {i}")
+        for i, (s, q, p) in enumerate(items)
+        if not nonzero or q != ZERO
+    ]
+
+
+def totals(lines: list[Position]) -> dict[str, Decimal]:
+    result: dict[str, Decimal] = defaultdict(Decimal)
+    for p in lines:
+        result[p.instrument] += p.quantity
+    return result
+
+
+@settings(max_examples=300, deadline=None)
+@given(positions(), positions(), positions(), positions())
+def test_every_instrument_lands_in_exactly_one_row(
+    b0: list[Position], l0: list[Position], b1: list[Position], l1: list[Position]
+) -> None:
+    session = Session()
+    session.sync(broker(*b0), book(*l0))
+    out = session.sync(broker(*b1), book(*l1))
+    if out.held:
+        return
+    b_tot, l_tot = totals(b1), totals(l1)
+    for key in set(b_tot) | set(l_tot):
+        if b_tot.get(key, ZERO) == ZERO and l_tot.get(key, ZERO) == ZERO and key not in b_tot:
+            continue
+        row = out.rows[key]
+        assert row.instrument == key
+        assert (row.broker_qty or ZERO) == b_tot.get(key, ZERO)
+        assert (row.local_qty or ZERO) == l_tot.get(key, ZERO)
+    for key, row in out.rows.items():
+        assert key == row.instrument
+        held_somewhere = b_tot.get(key, ZERO) != ZERO or l_tot.get(key, ZERO) != ZERO
+        assert held_somewhere or row.status is Status.CLOSED
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    positions(),
+    positions(),
+    st.sampled_from(["broker", "book", "both"]),
+    st.sampled_from(list(ReadErrorKind)),
+)
+def test_failed_read_produces_no_phantom_untracked_or_closed(
+    b0: list[Position], l0: list[Position], side: str, kind: ReadErrorKind
+) -> None:
+    session = Session()
+    before = session.sync(broker(*b0), book(*l0))
+    failure = ReadError(kind, "it failed")
+    out = session.sync(
+        failure if side in ("broker", "both") else broker(), failure if side in ("book", "both") else book()
+    )
+    forbidden = {EventKind.PHANTOM_DETECTED, EventKind.UNTRACKED_DETECTED, EventKind.CLOSED, EventKind.OPENED}
+    assert not forbidden & {e.kind for e in out.events}
+    assert set(out.rows) == set(before.rows)
+    assert all(r.status is Status.STALE for r in out.rows.values())
+    assert out.closed == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(positions(nonzero=True))
+def test_a_side_against_itself_is_all_match(lines: list[Position]) -> None:
+    out = Session().sync(broker(*lines), book(*lines))
+    for key, quantity in totals(lines).items():
+        if quantity == ZERO:
+            # Lines that net to zero: the broker reports a flat instrument, closed.
+            assert out.rows[key].status is Status.CLOSED
+        else:
+            assert out.rows[key].status is Status.MATCH, out.rows[key]
