@@ -17,9 +17,10 @@ import sys
 import tempfile
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from app.config import Settings, default_config_path, default_data_dir, load_settings
 from app.domain import AccountState, Event, Row
@@ -46,8 +47,18 @@ def version() -> str:
         return "0+unknown"
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes exit 3 with one sentence, like every other bad input.
+
+    argparse's own exit code 2 would tell a script "an account could not be read".
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_CONFIG, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="position-sync",
         description="Broker positions next to your trading system's book, every mismatch highlighted.",
     )
@@ -55,6 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", type=Path, help="where the database lives (env POSITION_SYNC_HOME)")
     parser.add_argument(
         "--demo", action="store_true", help="use the built-in demo in a throw-away data directory"
+    )
+    parser.add_argument(
+        "--screenshot",
+        type=Path,
+        metavar="PATH",
+        help="window only: write a PNG of the window once the demo has shown every status, then quit",
     )
     parser.add_argument("--version", action="version", version=f"position-sync {version()}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
@@ -75,6 +92,15 @@ def build_parser() -> argparse.ArgumentParser:
     events.add_argument("--json", action="store_true")
 
     sub.add_parser("daemon", help="sync on every account's interval until stopped (SIGINT/SIGTERM)")
+    from app.ack_command import add_ack_parser
+
+    add_ack_parser(sub)
+    from app.fix_command import add_fix_parser
+
+    add_fix_parser(sub)
+    from app.login_command import add_login_parser
+
+    add_login_parser(sub)
     return parser
 
 
@@ -93,6 +119,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_status(settings, data_dir, as_json=args.json)
         if args.command == "events":
             return cmd_events(settings, data_dir, args)
+        if args.command == "ack":
+            from app.ack_command import cmd_ack
+
+            return cmd_ack(settings, data_dir, args)
+        if args.command == "login":
+            from app.login_command import cmd_login
+
+            return cmd_login(settings, data_dir, args)
+        if args.command == "fix":
+            from app.fix_command import cmd_fix
+
+            return cmd_fix(settings, data_dir, args)
         if args.command == "sync" and args.once:
             return asyncio.run(cmd_sync_once(settings, data_dir, as_json=args.json, only=args.account))
         if args.command in ("sync", "daemon"):
@@ -105,6 +143,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`position-sync status | head`): not an error worth a traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     parser.error(f"unknown command {args.command}")
     return EXIT_CONFIG
 
@@ -135,7 +177,10 @@ def _window(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def _num(value: Any) -> str | None:
-    return None if value is None else str(value)
+    """A decimal string in plain notation: ``str(Decimal("8.5E-7"))`` would keep the exponent."""
+    if value is None:
+        return None
+    return format(value, "f") if isinstance(value, Decimal) else str(value)
 
 
 def row_json(row: Row) -> dict[str, Any]:
@@ -181,25 +226,28 @@ def _sort_rows(rows: Iterable[Row]) -> list[Row]:
 
 def print_table(accounts: list[dict[str, Any]], rows: list[Row], events: list[Event]) -> None:
     for account in accounts:
-        line = f"{account['id']}: {account['state']}"
+        summary = f"{account['id']}: {account['state']}"
         if account["error"]:
-            line += f" ({account['error']})"
+            summary += f" ({account['error']})"
         if account["last_success_at"]:
-            line += f", last good sync {account['last_success_at']}"
-        print(line)
+            summary += f", last good sync {account['last_success_at']}"
+        print(summary)
     if rows:
-        header = ("ACCOUNT", "INSTRUMENT", "BROKER", "LOCAL", "DIFF", "STATUS", "HINT")
-        table = [header] + [
-            (
-                r.account,
-                r.instrument,
-                _plain(r.broker_qty),
-                _plain(r.local_qty),
-                _plain(r.difference) if r.status.is_problem else "",
-                r.status.value + (f" (was {r.previous_status.value})" if r.previous_status else ""),
-                r.hint or "",
-            )
-            for r in rows
+        header: tuple[str, ...] = ("ACCOUNT", "INSTRUMENT", "BROKER", "LOCAL", "DIFF", "STATUS", "HINT")
+        table: list[tuple[str, ...]] = [
+            header,
+            *[
+                (
+                    r.account,
+                    r.instrument,
+                    _plain(r.broker_qty),
+                    _plain(r.local_qty),
+                    _plain(r.difference) if r.status.is_problem else "",
+                    r.status.value + (f" (was {r.previous_status.value})" if r.previous_status else ""),
+                    r.hint or "",
+                )
+                for r in rows
+            ],
         ]
         widths = [max(len(str(line[i])) for line in table) for i in range(len(header) - 1)]
         print()
@@ -232,6 +280,7 @@ async def cmd_sync_once(
 ) -> int:
     runtime = build_runtime(settings, data_dir)
     try:
+        runtime.check_books()
         await runtime.worker.load()
         ids = runtime.worker.account_ids
         if only:
@@ -292,7 +341,10 @@ def cmd_status(settings: Settings, data_dir: Path, *, as_json: bool) -> int:
         print(json.dumps(payload, indent=2))
     else:
         print_table(accounts, rows, events)
-    return exit_code(states, rows)
+    # A held mass change is a finding even though the rows still show the previous picture, as
+    # in ``sync --once`` right before.
+    held = any(s.held for s in statuses.values() if s.account in configured)
+    return exit_code(states, rows, held)
 
 
 def cmd_events(settings: Settings, data_dir: Path, args: argparse.Namespace) -> int:
@@ -323,6 +375,11 @@ def cmd_events(settings: Settings, data_dir: Path, args: argparse.Namespace) -> 
 
 async def cmd_daemon(settings: Settings, data_dir: Path) -> int:
     runtime = build_runtime(settings, data_dir)
+    try:
+        runtime.check_books()
+    except ConfigError:
+        await runtime.close()
+        raise
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

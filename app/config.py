@@ -26,7 +26,7 @@ HOME_ENV = "POSITION_SYNC_HOME"
 SECRET_FIELDS = frozenset(
     {"api_secret", "access_token", "password", "token", "secret", "api_key_secret", "request_token"}
 )
-BOOK_KINDS = frozenset({"file"})
+BOOK_KINDS = frozenset({"file", "sql", "http"})
 FIELD_NAMES = ("symbol", "quantity", "average_price", "side", "account", "label")
 
 ACCOUNT_KEYS = frozenset(
@@ -201,6 +201,14 @@ def parse_settings(raw: dict[str, Any], path: Path | None) -> Settings:
     store_url = store.get("url")
     if store_url is not None and (not isinstance(store_url, str) or not store_url.strip()):
         raise ConfigError(path, "store.url", "must be a SQLAlchemy URL string")
+    url_env = store.get("url_env")
+    if url_env is not None:
+        # A shared PostgreSQL store's URL holds a password: it may come from the environment.
+        if store_url is not None or not isinstance(url_env, str) or not url_env.strip():
+            raise ConfigError(path, "store.url_env", "names the variable holding the URL, instead of 'url'")
+        store_url = os.environ.get(url_env)
+        if not store_url:
+            raise ConfigError(path, "store.url_env", f"names {url_env}, which is not set")
     options = {k: v for k, v in raw.items() if k not in {"books", "accounts", "store"}}
     return Settings(path, tuple(accounts), books, store_url, options)
 
@@ -266,16 +274,19 @@ def _parse_book(entry: dict[str, Any], index: int, path: Path | None, base_dir: 
     return BookConfig(book_id, kind, book_path, url, dict(fields), fmt, options)
 
 
-def _number(entry: dict[str, Any], key: str, where: str, path: Path | None, *, minimum: float = 0) -> Any:
+def _number(
+    entry: dict[str, Any], key: str, where: str, path: Path | None, *, minimum: float | None = 0
+) -> Any:
     value = entry[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+    # Decimal too: broker defaults from the registry are Decimals (IB's price tolerance).
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
         raise ConfigError(path, f"{where}.{key}", "must be a number")
     try:
         number = to_decimal(value)
     except ValueError:
         raise ConfigError(path, f"{where}.{key}", f"must be a number, not {value!r}") from None
-    if number < Decimal(str(minimum)):
-        raise ConfigError(path, f"{where}.{key}", f"must be at least {minimum}, not {value}")
+    if minimum is not None and number < Decimal(str(minimum)):
+        raise ConfigError(path, f"{where}.{key}", f"must be at least {minimum:g}, not {value}")
     return number
 
 
@@ -296,9 +307,15 @@ def _parse_account(entry: dict[str, Any], index: int, path: Path | None, base_di
     merged = {**defaults, **entry}
     for key in ("interval", "timeout", "settle_seconds"):
         if key in merged:
-            values[key] = float(_number(merged, key, where, path, minimum=0.0))
-    if values.get("interval", 1.0) <= 0 or values.get("timeout", 1.0) <= 0:
-        raise ConfigError(path, f"{where}.interval", "and 'timeout' must be greater than 0 seconds")
+            seconds = _number(merged, key, where, path, minimum=None)
+            # Each field is named on its own, and 0 is refused where it would mean "never wait".
+            if key == "settle_seconds" and seconds < 0:
+                raise ConfigError(path, f"{where}.{key}", f"must be 0 seconds or more, not {merged[key]}")
+            if key != "settle_seconds" and seconds <= 0:
+                raise ConfigError(
+                    path, f"{where}.{key}", f"must be greater than 0 seconds, not {merged[key]}"
+                )
+            values[key] = float(seconds)
     for key in ("confirm_syncs", "mass_change_min"):
         if key in merged:
             value = merged[key]

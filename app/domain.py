@@ -59,6 +59,8 @@ class EventKind(StrEnum):
     SYNC_FAILED = "sync_failed"
     LOGIN_REQUIRED = "login_required"
     MASS_CHANGE_HELD = "mass_change_held"
+    BOOK_FIXED = "book_fixed"
+    BOOK_FIX_UNDONE = "book_fix_undone"
 
 
 class AccountState(StrEnum):
@@ -76,7 +78,11 @@ def to_decimal(value: Any) -> Decimal:
     elif isinstance(value, int):
         result = Decimal(value)
     elif isinstance(value, float):
+        # repr is the shortest text that reads back as the same float: 0.1 stays 0.1, and a
+        # REAL column's 100.0 becomes 100.
         result = Decimal(repr(value))
+        if result == result.to_integral_value():
+            result = result.quantize(Decimal(1))
     elif isinstance(value, str):
         text = value.strip().replace(",", "").replace("_", "")
         try:

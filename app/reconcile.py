@@ -104,10 +104,13 @@ class _Merged:
         missing: str | None = None
         aliases: list[str] = []
         parts = []
+        net = sum((line.quantity for line in lines), ZERO)
         for number, line in enumerate(lines, 1):
             quantity += line.quantity
             parts.append(Part(line.label or f"{default_label} {number}", line.quantity, line.average_price))
-            if line.average_price is not None and line.quantity != ZERO:
+            # The average of what is held: lines on the side of the net position. A sale today
+            # (a negative line at the sale price) reduces the holding, not its cost basis.
+            if line.average_price is not None and line.quantity != ZERO and (line.quantity > 0) == (net > 0):
                 cost += line.average_price * abs(line.quantity)
                 costed += abs(line.quantity)
             if line.last_price is not None:
@@ -314,10 +317,10 @@ def _good(
     previous = memory.rows
     keys = dict.fromkeys(b_map)
     keys.update(dict.fromkeys(l_map))
-    for key, row in previous.items():
+    for key, old in previous.items():
         if key not in keys and (
-            (row.broker_qty or ZERO) != ZERO
-            or (row.effective_status is Status.CLOSED and _same_day(row.since, now))
+            (old.broker_qty or ZERO) != ZERO
+            or (old.effective_status is Status.CLOSED and _same_day(old.since, now))
         ):
             keys[key] = None
 
@@ -329,7 +332,7 @@ def _good(
     prev_get, b_get, l_get = previous.get, b_map.get, l_map.get
     for key in keys:
         prev = prev_get(key)
-        row = _build_row(
+        row: Row | None = _build_row(
             account, key, b_get(key), l_get(key), b_parts.get(key), l_parts.get(key), prev, now, settings
         )
         if row is None:
@@ -358,19 +361,26 @@ def _good(
     events: list[Event] = []
     closed: list[ClosedPosition] = []
     for key in changed:
-        row = rows[key]
+        current = rows[key]
         prev = prev_get(key)
-        if row.status.is_problem or (prev is not None and prev.confirmed):
+        if current.status.is_problem or (prev is not None and prev.confirmed):
             bp = b_get(key)
-            instant = row.status is Status.PHANTOM and bp is not None and bp.quantity == ZERO
-            events.extend(_confirm(account, row, prev, settings, settled, now, key in confirmed_mass, instant))
-        if memory.initialised and (prev.broker_qty if prev is not None else None) != row.broker_qty:
-            events.extend(_position_events(account, row, prev, now))
+            instant = current.status is Status.PHANTOM and bp is not None and bp.quantity == ZERO
+            events.extend(
+                _confirm(account, current, prev, settings, settled, now, key in confirmed_mass, instant)
+            )
+        if memory.initialised and (prev.broker_qty if prev is not None else None) != current.broker_qty:
+            events.extend(_position_events(account, current, prev, now))
         if key in closing and prev is not None:
             closed.append(
                 ClosedPosition(
-                    account, key, now, prev.broker_qty or ZERO, prev.broker_avg, row.realised_pnl,
-                    row.realised_estimated,
+                    account,
+                    key,
+                    now,
+                    prev.broker_qty or ZERO,
+                    prev.broker_avg,
+                    current.realised_pnl,
+                    current.realised_estimated,
                 )
             )
     for prev in vanished:
@@ -448,7 +458,11 @@ def _build_row(
     l_qty = lp.quantity if lp is not None else ZERO
     b_avg = bp.average_price if bp is not None else None
     l_avg = lp.average_price if lp is not None else None
-    status = judge(b_qty, l_qty, b_avg, l_avg, settings)
+    status: Status | None
+    if b_qty == l_qty and b_qty != ZERO and (b_avg is None or l_avg is None or b_avg == l_avg):
+        status = Status.MATCH  # the common case, decided without the tolerance arithmetic
+    else:
+        status = judge(b_qty, l_qty, b_avg, l_avg, settings)
     prev_b = (prev.broker_qty or ZERO) if prev is not None else ZERO
     is_closing = prev_b != ZERO and b_qty == ZERO
     if status is None:
@@ -553,7 +567,9 @@ def _apply_hints(
             f"did you mean {match.instrument}? same quantity at the broker; add the alias "
             f'"{spelling}" = "{match.instrument}" to the account'
         )
-        match.hint = f"did you mean {phantom.instrument}? the book holds the same quantity under that spelling"
+        match.hint = (
+            f"did you mean {phantom.instrument}? the book holds the same quantity under that spelling"
+        )
 
 
 def _confirm(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.books import Book, open_book
+from app.books import Book, check_books, open_book
 from app.config import Settings
 from app.secrets import Secrets
 from app.store import Store
@@ -24,10 +24,23 @@ class Runtime:
     data_dir: Path
     store: Store
     worker: SyncWorker
+    books: dict[str, Book]
+
+    def check_books(self) -> None:
+        """Mapped columns a SQL table lacks are configuration errors (exit 3), found before syncing.
+
+        Blocking (it connects to the book's database): the CLI calls it up front; the window
+        leaves it to the reads, whose failures name the same column.
+        """
+        check_books(self.books)
 
     async def close(self) -> None:
         await self.worker.stop()
         self.store.close()
+        for book in self.books.values():
+            close = getattr(book, "close", None)
+            if callable(close):
+                close()
 
 
 def build_adapters(settings: Settings, data_dir: Path, secrets: Secrets) -> dict[str, BrokerAdapter]:
@@ -48,4 +61,4 @@ def build_runtime(
     adapters = build_adapters(settings, data_dir, secrets)
     store = Store.open(data_dir, settings.store_url)
     worker = SyncWorker(settings, store, adapters, books, clock=clock)
-    return Runtime(settings, data_dir, store, worker)
+    return Runtime(settings, data_dir, store, worker, books)

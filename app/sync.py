@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from app.books.base import Book
+from app.books.watch import BookWatcher
 from app.config import AccountConfig, Settings
 from app.domain import AccountState, BookSnapshot, BrokerSnapshot, Event, Row
 from app.errors import ReadError, ReadErrorKind
@@ -80,7 +81,7 @@ class _Account:
     failures: int = 0
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     running: asyncio.Task[SyncResult] | None = None
-    rerun: bool = False
+    rerun: str | None = None  # the reason of a trigger that came while a sync was running
     next_due: datetime | None = None
 
 
@@ -108,10 +109,12 @@ class SyncWorker:
         self._accounts: dict[str, _Account] = {}
         self._subscribers: list[Subscriber] = []
         self._tasks: set[asyncio.Task[object]] = set()
-        self._loops: list[asyncio.Task[None]] = []
+        self._loops: list[asyncio.Task[object]] = []
         self._paused = asyncio.Event()
         self._paused.set()  # set = running; cleared = paused
         self._loaded = False
+        self._watcher: BookWatcher | None = None
+        self._timers: set[asyncio.TimerHandle] = set()
 
     # -- set-up ----------------------------------------------------------------------------
 
@@ -136,13 +139,46 @@ class SyncWorker:
         """Start-up trigger, then every account on its own interval; pushes sync at once."""
         await self.load()
         loop = asyncio.get_running_loop()
+
+        def pusher(account_id: str) -> Callable[[], None]:
+            # Adapters may call from their own threads: hop onto the loop first.
+            def push() -> None:
+                loop.call_soon_threadsafe(self.trigger, account_id, "push")
+
+            return push
+
         for account_id, state in self._accounts.items():
-            state.adapter.on_push(lambda aid=account_id: loop.call_soon_threadsafe(self.trigger, aid, "push"))
+            state.adapter.on_push(pusher(account_id))
             self._loops.append(
                 asyncio.create_task(self._interval_loop(state), name=f"sync-loop-{account_id}")
             )
+        used = {state.config.book: self._books[state.config.book] for state in self._accounts.values()}
+        self._watcher = BookWatcher(used, self._book_changed, self._io)
+        self._watcher.start()
+
+    def _book_changed(self, book_id: str) -> None:
+        """Sync the book's accounts now, and once more when the book has settled.
+
+        The first sync shows the new picture at once; a problem it finds is only reported once
+        the book stayed unchanged for ``settle_seconds``, so the follow-up makes that happen on
+        time instead of at the next interval.
+        """
+        loop = asyncio.get_running_loop()
+        self._timers = {t for t in self._timers if t.when() > loop.time()}  # forget fired ones
+        for account_id, state in self._accounts.items():
+            if state.config.book == book_id:
+                self.trigger(account_id, "book changed")
+                self._timers.add(
+                    loop.call_later(
+                        state.config.settle_seconds + 0.1, self.trigger, account_id, "book settled"
+                    )
+                )
 
     async def stop(self) -> None:
+        for timer in self._timers:
+            timer.cancel()
+        if self._watcher is not None:
+            await self._watcher.stop()
         for task in self._loops:
             task.cancel()
         for task in list(self._tasks):
@@ -199,9 +235,9 @@ class SyncWorker:
         if state is None:
             return
         if state.running is not None and not state.running.done():
-            state.rerun = True
+            state.rerun = reason
             return
-        self._keep(asyncio.ensure_future(self.sync(account_id, reason)))
+        self._keep(asyncio.create_task(self.sync(account_id, reason)))
 
     async def sync(self, account_id: str, reason: str = "manual") -> SyncResult:
         """Sync one account now; a sync already running for it is joined, not repeated."""
@@ -213,9 +249,9 @@ class SyncWorker:
     async def sync_all(self, reason: str = "manual") -> list[SyncResult]:
         return list(await asyncio.gather(*(self.sync(a, reason) for a in self._accounts)))
 
-    def _keep(self, task: asyncio.Future[object]) -> None:
-        self._tasks.add(task)  # type: ignore[arg-type]
-        task.add_done_callback(self._tasks.discard)  # type: ignore[arg-type]
+    def _keep(self, task: asyncio.Task[object]) -> None:
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def delay_after(self, state: _Account) -> float:
         """The interval, or after failures an exponential backoff with jitter, capped."""
@@ -246,9 +282,10 @@ class SyncWorker:
     async def _run(self, state: _Account, reason: str) -> SyncResult:
         try:
             result = await self._sync_once(state, reason)
-            while state.rerun:
-                state.rerun = False
-                result = await self._sync_once(state, "push")
+            # The follow-up keeps its trigger's reason ("book changed" is not a "push").
+            while state.rerun is not None:
+                follow_up, state.rerun = state.rerun, None
+                result = await self._sync_once(state, follow_up)
             return result
         finally:
             state.running = None
@@ -313,7 +350,7 @@ class SyncWorker:
     async def _read_broker(self, state: _Account) -> BrokerSnapshot | ReadError:
         account = state.config
         try:
-            return await asyncio.wait_for(state.adapter.fetch(), timeout=account.timeout)
+            snapshot = await asyncio.wait_for(state.adapter.fetch(), timeout=account.timeout)
         except ReadError as exc:
             return exc
         except TimeoutError:
@@ -328,6 +365,15 @@ class SyncWorker:
             return ReadError(
                 ReadErrorKind.NETWORK, f"reading {account.broker} for {account.id} failed: {exc!r}"
             )
+        if not isinstance(snapshot, BrokerSnapshot):
+            # An adapter bug (returning None or a bare list) must read as a failure too: handed
+            # to reconciliation it would crash the sync, or worse pass for an empty broker.
+            return ReadError(
+                ReadErrorKind.MALFORMED,
+                f"{account.broker} adapter of {account.id} returned {type(snapshot).__name__}, "
+                "not a BrokerSnapshot",
+            )
+        return snapshot
 
     async def _read_book(self, state: _Account) -> BookSnapshot | ReadError:
         account = state.config

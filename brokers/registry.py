@@ -47,6 +47,33 @@ def broker_defaults(name: str) -> dict[str, Any]:
     return dict(_DEFAULTS.get(name, {}))
 
 
+# Brokers whose sessions expire and need an interactive login (Kite's token expires daily).
+_LOGINS: dict[str, str] = {"kite": "brokers.kite_login"}
+
+
+class LoginFailed(Exception):
+    """A login that did not complete (no redirect in time, a refused request token): one sentence."""
+
+
+def supports_login(broker: str) -> bool:
+    return broker in _LOGINS
+
+
+def login(account: AccountConfig, context: AdapterContext, **io: Any) -> str:
+    """Run the broker's interactive login for ``account``; returns what to tell the user.
+
+    ``ConfigError`` for a setup that cannot work; ``LoginFailed`` for a login that failed.
+    """
+    if account.broker not in _LOGINS:
+        known = ", ".join(sorted(_LOGINS))
+        raise KeyError(f"{account.broker} needs no login (brokers with a login: {known})")
+    module = importlib.import_module(_LOGINS[account.broker])
+    try:
+        return str(module.login(account, context, **io))
+    except module.LoginError as exc:
+        raise LoginFailed(str(exc)) from None
+
+
 def create_adapter(account: AccountConfig, context: AdapterContext) -> BrokerAdapter:
     """Build the adapter for ``account``; config mistakes surface as ``ConfigError``."""
     module = importlib.import_module(_MODULES[account.broker])

@@ -160,10 +160,25 @@ class SimulatedBroker:
 
 
 def create(account: AccountConfig, context: AdapterContext) -> SimulatedBroker:
+    unknown = sorted(set(account.options) - {"scenario"})
+    if unknown:
+        # A typo (`intervall = 5`) would otherwise be silently ignored.
+        raise ConfigError(
+            account.config_path,
+            f"accounts.{account.id}.{unknown[0]}",
+            "is not a setting of a simulated account",
+        )
     scenario = account.path_option("scenario")
     if scenario is None:
         raise ConfigError(
             account.config_path, f"accounts.{account.id}.scenario", "is required for a simulated broker"
+        )
+    if not scenario.is_file():
+        # Named from the config's side: the user fixes the 'scenario' field of that file.
+        raise ConfigError(
+            account.config_path,
+            f"accounts.{account.id}.scenario",
+            f"names {scenario}, which does not exist",
         )
     steps = load_scenario(scenario)
     state = context.data_dir / "simulated" / f"{account.id}.json"

@@ -267,3 +267,12 @@ def test_unchanged_row_is_the_same_object() -> None:
     first = session.sync(broker(pos("A", 1, 1)), book(pos("A", 1, 1)))
     second = session.sync(broker(pos("A", 1, 1)), book(pos("A", 1, 1)))
     assert second.rows["A"] is first.rows["A"]
+
+
+def test_a_sale_today_does_not_move_the_average_of_what_is_held() -> None:
+    out = Session().sync(
+        broker(pos("NSE:INFY", 18, 790, label="CNC holding"), pos("NSE:INFY", -3, 805, label="CNC")),
+        book(pos("NSE:INFY", 15, 790)),
+    )
+    row = out.rows["NSE:INFY"]
+    assert (row.status, row.broker_qty, row.broker_avg) == (Status.MATCH, Decimal(15), Decimal(790))

@@ -1,22 +1,36 @@
-"""Local books by kind."""
+"""Local books by kind: a file, a SQL table or query, an HTTP endpoint."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from app.books.base import Book
 from app.books.file import FileBook
+from app.books.http import HttpBook
+from app.books.sql import SqlBook
 from app.config import BookConfig
 from app.errors import ConfigError
 from app.secrets import Secrets
 
 
-def open_book(config: BookConfig, secrets: Secrets | None = None, config_path: object = None) -> Book:
+def open_book(config: BookConfig, secrets: Secrets | None = None, config_path: Path | None = None) -> Book:
+    """Build a book; config mistakes are raised now, unreachable sources only when read."""
+    secrets = secrets or Secrets()
     if config.kind == "file":
         return FileBook(config)
-    raise ConfigError(
-        str(config_path) if config_path else None,
-        f"books.{config.id}.kind",
-        f"'{config.kind}' is not supported",
-    )
+    if config.kind == "sql":
+        return SqlBook(config, secrets, config_path)
+    if config.kind == "http":
+        return HttpBook(config, secrets, config_path)
+    raise ConfigError(config_path, f"books.{config.id}.kind", f"'{config.kind}' is not supported")
 
 
-__all__ = ["Book", "FileBook", "open_book"]
+def check_books(books: dict[str, Book]) -> None:
+    """The config check that needs the source: a mapped column the table does not have."""
+    for book in books.values():
+        check = getattr(book, "check", None)
+        if callable(check):
+            check()
+
+
+__all__ = ["Book", "FileBook", "HttpBook", "SqlBook", "check_books", "open_book"]

@@ -33,6 +33,17 @@ class FileBook:
         place = f"{self.path}{' ' + where if where else ''}"
         return ReadError(ReadErrorKind.SOURCE, f"book '{self.id}': {place}: {cause}")
 
+    # Checked four times a second: a stat is cheap, and a change must reach a sync within 1 s.
+    watch_interval = 0.25
+
+    def change_token(self) -> str | None:
+        """Modification time and size: changes whenever the trading system rewrites the file."""
+        try:
+            stat = self.path.stat()
+        except OSError:
+            return None
+        return f"{stat.st_mtime_ns}:{stat.st_size}"
+
     def read(self, account: str | None) -> BookSnapshot:
         try:
             data = self.path.read_bytes()
@@ -55,15 +66,19 @@ class FileBook:
         except json.JSONDecodeError as exc:
             raise self._fail(f"line {exc.lineno}", f"is not valid JSON ({exc.msg})") from None
         list_key = self.config.options.get("list_key", "positions")
+        # Entries are named by their JSON path: ``positions[3]`` inside an object, ``[3]`` in a
+        # bare list (which has no ``positions`` key for the user to look for).
+        prefix = ""
         if isinstance(payload, dict):
             if not isinstance(payload.get(list_key), list):
                 raise self._fail("", f"expected a list of positions or an object with a '{list_key}' list")
             payload = payload[list_key]
+            prefix = list_key
         if not isinstance(payload, list):
             raise self._fail("", f"expected a list of positions or an object with a '{list_key}' list")
         lines: list[tuple[str, Position]] = []
         for index, record in enumerate(payload):
-            where = f"{list_key}[{index}]" if list_key else f"[{index}]"
+            where = f"{prefix}[{index}]"
             if not isinstance(record, dict):
                 raise self._fail(where, "each position must be an object")
             if not belongs(record, self.config, account):

@@ -108,3 +108,47 @@ account_state = Table(
     Column("initialised", Boolean, nullable=False, default=False),
     Column("learned_aliases", Text),
 )
+
+# Acknowledgements and snoozes (migration 0003): the user's word on a mismatch, kept so it
+# survives restarts and shows in the row's history. ``fingerprint`` is the row's material state
+# when acknowledged: the acknowledgement covers the row only while that state holds.
+acknowledgements = Table(
+    "acknowledgements",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account", String(100), nullable=False),
+    Column("instrument", String(200), nullable=False),
+    Column("kind", String(10), nullable=False),
+    Column("at", String(40), nullable=False),
+    Column("until", String(40)),
+    Column("note", Text, nullable=False, default=""),
+    Column("status", String(20)),
+    Column("fingerprint", Text),
+)
+
+# Per-sync figures of one account for the history charts (migration 0003): gross exposure and
+# unrealised P&L cannot be rebuilt from row_history, which keeps no prices.
+sync_metrics = Table(
+    "sync_metrics",
+    metadata,
+    Column("sync_run_id", Integer, primary_key=True),
+    Column("account", String(100), nullable=False),
+    Column("at", String(40), nullable=False),
+    Column("rows", Integer, nullable=False, default=0),
+    Column("problems", Integer, nullable=False, default=0),
+    Column("gross_exposure", String(50), nullable=False),
+    Column("unrealised_pnl", String(50), nullable=False),
+)
+
+book_fixes = Table(
+    "book_fixes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", String(40), nullable=False),
+    Column("account", String(100), nullable=False),
+    Column("instrument", String(200), nullable=False),
+    Column("book", String(100), nullable=False),
+    Column("action", String(20), nullable=False),
+    Column("writes", Text, nullable=False),
+    Column("undone_at", String(40)),
+)

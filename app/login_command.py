@@ -1,0 +1,52 @@
+"""``position-sync login BROKER --account ID``: the daily broker login, headless.
+
+Exit codes: 0 logged in (the token is in the keyring), 2 the login failed, 3 a setup that
+cannot work (wrong broker, no API secret): one sentence each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from app.config import Settings
+from app.errors import ConfigError
+from app.secrets import Secrets
+from brokers.registry import AdapterContext, LoginFailed, login
+
+EXIT_OK = 0
+EXIT_FAILED = 2
+
+
+def add_login_parser(sub: Any) -> None:
+    parser = sub.add_parser(
+        "login",
+        help="log in to a broker whose session expires (Kite: every morning); stores the token in the keyring",
+    )
+    parser.add_argument("broker", choices=["kite"], help="the broker")
+    parser.add_argument("--account", required=True, help="account id from the config")
+    parser.add_argument("--no-browser", action="store_true", help="print the login URL instead of opening it")
+
+
+def _leave_to_the_user(url: str) -> bool:
+    """The login prints the address anyway; claiming it was opened skips the browser."""
+    return True
+
+
+def cmd_login(settings: Settings, data_dir: Path, args: argparse.Namespace) -> int:
+    account = settings.account(args.account)
+    if account.broker != args.broker:
+        raise ConfigError(
+            settings.path, f"accounts.{account.id}.broker", f"is '{account.broker}', not '{args.broker}'"
+        )
+    io: dict[str, Any] = {"prompt": input, "tell": print}
+    if args.no_browser:
+        io["open_browser"] = _leave_to_the_user
+    try:
+        print(login(account, AdapterContext(data_dir, Secrets()), **io))
+    except LoginFailed as exc:
+        print(f"position-sync: login failed: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK

@@ -1,0 +1,884 @@
+"""Interactive Brokers: the positions TWS or IB Gateway holds, read over the TWS API socket.
+
+The client library is ``ib_async``. It is written against the API ib_async shares with
+``ib_insync`` (``IB``, ``connectAsync``, ``reqPositionsAsync``, ``reqAccountUpdatesAsync``, the
+``positionEvent`` / ``updatePortfolioEvent`` / ``errorEvent`` / ``disconnectedEvent`` events), and
+the import sits in one place below: a user who must stay on ib_insync installs it instead and
+nothing else changes (the fallback import does it; swapping the two lines makes it explicit).
+Nothing newer than ib_insync 0.9.86 is used: its ``connectAsync`` has no ``raiseSyncErrors`` or
+``fetchFields``, which is why the positions are requested once more after connecting.
+
+Why it is shaped the way it is:
+
+- Only the ``...Async`` methods are used, inside the application's running loop, and ``IB()`` is
+  created there too, lazily at the first fetch: the blocking methods call ``run_until_complete``
+  and would nest the loop (under qasync, too). ``util.patchAsyncio``/``startLoop``/``useQt`` are
+  never called.
+- Read-only: ``connectAsync(readonly=True)`` skips the open- and completed-order requests, and
+  nothing here sends an order message. Client id 0 is refused because ib_async binds manual TWS
+  orders to client 0 on connect (``reqAutoOpenOrders``), which a monitor must not do.
+- One socket per ``(host, port, client_id)``: TWS allows each client id once, and one socket's
+  position stream already carries every account of the login. Adapters of several ``[[accounts]]``
+  entries share it through a reference-counted pool; the last ``close`` disconnects.
+- IB streams prices and P&L (the portfolio stream, ``reqAccountUpdates``) for one account per
+  connection at a time. The first configured account on a connection gets it; the others show
+  quantity and average cost from the position stream and say so in ``price_missing_reason``.
+  (Account updates "multi" carry account values only, no per-position prices, so they do not help.)
+- A failed read is never an empty read: until the positions of the current connection are
+  complete (``positionEnd``), and whenever TWS reports lost connectivity (1100) or has just
+  regained it (1101/1102) and has not re-sent them, ``fetch`` raises ``ReadError``. The connection
+  is re-made in the background with capped, jittered exponential backoff, so IB's nightly restart
+  is one stale spell with quiet retries, and after a reconnect or a resync the push handler asks
+  for a fresh sync before anything is judged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import re
+from collections.abc import Coroutine
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from app.config import AccountConfig
+from app.domain import ZERO, BrokerSnapshot, Position, normal
+from app.errors import ConfigError, ReadError, ReadErrorKind
+from brokers.base import PushHandler
+from brokers.ibkr_contracts import (
+    ContractLike,
+    aliases,
+    disambiguate,
+    instrument_key,
+    multiplier_of,
+    wire_decimal,
+)
+from brokers.registry import AdapterContext
+
+try:  # the one place the client library is chosen
+    import ib_async as ibapi
+except ImportError:  # pragma: no cover - for users who must stay on ib_insync (same API)
+    import ib_insync as ibapi  # type: ignore[no-redef]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 7497  # TWS paper; live TWS 7496, IB Gateway 4002 (paper) / 4001 (live)
+DEFAULT_CLIENT_ID = 1
+OPTION_KEYS = ("host", "port", "client_id", "ib_account")
+
+CLIENT_ID_IN_USE = 326
+CANNOT_CONNECT = 502
+NOT_CONNECTED = 504
+CONNECTIVITY_LOST = 1100
+DATA_LOST = 1101
+DATA_MAINTAINED = 1102
+SOCKET_RESET = 1300
+# Notices rather than errors: data-farm status (2104, 2106, 2107, 2108, 2119, 2158...), delayed
+# data, competing sessions. IB sends them on every connect and they say nothing about positions.
+NOTICE_CODES = frozenset({165, 399, 10167, 10197})
+
+
+def is_notice(code: int) -> bool:
+    return 2100 <= code < 2200 or code in NOTICE_CODES
+
+
+class _QuietLibraryLog(logging.Filter):
+    """Demote the client library's own connection chatter to DEBUG.
+
+    ib_async logs every refused reconnect, every 1100/1102 and every position at ERROR or INFO; the
+    adapter reports connection life itself, once per outage, so without this IB's nightly restart
+    would fill the log with one error per retry.
+    """
+
+    HANDLED = frozenset(
+        {
+            CLIENT_ID_IN_USE,
+            CANNOT_CONNECT,
+            NOT_CONNECTED,
+            CONNECTIVITY_LOST,
+            DATA_LOST,
+            DATA_MAINTAINED,
+            SOCKET_RESET,
+        }
+    )
+    _CODE = re.compile(r"^(?:Error|Warning) (\d+),")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno <= logging.INFO or record.name.endswith(".client"):
+            quiet = True
+        else:
+            match = self._CODE.match(record.getMessage())
+            quiet = match is not None and (int(match[1]) in self.HANDLED or is_notice(int(match[1])))
+        if quiet and record.levelno > logging.DEBUG:
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return True
+
+
+_LIBRARY_LOGGERS = ("client", "wrapper", "ib")
+
+
+def _quieten_library_log() -> None:
+    for name in _LIBRARY_LOGGERS:
+        library_log = logging.getLogger(f"{ibapi.__name__}.{name}")
+        if not any(isinstance(f, _QuietLibraryLog) for f in library_log.filters):
+            library_log.addFilter(_QuietLibraryLog())
+
+
+@dataclass
+class Backoff:
+    """Delays between reconnect attempts: doubling from ``initial`` up to ``cap``, each drawn
+    from the upper half of its range so many clients restarted together (IB's nightly restart)
+    do not knock in step."""
+
+    initial: float = 1.0
+    cap: float = 60.0
+
+    def delay(self, attempt: int) -> float:
+        base = min(self.cap, self.initial * 2 ** max(0, attempt - 1))
+        return base * random.uniform(0.5, 1.0)
+
+
+# Module level so tests (and a benchmark) can shorten it; users have no reason to tune it.
+BACKOFF = Backoff()
+
+
+class _State(Enum):
+    IDLE = "idle"
+    CONNECTING = "connecting"
+    READY = "ready"
+    DEGRADED = "degraded"  # socket up, TWS cut off from IB (1100)
+    RESYNCING = "resyncing"  # 1101/1102 seen, positions being re-sent
+    DOWN = "down"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """One entry of the position stream."""
+
+    contract: ContractLike
+    quantity: Decimal
+    avg_cost: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Priced:
+    """One entry of the portfolio stream; kept at quantity zero for the realised P&L."""
+
+    contract: ContractLike
+    quantity: Decimal
+    market_price: Decimal | None
+    avg_cost: Decimal | None
+    unrealised: Decimal | None
+    realised: Decimal | None
+
+
+class _AttemptFailed(Exception):
+    def __init__(self, kind: ReadErrorKind, reason: str) -> None:
+        super().__init__(reason)
+        self.kind = kind
+        self.reason = reason
+
+
+@dataclass(eq=False)
+class IbkrAdapter:
+    """One ``[[accounts]]`` entry: follows one IB account over a (possibly shared) connection."""
+
+    account_id: str
+    ib_account: str | None
+    timeout: float
+    _link: _Link
+    _handler: PushHandler | None = None
+    _push_pending: bool = False
+    _closed: bool = field(default=False)
+
+    async def fetch(self) -> BrokerSnapshot:
+        if self._closed:
+            raise ReadError(ReadErrorKind.SOURCE, f"the IB adapter of account {self.account_id} is closed")
+        return await self._link.snapshot(self)
+
+    def on_push(self, handler: PushHandler) -> None:
+        self._handler = handler
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._handler = None
+        await self._link.release(self)
+
+    def followed(self, managed: list[str]) -> str | None:
+        """The IB account code this adapter follows, if it can be told from ``managed``."""
+        if self.ib_account:
+            for code in managed:
+                if code.upper() == self.ib_account.upper():
+                    return code
+            return None
+        return managed[0] if len(managed) == 1 else None
+
+    def schedule_push(self) -> None:
+        """Coalesce the position and portfolio messages of one change into one call."""
+        if self._handler is None or self._push_pending:
+            return
+        self._push_pending = True
+        asyncio.get_running_loop().call_soon(self._deliver_push)
+
+    def _deliver_push(self) -> None:
+        self._push_pending = False
+        handler = self._handler
+        if handler is None:
+            return
+        try:
+            handler()
+        except Exception:  # a broken handler must not break the connection's event dispatch
+            log.exception("push handler of account %s failed", self.account_id)
+
+
+class _Link:
+    """One socket to TWS/IB Gateway, shared by every adapter with the same host, port and client id."""
+
+    def __init__(self, host: str, port: int, client_id: int) -> None:
+        self.host = host
+        self.port = port
+        self.client_id = client_id
+        self.adapters: list[IbkrAdapter] = []
+        self.state = _State.IDLE
+        self.kind = ReadErrorKind.NETWORK
+        self.reason = f"not connected to TWS/IB Gateway at {self.where} yet"
+        self.managed: list[str] = []
+        self.portfolio_account: str | None = None
+        self.positions: dict[str, dict[int, _Held]] = {}
+        self.portfolio: dict[str, dict[int, _Priced]] = {}
+        self._ib: Any = None
+        self._collecting: dict[str, dict[int, _Held]] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        self._attempt: asyncio.Future[None] | None = None
+        self._lost: asyncio.Event | None = None
+        self._handshake_failed: asyncio.Future[None] | None = None
+        self._connect_error: tuple[ReadErrorKind, str] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._resync_task: asyncio.Task[None] | None = None
+        self._ever_ready = False
+        self._outage_logged = False
+        self._retry_at: float | None = None
+
+    @property
+    def where(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def connect_timeout(self) -> float:
+        """Most of the accounts' ``timeout``, so a slow TWS is reported in this adapter's words
+        before the worker's own timeout on ``fetch`` cuts it short."""
+        return max(1.0, 0.8 * min((a.timeout for a in self.adapters), default=15.0))
+
+    def _accounts_phrase(self) -> str:
+        names = [a.account_id for a in self.adapters]
+        if len(names) == 1:
+            return f"account {names[0]}"
+        return f"accounts {', '.join(names)} (they share this connection)"
+
+    # ------------------------------------------------------------------ fetch
+
+    async def snapshot(self, adapter: IbkrAdapter) -> BrokerSnapshot:
+        self._start()
+        attempt = self._attempt
+        if self.state in (_State.IDLE, _State.CONNECTING) and attempt is not None and not attempt.done():
+            # the first fetch (or one during a reconnect attempt) waits for that attempt, bounded
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(attempt), self.connect_timeout + 0.5)
+        if self.state is not _State.READY:
+            raise ReadError(self.kind, self._unready_sentence())
+        account = self._resolve(adapter)
+        if self.portfolio_account is None:
+            self._switch_portfolio_account()
+        return self._build(account)
+
+    def _unready_sentence(self) -> str:
+        if self.state is _State.DOWN and self._retry_at is not None and self._loop is not None:
+            remaining = self._retry_at - self._loop.time()
+            return f"{self.reason} (retrying {f'in {remaining:.0f} s' if remaining >= 1 else 'now'})"
+        if self.state in (_State.IDLE, _State.CONNECTING) and self._ever_ready:
+            return f"reconnecting to TWS/IB Gateway at {self.where}; positions are not complete yet"
+        if self.state is _State.CONNECTING:
+            return f"still connecting to TWS/IB Gateway at {self.where}; positions are not complete yet"
+        if self.state is _State.CLOSED:
+            return f"the connection to TWS/IB Gateway at {self.where} has been closed"
+        return self.reason
+
+    def _resolve(self, adapter: IbkrAdapter) -> str:
+        account = adapter.followed(self.managed)
+        if account is not None:
+            return account
+        managed = ", ".join(self.managed) or "none"
+        if adapter.ib_account:
+            sentence = (
+                f"ib_account '{adapter.ib_account}' of account {adapter.account_id} is not among the "
+                f"accounts of the login at {self.where} ({managed}); set ib_account to one of them"
+            )
+        elif self.managed:
+            sentence = (
+                f"the login at {self.where} manages several accounts ({managed}); set ib_account "
+                f"for account {adapter.account_id} to the one it follows"
+            )
+        else:
+            sentence = f"TWS/IB Gateway at {self.where} reported no managed accounts"
+        raise ReadError(ReadErrorKind.SOURCE, sentence)
+
+    def _build(self, account: str) -> BrokerSnapshot:
+        held = self.positions.get(account, {})
+        streams_prices = account == self.portfolio_account
+        priced = self.portfolio.get(account, {}) if streams_prices else {}
+        if streams_prices:
+            no_price = "IB has not sent a market price for this contract yet"
+        elif self.portfolio_account:
+            no_price = (
+                f"IB streams prices for one account per connection ({self.portfolio_account} here), "
+                f"so {account} shows quantity and average cost only"
+            )
+        else:
+            no_price = "no account on this connection receives IB's price stream"
+        rows: dict[int, tuple[ContractLike, Position]] = {}
+        for con_id, entry in held.items():
+            rows[con_id] = (entry.contract, _position(entry, priced.get(con_id), no_price))
+        for con_id, item in priced.items():
+            # closed today: the portfolio stream keeps the row at zero with its realised P&L
+            if con_id not in held and item.quantity == ZERO:
+                rows[con_id] = (item.contract, _closed_position(item))
+        keys = disambiguate({con_id: instrument_key(contract) for con_id, (contract, _) in rows.items()})
+        positions = [
+            replace(position, instrument=keys[con_id], aliases=aliases(contract, keys[con_id]))
+            for con_id, (contract, position) in rows.items()
+        ]
+        positions.sort(key=lambda p: p.instrument)
+        return BrokerSnapshot(positions=tuple(positions))
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def _start(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            # a pool entry left by a loop that has ended (tests, a restarted CLI run): start afresh
+            self._loop = loop
+            self._supervisor = None
+            self._attempt = None
+            self._ib = None
+            self._tasks = set()
+            self.state = _State.IDLE
+        if self._supervisor is None or self._supervisor.done():
+            if self._supervisor is not None and not self._supervisor.cancelled():
+                error = self._supervisor.exception()
+                if error is not None:
+                    log.error("IB connection supervisor for %s stopped: %r", self.where, error)
+            self._lost = asyncio.Event()
+            self._attempt = loop.create_future()
+            self._supervisor = loop.create_task(self._supervise(), name=f"ibkr {self.where}")
+
+    async def _supervise(self) -> None:
+        """Connect, wait until the connection is lost, back off, connect again; until closed."""
+        loop = asyncio.get_running_loop()
+        failures = 0
+        assert self._lost is not None
+        while self.state is not _State.CLOSED:
+            if self._attempt is None or self._attempt.done():
+                self._attempt = loop.create_future()
+            self.state = _State.CONNECTING
+            try:
+                await self._connect_once()
+            except _AttemptFailed as exc:
+                failures += 1
+                self._go_down(exc.kind, exc.reason)
+                self._finish_attempt()
+                await self._sleep_before_retry(failures)
+                continue
+            except Exception as exc:  # an unexpected library error must not end the retries
+                failures += 1
+                log.warning(
+                    "connecting to TWS/IB Gateway at %s failed unexpectedly", self.where, exc_info=True
+                )
+                self._go_down(
+                    ReadErrorKind.NETWORK, f"connecting to TWS/IB Gateway at {self.where} failed: {exc}"
+                )
+                self._finish_attempt()
+                await self._sleep_before_retry(failures)
+                continue
+            failures = 0
+            reconnected = self._ever_ready
+            self._ever_ready = True
+            self._become_ready("reconnected to" if reconnected else "connected to")
+            self._finish_attempt()
+            if reconnected:
+                self._push_all()
+            self._lost.clear()
+            await self._lost.wait()
+            await self._sleep_before_retry(1)
+
+    async def _sleep_before_retry(self, attempt: int) -> None:
+        delay = BACKOFF.delay(attempt)
+        loop = asyncio.get_running_loop()
+        self._retry_at = loop.time() + delay
+        await asyncio.sleep(delay)
+        self._retry_at = None
+
+    def _finish_attempt(self) -> None:
+        if self._attempt is not None and not self._attempt.done():
+            self._attempt.set_result(None)
+
+    async def _connect_once(self) -> None:
+        self._discard_ib()
+        self.positions = {}
+        self.portfolio = {}
+        self._collecting = None
+        self.portfolio_account = None
+        loop = asyncio.get_running_loop()
+        ib = ibapi.IB()
+        self._ib = ib
+        self._connect_error = None
+        self._handshake_failed = loop.create_future()
+        ib.errorEvent += self._on_error
+        ib.positionEvent += self._on_position
+        ib.updatePortfolioEvent += self._on_portfolio
+        ib.disconnectedEvent += self._on_disconnected
+        ib.client.apiError += self._on_api_error
+        # a socket TWS closes before its handshake reply (connections from a host it does not
+        # trust) gets no apiError from the client; the connection object still says so
+        ib.client.conn.disconnected += self._on_api_error
+        timeout = self.connect_timeout
+        deadline = loop.time() + timeout
+        connect = asyncio.ensure_future(
+            ib.connectAsync(
+                self.host,
+                self.port,
+                clientId=self.client_id,
+                timeout=timeout,
+                readonly=True,
+            )
+        )
+        closed_early = False
+        try:
+            await asyncio.wait(
+                {connect, self._handshake_failed}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+            # read before cancelling: cancelling closes the socket and would look the same
+            closed_early = self._handshake_failed.done()
+        finally:
+            if not connect.done():
+                connect.cancel()
+                with contextlib.suppress(BaseException):
+                    await connect
+        if self._connect_error is not None:
+            raise _AttemptFailed(*self._connect_error)
+        if connect.cancelled() or not connect.done():
+            if closed_early:
+                raise _AttemptFailed(
+                    ReadErrorKind.NETWORK,
+                    f"TWS/IB Gateway at {self.where} closed the connection during the API handshake "
+                    f"(is client_id {self.client_id} already in use, or this computer not among its "
+                    f"trusted IPs?)",
+                )
+            raise _AttemptFailed(
+                ReadErrorKind.TIMEOUT,
+                f"TWS/IB Gateway at {self.where} did not complete the connection and the first "
+                f"position download within {timeout:g} s",
+            )
+        error = connect.exception()
+        if error is not None:
+            raise _AttemptFailed(*self._describe_connect_error(error))
+        self.managed = list(ib.managedAccounts())
+        # connectAsync only logs a first download that timed out (raiseSyncErrors, which would
+        # raise instead, is ib_async's alone), so the positions are asked for once more here and
+        # trusted only after the positionEnd of this request
+        collecting: dict[str, dict[int, _Held]] = {}
+        self._collecting = collecting
+        try:
+            await asyncio.wait_for(ib.reqPositionsAsync(), max(0.5, deadline - loop.time()))
+        except TimeoutError:
+            raise _AttemptFailed(
+                ReadErrorKind.TIMEOUT,
+                f"TWS/IB Gateway at {self.where} did not send its positions within {timeout:g} s",
+            ) from None
+        except ConnectionError:
+            raise _AttemptFailed(
+                ReadErrorKind.NETWORK, f"the connection to TWS/IB Gateway at {self.where} was lost"
+            ) from None
+        self.positions = collecting
+        self._collecting = None
+        # prices get what is left of the time; late ones arrive as pushes once ready
+        await self._subscribe_portfolio(self._portfolio_candidate(), max(0.5, deadline - loop.time()))
+        if not ib.isConnected():  # dropped while the portfolio downloaded; nothing saw it as ready
+            raise _AttemptFailed(
+                ReadErrorKind.NETWORK, f"the connection to TWS/IB Gateway at {self.where} was lost"
+            )
+
+    def _describe_connect_error(self, error: BaseException) -> tuple[ReadErrorKind, str]:
+        if isinstance(error, ConnectionRefusedError):
+            return (
+                ReadErrorKind.NETWORK,
+                f"cannot connect to TWS/IB Gateway at {self.where} (connection refused): is it running "
+                f"with the API enabled on that port?",
+            )
+        if isinstance(error, TimeoutError):
+            return (
+                ReadErrorKind.TIMEOUT,
+                f"TWS/IB Gateway at {self.where} did not answer within {self.connect_timeout:g} s",
+            )
+        if isinstance(error, OSError):
+            return (ReadErrorKind.NETWORK, f"cannot connect to TWS/IB Gateway at {self.where}: {error}")
+        return (ReadErrorKind.NETWORK, f"connecting to TWS/IB Gateway at {self.where} failed: {error!r}")
+
+    def _portfolio_candidate(self) -> str | None:
+        """The first adapter's account (in config order) among those the login manages."""
+        for adapter in self.adapters:
+            account = adapter.followed(self.managed)
+            if account is not None:
+                return account
+        return None
+
+    async def _subscribe_portfolio(self, account: str | None, timeout: float, *, force: bool = False) -> None:
+        """Point the one portfolio subscription IB allows at ``account``; prices are optional,
+        so a slow download is logged, not fatal."""
+        ib = self._ib
+        previous = self.portfolio_account
+        self.portfolio_account = account
+        if account is None or ib is None or not ib.isConnected():
+            return
+        switching = previous is not None and previous != account
+        if not switching and not force and previous is None and self.managed == [account]:
+            return  # connectAsync subscribes the only managed account itself
+        try:
+            if previous is not None and switching:
+                self.portfolio.pop(previous, None)
+                ib.client.reqAccountUpdates(False, previous)
+            await asyncio.wait_for(ib.reqAccountUpdatesAsync(account), timeout)
+        except (TimeoutError, ConnectionError) as exc:
+            log.warning("IB portfolio stream for %s at %s did not complete: %r", account, self.where, exc)
+
+    def _switch_portfolio_account(self) -> None:
+        candidate = self._portfolio_candidate()
+        if candidate == self.portfolio_account or self.state is not _State.READY:
+            return
+        self._spawn(self._subscribe_portfolio(candidate, self.connect_timeout))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """A side task of the current connection, cancelled when the connection goes."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _cancel_side_tasks(self) -> None:
+        current = asyncio.current_task()
+        for task in list(self._tasks):
+            if task is not current:
+                task.cancel()
+
+    def _become_ready(self, verb: str) -> None:
+        self.state = _State.READY
+        self.kind = ReadErrorKind.NETWORK
+        self.reason = ""
+        if self._outage_logged or verb.startswith("re"):
+            log.info("%s TWS/IB Gateway at %s (client_id %s)", verb, self.where, self.client_id)
+        else:
+            log.debug("%s TWS/IB Gateway at %s (client_id %s)", verb, self.where, self.client_id)
+        self._outage_logged = False
+
+    def _go_down(self, kind: ReadErrorKind, reason: str) -> None:
+        """Mark the connection unusable; the first sentence of an outage is a warning, retries are quiet."""
+        self.state = _State.DOWN
+        self.kind = kind
+        self.reason = reason
+        self.positions = {}
+        self.portfolio = {}
+        self._collecting = None
+        if self._outage_logged:
+            log.debug("%s", reason)
+        else:
+            log.warning("%s", reason)
+            self._outage_logged = True
+
+    def _lose(self, kind: ReadErrorKind, reason: str) -> None:
+        """The working connection broke: drop it and let the supervisor reconnect."""
+        if self.state not in (_State.READY, _State.DEGRADED, _State.RESYNCING):
+            return
+        self._go_down(kind, reason)
+        self._cancel_side_tasks()
+        self._discard_ib()
+        if self._lost is not None:
+            self._lost.set()
+
+    def _discard_ib(self) -> None:
+        ib, self._ib = self._ib, None
+        if ib is None:
+            return
+        for event, handler in (
+            (ib.errorEvent, self._on_error),
+            (ib.positionEvent, self._on_position),
+            (ib.updatePortfolioEvent, self._on_portfolio),
+            (ib.disconnectedEvent, self._on_disconnected),
+            (ib.client.apiError, self._on_api_error),
+            (ib.client.conn.disconnected, self._on_api_error),
+        ):
+            event -= handler
+        with contextlib.suppress(Exception):
+            ib.disconnect()
+
+    async def release(self, adapter: IbkrAdapter) -> None:
+        if adapter in self.adapters:
+            self.adapters.remove(adapter)
+        if self.adapters:
+            if self._loop is not None and self._loop.is_running() and self.state is _State.READY:
+                self._switch_portfolio_account()
+            return
+        self.state = _State.CLOSED
+        if _POOL.get((self.host, self.port, self.client_id)) is self:
+            del _POOL[(self.host, self.port, self.client_id)]
+        tasks = [t for t in (self._supervisor, *self._tasks) if t is not None and not t.done()]
+        for task in tasks:
+            task.cancel()
+        current = asyncio.current_task()
+        for task in tasks:
+            if task is not current and task.get_loop() is asyncio.get_running_loop():
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        self._discard_ib()
+        self._finish_attempt()
+
+    # ------------------------------------------------------------------ IB events
+
+    def _on_position(self, position: Any) -> None:
+        entry = _Held(
+            position.contract, wire_decimal(position.position) or ZERO, wire_decimal(position.avgCost)
+        )
+        con_id = position.contract.conId
+        for table in (self.positions, self._collecting):
+            if table is None:
+                continue
+            bucket = table.setdefault(position.account, {})
+            if entry.quantity == ZERO:
+                bucket.pop(con_id, None)
+            else:
+                bucket[con_id] = entry
+        if self.state is _State.READY:
+            self._push_account(position.account)
+
+    def _on_portfolio(self, item: Any) -> None:
+        self.portfolio.setdefault(item.account, {})[item.contract.conId] = _Priced(
+            contract=item.contract,
+            quantity=wire_decimal(item.position) or ZERO,
+            market_price=wire_decimal(item.marketPrice),
+            avg_cost=wire_decimal(item.averageCost),
+            unrealised=wire_decimal(item.unrealizedPNL),
+            realised=wire_decimal(item.realizedPNL),
+        )
+        if self.state is _State.READY:
+            self._push_account(item.account)
+
+    def _on_disconnected(self) -> None:
+        self._lose(ReadErrorKind.NETWORK, f"the connection to TWS/IB Gateway at {self.where} was lost")
+
+    def _on_api_error(self, message: str) -> None:
+        if self.state is _State.CONNECTING and self._handshake_failed is not None:
+            log.debug("IB client at %s: %s", self.where, message)
+            if not self._handshake_failed.done():
+                self._handshake_failed.set_result(None)
+
+    def _on_error(self, req_id: int, code: int, message: str, contract: Any = None) -> None:
+        if code == CLIENT_ID_IN_USE:
+            sentence = (
+                f"client_id {self.client_id} is already in use at {self.where}; set a different "
+                f"client_id for {self._accounts_phrase()}"
+            )
+            self._fail_handshake_or_lose(sentence)
+        elif code == CANNOT_CONNECT:
+            self._fail_handshake_or_lose(
+                f"cannot connect to TWS/IB Gateway at {self.where} (error 502): is it running with "
+                f"the API enabled on that port?"
+            )
+        elif code == NOT_CONNECTED:
+            self._lose(ReadErrorKind.NETWORK, f"not connected to TWS/IB Gateway at {self.where} (error 504)")
+        elif code == CONNECTIVITY_LOST:
+            self._degrade()
+        elif code in (DATA_LOST, DATA_MAINTAINED):
+            self._restored(code)
+        elif code == SOCKET_RESET:
+            log.info("TWS at %s reset its API socket (error 1300); reconnecting when it closes", self.where)
+        elif is_notice(code):
+            log.debug("IB notice %s at %s: %s", code, self.where, message)
+        elif req_id == -1:
+            log.warning("IB message %s at %s: %s", code, self.where, message)
+        else:
+            log.debug("IB message %s for request %s at %s: %s", code, req_id, self.where, message)
+
+    def _fail_handshake_or_lose(self, sentence: str) -> None:
+        if self.state is _State.CONNECTING:
+            self._connect_error = (ReadErrorKind.NETWORK, sentence)
+            if self._handshake_failed is not None and not self._handshake_failed.done():
+                self._handshake_failed.set_result(None)
+        else:
+            self._lose(ReadErrorKind.NETWORK, sentence)
+
+    def _degrade(self) -> None:
+        if self.state not in (_State.READY, _State.RESYNCING):
+            return
+        self.state = _State.DEGRADED
+        self.kind = ReadErrorKind.NETWORK
+        self.reason = (
+            f"TWS at {self.where} has lost its connection to IB's servers (error 1100), so its "
+            f"positions may be out of date"
+        )
+        log.warning("%s", self.reason)
+        self._outage_logged = True
+
+    def _restored(self, code: int) -> None:
+        if self.state not in (_State.READY, _State.DEGRADED, _State.RESYNCING):
+            return
+        self.state = _State.RESYNCING
+        self.kind = ReadErrorKind.NETWORK
+        self.reason = (
+            f"TWS at {self.where} has just regained its connection to IB (error {code}) and is "
+            f"re-sending positions"
+        )
+        log.info("%s", self.reason)
+        if self._resync_task is not None and not self._resync_task.done():
+            self._resync_task.cancel()  # a newer notice restarts the resync; its positionEnd counts
+        self._resync_task = self._spawn(self._resync(code == DATA_LOST))
+
+    async def _resync(self, data_lost: bool) -> None:
+        """Ask for the whole position list again and trust nothing until its positionEnd."""
+        ib = self._ib
+        if ib is None:
+            return
+        collecting: dict[str, dict[int, _Held]] = {}
+        self._collecting = collecting
+        account = self.portfolio_account
+        if data_lost and account is not None:
+            self.portfolio.pop(account, None)
+            self._spawn(self._subscribe_portfolio(account, self.connect_timeout, force=True))
+        try:
+            await asyncio.wait_for(ib.reqPositionsAsync(), self.connect_timeout)
+        except (TimeoutError, ConnectionError):
+            if self._ib is ib and self.state is _State.RESYNCING:
+                self._lose(
+                    ReadErrorKind.TIMEOUT,
+                    f"TWS at {self.where} did not re-send its positions within "
+                    f"{self.connect_timeout:g} s after regaining its connection to IB",
+                )
+            return
+        if self._ib is not ib or self._collecting is not collecting or self.state is not _State.RESYNCING:
+            return  # lost again, or a newer resync took over
+        self.positions = collecting
+        self._collecting = None
+        self._become_ready("resynchronised with")
+        self._push_all()
+
+    # ------------------------------------------------------------------ push
+
+    def _push_account(self, account: str) -> None:
+        for adapter in self.adapters:
+            if adapter.followed(self.managed) == account:
+                adapter.schedule_push()
+
+    def _push_all(self) -> None:
+        for adapter in self.adapters:
+            adapter.schedule_push()
+
+
+def _average_price(avg_cost: Decimal | None, contract: ContractLike) -> Decimal | None:
+    """IB's avgCost is per contract, multiplier (and commissions) included; a book's is per unit."""
+    if avg_cost is None:
+        return None
+    return normal(avg_cost / multiplier_of(contract))
+
+
+def _position(entry: _Held, priced: _Priced | None, no_price: str) -> Position:
+    contract = entry.contract
+    market_price = priced.market_price if priced is not None else None
+    return Position(
+        instrument="",  # keyed by the caller, which sees every contract of the account
+        quantity=normal(entry.quantity) or ZERO,
+        average_price=_average_price(entry.avg_cost, contract),
+        last_price=normal(market_price),
+        unrealised_pnl=normal(priced.unrealised) if priced is not None else None,
+        realised_pnl=normal(priced.realised) if priced is not None else None,
+        symbol=contract.symbol or None,
+        multiplier=multiplier_of(contract),
+        currency=contract.currency or None,
+        price_missing_reason=None if market_price is not None else no_price,
+    )
+
+
+def _closed_position(item: _Priced) -> Position:
+    return Position(
+        instrument="",
+        quantity=ZERO,
+        average_price=_average_price(item.avg_cost, item.contract),
+        last_price=normal(item.market_price),
+        unrealised_pnl=None,
+        realised_pnl=normal(item.realised),
+        symbol=item.contract.symbol or None,
+        multiplier=multiplier_of(item.contract),
+        currency=item.contract.currency or None,
+    )
+
+
+_POOL: dict[tuple[str, int, int], _Link] = {}
+
+
+def _options(account: AccountConfig) -> tuple[str, int, int, str | None]:
+    where = f"accounts.{account.id}"
+    unknown = sorted(set(account.options) - set(OPTION_KEYS))
+    if unknown:
+        raise ConfigError(
+            account.config_path,
+            f"{where}.{unknown[0]}",
+            f"is not a setting of an IB account (known: {', '.join(OPTION_KEYS)})",
+        )
+    host = (account.str_option("host", DEFAULT_HOST) or "").strip()
+    if not host:
+        raise ConfigError(account.config_path, f"{where}.host", "must be a host name or IP address")
+    port = account.int_option("port", DEFAULT_PORT)
+    if port is None or not 0 < port < 65536:
+        raise ConfigError(
+            account.config_path,
+            f"{where}.port",
+            "must be the API port of TWS (7497 paper, 7496 live) or IB Gateway (4002 paper, 4001 live)",
+        )
+    client_id = account.int_option("client_id", DEFAULT_CLIENT_ID)
+    if client_id is None or not 0 < client_id < 2**31 - 1:
+        raise ConfigError(
+            account.config_path,
+            f"{where}.client_id",
+            "must be a whole number from 1 up (0 is TWS's own client, to which ib_async binds manual "
+            "orders: a read-only monitor must not use it)",
+        )
+    ib_account = account.str_option("ib_account")
+    if ib_account is not None:
+        ib_account = ib_account.strip()
+        if not ib_account:
+            raise ConfigError(
+                account.config_path, f"{where}.ib_account", "must be an IB account code such as U1234567"
+            )
+    return host, port, client_id, ib_account
+
+
+def create(account: AccountConfig, context: AdapterContext) -> IbkrAdapter:
+    """Check the settings and join (or open) the pooled connection; nothing connects until fetch."""
+    host, port, client_id, ib_account = _options(account)
+    _quieten_library_log()
+    key = (host.lower(), port, client_id)
+    link = _POOL.get(key)
+    if link is None or link.state is _State.CLOSED:
+        link = _Link(host.lower(), port, client_id)
+        _POOL[key] = link
+    adapter = IbkrAdapter(account.id, ib_account, account.timeout, link)
+    link.adapters.append(adapter)
+    return adapter
+
+
+__all__ = ["BACKOFF", "Backoff", "IbkrAdapter", "create", "ibapi"]

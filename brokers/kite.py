@@ -1,0 +1,676 @@
+"""Zerodha Kite Connect: what the broker really holds, read with the official ``kiteconnect`` client.
+
+What Kite holds for an account is two lists. ``/portfolio/positions`` (its ``net`` part) has
+today's trades and carried F&O, one row per instrument *and product* (MIS, NRML, CNC), and keeps
+rows closed today with quantity 0 and their realised P&L. ``/portfolio/holdings`` has delivery
+equity bought on earlier days, which never appears among positions. One ``Position`` is returned
+per Kite row, labelled with its product, so the core sums the rows of one instrument and still
+shows the breakdown (MIS 50 + NRML 25; 18 in holdings and 3 sold today).
+
+The adapter is read-only by construction: the client it uses refuses any route other than the
+three GET endpoints below before a byte is sent, so no code path here can place, modify or
+cancel an order, convert a position or touch a GTT.
+
+``kiteconnect`` is blocking (``requests``), so every call runs in a small thread pool owned by
+the adapter, never on the event loop that draws the window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import http.client
+import logging
+import socket
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from kiteconnect import KiteConnect
+from kiteconnect import exceptions as kite_errors
+
+from app.config import AccountConfig
+from app.domain import ZERO, BrokerSnapshot, Position, WorkingOrder, to_decimal
+from app.errors import ConfigError, LoginRequired, ReadError, ReadErrorKind
+from brokers.base import PushHandler
+from brokers.rate_limit import SlidingWindowLimiter, shared_limiter
+from brokers.registry import AdapterContext
+
+log = logging.getLogger(__name__)
+
+DEFAULT_API_ROOT = "https://api.kite.trade"
+CURRENCY = "INR"
+
+# Kite documents its limits at https://kite.trade/docs/connect/v3/exceptions/#api-rate-limit:
+# quote 1 req/s, historical 3 req/s, order placement 10 req/s, and "all other endpoints"
+# (positions, holdings, the order book) 10 req/s, counted per API key. The trader's own trading
+# system normally shares that key and needs the budget more than a monitor does, so this
+# process keeps itself to 3 requests in any one second: one whole sync (three requests) may
+# go out at once, and even a resync button held down leaves 7 req/s to the trading system.
+# The window is a second plus a 100 ms guard: requests booked exactly one second apart can
+# arrive less than a second apart when the earlier ones were slowed on the way.
+REQUESTS_PER_SECOND = 3
+RATE_WINDOW_SECONDS = 1.1
+
+# The options a Kite account may carry (besides the core's own keys); anything else is a typo.
+KITE_OPTIONS = frozenset(
+    {
+        "api_key",
+        "api_root",
+        "access_token_env",
+        "api_secret_env",
+        "redirect_url",
+        "include_orders",
+        "user_id",
+    }
+)
+
+# Orders still able to fill. A whitelist, not "everything but COMPLETE/CANCELLED/REJECTED": the
+# core lets a working order explain a quantity gap, and a dead order (or one being cancelled)
+# wrongly explaining a gap would hide a real problem.
+WORKING_STATUSES = frozenset(
+    {
+        "OPEN",
+        "TRIGGER PENDING",
+        "OPEN PENDING",
+        "VALIDATION PENDING",
+        "PUT ORDER REQ RECEIVED",
+        "MODIFY PENDING",
+        "MODIFY VALIDATION PENDING",
+        "AMO REQ RECEIVED",
+    }
+)
+
+# Delivery equity sits in one demat account whichever exchange Kite lists the holding under
+# (it often shows BSE for shares bought on NSE), so a holding answers to both cash exchanges.
+_CASH_EXCHANGES = ("NSE", "BSE")
+
+
+@dataclass(frozen=True)
+class _Endpoint:
+    route: str  # kiteconnect's route name
+    path: str  # for sentences
+    method: str  # the KiteConnect method that reads it
+
+
+POSITIONS = _Endpoint("portfolio.positions", "/portfolio/positions", "positions")
+HOLDINGS = _Endpoint("portfolio.holdings", "/portfolio/holdings", "holdings")
+ORDERS = _Endpoint("orders", "/orders", "orders")
+READ_ROUTES = frozenset({POSITIONS.route, HOLDINGS.route, ORDERS.route})
+
+
+class _Malformed(Exception):
+    """A payload that is not the shape Kite documents; the detail names the row and field."""
+
+
+class _TokenRefused(Exception):
+    """Kite answered ``TokenException``: the session is over until the user logs in again."""
+
+
+class _Cancelled(Exception):
+    """The fetch this request belonged to was cancelled while it waited for the rate limiter."""
+
+
+class _ReadOnlyKite(KiteConnect):
+    """The official client, narrowed to three GET routes and paced by a shared limiter.
+
+    Overriding ``_request`` (the one place every kiteconnect call goes through) means the guard
+    and the limiter hold for any method, including ones a future change might call by mistake.
+    The response hook remembers the HTTP status and content type per thread, which kiteconnect
+    drops when it turns a non-JSON error page into ``DataException``.
+    """
+
+    def __init__(self, api_key: str, *, root: str, timeout: float, limiter: SlidingWindowLimiter) -> None:
+        super().__init__(api_key, root=root, timeout=timeout)
+        self._limiter = limiter
+        self._local = threading.local()
+        self.reqsession.hooks["response"].append(self._remember)
+
+    def _remember(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        self._local.status = response.status_code
+        self._local.content_type = response.headers.get("content-type", "")
+
+    @property
+    def last_status(self) -> int | None:
+        status: int | None = getattr(self._local, "status", None)
+        return status
+
+    @property
+    def last_content_type(self) -> str:
+        content_type: str = getattr(self._local, "content_type", "")
+        return content_type
+
+    def read(self, endpoint: _Endpoint, cancel: threading.Event) -> Any:
+        self._local.status = None
+        self._local.content_type = ""
+        self._local.cancel = cancel
+        return getattr(self, endpoint.method)()
+
+    def _request(
+        self,
+        route: str,
+        method: str,
+        url_args: Any = None,
+        params: Any = None,
+        is_json: bool = False,
+        query_params: Any = None,
+    ) -> Any:
+        if method != "GET" or route not in READ_ROUTES:
+            raise PermissionError(f"Position Sync is read-only towards Kite and never sends {method} {route}")
+        cancel: threading.Event | None = getattr(self._local, "cancel", None)
+        if not self._limiter.acquire(cancel):
+            raise _Cancelled()
+        return super()._request(
+            route, method, url_args=url_args, params=params, is_json=is_json, query_params=query_params
+        )
+
+
+def create(account: AccountConfig, context: AdapterContext) -> KiteAdapter:
+    """The registry's entry point; option mistakes surface here as ``ConfigError``."""
+    return KiteAdapter(account, context)
+
+
+class KiteAdapter:
+    """One Kite account, polled. See the module docstring for what it reads and why.
+
+    After Kite refuses a session (``TokenException``) the adapter sends nothing more for that
+    account: each ``fetch`` re-reads the token from the keyring or environment and, while it is
+    still the refused one, raises ``LoginRequired`` without touching the network. Only a digest
+    of the refused token is kept, never the token.
+    """
+
+    #: How often, after a refused session, the keyring is checked for the token that
+    #: ``position-sync login`` stores (no network involved); a new one triggers a push.
+    token_poll_seconds: float = 2.0
+
+    def __init__(
+        self,
+        account: AccountConfig,
+        context: AdapterContext,
+        *,
+        limiter: SlidingWindowLimiter | None = None,
+    ) -> None:
+        check_options(account)
+        self.account_id = account.id
+        self._account = account
+        self._secrets = context.secrets
+        self.api_key = api_key_of(account)
+        self.api_root = api_root_of(account)
+        self.include_orders = _bool_option(account, "include_orders", True)
+        self._limiter = limiter or shared_limiter(
+            f"kite:{self.api_key}", REQUESTS_PER_SECOND, RATE_WINDOW_SECONDS
+        )
+        # A little under the account's timeout, which the worker applies to the whole fetch: a
+        # hanging endpoint is then reported in this adapter's words, naming the endpoint.
+        self.request_timeout = 0.8 * account.timeout
+        self._client = _ReadOnlyKite(
+            self.api_key, root=self.api_root, timeout=self.request_timeout, limiter=self._limiter
+        )
+        self._executor = ThreadPoolExecutor(max_workers=3, thread_name_prefix=f"kite-{account.id}")
+        self._lock = asyncio.Lock()
+        self._refused_digest: str | None = None
+        self._push_handlers: list[PushHandler] = []
+        self._watch: asyncio.Task[None] | None = None
+        self._closed = False
+
+    # --- the protocol ------------------------------------------------------------------------
+
+    async def fetch(self) -> BrokerSnapshot:
+        """Positions, holdings and working orders, all read in this call, or a ``ReadError``.
+
+        Fetches of one adapter run one at a time: a second call while one is in flight waits for
+        it and then reads afresh (the rate limiter spaces the requests).
+        """
+        if self._closed:
+            raise RuntimeError(f"the Kite adapter of account {self.account_id} is closed")
+        async with self._lock:
+            loop = asyncio.get_running_loop()
+            token = await loop.run_in_executor(self._executor, self._read_token)
+            if not token:
+                self._watch_for_token()
+                raise LoginRequired(self._no_token_sentence())
+            digest = _digest(token)
+            if digest == self._refused_digest:
+                self._watch_for_token()
+                raise LoginRequired(self._expired_sentence())
+            self._client.set_access_token(token)
+            endpoints = [POSITIONS, HOLDINGS] + ([ORDERS] if self.include_orders else [])
+            cancel = threading.Event()
+            calls = [loop.run_in_executor(self._executor, self._read, e, cancel) for e in endpoints]
+            try:
+                results = await asyncio.gather(*calls, return_exceptions=True)
+            except asyncio.CancelledError:
+                cancel.set()
+                raise
+            failures: list[BaseException] = []
+            parsed: list[list[Any]] = []
+            for result in results:
+                if isinstance(result, BaseException):
+                    failures.append(result)
+                else:
+                    parsed.append(result)
+            refused = [f for f in failures if isinstance(f, _TokenRefused)]
+            if refused:
+                self._refused_digest = digest
+                self._watch_for_token()
+                raise LoginRequired(self._expired_sentence()) from refused[0]
+            if failures:
+                raise failures[0]
+            self._refused_digest = None
+            positions: list[Position] = [*parsed[0], *parsed[1]]
+            orders: list[WorkingOrder] = parsed[2] if self.include_orders else []
+            return BrokerSnapshot(tuple(positions), tuple(orders))
+
+    def on_push(self, handler: PushHandler) -> None:
+        """Kite's REST API announces nothing; the one push is "a new token was stored".
+
+        After a refused or missing session, the adapter watches the keyring (no network) and
+        calls the handlers once a different token appears, so the account recovers right after
+        ``position-sync login`` instead of at the next interval.
+        """
+        self._push_handlers.append(handler)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._client.reqsession.close()
+
+    # --- in the worker threads ---------------------------------------------------------------
+
+    def _read_token(self) -> str | None:
+        return self._secrets.get(self.account_id, self._account.options, "access_token")
+
+    def _read(self, endpoint: _Endpoint, cancel: threading.Event) -> list[Any]:
+        """One endpoint read and parsed; every failure leaves as one ``ReadError`` sentence."""
+        try:
+            data = self._client.read(endpoint, cancel)
+        except kite_errors.TokenException as exc:
+            raise _TokenRefused(str(exc)) from exc
+        except kite_errors.KiteException as exc:
+            raise self._kite_failure(endpoint, exc) from exc
+        except requests.Timeout as exc:
+            raise self._error(
+                endpoint, ReadErrorKind.TIMEOUT, f"got no answer within {self.request_timeout:g} s"
+            ) from exc
+        except requests.RequestException as exc:
+            host = urlsplit(self.api_root).netloc
+            raise self._error(endpoint, ReadErrorKind.NETWORK, f"failed: {network_cause(exc, host)}") from exc
+        except (_Cancelled, PermissionError):
+            raise
+        except Exception as exc:  # kiteconnect indexes the reply blindly; garbage ends up here
+            raise self._error(
+                endpoint,
+                ReadErrorKind.MALFORMED,
+                f"returned something the Kite client could not read ({type(exc).__name__}: {_short(exc)})",
+            ) from exc
+        try:
+            if endpoint is POSITIONS:
+                return parse_positions(data)
+            if endpoint is HOLDINGS:
+                return parse_holdings(data)
+            return parse_orders(data)
+        except _Malformed as exc:
+            raise self._error(
+                endpoint,
+                ReadErrorKind.MALFORMED,
+                f"returned data that is not in Kite's documented shape ({exc})",
+            ) from exc
+
+    def _kite_failure(self, endpoint: _Endpoint, exc: kite_errors.KiteException) -> ReadError:
+        status = self._client.last_status or int(getattr(exc, "code", 0) or 0)
+        content_type = self._client.last_content_type
+        not_json = isinstance(exc, kite_errors.DataException) and (
+            "json" not in content_type.lower() or str(exc).startswith("Couldn't parse")
+        )
+        if status == 429:
+            return self._error(
+                endpoint, ReadErrorKind.RATE_LIMITED, "was refused with HTTP 429 (too many requests)"
+            )
+        if not_json:
+            shown = content_type.split(";")[0].strip() or "no content type"
+            if "json" in shown.lower():
+                return self._error(
+                    endpoint,
+                    ReadErrorKind.MALFORMED,
+                    f"answered HTTP {status} with a body that is not valid JSON",
+                )
+            if status >= 400:
+                return self._error(
+                    endpoint,
+                    ReadErrorKind.HTTP,
+                    f"failed with HTTP {status} and a {shown} page instead of JSON",
+                )
+            return self._error(
+                endpoint, ReadErrorKind.MALFORMED, f"answered HTTP {status} with {shown} instead of JSON"
+            )
+        return self._error(
+            endpoint, ReadErrorKind.HTTP, f"failed with HTTP {status} ({type(exc).__name__}: {_short(exc)})"
+        )
+
+    def _error(self, endpoint: _Endpoint, kind: ReadErrorKind, cause: str) -> ReadError:
+        return ReadError(kind, f"Kite account {self.account_id}: GET {endpoint.path} {cause}.")
+
+    # --- sentences and the token watch -------------------------------------------------------
+
+    def _env_name(self) -> str | None:
+        name = self._account.options.get("access_token_env")
+        return name if isinstance(name, str) and name else None
+
+    def _no_token_sentence(self) -> str:
+        source = self._secrets.source(self.account_id, self._account.options, "access_token")
+        if self._env_name():
+            return f"Kite account {self.account_id} has no access token in {source}; set it to today's token."
+        return (
+            f"Kite account {self.account_id} has no access token in the {source}; "
+            f"run position-sync login kite --account {self.account_id}."
+        )
+
+    def _expired_sentence(self) -> str:
+        env = self._env_name()
+        if env:
+            return (
+                f"Kite session for account {self.account_id} expired; "
+                f"put a new access token in environment variable {env}."
+            )
+        return (
+            f"Kite session for account {self.account_id} expired; "
+            f"run position-sync login kite --account {self.account_id}."
+        )
+
+    def _watch_for_token(self) -> None:
+        if not self._push_handlers or self._closed or (self._watch is not None and not self._watch.done()):
+            return
+        self._watch = asyncio.get_running_loop().create_task(
+            self._wait_for_new_token(), name=f"kite-token-watch-{self.account_id}"
+        )
+
+    async def _wait_for_new_token(self) -> None:
+        loop = asyncio.get_running_loop()
+        while not self._closed:
+            await asyncio.sleep(self.token_poll_seconds)
+            token = await loop.run_in_executor(self._executor, self._read_token)
+            if token and _digest(token) != self._refused_digest:
+                for handler in list(self._push_handlers):
+                    try:
+                        handler()
+                    except Exception:  # one broken subscriber must not stop the others
+                        log.exception("push handler of Kite account %s failed", self.account_id)
+                return
+
+
+# --- options ---------------------------------------------------------------------------------
+
+
+def check_options(account: AccountConfig) -> None:
+    for key in account.options:
+        if key not in KITE_OPTIONS:
+            raise ConfigError(
+                account.config_path,
+                f"accounts.{account.id}.{key}",
+                f"is not a Kite option (known: {', '.join(sorted(KITE_OPTIONS))})",
+            )
+
+
+def api_key_of(account: AccountConfig) -> str:
+    api_key = (account.str_option("api_key", required=True) or "").strip()
+    if not api_key:
+        raise ConfigError(
+            account.config_path, f"accounts.{account.id}.api_key", "must be your Kite Connect app's API key"
+        )
+    return api_key
+
+
+def api_root_of(account: AccountConfig) -> str:
+    """Kite's API root, or another one (a test server, a proxy) given as ``api_root``.
+
+    kiteconnect joins ``/portfolio/...`` onto the root with ``urljoin``, which throws a path
+    away, so a root with a path is refused rather than silently ignored.
+    """
+    root = (account.str_option("api_root", DEFAULT_API_ROOT) or DEFAULT_API_ROOT).strip()
+    parts = urlsplit(root)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+        raise ConfigError(
+            account.config_path,
+            f"accounts.{account.id}.api_root",
+            f"must be an http(s) address without a path, like {DEFAULT_API_ROOT}, not {root!r}",
+        )
+    return root.rstrip("/")
+
+
+def _bool_option(account: AccountConfig, name: str, default: bool) -> bool:
+    value = account.options.get(name, default)
+    if not isinstance(value, bool):
+        raise ConfigError(account.config_path, f"accounts.{account.id}.{name}", "must be true or false")
+    return value
+
+
+# --- payloads --------------------------------------------------------------------------------
+
+
+def parse_positions(data: Any) -> list[Position]:
+    """Kite's ``net`` positions, closed-today rows (quantity 0) included.
+
+    ``unrealised`` and ``realised`` are Kite's own split of ``pnl``; ``m2m`` is measured from the
+    previous close, not from the entry price, so it is not the unrealised P&L.
+    """
+    if not isinstance(data, dict):
+        raise _Malformed(f"expected an object with 'net' and 'day', got {_kind(data)}")
+    net = data.get("net")
+    if not isinstance(net, list):
+        raise _Malformed(f"'net' should be a list, got {_kind(net)}")
+    positions = []
+    for index, row in enumerate(net):
+        where = f"net[{index}]"
+        if not isinstance(row, dict):
+            raise _Malformed(f"{where} should be an object, got {_kind(row)}")
+        instrument, symbol = _instrument(row, where)
+        where = f"{where} {instrument}"
+        product = _text(row, "product", where)
+        multiplier = _number(row, "multiplier", where)
+        quantity = _required_number(row, "quantity", where)
+        average_price = _number(row, "average_price", where)
+        if quantity == ZERO and average_price == ZERO:
+            average_price = None  # a closed row's 0 is "no position", not a price
+        positions.append(
+            Position(
+                instrument=instrument,
+                quantity=quantity,
+                average_price=average_price,
+                last_price=_number(row, "last_price", where),
+                unrealised_pnl=_number(row, "unrealised", where),
+                realised_pnl=_number(row, "realised", where),
+                label=product,
+                symbol=symbol,
+                multiplier=multiplier if multiplier else Decimal(1),
+                currency=CURRENCY,
+                aliases=(symbol,),
+            )
+        )
+    return positions
+
+
+def parse_holdings(data: Any) -> list[Position]:
+    """Delivery holdings, one ``Position`` each, labelled "CNC holding".
+
+    The quantity is ``quantity + t1_quantity``: shares bought on the previous trading day
+    appear only in ``t1_quantity`` until the exchange delivers them, yet they are held.
+    ``used_quantity`` (sold today) is *not* subtracted, because today's sale already appears
+    as a negative CNC row among positions, which the core adds to this one.
+    """
+    if not isinstance(data, list):
+        raise _Malformed(f"expected a list of holdings, got {_kind(data)}")
+    holdings = []
+    for index, row in enumerate(data):
+        where = f"holdings[{index}]"
+        if not isinstance(row, dict):
+            raise _Malformed(f"{where} should be an object, got {_kind(row)}")
+        instrument, symbol = _instrument(row, where)
+        where = f"{where} {instrument}"
+        quantity = _required_number(row, "quantity", where) + (_number(row, "t1_quantity", where) or ZERO)
+        product = row.get("product") or "CNC"
+        if not isinstance(product, str):
+            raise _Malformed(f"{where}: product {product!r} is not text")
+        exchange = instrument.partition(":")[0]
+        aliases = [symbol]
+        if exchange in _CASH_EXCHANGES:
+            aliases += [f"{other}:{symbol}" for other in _CASH_EXCHANGES if other != exchange]
+        isin = row.get("isin")
+        if isinstance(isin, str) and isin.strip():
+            aliases.append(isin.strip().upper())
+        holdings.append(
+            Position(
+                instrument=instrument,
+                quantity=quantity,
+                average_price=_number(row, "average_price", where),
+                last_price=_number(row, "last_price", where),
+                unrealised_pnl=_number(row, "pnl", where),
+                label=f"{product.strip().upper()} holding",
+                symbol=symbol,
+                currency=CURRENCY,
+                aliases=tuple(aliases),
+            )
+        )
+    return holdings
+
+
+def parse_orders(data: Any) -> list[WorkingOrder]:
+    """Orders that may still fill, with what remains unfilled (BUY positive).
+
+    Remaining is ``quantity - filled_quantity - cancelled_quantity``; ``pending_quantity`` is
+    not used because Kite leaves it set on orders that were partly cancelled.
+    """
+    if not isinstance(data, list):
+        raise _Malformed(f"expected a list of orders, got {_kind(data)}")
+    orders = []
+    for index, row in enumerate(data):
+        where = f"orders[{index}]"
+        if not isinstance(row, dict):
+            raise _Malformed(f"{where} should be an object, got {_kind(row)}")
+        status = row.get("status")
+        if not isinstance(status, str):
+            raise _Malformed(f"{where}: status {status!r} is not text")
+        if status.strip().upper() not in WORKING_STATUSES:
+            continue
+        instrument, _symbol = _instrument(row, where)
+        where = f"{where} {instrument}"
+        side = row.get("transaction_type")
+        if side not in ("BUY", "SELL"):
+            raise _Malformed(f"{where}: transaction_type {side!r} is neither BUY nor SELL")
+        remaining = (
+            _required_number(row, "quantity", where)
+            - (_number(row, "filled_quantity", where) or ZERO)
+            - (_number(row, "cancelled_quantity", where) or ZERO)
+        )
+        if remaining <= ZERO:
+            continue
+        orders.append(
+            WorkingOrder(
+                instrument=instrument,
+                quantity=remaining if side == "BUY" else -remaining,
+                description=_order_text(row, side, remaining, status.strip().upper(), where),
+            )
+        )
+    return orders
+
+
+def _order_text(row: dict[str, Any], side: str, remaining: Decimal, status: str, where: str) -> str:
+    text = f"{side} {remaining} pending"
+    order_type = row.get("order_type")
+    price = _number(row, "price", where)
+    if order_type == "LIMIT" and price:
+        text += f", LIMIT at {price}"
+    elif isinstance(order_type, str) and order_type:
+        text += f", {order_type}"
+    product = row.get("product")
+    if isinstance(product, str) and product:
+        text += f" {product}"
+    if status != "OPEN":
+        text += f" ({status})"
+    return text
+
+
+def _instrument(row: dict[str, Any], where: str) -> tuple[str, str]:
+    exchange = row.get("exchange")
+    symbol = row.get("tradingsymbol")
+    if not isinstance(exchange, str) or not exchange.strip():
+        raise _Malformed(f"{where}: exchange {exchange!r} is missing or not text")
+    if not isinstance(symbol, str) or not symbol.strip():
+        raise _Malformed(f"{where}: tradingsymbol {symbol!r} is missing or not text")
+    symbol = symbol.strip().upper()
+    return f"{exchange.strip().upper()}:{symbol}", symbol
+
+
+def _text(row: dict[str, Any], name: str, where: str) -> str:
+    value = row.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise _Malformed(f"{where}: {name} {value!r} is missing or not text")
+    return value.strip().upper()
+
+
+def _number(row: dict[str, Any], name: str, where: str) -> Decimal | None:
+    value = row.get(name)
+    if value is None:
+        return None
+    try:
+        return to_decimal(value)
+    except ValueError:
+        raise _Malformed(f"{where}: {name} {value!r} is not a number") from None
+
+
+def _required_number(row: dict[str, Any], name: str, where: str) -> Decimal:
+    value = _number(row, name, where)
+    if value is None:
+        raise _Malformed(f"{where}: {name} is missing")
+    return value
+
+
+def network_cause(exc: BaseException, host: str) -> str:
+    """The innermost reason behind requests' nested wrappers, in words a trader can act on."""
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen:
+        seen.append(current)
+        inner = getattr(current, "reason", None)
+        if not isinstance(inner, BaseException):
+            inner = next((a for a in current.args if isinstance(a, BaseException)), None)
+        current = inner or current.__cause__ or current.__context__
+    root = seen[-1]
+    if isinstance(root, http.client.RemoteDisconnected):
+        return f"{host} closed the connection without answering"
+    if isinstance(root, ConnectionRefusedError) or "refused" in str(root).lower():
+        return f"{host} refused the connection"
+    if isinstance(root, ConnectionResetError):
+        return f"the connection to {host} was reset"
+    if isinstance(root, socket.gaierror) or "resolve" in str(root).lower():
+        return f"the name in {host} could not be resolved"
+    return f"the connection to {host} failed ({type(root).__name__}: {_short(root)})"
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    return f"{type(value).__name__} {_short(value, 40)}"
+
+
+def _short(value: Any, limit: int = 160) -> str:
+    text = " ".join(str(value).split()).rstrip(".")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()

@@ -1,0 +1,149 @@
+"""The HTTP book against a local HTTP server: shapes, bearer token, every error."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from app.books.http import HttpBook
+from app.config import BookConfig
+from app.errors import ConfigError, ReadError, ReadErrorKind
+from app.secrets import Secrets
+
+
+class PositionsServer:
+    """Serves ``GET /api/v1/positions``; the test sets status, body, delay and the expected token."""
+
+    def __init__(self) -> None:
+        self.status = 200
+        self.body: bytes = b"[]"
+        self.content_type = "application/json"
+        self.delay = 0.0
+        self.token: str | None = None
+        self.requests: list[dict[str, str]] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                server.requests.append({"path": self.path, **{k.lower(): v for k, v in self.headers.items()}})
+                time.sleep(server.delay)
+                if server.token and self.headers.get("Authorization") != f"Bearer {server.token}":
+                    self.send_response(401)
+                    self.end_headers()
+                    return
+                try:
+                    self.send_response(server.status)
+                    self.send_header("Content-Type", server.content_type)
+                    self.send_header("Content-Length", str(len(server.body)))
+                    self.end_headers()
+                    self.wfile.write(server.body)
+                except (BrokenPipeError, ConnectionResetError):
+                    return  # the client gave up (the timeout test)
+
+            def log_message(self, *args: Any) -> None:
+                return None
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/api/v1/positions"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def serve(self, payload: Any) -> None:
+        self.body = json.dumps(payload).encode()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server() -> Iterator[PositionsServer]:
+    s = PositionsServer()
+    yield s
+    s.close()
+
+
+def make(server: PositionsServer, secrets: Secrets | None = None, **options: Any) -> HttpBook:
+    return HttpBook(
+        BookConfig("svc", "http", url=server.url, options=options), secrets or Secrets(environ={})
+    )
+
+
+def test_object_with_positions_list(server: PositionsServer) -> None:
+    server.serve(
+        {"positions": [{"symbol": "NSE:INFY", "quantity": 100, "average_price": 1500.25}], "as_of": "now"}
+    )
+    positions = make(server).read(None).positions
+    assert [(p.instrument, p.quantity, p.average_price) for p in positions] == [
+        ("NSE:INFY", Decimal(100), Decimal("1500.25"))
+    ]
+    assert server.requests[0]["path"] == "/api/v1/positions"
+    assert server.requests[0]["accept"] == "application/json"
+
+
+def test_plain_list_and_list_key(server: PositionsServer) -> None:
+    server.serve([{"symbol": "A", "quantity": "0.1"}, {"symbol": "A", "quantity": "0.2"}])
+    assert sum(p.quantity for p in make(server).read(None).positions) == Decimal("0.3")
+    server.serve({"data": {"x": 1}, "items": [{"symbol": "B", "quantity": -3}]})
+    assert [p.quantity for p in make(server, list_key="items").read(None).positions] == [Decimal(-3)]
+
+
+def test_bearer_token_from_environment(server: PositionsServer) -> None:
+    server.token = "s3cret"
+    server.serve([{"symbol": "A", "quantity": 1}])
+    book = make(server, Secrets(environ={"SVC_TOKEN": "s3cret"}), token_env="SVC_TOKEN")
+    assert len(book.read(None).positions) == 1
+    with pytest.raises(ReadError, match=r"no bearer token in the environment variable SVC_TOKEN"):
+        make(server, Secrets(environ={}), token_env="SVC_TOKEN").read(None)
+    with pytest.raises(ReadError, match="HTTP 401"):
+        make(server, Secrets(environ={"SVC_TOKEN": "wrong"}), token_env="SVC_TOKEN").read(None)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "kind", "text"),
+    [
+        (500, b"{}", ReadErrorKind.HTTP, "HTTP 500"),
+        (200, b"<html>Bad Gateway</html>", ReadErrorKind.MALFORMED, "not JSON"),
+        (200, b'{"rows": []}', ReadErrorKind.MALFORMED, "'positions' list"),
+        (
+            200,
+            b'[{"symbol": "A", "quantity": "many"}]',
+            ReadErrorKind.MALFORMED,
+            r"\[0\]: 'quantity' 'many' of A is not a number",
+        ),
+    ],
+)
+def test_errors_are_one_sentence(
+    server: PositionsServer, status: int, body: bytes, kind: ReadErrorKind, text: str
+) -> None:
+    server.status, server.body = status, body
+    with pytest.raises(ReadError, match=rf"book 'svc' \(GET {server.url}\): .*{text}") as caught:
+        make(server).read(None)
+    assert caught.value.kind is kind
+
+
+def test_timeout_and_refused(server: PositionsServer) -> None:
+    server.delay = 0.6
+    with pytest.raises(ReadError, match=r"no answer within 0.2 s") as caught:
+        make(server, timeout=0.2).read(None)
+    assert caught.value.kind is ReadErrorKind.TIMEOUT
+    refused = HttpBook(BookConfig("svc", "http", url="http://127.0.0.1:1/x"), Secrets(environ={}))
+    with pytest.raises(ReadError, match="connection refused"):
+        refused.read(None)
+
+
+def test_url_must_be_http() -> None:
+    with pytest.raises(ConfigError, match=r"books\.svc\.url"):
+        HttpBook(BookConfig("svc", "http", url="ftp://x/y"), Secrets(environ={}))
+
+
+def test_https_verifies_certificates() -> None:
+    book = HttpBook(BookConfig("svc", "http", url="https://127.0.0.1:1/x"), Secrets(environ={}))
+    assert book._session.verify is True

@@ -1,0 +1,195 @@
+"""Shared fixtures: temporary configs, books and scenarios, a store, rows, an in-memory keyring.
+
+Everything here is local and deterministic: files live under ``tmp_path``, the keyring is a dict,
+and times are fixed unless a test asks for the clock.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import keyring
+import keyring.backend
+import keyring.errors
+import pytest
+
+from app.config import CONFIG_ENV, HOME_ENV
+from app.domain import Row, Status
+from app.store import Store
+
+T0 = datetime(2026, 11, 20, 9, 15, tzinfo=UTC)
+
+
+class MemoryKeyring(keyring.backend.KeyringBackend):
+    """A keyring in a dict; its negative priority keeps it from ever being chosen on its own."""
+
+    priority = -1
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entries: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.entries.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.entries[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        if self.entries.pop((service, username), None) is None:
+            raise keyring.errors.PasswordDeleteError(username)
+
+
+@pytest.fixture
+def memory_keyring() -> Iterator[MemoryKeyring]:
+    previous = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    try:
+        yield backend
+    finally:
+        keyring.set_keyring(previous)
+
+
+@pytest.fixture(autouse=True)
+def _no_user_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test may read or write the developer's real config or data directory."""
+    monkeypatch.delenv(CONFIG_ENV, raising=False)
+    monkeypatch.delenv(HOME_ENV, raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+
+
+# -- files -------------------------------------------------------------------------------
+
+
+def toml_value(value: Any) -> str:
+    """Enough TOML for test configs and scenarios: strings, numbers, bools, lists, inline tables."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, Decimal):
+        return json.dumps(str(value))
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, Mapping):
+        return "{ " + ", ".join(f"{json.dumps(k)} = {toml_value(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, Sequence):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    raise TypeError(f"no TOML for {value!r}")
+
+
+def toml_table(header: str, values: Mapping[str, Any]) -> str:
+    lines = [header] + [f"{key} = {toml_value(value)}" for key, value in values.items()]
+    return "\n".join(lines) + "\n"
+
+
+def write_scenario(path: Path, steps: Sequence[Mapping[str, Any] | str]) -> Path:
+    """Steps are ``{"positions": [...], "orders": [...]}`` or a failure name such as ``"network"``."""
+    chunks = []
+    for step in steps:
+        if isinstance(step, str):
+            chunks.append(toml_table("[[steps]]", {"fail": step}))
+            continue
+        lines = ["[[steps]]", "positions = ["]
+        lines += [f"  {toml_value(p)}," for p in step.get("positions", [])]
+        lines.append("]")
+        if step.get("orders"):
+            lines.append(f"orders = {toml_value(step['orders'])}")
+        chunks.append("\n".join(lines) + "\n")
+    path.write_text("\n".join(chunks), encoding="utf-8")
+    return path
+
+
+def write_book(path: Path, positions: Sequence[Mapping[str, Any]], *, age_seconds: float = 3600) -> Path:
+    """A JSON book, dated ``age_seconds`` ago so the settle time of reconciliation has passed."""
+    path.write_text(json.dumps({"positions": list(positions)}, indent=1), encoding="utf-8")
+    age(path, age_seconds)
+    return path
+
+
+def age(path: Path, seconds: float) -> None:
+    moment = datetime.now(UTC).timestamp() - seconds
+    os.utime(path, (moment, moment))
+
+
+@dataclass
+class Project:
+    """A config with one simulated account and one file book, in a directory of its own."""
+
+    root: Path
+    config: Path
+    book: Path
+    scenario: Path
+    data_dir: Path
+
+    def write(
+        self,
+        *,
+        broker_steps: Sequence[Mapping[str, Any] | str],
+        book: Sequence[Mapping[str, Any]],
+        account: Mapping[str, Any] | None = None,
+        book_age: float = 3600,
+    ) -> Project:
+        write_scenario(self.scenario, broker_steps)
+        write_book(self.book, book, age_seconds=book_age)
+        account_values: dict[str, Any] = {
+            "id": "sim",
+            "broker": "simulated",
+            "scenario": self.scenario.name,
+            "book": "bot",
+            "exchange": "NFO",
+        }
+        account_values.update(account or {})
+        text = toml_table("[[books]]", {"id": "bot", "kind": "file", "path": self.book.name})
+        text += "\n" + toml_table("[[accounts]]", account_values)
+        self.config.write_text(text, encoding="utf-8")
+        return self
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    root = tmp_path / "project"
+    root.mkdir()
+    return Project(
+        root=root,
+        config=root / "config.toml",
+        book=root / "book.json",
+        scenario=root / "scenario.toml",
+        data_dir=tmp_path / "data",
+    )
+
+
+# -- store and rows ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    opened = Store.open(tmp_path / "store")
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def make_row(instrument: str, account: str = "acct", **values: Any) -> Row:
+    """A matched row of ``10`` at ``100`` unless told otherwise."""
+    defaults: dict[str, Any] = {
+        "status": Status.MATCH,
+        "since": T0,
+        "broker_qty": Decimal(10),
+        "local_qty": Decimal(10),
+        "broker_avg": Decimal(100),
+        "local_avg": Decimal(100),
+        "last_price": Decimal(101),
+    }
+    defaults.update(values)
+    return Row(account=account, instrument=instrument, **defaults)

@@ -1,0 +1,614 @@
+"""``position-sync`` end to end: the real entry point in a subprocess, walking scripted brokers.
+
+Each ``sync --once`` is a new process, so these also prove that everything a sync continues
+from (scenario step, rows, confirmation streaks, held mass changes) survives in the data dir.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Project, age
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO = REPO / "resources" / "demo"
+
+TOP_KEYS = {"synced_at", "accounts", "rows", "events"}
+ACCOUNT_KEYS = {"id", "state", "error", "last_success_at"}
+ROW_KEYS = {
+    "account",
+    "instrument",
+    "broker_qty",
+    "local_qty",
+    "broker_avg",
+    "local_avg",
+    "last_price",
+    "unrealised_pnl",
+    "realised_pnl",
+    "status",
+    "since",
+    "hint",
+}
+EVENT_KEYS = {"at", "account", "instrument", "kind", "detail"}
+DECIMAL_FIELDS = ROW_KEYS - {"account", "instrument", "status", "since", "hint"}
+DECIMAL = re.compile(r"^-?\d+(\.\d+)?$")
+ISO_WITH_OFFSET = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?[+-]\d\d:\d\d$")
+STATUSES = {
+    "match",
+    "qty_mismatch",
+    "side_mismatch",
+    "price_mismatch",
+    "phantom",
+    "untracked",
+    "closed",
+    "stale",
+}
+
+
+@dataclass
+class Run:
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+def cli(*args: str | Path, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Run:
+    """``python -m app.cli ARGS`` with the test's environment (no user config, no real home)."""
+    environ = dict(os.environ)
+    environ.update(env or {})
+    environ.pop("PYTHONWARNINGS", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=environ,
+        cwd=cwd or REPO,
+        timeout=120,
+    )
+    return Run(done.returncode, done.stdout, done.stderr)
+
+
+def is_time(value: Any) -> bool:
+    if not isinstance(value, str) or not ISO_WITH_OFFSET.match(value):
+        return False
+    return datetime.fromisoformat(value).utcoffset() is not None
+
+
+def check_picture(payload: Any) -> dict[str, Any]:
+    """The JSON of ``sync --once --json`` and ``status --json``: exact keys, strings, times."""
+    assert isinstance(payload, dict)
+    assert set(payload) == TOP_KEYS
+    assert payload["synced_at"] is None or is_time(payload["synced_at"])
+    for account in payload["accounts"]:
+        assert set(account) == ACCOUNT_KEYS
+        assert account["state"] in {"ok", "stale", "login_required"}
+        assert account["error"] is None or isinstance(account["error"], str)
+        assert account["last_success_at"] is None or is_time(account["last_success_at"])
+    for row in payload["rows"]:
+        assert set(row) == ROW_KEYS, row
+        assert row["status"] in STATUSES
+        assert is_time(row["since"]), row
+        for name in DECIMAL_FIELDS:
+            assert row[name] is None or (isinstance(row[name], str) and DECIMAL.match(row[name])), (name, row)
+    for event in payload["events"]:
+        check_event(event)
+    return payload
+
+
+def check_event(event: Any) -> None:
+    assert set(event) == EVENT_KEYS, event
+    assert is_time(event["at"])
+    assert isinstance(event["kind"], str) and isinstance(event["detail"], str)
+
+
+def sync(project: Project, *extra: str) -> tuple[int, dict[str, Any]]:
+    run = cli("--config", project.config, "--data-dir", project.data_dir, "sync", "--once", "--json", *extra)
+    assert "Traceback" not in run.stderr, run.stderr
+    return run.code, check_picture(run.json)
+
+
+def rows_by(payload: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    return {row["instrument"]: row for row in payload["rows"]}
+
+
+def status_by(payload: Mapping[str, Any]) -> dict[str, str]:
+    return {row["instrument"]: row["status"] for row in payload["rows"]}
+
+
+def events_of(payload: Mapping[str, Any]) -> list[tuple[str, str | None]]:
+    return [(event["kind"], event["instrument"]) for event in payload["events"]]
+
+
+def position(symbol: str, quantity: str, price: str, **more: str) -> dict[str, str]:
+    return {"symbol": symbol, "quantity": quantity, "average_price": price, **more}
+
+
+def book_line(symbol: str, quantity: Any, price: Any) -> dict[str, Any]:
+    return {"symbol": symbol, "quantity": quantity, "average_price": price}
+
+
+def one_line_error(run: Run, *words: str) -> str:
+    assert run.code == 3, (run.code, run.stdout, run.stderr)
+    assert "Traceback" not in run.stderr
+    assert run.stdout == ""
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1, run.stderr
+    for word in words:
+        assert word in lines[0], (word, lines[0])
+    return lines[0]
+
+
+# -- a walk through a scenario of our own ------------------------------------------------
+
+BOOK = [
+    book_line("NIFTY26NOVFUT", 75, 24500),
+    book_line("NSE:INFY", 100, 1500),
+    book_line("NSE:TCS", -50, 4100),
+    book_line("NSE:PENNY", 1000, "0.00000085"),
+]
+
+
+def broker(infy: str = "100") -> dict[str, Any]:
+    return {
+        "positions": [
+            position("NIFTY26NOVFUT", "50", "24500", last_price="24610", product="NRML"),
+            position("NIFTY26NOVFUT", "25", "24500", last_price="24610", product="MIS"),
+            position("NSE:INFY", infy, "1500", last_price="1531.4", product="CNC"),
+            position("NSE:TCS", "-50", "4100", last_price="4090", product="MIS"),
+            position("NSE:PENNY", "1000", "8.5E-7", last_price="9E-7", product="CNC"),
+        ]
+    }
+
+
+def test_a_walk_through_a_scenario(project: Project) -> None:
+    project.write(broker_steps=[broker(), broker("120"), broker("120"), "network", broker()], book=BOOK)
+
+    code, first = sync(project)
+    assert code == 0
+    assert [a["id"] for a in first["accounts"]] == ["sim"]
+    assert first["accounts"][0]["state"] == "ok" and first["accounts"][0]["error"] is None
+    assert set(status_by(first).values()) == {"match"}
+    nifty = rows_by(first)["NFO:NIFTY26NOVFUT"]
+    assert (nifty["broker_qty"], nifty["local_qty"], nifty["last_price"]) == ("75", "75", "24610")
+    assert nifty["unrealised_pnl"] == "8250"
+    assert nifty["realised_pnl"] is None and nifty["hint"] is None
+    penny = rows_by(first)["NSE:PENNY"]
+    assert (penny["broker_avg"], penny["last_price"]) == ("0.00000085", "0.0000009")
+    assert first["events"] == []
+
+    code, second = sync(project)
+    assert code == 1
+    infy = rows_by(second)["NSE:INFY"]
+    assert (infy["status"], infy["broker_qty"], infy["local_qty"]) == ("qty_mismatch", "120", "100")
+    assert events_of(second) == [("qty_changed", "NSE:INFY")]  # the mismatch waits for confirmation
+    assert rows_by(second)["NSE:TCS"]["since"] == rows_by(first)["NSE:TCS"]["since"]
+
+    code, third = sync(project)
+    assert code == 1
+    assert events_of(third) == [("mismatch_detected", "NSE:INFY")]
+    assert "broker 120, book 100" in third["events"][0]["detail"]
+    assert rows_by(third)["NSE:INFY"]["since"] == infy["since"]
+
+    code, fourth = sync(project)
+    assert code == 2
+    [account] = fourth["accounts"]
+    assert account["state"] == "stale"
+    assert "unreachable" in account["error"] and "sim" in account["error"]
+    assert account["last_success_at"] == third["accounts"][0]["last_success_at"]
+    assert set(status_by(fourth).values()) == {"stale"}
+    assert rows_by(fourth)["NSE:INFY"]["broker_qty"] == "120"
+    assert events_of(fourth) == [("sync_failed", None)]
+
+    code, fifth = sync(project)
+    assert code == 0
+    assert set(status_by(fifth).values()) == {"match"}
+    assert sorted(events_of(fifth)) == [("mismatch_resolved", "NSE:INFY"), ("qty_changed", "NSE:INFY")]
+
+
+def test_status_is_the_cached_picture_and_touches_no_broker(project: Project) -> None:
+    project.write(broker_steps=[broker(), broker("120")], book=BOOK)
+    never = cli("--config", project.config, "--data-dir", project.data_dir, "status", "--json")
+    assert never.code == 2
+    assert check_picture(never.json)["accounts"][0]["state"] == "stale"
+    assert "never synced" in never.json["accounts"][0]["error"]
+
+    sync(project)
+    code, synced = sync(project)
+    assert code == 1
+    step_file = project.data_dir / "simulated" / "sim.json"
+    step_before = step_file.read_text()
+
+    # The broker now fails; status must not notice, because it does not ask.
+    project.scenario.write_text('[[steps]]\nfail = "network"\n', encoding="utf-8")
+    status = cli("--config", project.config, "--data-dir", project.data_dir, "status", "--json")
+    assert status.code == 1
+    cached = check_picture(status.json)
+    assert cached["rows"] == synced["rows"]
+    assert cached["accounts"] == synced["accounts"]
+    assert cached["events"] == synced["events"]
+    assert step_file.read_text() == step_before
+
+    table = cli("--config", project.config, "--data-dir", project.data_dir, "status")
+    assert table.code == 1
+    assert "qty_mismatch" in table.stdout and "NSE:INFY" in table.stdout
+
+    code, _ = sync(project)
+    assert code == 2
+    after = cli("--config", project.config, "--data-dir", project.data_dir, "status", "--json")
+    assert after.code == 2
+    assert check_picture(after.json)["accounts"][0]["state"] == "stale"
+    assert set(status_by(after.json).values()) == {"stale"}
+
+
+def test_events_since_filters(project: Project) -> None:
+    project.write(broker_steps=[broker(), broker("120"), broker("120"), broker()], book=BOOK)
+    for _ in range(4):
+        sync(project)
+    everything = cli("--config", project.config, "--data-dir", project.data_dir, "events", "--json")
+    assert everything.code == 0
+    events = everything.json
+    for event in events:
+        check_event(event)
+    assert [e["kind"] for e in events[:2]] == ["qty_changed", "mismatch_detected"]
+    assert sorted(e["kind"] for e in events[2:]) == ["mismatch_resolved", "qty_changed"]
+    third_sync = events[1]["at"]
+    # The same instant written in another offset selects the same events.
+    india = datetime.fromisoformat(third_sync).astimezone(timezone(timedelta(hours=5, minutes=30)))
+    for since in (third_sync, india.isoformat()):
+        run = cli(
+            "--config", project.config, "--data-dir", project.data_dir, "events", "--since", since, "--json"
+        )
+        assert run.code == 0
+        assert run.json == events[1:]
+    later = (datetime.fromisoformat(events[-1]["at"]) + timedelta(seconds=1)).isoformat()
+    run = cli(
+        "--config", project.config, "--data-dir", project.data_dir, "events", "--since", later, "--json"
+    )
+    assert run.json == []
+    kind = cli(
+        "--config",
+        project.config,
+        "--data-dir",
+        project.data_dir,
+        "events",
+        "--kind",
+        "qty_changed",
+        "--json",
+    )
+    assert [e["kind"] for e in kind.json] == ["qty_changed", "qty_changed"]
+
+    bad = cli("--config", project.config, "--data-dir", project.data_dir, "events", "--since", "yesterday")
+    one_line_error(bad, "--since", "ISO 8601", "'yesterday'")
+
+
+# -- the built-in demo -------------------------------------------------------------------
+
+
+def test_the_demo_walks_every_status(tmp_path: Path) -> None:
+    data = tmp_path / "demo-data"
+    config = DEMO / "config.toml"
+
+    def demo_sync() -> tuple[int, dict[str, Any]]:
+        run = cli("--config", config, "--data-dir", data, "sync", "--once", "--json")
+        assert "Traceback" not in run.stderr, run.stderr
+        return run.code, check_picture(run.json)
+
+    code, first = demo_sync()
+    assert code == 1
+    assert status_by(first) == {
+        "NFO:BANKNIFTY26NOVFUT": "qty_mismatch",
+        "NFO:NIFTY26N2424500CE": "match",
+        "NFO:NIFTY26NOVFUT": "match",
+        "NSE:INFY": "price_mismatch",
+        "NSE:RELIANCE": "untracked",
+        "NSE:SBIN": "untracked",
+        "NSE:TCS": "phantom",
+    }
+    assert rows_by(first)["NFO:NIFTY26NOVFUT"]["broker_qty"] == "75"  # NRML 50 + MIS 25
+    assert first["events"] == []
+
+    code, second = demo_sync()
+    assert code == 1
+    assert sorted(events_of(second)) == [
+        ("mismatch_detected", "NFO:BANKNIFTY26NOVFUT"),
+        ("mismatch_detected", "NSE:INFY"),
+        ("phantom_detected", "NSE:TCS"),
+        ("untracked_detected", "NSE:RELIANCE"),
+        ("untracked_detected", "NSE:SBIN"),
+    ]
+
+    code, third = demo_sync()
+    assert code == 1
+    option = rows_by(third)["NFO:NIFTY26N2424500CE"]
+    assert (option["status"], option["broker_qty"], option["local_qty"]) == ("phantom", "0", "150")
+    assert option["realised_pnl"] == "-1650"
+    sbin = rows_by(third)["NSE:SBIN"]
+    assert (sbin["status"], sbin["realised_pnl"]) == ("closed", "450")
+    assert set(events_of(third)) >= {
+        ("phantom_detected", "NFO:NIFTY26N2424500CE"),  # the broker itself said zero: no waiting
+        ("closed", "NFO:NIFTY26N2424500CE"),
+        ("closed", "NSE:SBIN"),
+    }
+
+    code, fourth = demo_sync()
+    assert code == 2
+    assert fourth["accounts"][0]["state"] == "stale"
+    assert set(status_by(fourth).values()) == {"stale"}
+    assert events_of(fourth) == [("sync_failed", None)]
+
+    code, fifth = demo_sync()
+    assert code == 1
+    assert fifth["accounts"][0]["state"] == "ok"
+    assert status_by(fifth) == status_by(third)
+    assert fifth["events"] == []  # nothing new happened: nothing is reported again
+
+
+# -- options, environment, console script ------------------------------------------------
+
+
+def test_global_options_come_before_the_subcommand(project: Project, tmp_path: Path) -> None:
+    project.write(broker_steps=[broker()], book=BOOK)
+    run = cli("--config", project.config, "--data-dir", project.data_dir, "sync", "--once", cwd=tmp_path)
+    assert run.code == 0, run.stderr
+    assert "NSE:INFY" in run.stdout and "match" in run.stdout
+    assert (project.data_dir / "position-sync.db").exists()
+
+
+def test_the_environment_chooses_config_and_data_dir(project: Project, tmp_path: Path) -> None:
+    project.write(broker_steps=[broker(), broker("120")], book=BOOK)
+    home = tmp_path / "home"
+    env = {"POSITION_SYNC_CONFIG": str(project.config), "POSITION_SYNC_HOME": str(home)}
+    run = cli("sync", "--once", "--json", env=env, cwd=tmp_path)
+    assert run.code == 0, run.stderr
+    assert (home / "position-sync.db").exists()
+    assert not project.data_dir.exists()
+    status = cli("status", "--json", env=env, cwd=tmp_path)
+    assert status.code == 0
+    assert check_picture(status.json)["rows"] == run.json["rows"]
+    # An explicit option wins over the environment.
+    other = tmp_path / "other"
+    run = cli("--data-dir", other, "sync", "--once", env=env, cwd=tmp_path)
+    assert (other / "position-sync.db").exists()
+
+
+def test_the_installed_console_script(project: Project, tmp_path: Path) -> None:
+    script = shutil.which("position-sync")
+    if script is None:
+        pytest.skip("the package is not installed with its console script")
+    project.write(broker_steps=[broker("90")], book=BOOK)
+    done = subprocess.run(
+        [
+            script,
+            "--config",
+            str(project.config),
+            "--data-dir",
+            str(project.data_dir),
+            "sync",
+            "--once",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stderr
+    assert status_by(check_picture(json.loads(done.stdout)))["NSE:INFY"] == "qty_mismatch"
+    version = subprocess.run([script, "--version"], capture_output=True, text=True, timeout=60)
+    assert version.returncode == 0 and version.stdout.startswith("position-sync ")
+
+
+# -- configuration mistakes: exit 3, one sentence, no traceback --------------------------
+
+
+def test_a_malformed_config(project: Project) -> None:
+    project.write(broker_steps=[broker()], book=BOOK)
+    project.config.write_text(project.config.read_text().replace('id = "sim"', 'id = "sim'), encoding="utf-8")
+    run = cli("--config", project.config, "--data-dir", project.data_dir, "sync", "--once", "--json")
+    one_line_error(run, "configuration error", str(project.config), "is not valid TOML")
+    assert not project.data_dir.exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        (('broker = "simulated"', 'broker = "etrade"'), ["'accounts.sim.broker'", "etrade"]),
+        (('book = "bot"', 'book = "robot"'), ["'accounts[0].book'", "robot"]),
+        (('exchange = "NFO"', 'exchange = "NFO"\naccess_token = "tok-42"'), ["'accounts.sim.access_token'"]),
+        (('scenario = "scenario.toml"', 'scenario = "gone.toml"'), ["'accounts.sim.scenario'", "gone.toml"]),
+        (('exchange = "NFO"', 'exchange = "NFO"\ninterval = -1'), ["'accounts.sim.interval'"]),
+    ],
+)
+def test_config_mistakes_exit_3(project: Project, change: tuple[str, str], words: list[str]) -> None:
+    project.write(broker_steps=[broker()], book=BOOK)
+    text = project.config.read_text()
+    assert change[0] in text
+    project.config.write_text(text.replace(*change), encoding="utf-8")
+    run = cli("--config", project.config, "--data-dir", project.data_dir, "sync", "--once")
+    line = one_line_error(run, "configuration error", str(project.config), *words)
+    assert "tok-42" not in line
+
+
+def test_other_bad_input_exits_3(project: Project, tmp_path: Path) -> None:
+    project.write(broker_steps=[broker()], book=BOOK)
+    missing = cli("--config", tmp_path / "nope.toml", "status")
+    one_line_error(missing, str(tmp_path / "nope.toml"), "does not exist")
+    unknown = cli(
+        "--config", project.config, "--data-dir", project.data_dir, "sync", "--once", "--account", "x"
+    )
+    one_line_error(unknown, "no account 'x'")
+    usage = cli("--config", project.config, "sync", "--once", "--jsn")
+    one_line_error(usage, "--jsn")
+    # A database written by a newer Position Sync is refused, not damaged.
+    sync(project)
+    with sqlite3.connect(project.data_dir / "position-sync.db") as connection:
+        connection.execute("UPDATE alembic_version SET version_num = '0999'")
+    newer = cli("--config", project.config, "--data-dir", project.data_dir, "status")
+    one_line_error(newer, "newer Position Sync", "0999")
+
+
+# -- reconciliation rules, end to end ----------------------------------------------------
+
+
+def test_lots_of_0_1_and_0_2_match_0_3(project: Project) -> None:
+    broker_step = {
+        "positions": [
+            {"symbol": "NSE:BTC", "quantity": 0.3, "average_price": 0.7},
+            {"symbol": "NSE:ETH", "quantity": 0.1, "average_price": 0.7, "product": "A"},
+            {"symbol": "NSE:ETH", "quantity": 0.2, "average_price": 0.7, "product": "B"},
+        ]
+    }
+    book = [
+        book_line("NSE:BTC", 0.1, 0.7),
+        book_line("NSE:BTC", 0.2, 0.7),
+        book_line("NSE:ETH", 0.3, 0.7),
+    ]
+    project.write(broker_steps=[broker_step], book=book)
+    code, payload = sync(project)
+    assert code == 0
+    for instrument in ("NSE:BTC", "NSE:ETH"):
+        row = rows_by(payload)[instrument]
+        assert (row["status"], row["broker_qty"], row["local_qty"]) == ("match", "0.3", "0.3")
+
+
+def test_a_mass_disappearance_is_held_for_one_sync(project: Project) -> None:
+    names = ["A", "B", "C", "D"]
+    every = {"positions": [position(f"NSE:{n}", "10", "100") for n in names]}
+    only_a = {"positions": [position("NSE:A", "10", "100")]}
+    project.write(broker_steps=[every, only_a, only_a], book=[book_line(f"NSE:{n}", 10, 100) for n in names])
+
+    code, first = sync(project)
+    assert code == 0
+
+    code, held = sync(project)
+    assert code == 1
+    assert events_of(held) == [("mass_change_held", None)]
+    assert held["events"][0]["detail"].startswith("3 of 4 positions at sim would close or turn phantom")
+    assert status_by(held) == status_by(first)  # the previous picture stays while held
+    assert held["accounts"][0]["state"] == "ok"
+    status = cli("--config", project.config, "--data-dir", project.data_dir, "status", "--json")
+    assert status.code == 1  # the cached picture still says something is pending
+    assert events_of(check_picture(status.json)) == [("mass_change_held", None)]
+
+    code, applied = sync(project)
+    assert code == 1
+    assert status_by(applied) == {
+        "NSE:A": "match",
+        "NSE:B": "phantom",
+        "NSE:C": "phantom",
+        "NSE:D": "phantom",
+    }
+    assert sorted(events_of(applied)) == sorted(
+        [(kind, f"NSE:{n}") for n in "BCD" for kind in ("closed", "phantom_detected")]
+    )
+    after = cli("--config", project.config, "--data-dir", project.data_dir, "status")
+    assert after.code == 1 and "phantom" in after.stdout
+
+
+def test_a_new_phantom_is_confirmed_on_the_second_sync_unless_the_broker_says_zero(
+    project: Project,
+) -> None:
+    names = ["A", "B", "C", "D", "E"]
+    every = {"positions": [position(f"NSE:{n}", "10", "100") for n in names]}
+    # B is simply gone from the broker's answer; C is listed with quantity zero (closed today).
+    later = {
+        "positions": [
+            position("NSE:A", "10", "100"),
+            position("NSE:C", "0", "0", realised_pnl="-25"),
+            position("NSE:D", "10", "100"),
+            position("NSE:E", "10", "100"),
+        ]
+    }
+    project.write(broker_steps=[every, later, later], book=[book_line(f"NSE:{n}", 10, 100) for n in names])
+    assert sync(project)[0] == 0
+
+    code, second = sync(project)
+    assert code == 1
+    assert status_by(second)["NSE:B"] == "phantom" and status_by(second)["NSE:C"] == "phantom"
+    detected = [i for kind, i in events_of(second) if kind == "phantom_detected"]
+    assert detected == ["NSE:C"]
+    assert ("closed", "NSE:C") in events_of(second)
+    assert rows_by(second)["NSE:C"]["realised_pnl"] == "-25"
+
+    code, third = sync(project)
+    assert code == 1
+    assert events_of(third) == [("phantom_detected", "NSE:B")]
+
+
+def test_a_book_still_being_written_is_not_judged_yet(project: Project) -> None:
+    """The settle time (5 s by default): a book that just changed gets no events yet."""
+    book = [book_line("NSE:A", 10, 100)]
+    project.write(broker_steps=[{"positions": []}], book=book)
+    sync(project)
+    age(project.book, 0)
+    code, second = sync(project)
+    assert code == 1
+    assert status_by(second) == {"NSE:A": "phantom"}
+    assert second["events"] == []
+
+
+# -- the daemon --------------------------------------------------------------------------
+
+
+async def test_the_daemon_syncs_prints_events_and_stops_on_sigterm(project: Project) -> None:
+    project.write(
+        broker_steps=[broker("120")],
+        book=BOOK,
+        account={"interval": 0.3},
+    )
+    environ = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "app.cli",
+        "--config",
+        str(project.config),
+        "--data-dir",
+        str(project.data_dir),
+        "daemon",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=environ,
+        cwd=str(project.root),
+    )
+    assert process.stdout is not None and process.stderr is not None
+    lines: list[str] = []
+    try:
+        while not any("mismatch_detected" in line for line in lines):
+            raw = await asyncio.wait_for(process.stdout.readline(), 30)
+            assert raw, f"the daemon ended early: {lines} {await process.stderr.read()!r}"
+            lines.append(raw.decode().rstrip("\n"))
+        process.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(process.wait(), 30)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    errors = (await process.stderr.read()).decode()
+    assert code == 0, errors
+    assert "Traceback" not in errors
+    assert lines[0].startswith("position-sync daemon: 1 account(s)")
+    assert any(
+        re.search(r" sim NSE:INFY mismatch_detected: qty_mismatch: broker 120, book 100$", x) for x in lines
+    )
+    stored = cli("--config", project.config, "--data-dir", project.data_dir, "events", "--json")
+    assert ("mismatch_detected", "NSE:INFY") in [(e["kind"], e["instrument"]) for e in stored.json]

@@ -1,0 +1,334 @@
+"""Configuration: the minimal file works as written, every mistake is one sentence, secrets stay out."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import keyring
+import pytest
+
+from app.config import AccountConfig, Settings, default_config_path, default_data_dir, load_settings
+from app.domain import AccountState, Status
+from app.errors import ConfigError
+from app.runtime import build_runtime
+from app.secrets import KEYRING_SERVICE, Secrets, keyring_username
+from tests.conftest import MemoryKeyring, write_book, write_scenario
+
+MINIMAL = """\
+[[books]]
+id = "bot"
+kind = "file"
+path = "book.json"
+
+[[accounts]]
+id = "sim"
+broker = "simulated"
+scenario = "scenario.toml"
+book = "bot"
+exchange = "NFO"        # the exchange of symbols written without a prefix
+"""
+
+
+def write_minimal(root: Path, text: str = MINIMAL) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    write_book(root / "book.json", [{"symbol": "NIFTY26NOVFUT", "quantity": 75, "average_price": 24500}])
+    write_scenario(
+        root / "scenario.toml",
+        [{"positions": [{"symbol": "NIFTY26NOVFUT", "quantity": "75", "average_price": "24500"}]}],
+    )
+    config = root / "config.toml"
+    config.write_text(text, encoding="utf-8")
+    return config
+
+
+def mistake(tmp_path: Path, text: str) -> str:
+    """The sentence a config mistake gives; it always names the file and is one line."""
+    config = write_minimal(tmp_path / "conf", text)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config)
+    message = str(caught.value)
+    assert message.startswith(f"{config}: "), message
+    assert "\n" not in message
+    return message
+
+
+# -- the minimal config ------------------------------------------------------------------
+
+
+def test_the_minimal_config_loads_as_written(tmp_path: Path) -> None:
+    config = write_minimal(tmp_path / "conf")
+    settings = load_settings(config)
+    assert settings.path == config
+    [account] = settings.accounts
+    assert account.id == "sim" and account.broker == "simulated" and account.book == "bot"
+    assert account.exchange == "NFO"
+    assert account.interval == 60.0 and account.timeout == 15.0 and account.confirm_syncs == 2
+    assert account.price_tolerance_rel == Decimal("0.001")
+    assert account.path_option("scenario") == (tmp_path / "conf" / "scenario.toml").resolve()
+    assert settings.books["bot"].path == (tmp_path / "conf" / "book.json").resolve()
+    assert settings.store_url is None
+
+
+async def test_the_minimal_config_syncs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Paths are relative to the config file, wherever the program is started from."""
+    config = write_minimal(tmp_path / "conf")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    relative = Path("..") / config.relative_to(tmp_path)
+    runtime = build_runtime(load_settings(relative), tmp_path / "data")
+    try:
+        await runtime.worker.load()
+        result = await runtime.worker.sync("sim")
+    finally:
+        await runtime.close()
+    assert result.state is AccountState.OK, result.error
+    assert {key: row.status for key, row in result.rows.items()} == {"NFO:NIFTY26NOVFUT": Status.MATCH}
+    assert (tmp_path / "data" / "position-sync.db").exists()
+    assert not list(elsewhere.iterdir())
+
+
+def test_relative_paths_follow_the_config_file_not_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write_minimal(tmp_path / "a" / "b")
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(Path("a/b/config.toml"))
+    assert settings.books["bot"].path == tmp_path / "a" / "b" / "book.json"
+    assert settings.accounts[0].path_option("scenario") == tmp_path / "a" / "b" / "scenario.toml"
+    absolute = MINIMAL.replace('path = "book.json"', f"path = {json.dumps(str(tmp_path / 'x.json'))}")
+    config.write_text(absolute, encoding="utf-8")
+    assert load_settings(config).books["bot"].path == tmp_path / "x.json"
+
+
+def test_broker_defaults_apply_and_the_file_overrides_them(tmp_path: Path) -> None:
+    text = MINIMAL.replace('broker = "simulated"', 'broker = "ibkr"')
+    settings = load_settings(write_minimal(tmp_path / "conf", text))
+    assert settings.accounts[0].interval == 30.0
+    assert settings.accounts[0].price_tolerance_rel == Decimal("0.005")
+    text += "interval = 5\nprice_tolerance_rel = 0.002\n"
+    settings = load_settings(write_minimal(tmp_path / "conf", text))
+    assert settings.accounts[0].interval == 5.0
+    assert settings.accounts[0].price_tolerance_rel == Decimal("0.002")
+
+
+def test_tuning_fields_and_broker_options(tmp_path: Path) -> None:
+    text = MINIMAL + (
+        'interval = 2.5\ntimeout = 0.2\nconfirm_syncs = 3\nsettle_seconds = 0\nprice_tolerance_abs = "0.05"\n'
+        'mass_change_fraction = 0.25\nmass_change_min = 5\naliases = { "NIFTY FUT" = "NFO:NIFTY26NOVFUT" }\n'
+        'api_key = "kitekey"\naccess_token_env = "KITE_TOKEN"\n'
+    )
+    account = load_settings(write_minimal(tmp_path / "conf", text)).accounts[0]
+    assert (account.interval, account.timeout, account.confirm_syncs, account.settle_seconds) == (
+        2.5,
+        0.2,
+        3,
+        0.0,
+    )
+    assert account.price_tolerance_abs == Decimal("0.05")
+    assert account.mass_change_fraction == Decimal("0.25") and account.mass_change_min == 5
+    assert account.aliases == {"NIFTY FUT": "NFO:NIFTY26NOVFUT"}
+    assert account.options["api_key"] == "kitekey"
+    assert account.options["access_token_env"] == "KITE_TOKEN"
+
+
+def test_default_locations_follow_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert default_config_path() == tmp_path / "xdg-config" / "position-sync" / "config.toml"
+    assert default_data_dir() == tmp_path / "xdg-data" / "position-sync"
+    monkeypatch.setenv("POSITION_SYNC_CONFIG", str(tmp_path / "c.toml"))
+    monkeypatch.setenv("POSITION_SYNC_HOME", str(tmp_path / "home"))
+    assert default_config_path() == tmp_path / "c.toml"
+    assert default_data_dir() == tmp_path / "home"
+
+
+def test_settings_name_an_unknown_account(tmp_path: Path) -> None:
+    settings: Settings = load_settings(write_minimal(tmp_path / "conf"))
+    assert isinstance(settings.account("sim"), AccountConfig)
+    with pytest.raises(ConfigError, match=r"'accounts' has no account 'nope' \(known: sim\)"):
+        settings.account("nope")
+
+
+# -- mistakes: one sentence naming the file and the field --------------------------------
+
+
+def test_a_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(tmp_path / "none.toml")
+    assert str(caught.value).startswith(f"{tmp_path / 'none.toml'}: does not exist")
+
+
+def test_bad_toml(tmp_path: Path) -> None:
+    message = mistake(tmp_path, MINIMAL.replace('id = "sim"', 'id = "sim'))
+    assert "is not valid TOML" in message
+    assert "line 7" in message
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "words"),
+    [
+        (('id = "sim"', ""), "accounts[0].id", "is required"),
+        (('id = "bot"', ""), "books[0].id", "is required"),
+        (('id = "sim"', "id = 7"), "accounts[0].id", "non-empty string"),
+        (('broker = "simulated"', ""), "accounts.sim.broker", "is required"),
+        (('broker = "simulated"', 'broker = "etrade"'), "accounts.sim.broker", "must be one of"),
+        (('book = "bot"', 'book = "robot"'), "accounts[0].book", "book 'robot'"),
+        (('kind = "file"', 'kind = "excel"'), "books.bot.kind", "must be one of file"),
+        (('path = "book.json"', ""), "books.bot.path", "is required"),
+        (('exchange = "NFO"', 'exchange = ""'), "accounts.sim.exchange", "non-empty string"),
+        (('exchange = "NFO"', 'exchange = "NFO"\ninterval = "fast"'), "accounts.sim.interval", "number"),
+        (('exchange = "NFO"', 'exchange = "NFO"\ninterval = true'), "accounts.sim.interval", "number"),
+        (('exchange = "NFO"', 'exchange = "NFO"\ninterval = -5'), "accounts.sim.interval", "greater than 0"),
+        (('exchange = "NFO"', 'exchange = "NFO"\ninterval = 0'), "accounts.sim.interval", "greater than 0"),
+        (('exchange = "NFO"', 'exchange = "NFO"\ntimeout = 0'), "accounts.sim.timeout", "greater than 0"),
+        (
+            ('exchange = "NFO"', 'exchange = "NFO"\nsettle_seconds = -1'),
+            "accounts.sim.settle_seconds",
+            "0 seconds or more",
+        ),
+        (
+            ('exchange = "NFO"', 'exchange = "NFO"\nprice_tolerance_rel = "1%"'),
+            "accounts.sim.price_tolerance_rel",
+            "must be a number, not '1%'",
+        ),
+        (
+            ('exchange = "NFO"', 'exchange = "NFO"\nprice_tolerance_abs = -0.5'),
+            "accounts.sim.price_tolerance_abs",
+            "at least 0, not -0.5",
+        ),
+        (
+            ('exchange = "NFO"', 'exchange = "NFO"\nconfirm_syncs = 0'),
+            "accounts.sim.confirm_syncs",
+            "at least 1",
+        ),
+        (
+            ('exchange = "NFO"', 'exchange = "NFO"\nconfirm_syncs = 1.5'),
+            "accounts.sim.confirm_syncs",
+            "whole number",
+        ),
+        (
+            ('exchange = "NFO"', 'exchange = "NFO"\nmass_change_fraction = 2'),
+            "accounts.sim.mass_change_fraction",
+            "between 0 and 1",
+        ),
+        (('exchange = "NFO"', 'exchange = "NFO"\nmarket = "options"'), "accounts.sim.market", "'swap'"),
+        (('exchange = "NFO"', 'exchange = "NFO"\nenabled = "yes"'), "accounts.sim.enabled", "true or false"),
+        (
+            ('exchange = "NFO"', 'exchange = "NFO"\naliases = { "NIFTY FUT" = 5 }'),
+            "accounts.sim.aliases",
+            "table of",
+        ),
+        (('exchange = "NFO"', 'exchange = "NFO"\naliases = ["x"]'), "accounts.sim.aliases", "table of"),
+        (
+            ('path = "book.json"', 'path = "book.json"\nfields = { qty = "q" }'),
+            "books.bot.fields.qty",
+            "known",
+        ),
+        (
+            ('path = "book.json"', 'path = "book.json"\nfields = { quantity = 1 }'),
+            "books.bot.fields",
+            "column name",
+        ),
+        (('path = "book.json"', 'path = "book.json"\nformat = "xml"'), "books.bot.format", "'json' or 'csv'"),
+        (("[[books]]", "books = 5\n[[nothing]]"), "books", "array of tables"),
+        (("[[accounts]]", "[store]\nurl = 5\n[[accounts]]"), "store.url", "SQLAlchemy URL"),
+    ],
+)
+def test_a_mistake_names_the_field(tmp_path: Path, change: tuple[str, str], field: str, words: str) -> None:
+    old, new = change
+    assert old in MINIMAL
+    message = mistake(tmp_path, MINIMAL.replace(old, new, 1))
+    assert f"'{field}'" in message
+    assert words in message
+
+
+@pytest.mark.parametrize("key", ["access_token", "api_secret", "password", "request_token"])
+def test_a_secret_written_into_the_file_is_refused_without_repeating_it(tmp_path: Path, key: str) -> None:
+    message = mistake(tmp_path, MINIMAL + f'{key} = "s3cr3t-value-9f8e"\n')
+    assert f"'accounts.sim.{key}'" in message
+    assert "must not hold a secret" in message
+    assert f"'{key}_env'" in message
+    assert "s3cr3t" not in message
+
+
+def test_a_secret_in_a_book_is_refused(tmp_path: Path) -> None:
+    message = mistake(tmp_path, MINIMAL.replace('kind = "file"', 'kind = "file"\npassword = "hunter2"'))
+    assert "'books.bot.password'" in message and "hunter2" not in message
+
+
+def test_duplicate_ids(tmp_path: Path) -> None:
+    account = MINIMAL[MINIMAL.index("[[accounts]]") :]
+    message = mistake(tmp_path, MINIMAL + "\n" + account)
+    assert "'accounts[1].id'" in message and "'sim' is used twice" in message
+    book = MINIMAL[: MINIMAL.index("[[accounts]]")]
+    message = mistake(tmp_path, book + MINIMAL)
+    assert "'books[1].id'" in message and "'bot' is used twice" in message
+
+
+def test_a_missing_scenario_file_names_the_config_and_the_field(tmp_path: Path) -> None:
+    config = write_minimal(tmp_path / "conf", MINIMAL.replace("scenario.toml", "missing.toml"))
+    settings = load_settings(config)  # the file is checked when the adapter is built
+    with pytest.raises(ConfigError) as caught:
+        build_runtime(settings, tmp_path / "data")
+    message = str(caught.value)
+    assert message.startswith(f"{config}: 'accounts.sim.scenario'"), message
+    assert str(tmp_path / "conf" / "missing.toml") in message
+    assert "does not exist" in message
+
+
+def test_a_mistake_inside_the_scenario_names_the_scenario_file(tmp_path: Path) -> None:
+    config = write_minimal(tmp_path / "conf")
+    scenario = tmp_path / "conf" / "scenario.toml"
+    scenario.write_text('[[steps]]\npositions = [{ symbol = "A", quantity = "ten" }]\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        build_runtime(load_settings(config), tmp_path / "data")
+    assert str(caught.value).startswith(f"{scenario}: 'steps[0].positions[0]'")
+
+
+# -- secrets -----------------------------------------------------------------------------
+
+
+def test_secrets_from_the_environment() -> None:
+    secrets = Secrets(environ={"KITE_TOKEN": "tok-123", "EMPTY": ""})
+    options = {"access_token_env": "KITE_TOKEN", "api_secret_env": "EMPTY", "password_env": "UNSET"}
+    assert secrets.get("sim", options, "access_token") == "tok-123"
+    assert secrets.get("sim", options, "api_secret") is None
+    assert secrets.get("sim", options, "password") is None
+    assert secrets.source("sim", options, "access_token") == "environment variable KITE_TOKEN"
+    assert "tok-123" not in secrets.source("sim", options, "access_token")
+
+
+def test_an_environment_variable_wins_over_the_keyring(memory_keyring: MemoryKeyring) -> None:
+    Secrets().store("sim", "access_token", "from-keyring")
+    secrets = Secrets(environ={"KITE_TOKEN": "from-env"})
+    assert secrets.get("sim", {"access_token_env": "KITE_TOKEN"}, "access_token") == "from-env"
+    assert secrets.get("sim", {}, "access_token") == "from-keyring"
+
+
+def test_secrets_from_the_keyring(memory_keyring: MemoryKeyring) -> None:
+    secrets = Secrets(environ={})
+    assert secrets.get("kite:AB1234", {}, "api_secret") is None
+    secrets.store("kite:AB1234", "api_secret", "shh")
+    assert memory_keyring.entries == {(KEYRING_SERVICE, "kite:AB1234:api_secret"): "shh"}
+    assert keyring.get_password(KEYRING_SERVICE, keyring_username("kite:AB1234", "api_secret")) == "shh"
+    assert secrets.get("kite:AB1234", {}, "api_secret") == "shh"
+    assert secrets.get("other", {}, "api_secret") is None
+    assert secrets.source("kite:AB1234", {}, "api_secret") == (
+        "keyring entry 'position-sync' / 'kite:AB1234:api_secret'"
+    )
+
+
+class BrokenKeyring(MemoryKeyring):
+    def get_password(self, service: str, username: str) -> str | None:
+        raise keyring.errors.KeyringLocked("the keyring is locked")
+
+
+def test_a_broken_keyring_reads_as_no_secret(caplog: pytest.LogCaptureFixture) -> None:
+    previous = keyring.get_keyring()
+    keyring.set_keyring(BrokenKeyring())
+    try:
+        assert Secrets(environ={}).get("sim", {}, "access_token") is None
+    finally:
+        keyring.set_keyring(previous)
+    assert "keyring unavailable" in caplog.text

@@ -1,0 +1,881 @@
+"""The Kite adapter against a fake Kite on 127.0.0.1, through the real ``kiteconnect`` client.
+
+Nothing here mocks kiteconnect or requests: the bytes Kite would send go over a socket, so the
+client's own parsing and exception mapping are part of what is tested.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from keyring.backend import KeyringBackend
+
+from app.config import AccountConfig, Settings, parse_settings
+from app.domain import AccountState, BrokerSnapshot, EventKind, Position, Status
+from app.errors import ConfigError, LoginRequired, ReadError, ReadErrorKind
+from app.runtime import build_books, build_runtime
+from app.secrets import KEYRING_SERVICE, Secrets
+from app.store import Store
+from app.sync import SyncResult, SyncWorker
+from brokers.base import BrokerAdapter
+from brokers.kite import RATE_WINDOW_SECONDS, REQUESTS_PER_SECOND, KiteAdapter, create
+from brokers.rate_limit import SlidingWindowLimiter, shared_limiter
+from brokers.registry import AdapterContext, create_adapter
+from tests.conftest import write_book
+from tests.fakes.kite_server import (
+    HOLDINGS,
+    ORDERS,
+    POSITIONS,
+    READ_PATHS,
+    FakeKiteServer,
+    Reply,
+    delayed,
+    dropped,
+    holding_row,
+    html_page,
+    input_error,
+    kite_error,
+    order_row,
+    position_row,
+    positions_payload,
+    rate_limited,
+    server_error,
+    success,
+)
+
+ACCOUNT = "AB1234"
+OPTION = "NIFTY25O0725150CE"
+
+
+@pytest.fixture
+def kite() -> Iterator[FakeKiteServer]:
+    # A fresh API key per test: the rate limiter is shared per key for the whole process.
+    with FakeKiteServer(api_key=f"key{uuid.uuid4().hex[:12]}", access_token="token-day-1") as server:
+        yield server
+
+
+def account_for(kite: FakeKiteServer, *, timeout: float = 2.0, **options: Any) -> AccountConfig:
+    return AccountConfig(
+        id=ACCOUNT,
+        broker="kite",
+        book="book",
+        timeout=timeout,
+        options={"api_key": kite.api_key, "api_root": kite.url, **options},
+    )
+
+
+def store_token(ring: KeyringBackend, token: str) -> None:
+    ring.set_password(KEYRING_SERVICE, f"{ACCOUNT}:access_token", token)
+
+
+def make(
+    kite: FakeKiteServer, *, secrets: Secrets | None = None, timeout: float = 2.0, **options: Any
+) -> KiteAdapter:
+    """An adapter with a roomy private limiter, so tests that are not about the rate run fast.
+
+    The tests about the rate build theirs with ``create``, which uses the real shared limit.
+    """
+    return KiteAdapter(
+        account_for(kite, timeout=timeout, **options),
+        AdapterContext(Path("."), secrets or Secrets()),
+        limiter=SlidingWindowLimiter(100, 1.0),
+    )
+
+
+@pytest.fixture
+async def adapter(kite: FakeKiteServer, memory_keyring: KeyringBackend) -> AsyncIterator[KiteAdapter]:
+    store_token(memory_keyring, kite.access_token)
+    made = make(kite)
+    yield made
+    await made.close()
+
+
+def by_label(snapshot: BrokerSnapshot, instrument: str) -> dict[str | None, Position]:
+    return {p.label: p for p in snapshot.positions if p.instrument == instrument}
+
+
+def only_reads(kite: FakeKiteServer) -> None:
+    for request in kite.requests:
+        assert request.method == "GET", request
+        assert request.path in READ_PATHS, request
+
+
+# --- what Kite holds ---------------------------------------------------------------------------
+
+
+async def test_startup_fetch_reads_positions_holdings_and_working_orders(
+    kite: FakeKiteServer, adapter: KiteAdapter
+) -> None:
+    kite.set_positions(
+        [
+            position_row(OPTION, quantity=-75, average_price=120.35, last_price=118.1, close_price=119.0),
+            position_row(
+                "CRUDEOIL25OCTFUT", "MCX", quantity=2, average_price=5650, last_price=5661, multiplier=100
+            ),
+        ]
+    )
+    kite.set_holdings([holding_row("INFY", quantity=10, average_price=1450.5, last_price=1500.05)])
+    kite.set_orders(
+        [
+            order_row(OPTION, transaction_type="BUY", quantity=75, filled_quantity=25, price=110.5),
+            order_row(
+                "INFY", "NSE", transaction_type="SELL", quantity=5, status="TRIGGER PENDING", product="CNC"
+            ),
+            order_row(OPTION, transaction_type="SELL", quantity=75, status="COMPLETE", filled_quantity=75),
+            order_row(
+                OPTION, transaction_type="SELL", quantity=50, status="CANCELLED", cancelled_quantity=50
+            ),
+            order_row(OPTION, transaction_type="SELL", quantity=50, status="REJECTED"),
+        ]
+    )
+
+    snapshot = await adapter.fetch()
+
+    option = by_label(snapshot, f"NFO:{OPTION}")["NRML"]
+    assert option.quantity == Decimal(-75)
+    assert option.average_price == Decimal("120.35")
+    assert option.last_price == Decimal("118.1")
+    assert option.unrealised_pnl == Decimal("168.75")  # Kite's own field; m2m (from the close) is 67.5
+    assert option.realised_pnl == Decimal(0)
+    assert option.currency == "INR"
+    assert option.symbol == OPTION
+    crude = by_label(snapshot, "MCX:CRUDEOIL25OCTFUT")["NRML"]
+    assert crude.multiplier == Decimal(100)
+    assert crude.quantity == Decimal(2)
+    infy = by_label(snapshot, "NSE:INFY")["CNC holding"]
+    assert infy.quantity == Decimal(10)
+    assert infy.last_price == Decimal("1500.05")
+    assert all(isinstance(p.quantity, Decimal) for p in snapshot.positions)
+    assert {(o.instrument, o.quantity) for o in snapshot.orders} == {
+        (f"NFO:{OPTION}", Decimal(50)),
+        ("NSE:INFY", Decimal(-5)),
+    }
+    buy = next(o for o in snapshot.orders if o.quantity > 0)
+    assert buy.description.startswith("BUY 50 pending")
+    sell = next(o for o in snapshot.orders if o.quantity < 0)
+    assert sell.description.startswith("SELL 5 pending") and "TRIGGER PENDING" in sell.description
+
+    assert sorted(r.path for r in kite.requests) == sorted([POSITIONS, HOLDINGS, ORDERS])
+    for request in kite.requests:
+        assert request.headers["Authorization"] == f"token {kite.api_key}:token-day-1"
+        assert request.headers["X-Kite-Version"] == "3"
+
+
+async def test_position_closed_at_the_broker_comes_back_as_zero_with_realised_pnl(
+    kite: FakeKiteServer, adapter: KiteAdapter
+) -> None:
+    kite.script(
+        POSITIONS,
+        positions_payload([position_row(OPTION, quantity=75, average_price=100, last_price=104)]),
+        positions_payload(
+            [position_row(OPTION, quantity=0, closed_quantity=75, average_price=100, realised=412.5)]
+        ),
+    )
+    first = await adapter.fetch()
+    assert by_label(first, f"NFO:{OPTION}")["NRML"].quantity == 75
+
+    second = await adapter.fetch()
+    closed = by_label(second, f"NFO:{OPTION}")["NRML"]
+    assert closed.quantity == 0
+    assert closed.realised_pnl == Decimal("412.5")
+    assert closed.average_price is None  # Kite's 0 on a closed row is not a price
+
+
+async def test_partial_close_reports_the_remaining_quantity(
+    kite: FakeKiteServer, adapter: KiteAdapter
+) -> None:
+    kite.script(
+        POSITIONS,
+        positions_payload([position_row(OPTION, quantity=150, average_price=100, last_price=101)]),
+        positions_payload(
+            [
+                position_row(
+                    OPTION, quantity=75, closed_quantity=75, average_price=100, last_price=103, realised=150
+                )
+            ]
+        ),
+    )
+    await adapter.fetch()
+    row = by_label(await adapter.fetch(), f"NFO:{OPTION}")["NRML"]
+    assert row.quantity == 75
+    assert row.realised_pnl == Decimal(150)
+    assert row.unrealised_pnl == Decimal(225)
+
+
+async def test_a_manual_trade_appears_as_a_new_position(kite: FakeKiteServer, adapter: KiteAdapter) -> None:
+    kite.script(
+        POSITIONS,
+        positions_payload([position_row(OPTION, quantity=75, average_price=100, last_price=100)]),
+        positions_payload(
+            [
+                position_row(OPTION, quantity=75, average_price=100, last_price=100),
+                position_row("BANKNIFTY25OCTFUT", quantity=35, average_price=56000, last_price=56010),
+            ]
+        ),
+    )
+    assert {p.instrument for p in (await adapter.fetch()).positions} == {f"NFO:{OPTION}"}
+    assert {p.instrument for p in (await adapter.fetch()).positions} == {
+        f"NFO:{OPTION}",
+        "NFO:BANKNIFTY25OCTFUT",
+    }
+
+
+async def test_mis_and_nrml_of_one_instrument_stay_two_labelled_rows(
+    kite: FakeKiteServer, adapter: KiteAdapter
+) -> None:
+    kite.set_positions(
+        [
+            position_row(OPTION, product="MIS", quantity=50, average_price=101, last_price=102),
+            position_row(
+                OPTION, product="NRML", quantity=25, average_price=99, last_price=102, overnight_quantity=25
+            ),
+        ]
+    )
+    rows = by_label(await adapter.fetch(), f"NFO:{OPTION}")
+    assert set(rows) == {"MIS", "NRML"}
+    assert rows["MIS"].quantity == 50
+    assert rows["NRML"].quantity == 25
+    assert rows["MIS"].average_price == 101
+    assert rows["NRML"].average_price == 99
+
+
+async def test_delivery_equity_comes_from_holdings_with_t1_quantity(
+    kite: FakeKiteServer, adapter: KiteAdapter
+) -> None:
+    kite.set_positions(
+        [position_row("SBIN", "NSE", product="CNC", quantity=-3, average_price=800, last_price=805)]
+    )
+    kite.set_holdings(
+        [
+            holding_row(
+                "SBIN", "BSE", quantity=11, t1_quantity=7, used_quantity=3, average_price=790, last_price=805
+            ),
+            holding_row("RELIANCE", quantity=0, t1_quantity=2, average_price=2206.5, last_price=2214),
+        ]
+    )
+    snapshot = await adapter.fetch()
+
+    sbin = by_label(snapshot, "BSE:SBIN")["CNC holding"]
+    assert sbin.quantity == 18  # quantity + t1_quantity; today's sale is the CNC position below
+    assert sbin.unrealised_pnl == Decimal(270)
+    assert sbin.realised_pnl is None
+    assert "NSE:SBIN" in sbin.aliases  # Kite lists demat shares under either cash exchange
+    assert by_label(snapshot, "NSE:SBIN")["CNC"].quantity == -3
+    reliance = by_label(snapshot, "NSE:RELIANCE")["CNC holding"]
+    assert reliance.quantity == 2  # bought yesterday, not delivered yet: still held
+
+
+async def test_an_empty_account_is_an_empty_snapshot(kite: FakeKiteServer, adapter: KiteAdapter) -> None:
+    snapshot = await adapter.fetch()
+    assert snapshot == BrokerSnapshot((), ())
+
+
+# --- the session -------------------------------------------------------------------------------
+
+
+async def test_expired_token_stops_all_requests_until_a_new_token_is_stored(
+    kite: FakeKiteServer, adapter: KiteAdapter, memory_keyring: KeyringBackend
+) -> None:
+    kite.set_positions([position_row(OPTION, quantity=75, average_price=100, last_price=100)])
+    await adapter.fetch()
+    kite.expire_tokens()
+
+    with pytest.raises(LoginRequired) as first:
+        await adapter.fetch()
+    assert str(first.value) == (
+        f"Kite session for account {ACCOUNT} expired; run position-sync login kite --account {ACCOUNT}."
+    )
+    assert first.value.kind is ReadErrorKind.LOGIN_EXPIRED
+    sent = kite.count()
+
+    for _ in range(3):
+        with pytest.raises(LoginRequired):
+            await adapter.fetch()
+    assert kite.count() == sent  # the refused token is never sent again
+
+    kite.accept_token("token-day-2")
+    store_token(memory_keyring, "token-day-2")
+    snapshot = await adapter.fetch()
+    assert snapshot.positions[0].quantity == 75
+    assert kite.requests[-1].headers["Authorization"] == f"token {kite.api_key}:token-day-2"
+    only_reads(kite)
+
+
+async def test_missing_token_asks_for_a_login_without_a_request(
+    kite: FakeKiteServer, memory_keyring: KeyringBackend
+) -> None:
+    adapter = make(kite)
+    try:
+        with pytest.raises(LoginRequired, match=f"run position-sync login kite --account {ACCOUNT}"):
+            await adapter.fetch()
+    finally:
+        await adapter.close()
+    assert kite.count() == 0
+
+
+async def test_token_from_an_environment_variable(kite: FakeKiteServer) -> None:
+    environ = {"KITE_TOKEN": kite.access_token}
+    adapter = make(kite, secrets=Secrets(environ), access_token_env="KITE_TOKEN")
+    try:
+        kite.set_positions([position_row(OPTION, quantity=75, average_price=100, last_price=100)])
+        assert len((await adapter.fetch()).positions) == 1
+        kite.expire_tokens()
+        with pytest.raises(LoginRequired, match="environment variable KITE_TOKEN"):
+            await adapter.fetch()
+        environ["KITE_TOKEN"] = "token-day-2"
+        kite.accept_token("token-day-2")
+        assert len((await adapter.fetch()).positions) == 1
+    finally:
+        await adapter.close()
+
+
+async def test_a_new_token_in_the_keyring_pushes_a_sync(
+    kite: FakeKiteServer, adapter: KiteAdapter, memory_keyring: KeyringBackend
+) -> None:
+    adapter.token_poll_seconds = 0.05
+    pushed = asyncio.Event()
+    adapter.on_push(pushed.set)
+    kite.expire_tokens()
+    with pytest.raises(LoginRequired):
+        await adapter.fetch()
+    sent = kite.count()
+    await asyncio.sleep(0.2)
+    assert not pushed.is_set()
+
+    store_token(memory_keyring, "token-day-2")
+    await asyncio.wait_for(pushed.wait(), timeout=2)
+    assert kite.count() == sent  # watching the keyring costs no request
+
+
+# --- failures ----------------------------------------------------------------------------------
+
+FAILURES = [
+    pytest.param(server_error(500), ReadErrorKind.HTTP, "HTTP 500", id="500"),
+    pytest.param(server_error(502), ReadErrorKind.HTTP, "HTTP 502", id="502-json"),
+    pytest.param(server_error(503), ReadErrorKind.HTTP, "HTTP 503", id="503"),
+    pytest.param(rate_limited(), ReadErrorKind.RATE_LIMITED, "HTTP 429", id="429"),
+    pytest.param(html_page(502), ReadErrorKind.HTTP, "text/html page", id="html-502"),
+    pytest.param(html_page(200), ReadErrorKind.MALFORMED, "text/html instead of JSON", id="html-200"),
+    pytest.param(input_error("Invalid `segment`."), ReadErrorKind.HTTP, "InputException", id="envelope-400"),
+    pytest.param(
+        kite_error("PermissionException", "Not allowed.", 403),
+        ReadErrorKind.HTTP,
+        "HTTP 403",
+        id="envelope-403",
+    ),
+    pytest.param(dropped(), ReadErrorKind.NETWORK, "closed the connection", id="dropped"),
+    pytest.param(delayed(success([]), 3.0), ReadErrorKind.TIMEOUT, "no answer within 0.4 s", id="too-slow"),
+    pytest.param(
+        Reply(200, body=b'{"status": "success", "da'), ReadErrorKind.MALFORMED, "not valid JSON", id="cut"
+    ),
+    pytest.param(
+        Reply(200, payload=["no", "envelope"]), ReadErrorKind.MALFORMED, "could not read", id="list-body"
+    ),
+    pytest.param(
+        Reply(200, payload={"status": "success"}), ReadErrorKind.MALFORMED, "could not read", id="no-data"
+    ),
+    pytest.param(
+        Reply(200, body=b"{}", content_type=""), ReadErrorKind.MALFORMED, "instead of JSON", id="no-ctype"
+    ),
+]
+
+
+@pytest.mark.parametrize(("reply", "kind", "cause"), FAILURES)
+async def test_each_failure_is_one_read_error_sentence(
+    kite: FakeKiteServer, memory_keyring: KeyringBackend, reply: Reply, kind: ReadErrorKind, cause: str
+) -> None:
+    store_token(memory_keyring, kite.access_token)
+    adapter = make(kite, timeout=0.5)
+    try:
+        kite.script(HOLDINGS, reply)
+        with pytest.raises(ReadError) as raised:
+            await adapter.fetch()
+        error = raised.value
+        assert not isinstance(error, LoginRequired)
+        assert error.kind is kind
+        text = str(error)
+        assert text.startswith(f"Kite account {ACCOUNT}: GET {HOLDINGS} ")
+        assert cause in text
+        assert text.endswith(".") and "\n" not in text and len(text) < 300
+        assert kite.access_token not in text
+
+        kite.set_holdings([])  # the next sync reads normally again
+        assert await adapter.fetch() == BrokerSnapshot((), ())
+    finally:
+        await adapter.close()
+
+
+GARBAGE = [
+    pytest.param(POSITIONS, success("positions"), "expected an object with 'net'", id="positions-text"),
+    pytest.param(POSITIONS, success({"day": []}), "'net' should be a list, got nothing", id="no-net"),
+    pytest.param(POSITIONS, success({"net": [1]}), "net[0] should be an object", id="net-row-number"),
+    pytest.param(
+        POSITIONS,
+        success({"net": [{**position_row(OPTION), "quantity": "seventy"}]}),
+        f"net[0] NFO:{OPTION}: quantity 'seventy' is not a number",
+        id="quantity-text",
+    ),
+    pytest.param(
+        POSITIONS,
+        success({"net": [{k: v for k, v in position_row(OPTION).items() if k != "quantity"}]}),
+        "quantity is missing",
+        id="quantity-missing",
+    ),
+    pytest.param(
+        POSITIONS,
+        success({"net": [{**position_row(OPTION), "tradingsymbol": None}]}),
+        "tradingsymbol None is missing",
+        id="symbol-missing",
+    ),
+    pytest.param(
+        POSITIONS,
+        success({"net": [{**position_row(OPTION), "last_price": True}]}),
+        "last_price True is not a number",
+        id="price-bool",
+    ),
+    pytest.param(HOLDINGS, success({"INFY": 10}), "expected a list of holdings", id="holdings-object"),
+    pytest.param(
+        HOLDINGS,
+        success([{**holding_row("INFY", quantity=1, average_price=1, last_price=1), "t1_quantity": "x"}]),
+        "t1_quantity 'x' is not a number",
+        id="t1-text",
+    ),
+    pytest.param(
+        ORDERS,
+        success([{**order_row(OPTION, transaction_type="BUY", quantity=75), "transaction_type": "HOLD"}]),
+        "neither BUY nor SELL",
+        id="order-side",
+    ),
+]
+
+
+@pytest.mark.parametrize(("path", "reply", "detail"), GARBAGE)
+async def test_garbage_payloads_are_malformed_never_empty(
+    kite: FakeKiteServer, adapter: KiteAdapter, path: str, reply: Reply, detail: str
+) -> None:
+    kite.script(path, reply)
+    with pytest.raises(ReadError) as raised:
+        await adapter.fetch()
+    assert raised.value.kind is ReadErrorKind.MALFORMED
+    assert str(raised.value).startswith(f"Kite account {ACCOUNT}: GET {path} returned data")
+    assert detail in str(raised.value)
+
+
+async def test_unreachable_kite_is_a_network_error(memory_keyring: KeyringBackend) -> None:
+    with FakeKiteServer(api_key=f"key{uuid.uuid4().hex[:12]}") as kite:
+        account = account_for(kite)
+    store_token(memory_keyring, "token")
+    adapter = KiteAdapter(
+        account, AdapterContext(Path("."), Secrets()), limiter=SlidingWindowLimiter(100, 1.0)
+    )
+    try:
+        with pytest.raises(ReadError) as raised:
+            await adapter.fetch()
+    finally:
+        await adapter.close()
+    assert raised.value.kind is ReadErrorKind.NETWORK
+    assert "refused the connection" in str(raised.value)
+
+
+async def test_a_token_error_wins_over_other_failures_of_the_same_sync(
+    kite: FakeKiteServer, adapter: KiteAdapter
+) -> None:
+    kite.script(HOLDINGS, server_error(503))
+    kite.script(POSITIONS, kite_error("TokenException", "Token is invalid or has expired.", 403))
+    with pytest.raises(LoginRequired):
+        await adapter.fetch()
+
+
+# --- rate and read-only ------------------------------------------------------------------------
+
+
+async def test_hammered_fetches_are_delayed_never_dropped_and_stay_under_the_limit(
+    memory_keyring: KeyringBackend,
+) -> None:
+    # This fake answers 429 past Kite's documented 10 requests a second, as Kite does.
+    with FakeKiteServer(api_key=f"key{uuid.uuid4().hex[:12]}", rate_limit=10) as kite:
+        store_token(memory_keyring, kite.access_token)
+        kite.set_positions([position_row(OPTION, quantity=75, average_price=100, last_price=100)])
+        context = AdapterContext(Path("."), Secrets())
+        first = create(account_for(kite), context)
+        second = create(account_for(kite, include_orders=False), context)  # same API key: one budget
+        try:
+            started = time.monotonic()
+            results = await asyncio.gather(
+                first.fetch(), first.fetch(), second.fetch(), second.fetch(), second.fetch()
+            )
+            elapsed = time.monotonic() - started
+        finally:
+            await first.close()
+            await second.close()
+        assert all(len(r.positions) == 1 for r in results)  # none dropped, none refused
+        assert kite.count() == 2 * 3 + 3 * 2
+        assert kite.max_requests_in_window(1.0) <= 10  # Kite's limit, as Kite would count
+        # Our own budget, allowing 200 ms for threads and sockets to bunch requests together.
+        assert kite.max_requests_in_window(0.9) <= REQUESTS_PER_SECOND
+        assert elapsed >= 3 * RATE_WINDOW_SECONDS - 0.2  # 12 requests, 3 per window: they waited
+        only_reads(kite)
+
+
+async def test_a_fetch_cancelled_while_waiting_for_the_limiter_sends_nothing(
+    kite: FakeKiteServer, memory_keyring: KeyringBackend
+) -> None:
+    store_token(memory_keyring, kite.access_token)
+    adapter = create(account_for(kite), AdapterContext(Path("."), Secrets()))
+    try:
+        limiter = shared_limiter(f"kite:{kite.api_key}", REQUESTS_PER_SECOND, RATE_WINDOW_SECONDS)
+        for _ in range(REQUESTS_PER_SECOND):
+            limiter.reserve()  # someone else spent this window's budget
+        task = asyncio.create_task(adapter.fetch())
+        await asyncio.sleep(0.2)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.sleep(RATE_WINDOW_SECONDS + 0.2)
+    finally:
+        await adapter.close()
+    assert kite.count() == 0
+
+
+def test_sliding_window_limiter_books_starts_in_order() -> None:
+    now = [100.0]
+    limiter = SlidingWindowLimiter(3, 1.0, clock=lambda: now[0])
+    assert [limiter.reserve() for _ in range(7)] == [100.0, 100.0, 100.0, 101.0, 101.0, 101.0, 102.0]
+    now[0] = 105.0
+    assert limiter.reserve() == 105.0
+
+
+async def test_trading_calls_are_refused_before_anything_is_sent(
+    kite: FakeKiteServer, adapter: KiteAdapter
+) -> None:
+    client = adapter._client  # the guard is the point of this test
+    client.set_access_token(kite.access_token)
+    with pytest.raises(PermissionError):
+        client.place_order(
+            variety="regular",
+            exchange="NFO",
+            tradingsymbol=OPTION,
+            transaction_type="BUY",
+            quantity=75,
+            product="NRML",
+            order_type="MARKET",
+        )
+    with pytest.raises(PermissionError):
+        client.cancel_order(variety="regular", order_id="250000000000001")
+    with pytest.raises(PermissionError):
+        client.convert_position("NFO", OPTION, "BUY", "day", 75, "MIS", "NRML")
+    with pytest.raises(PermissionError):
+        client.delete_gtt(123)
+    assert kite.count() == 0
+
+
+async def test_a_day_of_syncs_only_ever_reads(kite: FakeKiteServer, adapter: KiteAdapter) -> None:
+    kite.script(
+        POSITIONS,
+        positions_payload([position_row(OPTION, quantity=75, average_price=100, last_price=100)]),
+        server_error(503),
+        positions_payload(
+            [position_row(OPTION, quantity=0, closed_quantity=75, average_price=100, realised=10)]
+        ),
+    )
+    for _ in range(3):
+        with contextlib.suppress(ReadError):
+            await adapter.fetch()
+    kite.expire_tokens()
+    with pytest.raises(LoginRequired):
+        await adapter.fetch()
+    assert kite.count() > 0
+    only_reads(kite)
+
+
+# --- construction ------------------------------------------------------------------------------
+
+
+async def test_registry_builds_a_broker_adapter(kite: FakeKiteServer) -> None:
+    made = create_adapter(account_for(kite), AdapterContext(Path("."), Secrets({})))
+    try:
+        assert isinstance(made, KiteAdapter)
+        assert isinstance(made, BrokerAdapter)
+        assert made.account_id == ACCOUNT
+        assert made._client.timeout == 1.6  # 0.8 x the account timeout
+        assert made._client.root == kite.url
+    finally:
+        await made.close()
+    with pytest.raises(RuntimeError):
+        await made.fetch()
+    await made.close()  # twice is fine
+
+
+@pytest.mark.parametrize(
+    ("options", "field", "words"),
+    [
+        pytest.param({}, "accounts.AB1234.api_key", "is required", id="no-api-key"),
+        pytest.param({"api_key": "  "}, "accounts.AB1234.api_key", "API key", id="blank-api-key"),
+        pytest.param(
+            {"api_key": "k", "api_root": "ftp://x"}, "accounts.AB1234.api_root", "http(s)", id="root"
+        ),
+        pytest.param(
+            {"api_key": "k", "api_root": "https://x/v3"}, "accounts.AB1234.api_root", "path", id="path"
+        ),
+        pytest.param(
+            {"api_key": "k", "api_rot": "x"}, "accounts.AB1234.api_rot", "not a Kite option", id="typo"
+        ),
+        pytest.param(
+            {"api_key": "k", "include_orders": "yes"}, "accounts.AB1234.include_orders", "true or", id="b"
+        ),
+    ],
+)
+def test_config_mistakes_name_the_field(options: dict[str, Any], field: str, words: str) -> None:
+    account = AccountConfig(id=ACCOUNT, broker="kite", book="book", options=options)
+    with pytest.raises(ConfigError) as raised:
+        create(account, AdapterContext(Path("."), Secrets({})))
+    assert raised.value.field == field
+    assert words in str(raised.value)
+
+
+def test_default_api_root_is_kites_own() -> None:
+    account = AccountConfig(id=ACCOUNT, broker="kite", book="book", options={"api_key": "k"})
+    made = create(account, AdapterContext(Path("."), Secrets({})))
+    assert made.api_root == "https://api.kite.trade"
+    asyncio.run(made.close())
+
+
+# --- through the sync worker -------------------------------------------------------------------
+# The adapter as the core uses it: fetch -> key -> reconcile -> store, against a JSON book.
+
+
+@dataclass
+class Desk:
+    kite: FakeKiteServer
+    worker: SyncWorker
+    book: Path
+    adapter: KiteAdapter
+
+    def write_book(self, positions: list[dict[str, Any]]) -> None:
+        write_book(self.book, positions)
+
+    async def sync(self) -> SyncResult:
+        return await self.worker.sync(ACCOUNT)
+
+
+def kite_settings(kite: FakeKiteServer, root: Path, **account: Any) -> Settings:
+    raw = {
+        "books": [{"id": "bot", "kind": "file", "path": "book.json"}],
+        "accounts": [
+            {
+                "id": ACCOUNT,
+                "broker": "kite",
+                "book": "bot",
+                "exchange": "NFO",
+                "timeout": 2,
+                "api_key": kite.api_key,
+                "api_root": kite.url,
+                **account,
+            }
+        ],
+    }
+    return parse_settings(raw, root / "config.toml")
+
+
+@pytest.fixture
+async def desk(kite: FakeKiteServer, memory_keyring: KeyringBackend, tmp_path: Path) -> AsyncIterator[Desk]:
+    store_token(memory_keyring, kite.access_token)
+    book = tmp_path / "book.json"
+    write_book(book, [])
+    settings = kite_settings(kite, tmp_path)
+    secrets = Secrets()
+    adapter = KiteAdapter(
+        settings.accounts[0], AdapterContext(tmp_path, secrets), limiter=SlidingWindowLimiter(100, 1.0)
+    )
+    store = Store.open(tmp_path / "data")
+    worker = SyncWorker(settings, store, {ACCOUNT: adapter}, build_books(settings, secrets))
+    await worker.load()
+    yield Desk(kite, worker, book, adapter)
+    await worker.stop()
+    store.close()
+
+
+def statuses(result: SyncResult) -> dict[str, Status]:
+    return {key: row.status for key, row in result.rows.items()}
+
+
+def event_kinds(result: SyncResult) -> set[tuple[EventKind, str | None]]:
+    return {(e.kind, e.instrument) for e in result.events}
+
+
+FUT = "BANKNIFTY25OCTFUT"
+MANUAL = "FINNIFTY25OCTFUT"
+
+
+async def test_worker_sees_phantom_closed_untracked_and_qty_mismatch(desk: Desk) -> None:
+    desk.write_book(
+        [
+            {"symbol": OPTION, "quantity": 75, "average_price": 100},
+            {"symbol": FUT, "quantity": 35, "average_price": 56000},
+        ]
+    )
+    desk.kite.script(
+        POSITIONS,
+        positions_payload(
+            [
+                position_row(OPTION, quantity=75, average_price=100, last_price=101),
+                position_row(FUT, quantity=35, average_price=56000, last_price=56010),
+            ]
+        ),
+        positions_payload(
+            [
+                position_row(OPTION, quantity=0, closed_quantity=75, average_price=100, realised=412.5),
+                position_row(
+                    FUT, quantity=15, closed_quantity=20, average_price=56000, last_price=56010, realised=200
+                ),
+                position_row(MANUAL, quantity=40, average_price=26000, last_price=26010),
+            ]
+        ),
+    )
+    first = await desk.sync()
+    assert first.state is AccountState.OK
+    assert statuses(first) == {f"NFO:{OPTION}": Status.MATCH, f"NFO:{FUT}": Status.MATCH}
+
+    second = await desk.sync()
+    assert statuses(second) == {
+        f"NFO:{OPTION}": Status.PHANTOM,  # closed at Kite, the book still holds it
+        f"NFO:{FUT}": Status.QTY_MISMATCH,  # partly closed at Kite
+        f"NFO:{MANUAL}": Status.UNTRACKED,  # a manual trade
+    }
+    assert (EventKind.CLOSED, f"NFO:{OPTION}") in event_kinds(second)
+    assert second.rows[f"NFO:{OPTION}"].realised_pnl == Decimal("412.5")
+
+    desk.write_book([{"symbol": FUT, "quantity": 15, "average_price": 56000}])  # the bot catches up
+    third = await desk.sync()
+    assert third.rows[f"NFO:{OPTION}"].status is Status.CLOSED
+    assert third.rows[f"NFO:{FUT}"].status is Status.MATCH
+    only_reads(desk.kite)
+
+
+async def test_worker_sums_mis_and_nrml_and_keeps_the_breakdown(desk: Desk) -> None:
+    desk.write_book([{"symbol": OPTION, "quantity": 75, "average_price": 100}])
+    desk.kite.set_positions(
+        [
+            position_row(OPTION, product="MIS", quantity=50, average_price=100, last_price=101),
+            position_row(OPTION, product="NRML", quantity=25, average_price=100, last_price=101),
+        ]
+    )
+    row = (await desk.sync()).rows[f"NFO:{OPTION}"]
+    assert row.status is Status.MATCH
+    assert row.broker_qty == 75
+    assert {(p.label, p.quantity) for p in row.broker_parts} == {("MIS", 50), ("NRML", 25)}
+
+
+async def test_worker_adds_holdings_t1_and_todays_cnc_sale(desk: Desk) -> None:
+    # 11 delivered + 7 bought yesterday (T1), listed by Kite under BSE; 3 sold today on NSE.
+    desk.write_book([{"symbol": "NSE:SBIN", "quantity": 15, "average_price": 790}])
+    # Sold at the holding's average: the core averages prices over all lines of an instrument,
+    # so a sale at another price would move the broker average (a core question, not Kite's).
+    desk.kite.set_positions([position_row("SBIN", "NSE", product="CNC", quantity=-3, average_price=790)])
+    desk.kite.set_holdings(
+        [
+            holding_row(
+                "SBIN", "BSE", quantity=11, t1_quantity=7, used_quantity=3, average_price=790, last_price=805
+            )
+        ]
+    )
+    result = await desk.sync()
+    assert statuses(result) == {"BSE:SBIN": Status.MATCH}
+    row = result.rows["BSE:SBIN"]
+    assert row.broker_qty == 15
+    assert {(p.label, p.quantity) for p in row.broker_parts} == {("CNC holding", 18), ("CNC", -3)}
+
+
+async def test_worker_marks_login_required_and_keeps_the_picture(
+    desk: Desk, memory_keyring: KeyringBackend
+) -> None:
+    desk.write_book([{"symbol": OPTION, "quantity": 75, "average_price": 100}])
+    desk.kite.set_positions([position_row(OPTION, quantity=75, average_price=100, last_price=101)])
+    assert (await desk.sync()).state is AccountState.OK
+
+    desk.kite.expire_tokens()
+    expired = await desk.sync()
+    assert expired.state is AccountState.LOGIN_REQUIRED
+    assert "run position-sync login kite --account AB1234" in (expired.error or "")
+    row = expired.rows[f"NFO:{OPTION}"]
+    assert row.status is Status.STALE and row.previous_status is Status.MATCH  # not phantom
+    assert {kind for kind, _ in event_kinds(expired)} == {EventKind.LOGIN_REQUIRED}
+
+    sent = desk.kite.count()
+    for _ in range(3):
+        assert (await desk.sync()).state is AccountState.LOGIN_REQUIRED
+    assert desk.kite.count() == sent
+
+    desk.kite.accept_token("token-day-2")
+    store_token(memory_keyring, "token-day-2")
+    back = await desk.sync()
+    assert back.state is AccountState.OK
+    assert statuses(back) == {f"NFO:{OPTION}": Status.MATCH}
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [server_error(503), html_page(502), dropped(), rate_limited(), success({"net": "oops"})],
+    ids=["503", "html", "dropped", "429", "garbage"],
+)
+async def test_worker_never_reads_a_failure_as_an_empty_broker(desk: Desk, failure: Reply) -> None:
+    desk.write_book([{"symbol": OPTION, "quantity": 75, "average_price": 100}])
+    desk.kite.script(
+        POSITIONS,
+        positions_payload([position_row(OPTION, quantity=75, average_price=100, last_price=101)]),
+        failure,
+    )
+    assert statuses(await desk.sync()) == {f"NFO:{OPTION}": Status.MATCH}
+    stale = await desk.sync()
+    assert stale.state is AccountState.STALE
+    assert stale.error and f"Kite account {ACCOUNT}: GET {POSITIONS}" in stale.error
+    assert stale.rows[f"NFO:{OPTION}"].status is Status.STALE
+    assert stale.rows[f"NFO:{OPTION}"].previous_status is Status.MATCH
+    kinds = {kind for kind, _ in event_kinds(stale)}
+    assert kinds == {EventKind.SYNC_FAILED}  # no phantom, no closed
+
+
+async def test_worker_resyncs_by_itself_once_a_new_token_is_stored(
+    desk: Desk, memory_keyring: KeyringBackend
+) -> None:
+    desk.adapter.token_poll_seconds = 0.05
+    desk.write_book([{"symbol": OPTION, "quantity": 75, "average_price": 100}])
+    desk.kite.set_positions([position_row(OPTION, quantity=75, average_price=100, last_price=101)])
+    published: asyncio.Queue[SyncResult] = asyncio.Queue()
+    desk.worker.subscribe(published.put_nowait)
+    await desk.worker.start()
+    assert (await asyncio.wait_for(published.get(), 5)).state is AccountState.OK  # the start-up sync
+
+    desk.kite.expire_tokens()
+    assert (await desk.sync()).state is AccountState.LOGIN_REQUIRED
+    assert (await asyncio.wait_for(published.get(), 5)).state is AccountState.LOGIN_REQUIRED
+
+    desk.kite.accept_token("token-day-2")
+    store_token(memory_keyring, "token-day-2")  # what position-sync login does
+    pushed = await asyncio.wait_for(published.get(), 5)
+    assert pushed.reason == "push"
+    assert pushed.state is AccountState.OK
+
+
+async def test_runtime_builds_the_kite_account_from_config(kite: FakeKiteServer, tmp_path: Path) -> None:
+    write_book(tmp_path / "book.json", [{"symbol": OPTION, "quantity": 75, "average_price": 100}])
+    kite.set_positions([position_row(OPTION, quantity=75, average_price=100, last_price=101)])
+    settings = kite_settings(kite, tmp_path, access_token_env="KITE_TOKEN")
+    assert settings.accounts[0].interval == 10  # Kite's default from the registry
+    runtime = build_runtime(settings, tmp_path / "data", secrets=Secrets({"KITE_TOKEN": kite.access_token}))
+    try:
+        await runtime.worker.load()
+        result = await runtime.worker.sync(ACCOUNT)
+    finally:
+        await runtime.close()
+    assert statuses(result) == {f"NFO:{OPTION}": Status.MATCH}
+    only_reads(kite)

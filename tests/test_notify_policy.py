@@ -1,0 +1,115 @@
+"""Rule 4 headless: once per (account, instrument, kind), grouped, confirmed only, ack-aware."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from app.domain import AccountState, Event, EventKind, Row, Status
+from app.notify_policy import NotifyPolicy
+
+NOW = datetime(2026, 11, 21, 9, 30, tzinfo=UTC)
+
+
+def phantom(instrument: str, *, confirmed: bool = True, account: str = "kite") -> Row:
+    return Row(account, instrument, Status.PHANTOM, NOW, None, Decimal(50), confirmed=confirmed)
+
+
+def detected(instrument: str, account: str = "kite") -> Event:
+    return Event(NOW, account, EventKind.PHANTOM_DETECTED, instrument, "phantom: broker none, book 50")
+
+
+def test_one_notification_per_key_until_it_resolves() -> None:
+    policy = NotifyPolicy()
+    rows = {"TCS": phantom("TCS")}
+    policy.offer("kite", AccountState.OK, rows, [detected("TCS")])
+    first = policy.flush()
+    assert [n.title for n in first] == ["Phantom position at kite"]
+    assert "TCS (50): held by your book, not at the broker" in first[0].body
+    policy.offer("kite", AccountState.OK, rows, [detected("TCS")])  # the same key again
+    assert policy.flush() == []
+    resolved = Event(NOW, "kite", EventKind.PHANTOM_RESOLVED, "TCS", "")
+    policy.offer("kite", AccountState.OK, {}, [resolved])
+    policy.offer("kite", AccountState.OK, rows, [detected("TCS")])
+    assert len(policy.flush()) == 1  # resolved, then back: worth telling again
+
+
+def test_a_burst_is_grouped_into_one_message() -> None:
+    policy = NotifyPolicy()
+    names = [f"SYM{i}" for i in range(16)]
+    policy.offer("kite:AB1234", AccountState.OK, {n: phantom(n, account="kite:AB1234") for n in names},
+                 [detected(n, "kite:AB1234") for n in names])
+    messages = policy.flush()
+    assert len(messages) == 1
+    assert messages[0].title == "16 phantom positions at kite:AB1234"
+    assert "and 12 more" in messages[0].body
+    assert messages[0].target == ("kite:AB1234", "SYM0")
+
+
+def test_several_accounts_and_kinds_at_once_become_one_message() -> None:
+    policy = NotifyPolicy()
+    policy.offer("a", AccountState.OK, {"X": phantom("X", account="a")}, [detected("X", "a")])
+    closed = Row("b", "Y", Status.CLOSED, NOW, Decimal(0), None, realised_pnl=Decimal(450), currency="INR")
+    policy.offer("b", AccountState.OK, {"Y": closed},
+                 [Event(NOW, "b", EventKind.CLOSED, "Y", "closed", {"realised_pnl": "450"})])
+    login = Event(NOW, "c", EventKind.LOGIN_REQUIRED, None, "session expired")
+    policy.offer("c", AccountState.LOGIN_REQUIRED, {}, [login])
+    messages = policy.flush()
+    assert len(messages) == 1
+    assert messages[0].title == "3 position alerts"
+    assert "Phantom position at a" in messages[0].body
+    assert "Position closed at b" in messages[0].body
+    assert "Login required for c" in messages[0].body
+
+
+def test_closed_carries_its_realised_pnl() -> None:
+    closed = Row("kite", "SBIN", Status.CLOSED, NOW, Decimal(0), None, realised_pnl=Decimal(450))
+    policy = NotifyPolicy(currency_of=lambda _a: "INR")
+    policy.offer("kite", AccountState.OK, {"SBIN": closed},
+                 [Event(NOW, "kite", EventKind.CLOSED, "SBIN", "closed", {"realised_pnl": "450"})])
+    (message,) = policy.flush()
+    assert message.body == "SBIN closed at the broker, realised P&L +₹450.00"
+
+
+def test_only_confirmed_problems_notify() -> None:
+    policy = NotifyPolicy()
+    policy.offer("kite", AccountState.OK, {"TCS": phantom("TCS", confirmed=False)}, [detected("TCS")])
+    assert policy.flush() == []
+    policy.offer("kite", AccountState.OK, {"TCS": phantom("TCS", confirmed=True)}, [detected("TCS")])
+    assert len(policy.flush()) == 1
+
+
+def test_kinds_not_chosen_stay_quiet() -> None:
+    policy = NotifyPolicy(kinds={EventKind.CLOSED})
+    policy.offer("kite", AccountState.OK, {"TCS": phantom("TCS")}, [detected("TCS")])
+    assert policy.flush() == []
+
+
+def test_acknowledged_rows_do_not_notify() -> None:
+    muted = {("kite", "TCS")}
+    policy = NotifyPolicy(muted=lambda a, i: (a, i) in muted)
+    policy.offer("kite", AccountState.OK, {"TCS": phantom("TCS")}, [detected("TCS")])
+    assert policy.flush() == []
+    muted.clear()
+    policy.offer("kite", AccountState.OK, {"TCS": phantom("TCS")}, [detected("TCS")])
+    assert len(policy.flush()) == 1
+
+
+def test_login_required_notifies_once_until_the_account_is_back() -> None:
+    policy = NotifyPolicy()
+    login = Event(NOW, "kite", EventKind.LOGIN_REQUIRED, None, "session expired; log in again")
+    policy.offer("kite", AccountState.LOGIN_REQUIRED, {}, [login])
+    policy.offer("kite", AccountState.LOGIN_REQUIRED, {}, [login])
+    assert [m.title for m in policy.flush()] == ["Login required for kite"]
+    policy.offer("kite", AccountState.OK, {}, [])
+    policy.offer("kite", AccountState.LOGIN_REQUIRED, {}, [login])
+    assert len(policy.flush()) == 1
+
+
+def test_a_stale_picture_resolves_nothing() -> None:
+    policy = NotifyPolicy()
+    policy.offer("kite", AccountState.OK, {"TCS": phantom("TCS")}, [detected("TCS")])
+    policy.flush()
+    policy.offer("kite", AccountState.STALE, {}, [])  # rows unknown: the phantom is not gone
+    policy.offer("kite", AccountState.OK, {"TCS": phantom("TCS")}, [detected("TCS")])
+    assert policy.flush() == []
