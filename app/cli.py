@@ -25,6 +25,7 @@ from typing import Any, NoReturn
 from app.config import Settings, default_config_path, default_data_dir, load_settings
 from app.domain import AccountState, Event, Row
 from app.errors import ConfigError
+from app.paths import resource_dir
 from app.runtime import build_runtime
 from app.store import Store, StoreError
 from app.store.codec import iso
@@ -35,7 +36,7 @@ EXIT_MISMATCH = 1
 EXIT_STALE = 2
 EXIT_CONFIG = 3
 
-DEMO_CONFIG = Path(__file__).resolve().parent.parent / "resources" / "demo" / "config.toml"
+DEMO_CONFIG = resource_dir() / "demo" / "config.toml"
 
 log = logging.getLogger("position_sync")
 

@@ -122,7 +122,9 @@ class NotifyPolicy:
             queued.append(alert)
         return queued
 
-    def _resolve(self, account: str, state: AccountState, rows: Mapping[str, Row], events: list[Event]) -> None:
+    def _resolve(
+        self, account: str, state: AccountState, rows: Mapping[str, Row], events: list[Event]
+    ) -> None:
         """A key may notify again once what it was about has gone away."""
         resolved_kind = {
             EventKind.PHANTOM_RESOLVED: EventKind.PHANTOM_DETECTED,

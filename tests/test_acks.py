@@ -17,8 +17,7 @@ from app.cli import main
 from app.config import load_settings
 from app.domain import Row, Status
 from app.runtime import build_runtime
-from app.store import Store
-from app.store import acks
+from app.store import Store, acks
 from app.store.engine import current_revision, head_revision
 
 NOW = datetime(2026, 11, 21, 9, 30, tzinfo=UTC)

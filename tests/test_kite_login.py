@@ -383,7 +383,10 @@ def test_login_url_carries_the_api_key(kite: FakeKiteServer, memory_keyring: Key
 
 
 def test_the_cli_login_command(
-    kite: FakeKiteServer, memory_keyring: KeyringBackend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    kite: FakeKiteServer,
+    memory_keyring: KeyringBackend,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """``position-sync login kite --account ID`` with a pasted token stores it; a wrong broker exits 3."""
@@ -409,11 +412,21 @@ api_secret_env = "KITE_SECRET"
     )
     monkeypatch.setenv("KITE_SECRET", SECRET)
     monkeypatch.setattr("builtins.input", lambda _prompt="": kite.issue_request_token())
-    args = ["--config", str(config), "--data-dir", str(tmp_path / "data"), "login", "kite", "--account", ACCOUNT]
+    args = [
+        "--config",
+        str(config),
+        "--data-dir",
+        str(tmp_path / "data"),
+        "login",
+        "kite",
+        "--account",
+        ACCOUNT,
+    ]
     assert main([*args, "--no-browser"]) == 0
     out = capsys.readouterr().out
     assert "Log in to Kite in your browser:" in out and f"api_key={kite.api_key}" in out
-    assert stored_token(memory_keyring) and stored_token(memory_keyring) not in out
+    token = stored_token(memory_keyring)
+    assert token and token not in out
     monkeypatch.setenv("KITE_SECRET", "wrong")
     assert main([*args, "--no-browser"]) == 2
     assert main(["--config", str(config), "login", "kite", "--account", "nobody"]) == 3

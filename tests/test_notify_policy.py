@@ -37,8 +37,12 @@ def test_one_notification_per_key_until_it_resolves() -> None:
 def test_a_burst_is_grouped_into_one_message() -> None:
     policy = NotifyPolicy()
     names = [f"SYM{i}" for i in range(16)]
-    policy.offer("kite:AB1234", AccountState.OK, {n: phantom(n, account="kite:AB1234") for n in names},
-                 [detected(n, "kite:AB1234") for n in names])
+    policy.offer(
+        "kite:AB1234",
+        AccountState.OK,
+        {n: phantom(n, account="kite:AB1234") for n in names},
+        [detected(n, "kite:AB1234") for n in names],
+    )
     messages = policy.flush()
     assert len(messages) == 1
     assert messages[0].title == "16 phantom positions at kite:AB1234"
@@ -50,8 +54,12 @@ def test_several_accounts_and_kinds_at_once_become_one_message() -> None:
     policy = NotifyPolicy()
     policy.offer("a", AccountState.OK, {"X": phantom("X", account="a")}, [detected("X", "a")])
     closed = Row("b", "Y", Status.CLOSED, NOW, Decimal(0), None, realised_pnl=Decimal(450), currency="INR")
-    policy.offer("b", AccountState.OK, {"Y": closed},
-                 [Event(NOW, "b", EventKind.CLOSED, "Y", "closed", {"realised_pnl": "450"})])
+    policy.offer(
+        "b",
+        AccountState.OK,
+        {"Y": closed},
+        [Event(NOW, "b", EventKind.CLOSED, "Y", "closed", {"realised_pnl": "450"})],
+    )
     login = Event(NOW, "c", EventKind.LOGIN_REQUIRED, None, "session expired")
     policy.offer("c", AccountState.LOGIN_REQUIRED, {}, [login])
     messages = policy.flush()
@@ -65,8 +73,12 @@ def test_several_accounts_and_kinds_at_once_become_one_message() -> None:
 def test_closed_carries_its_realised_pnl() -> None:
     closed = Row("kite", "SBIN", Status.CLOSED, NOW, Decimal(0), None, realised_pnl=Decimal(450))
     policy = NotifyPolicy(currency_of=lambda _a: "INR")
-    policy.offer("kite", AccountState.OK, {"SBIN": closed},
-                 [Event(NOW, "kite", EventKind.CLOSED, "SBIN", "closed", {"realised_pnl": "450"})])
+    policy.offer(
+        "kite",
+        AccountState.OK,
+        {"SBIN": closed},
+        [Event(NOW, "kite", EventKind.CLOSED, "SBIN", "closed", {"realised_pnl": "450"})],
+    )
     (message,) = policy.flush()
     assert message.body == "SBIN closed at the broker, realised P&L +₹450.00"
 

@@ -7,13 +7,13 @@ from decimal import Decimal
 
 from app.domain import AccountState, EventKind, Status, WorkingOrder
 from app.errors import LoginRequired, ReadError, ReadErrorKind
-from app.reconcile import JudgeSettings
+from app.reconcile import JudgeSettings, Outcome
 from tests.reconcile_helpers import Session, book, broker, kinds, pos
 
 NETWORK = ReadError(ReadErrorKind.NETWORK, "connection refused")
 
 
-def statuses(outcome) -> dict[str, Status]:  # type: ignore[no-untyped-def]
+def statuses(outcome: Outcome) -> dict[str, Status]:
     return {key: row.status for key, row in outcome.rows.items()}
 
 
@@ -167,9 +167,9 @@ def test_mass_disappearance_is_held_then_confirmed() -> None:
     confirmed = session.sync(remaining, book(*held_positions))
     assert confirmed.held is False
     assert {k for k, r in confirmed.rows.items() if r.status is Status.PHANTOM} == set("ABCD")
-    assert sorted(k for k, kind in kinds(confirmed) if kind == "closed") == list("ABCD")
+    assert sorted(str(k) for k, kind in kinds(confirmed) if kind == "closed") == list("ABCD")
     # Held for one sync already: the phantoms are reported on the confirming sync.
-    assert sorted(k for k, kind in kinds(confirmed) if kind == "phantom_detected") == list("ABCD")
+    assert sorted(str(k) for k, kind in kinds(confirmed) if kind == "phantom_detected") == list("ABCD")
 
 
 def test_small_change_is_not_held() -> None:

@@ -127,11 +127,8 @@ def fold(records: Iterable[Acknowledgement]) -> dict[Key, AckState]:
         if record.kind is AckKind.CLEAR:
             states.pop(record.key, None)
             continue
-        if record.kind is AckKind.ACK:
-            state = AckState(record, state.snooze)
-        else:
-            state = AckState(state.ack, record)
-        states[record.key] = state
+        is_ack = record.kind is AckKind.ACK
+        states[record.key] = AckState(record, state.snooze) if is_ack else AckState(state.ack, record)
     return states
 
 
@@ -150,7 +147,9 @@ def _add(store: Store, **values: Any) -> Acknowledgement:
     values = {**values, "at": iso(values["at"]), "until": iso(values.get("until"))}
     values.setdefault("note", "")
     with store.engine.begin() as connection:
-        new_id = connection.execute(acknowledgements.insert().values(**values)).inserted_primary_key[0]
+        inserted = connection.execute(acknowledgements.insert().values(**values)).inserted_primary_key
+        assert inserted is not None
+        new_id = inserted[0]
         record = connection.execute(select(acknowledgements).where(acknowledgements.c.id == new_id)).one()
     return _record(record)
 

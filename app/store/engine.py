@@ -15,7 +15,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, inspect
 
-MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+from app.paths import migrations_dir
+
+MIGRATIONS = migrations_dir()
 
 
 class StoreError(Exception):

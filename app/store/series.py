@@ -143,7 +143,9 @@ def quantity_series(store: Store, account: str, instrument: str) -> QuantitySeri
     )
 
 
-def steps(times: list[float], values: list[float], until: float | None = None) -> tuple[list[float], list[float]]:
+def steps(
+    times: list[float], values: list[float], until: float | None = None
+) -> tuple[list[float], list[float]]:
     """A step line's vertices: each value holds until the next change (and up to ``until``)."""
     xs: list[float] = []
     ys: list[float] = []

@@ -1,0 +1,48 @@
+"""Where the program's own files are: ``resources/`` and the Alembic migrations, frozen or not.
+
+From a checkout or a pip install, ``resources/`` sits next to the ``app`` package. In a
+PyInstaller build the packages live inside the archive and the data files are unpacked under
+``sys._MEIPASS`` (the ``_internal`` folder of a one-folder build), so every lookup goes through
+here instead of each module guessing from its own ``__file__``. No Qt: the CLI and the
+self-check use it too.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+_SOURCE_ROOT = Path(__file__).resolve().parent.parent
+
+
+def is_frozen() -> bool:
+    """True in a PyInstaller build (it sets ``sys.frozen`` and ``sys._MEIPASS``)."""
+    return bool(getattr(sys, "frozen", False)) and hasattr(sys, "_MEIPASS")
+
+
+def bundle_root() -> Path:
+    """The folder holding ``app/``, ``resources/`` and the other bundled data files."""
+    if is_frozen():
+        return Path(sys._MEIPASS)  # type: ignore[attr-defined]
+    return _SOURCE_ROOT
+
+
+def resource_dir() -> Path:
+    """``resources/``: icons, style sheets and the demo scenario."""
+    return bundle_root() / "resources"
+
+
+def migrations_dir() -> Path:
+    """The Alembic scripts; a frozen build ships them as data files under ``app/store/migrations``."""
+    return bundle_root() / "app" / "store" / "migrations"
+
+
+def cli_command() -> list[str]:
+    """The argv prefix that runs ``position-sync`` again in a child process.
+
+    ``python -m app.cli`` from a checkout or an install; the executable itself when frozen,
+    where there is no interpreter that understands ``-m``.
+    """
+    if is_frozen():
+        return [sys.executable]
+    return [sys.executable, "-m", "app.cli"]

@@ -1,0 +1,261 @@
+"""History charts (pyqtgraph, date axis) and the selected row's timeline, all from the store.
+
+Left: one account's number of problems, gross exposure and unrealised P&L over time, side by
+side and x-linked so a spike in one lines up with the others. Right: the selected row's broker and local quantity as
+step lines (a position changes in jumps, never in slopes), and below it the row's history in
+words: material changes, events, acknowledgements and snoozes. Long series stay fast through
+pyqtgraph's peak downsampling and clip-to-view.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor, QPalette, QShowEvent
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QSplitter,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.display import clock
+from app.store.series import AccountSeries, QuantitySeries, steps
+
+RANGES: tuple[tuple[str, timedelta | None], ...] = (
+    ("Last 24 hours", timedelta(days=1)),
+    ("Last 7 days", timedelta(days=7)),
+    ("Last 30 days", timedelta(days=30)),
+    ("Everything", None),
+)
+BROKER_COLOUR = "#0072B2"
+LOCAL_COLOUR = "#E69F00"
+
+
+@dataclass(frozen=True)
+class TimelineItem:
+    """One line of a row's history in words."""
+
+    at: datetime
+    kind: str
+    text: str
+
+
+def compact(value: float) -> str:
+    """Axis numbers a trader reads at a glance: 5.93M rather than 6e+06."""
+    for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= limit:
+            return f"{value / limit:.4g}{suffix}"
+    return f"{value:.4g}"
+
+
+def _plot(pg: Any, title: str) -> Any:
+    class CompactAxis(pg.AxisItem):
+        def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:
+            return [compact(v * scale) for v in values]
+
+    plot = pg.PlotItem(axisItems={"bottom": pg.DateAxisItem(utcOffset=None), "left": CompactAxis("left")})
+    plot.setTitle(title, size="9pt")
+    plot.showGrid(x=True, y=True, alpha=0.15)
+    plot.setDownsampling(auto=True, mode="peak")
+    plot.setClipToView(True)
+    plot.setMenuEnabled(False)
+    plot.hideButtons()
+    plot.getAxis("left").setWidth(56)
+    return plot
+
+
+class HistoryPane(QWidget):
+    """Asks for data through signals; the controller answers with ``show_*`` from the store."""
+
+    account_changed = Signal(object)
+    range_changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.account = QComboBox()
+        self.account.setToolTip("Whose history the charts on the left show")
+        self.range = QComboBox()
+        for label, span in RANGES:
+            self.range.addItem(label, span)
+        self.range.setCurrentIndex(1)
+        self.range.setToolTip("How far back the charts reach")
+        self.row_title = QLabel("Select a row to see its quantities over time")
+        self.row_title.setTextFormat(Qt.TextFormat.RichText)
+        self.timeline = QTreeWidget()
+        self.timeline.setHeaderLabels(["When", "What"])
+        self.timeline.setRootIsDecorated(False)
+        self.timeline.setColumnWidth(0, 110)
+        self.timeline.setAlternatingRowColors(True)
+        self._charts_holder = QVBoxLayout()
+        self._charts_holder.setContentsMargins(0, 0, 0, 0)
+        self._row_chart_holder = QVBoxLayout()
+        self._row_chart_holder.setContentsMargins(0, 0, 0, 0)
+        self.built = False
+
+        top = QHBoxLayout()
+        top.setContentsMargins(0, 0, 0, 0)
+        top.addWidget(QLabel("Account"))
+        top.addWidget(self.account)
+        top.addWidget(self.range)
+        top.addStretch(1)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addLayout(top)
+        left_layout.addLayout(self._charts_holder, 1)
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        right_layout.addWidget(self.row_title)
+        row_chart = QWidget()
+        row_chart.setLayout(self._row_chart_holder)
+        row_split = QSplitter(Qt.Orientation.Vertical)
+        row_split.addWidget(row_chart)
+        row_split.addWidget(self.timeline)
+        row_split.setSizes([200, 140])
+        right_layout.addWidget(row_split)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.setObjectName("historySplitter")
+        self.splitter.addWidget(left)
+        self.splitter.addWidget(right)
+        self.splitter.setSizes([900, 500])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.splitter)
+        self.account.currentIndexChanged.connect(
+            lambda *_: self.account_changed.emit(self.account.currentData())
+        )
+        self.range.currentIndexChanged.connect(lambda *_: self.range_changed.emit())
+
+    def showEvent(self, event: QShowEvent) -> None:
+        self.build()
+        super().showEvent(event)
+
+    def build(self) -> None:
+        """Create the charts on first use: pyqtgraph (and numpy) cost a third of a second to
+        import, which the first paint of the positions should not wait for."""
+        if self.built:
+            return
+        self.built = True
+        import pyqtgraph as pg
+
+        self.charts = pg.GraphicsLayoutWidget()
+        self.problems_plot = _plot(pg, "Problems")
+        self.exposure_plot = _plot(pg, "Gross exposure")
+        self.pnl_plot = _plot(pg, "Unrealised P&L")
+        for column, plot in enumerate((self.problems_plot, self.exposure_plot, self.pnl_plot)):
+            self.charts.addItem(plot, row=0, col=column)  # side by side: the pane is wide, not tall
+        self.exposure_plot.setXLink(self.problems_plot)
+        self.pnl_plot.setXLink(self.problems_plot)
+        self.problems_curve = self.problems_plot.plot(
+            pen=pg.mkPen("#D1362F", width=2), fillLevel=0, brush=(209, 54, 47, 40)
+        )
+        self.exposure_curve = self.exposure_plot.plot(pen=pg.mkPen("#0072B2", width=2))
+        self.pnl_curve = self.pnl_plot.plot(pen=pg.mkPen("#009E73", width=2))
+        self.pnl_plot.addLine(y=0, pen=pg.mkPen((128, 128, 128, 120), style=Qt.PenStyle.DashLine))
+        self.row_plot = _plot(pg, "Quantity: broker and local")
+        self.row_chart = pg.GraphicsLayoutWidget()
+        self.row_chart.addItem(self.row_plot)
+        self.legend = legend = self.row_plot.addLegend(offset=(8, 8))
+        self.broker_curve = self.row_plot.plot(pen=pg.mkPen(BROKER_COLOUR, width=2), name="broker")
+        self.local_curve = self.row_plot.plot(
+            pen=pg.mkPen(LOCAL_COLOUR, width=2, style=Qt.PenStyle.DashLine), name="local (book)"
+        )
+        legend.setLabelTextSize("8pt")
+        self._charts_holder.addWidget(self.charts)
+        self._row_chart_holder.addWidget(self.row_chart)
+        self.apply_palette(self.palette())
+
+    def apply_palette(self, palette: QPalette) -> None:
+        """Follow the light or dark palette: pyqtgraph has its own colours otherwise."""
+        if not self.built:
+            return
+        import pyqtgraph as pg
+
+        background = palette.color(QPalette.ColorRole.Base)
+        foreground = palette.color(QPalette.ColorRole.Text)
+        for widget in (self.charts, self.row_chart):
+            widget.setBackground(background)
+        for plot in (self.problems_plot, self.exposure_plot, self.pnl_plot, self.row_plot):
+            for name in ("left", "bottom"):
+                axis = plot.getAxis(name)
+                axis.setPen(pg.mkPen(QColor(foreground).darker(110)))
+                axis.setTextPen(pg.mkPen(foreground))
+            plot.titleLabel.setText(plot.titleLabel.text, color=foreground.name())
+        self.legend.setLabelTextColor(foreground)
+
+    def set_accounts(self, accounts: list[str]) -> None:
+        current = self.account.currentData()
+        self.account.blockSignals(True)
+        self.account.clear()
+        for account in accounts:
+            self.account.addItem(account, account)
+        index = self.account.findData(current)
+        self.account.setCurrentIndex(index if index >= 0 else 0)
+        self.account.blockSignals(False)
+        if self.account.currentData() != current:
+            self.account_changed.emit(self.account.currentData())
+
+    def current_account(self) -> str | None:
+        data = self.account.currentData()
+        return str(data) if data is not None else None
+
+    def since(self, now: datetime | None = None) -> datetime | None:
+        span: timedelta | None = self.range.currentData()
+        return None if span is None else (now or datetime.now(UTC)) - span
+
+    def show_account(self, series: AccountSeries, now: datetime | None = None) -> None:
+        self.build()
+        until = (now or datetime.now(UTC)).timestamp()
+        xs, ys = steps(series.problems.times, series.problems.values, until)
+        self.problems_curve.setData(xs, ys)
+        self.exposure_curve.setData(series.gross_exposure.times, series.gross_exposure.values)
+        self.pnl_curve.setData(series.unrealised_pnl.times, series.unrealised_pnl.values)
+        for plot in (self.problems_plot, self.exposure_plot, self.pnl_plot):
+            plot.enableAutoRange()
+
+    def show_row(
+        self,
+        series: QuantitySeries | None,
+        timeline: list[TimelineItem],
+        now: datetime | None = None,
+    ) -> None:
+        self.build()
+        if series is None:
+            self.row_title.setText("Select a row to see its quantities over time")
+            self.broker_curve.setData([], [])
+            self.local_curve.setData([], [])
+            self.timeline.clear()
+            return
+        until = (now or datetime.now(UTC)).timestamp()
+        self.row_title.setText(f"<b>{series.instrument}</b> at {series.account}")
+        self.broker_curve.setData(*steps(series.times, series.broker, until))
+        self.local_curve.setData(*steps(series.times, series.local, until))
+        self.row_plot.enableAutoRange()
+        self.timeline.clear()
+        items = []
+        for item in sorted(timeline, key=lambda t: t.at, reverse=True):
+            line = QTreeWidgetItem([clock(item.at), item.text])
+            line.setToolTip(1, item.text)
+            line.setData(0, Qt.ItemDataRole.UserRole, item.kind)
+            items.append(line)
+        self.timeline.addTopLevelItems(items)
+
+    def curve_data(self) -> dict[str, Any]:
+        """What the charts hold, for tests and the screenshot check."""
+        self.build()
+        return {
+            "problems": self.problems_curve.getData(),
+            "exposure": self.exposure_curve.getData(),
+            "unrealised": self.pnl_curve.getData(),
+            "broker": self.broker_curve.getData(),
+            "local": self.local_curve.getData(),
+        }

@@ -1,0 +1,135 @@
+"""Start the window: one asyncio loop on the Qt loop (qasync), the cached picture first.
+
+Order matters for the trader's first second: the store's picture is loaded (no network) and
+painted, then the tray appears, then the worker starts its start-up sync. Quit (menu, tray,
+Ctrl+Q, SIGINT/SIGTERM) only sets an event; ``_main`` then cancels and awaits what runs,
+closes brokers and the store, and returns, so ``qasync.run`` ends cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+import qasync
+from PySide6.QtCore import QSettings
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from app.config import Settings
+from app.errors import ConfigError
+from app.runtime import Runtime, build_runtime
+from app.store import StoreError
+from ui import theme
+from ui.about import AboutInfo
+from ui.controller import Controller
+from ui.preferences import preferences
+from ui.resources import icon
+from ui.responsiveness import tune_interpreter
+from ui.window import SETTINGS_APP, SETTINGS_ORG, MainWindow
+
+log = logging.getLogger(__name__)
+EXIT_CONFIG = 3
+SCREENSHOT_SIZE = (1500, 940)
+
+
+def application() -> QApplication:
+    """The one ``QApplication`` (reused when a test or a benchmark made it already)."""
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
+    app.setApplicationName(SETTINGS_APP)
+    app.setOrganizationName(SETTINGS_ORG)
+    app.setApplicationDisplayName("Position Sync")
+    app.setDesktopFileName("position-sync")
+    app.setWindowIcon(icon("app"))
+    app.setQuitOnLastWindowClosed(False)  # closing the window hides it to the tray
+    theme.apply(app)
+    tune_interpreter()
+    return app
+
+
+def headless() -> bool:
+    return QGuiApplication.platformName() in ("offscreen", "minimal")
+
+
+def run_window(settings: Settings, data_dir: Path, args: argparse.Namespace) -> int:
+    app = application()
+    try:
+        runtime = build_runtime(settings, data_dir)
+    except (ConfigError, StoreError) as exc:
+        print(f"position-sync: {exc}", file=sys.stderr)
+        if not headless() and not getattr(args, "screenshot", None):
+            QMessageBox.critical(None, "Position Sync cannot start", str(exc))
+        return EXIT_CONFIG
+    result: int = qasync.run(_main(app, runtime, settings, args))
+    return result
+
+
+def window_title(settings: Settings, demo: bool) -> str:
+    if demo:
+        return "Position Sync — demo (simulated broker, throw-away data)"
+    where = f" — {settings.path}" if settings.path else ""
+    return f"Position Sync{where}"
+
+
+async def _main(app: QApplication, runtime: Runtime, settings: Settings, args: argparse.Namespace) -> int:
+    quit_event = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    demo = bool(getattr(args, "demo", False))
+    screenshot: Path | None = getattr(args, "screenshot", None)
+    window = MainWindow(window_title(settings, demo))
+    window.about_info = AboutInfo.for_runtime(runtime, demo=demo)
+    controller = Controller(runtime, window, prefs=preferences(settings), quit_event=quit_event, demo=demo)
+    previous = _install_signal_handlers(loop, quit_event)
+    layout = QSettings(SETTINGS_ORG, SETTINGS_APP)
+    if screenshot is not None or not window.restore_layout(layout):
+        window.resize(*SCREENSHOT_SIZE)
+    shooter = None
+    try:
+        await controller.load_cached()
+        window.show()
+        log.info("window shown: %s (pid %d)", window.windowTitle(), os.getpid())
+        controller.report_exposed()
+        if screenshot is not None:
+            from ui.screenshot import ScreenshotWhenReady
+
+            shooter = ScreenshotWhenReady(controller, screenshot, quit_event)
+        await controller.start()
+        await quit_event.wait()
+    finally:
+        if screenshot is None:
+            window.save_layout(layout)
+            layout.sync()
+        window.quitting = True
+        window.hide()
+        await controller.close()
+        window.close()
+        window.deleteLater()
+        _restore_signal_handlers(previous)
+        log.info("window closed")
+    return shooter.exit_code if shooter is not None else 0
+
+
+def _install_signal_handlers(loop: asyncio.AbstractEventLoop, quit_event: asyncio.Event) -> dict[int, object]:
+    """SIGINT/SIGTERM quit cleanly; Python runs the handler at the next tick of Python code."""
+    previous: dict[int, object] = {}
+
+    def handler(_signum: int, _frame: object) -> None:
+        loop.call_soon_threadsafe(quit_event.set)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(ValueError, OSError):  # not the main thread (tests)
+            previous[sig] = signal.signal(sig, handler)
+    return previous
+
+
+def _restore_signal_handlers(previous: dict[int, object]) -> None:
+    for sig, handler in previous.items():
+        with contextlib.suppress(ValueError, OSError, TypeError):
+            signal.signal(sig, handler)  # type: ignore[arg-type]

@@ -1,0 +1,223 @@
+"""Notifications behind one small interface: the tray when there is one, the window otherwise.
+
+``NotificationCenter`` feeds sync results to the Qt-free ``NotifyPolicy`` (rule 4: once per key,
+grouped, confirmed only, quiet for acknowledged rows), waits a moment so a burst across accounts
+becomes one message, then hands each message to the first backend that can show it. Every
+message also lands in the in-window list, so nothing is lost when a balloon is missed or no tray
+exists; a click on either selects the row it is about.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QWidget,
+)
+
+from app.domain import AccountState, Event, Row
+from app.notify_policy import Notification, NotifyPolicy
+from ui.resources import icon
+from ui.tray import Tray
+
+FLUSH_MS = 400  # a burst of results (one per account after "resync all") becomes one message
+TOAST_MS = 20_000
+
+
+class Backend(Protocol):
+    name: str
+
+    def available(self) -> bool: ...
+
+    def show(self, notification: Notification) -> None: ...
+
+
+@dataclass(frozen=True)
+class Delivered:
+    at: datetime
+    notification: Notification
+    backend: str
+
+
+class TrayBackend:
+    name = "tray"
+
+    def __init__(self, tray: Tray) -> None:
+        self.tray = tray
+
+    def available(self) -> bool:
+        return self.tray.can_show_messages()
+
+    def show(self, notification: Notification) -> None:
+        self.tray.show_message(notification.title, notification.body, notification.severity)
+
+
+class Toast(QFrame):
+    """The in-window notification bar, used when no system tray can show a message."""
+
+    activated = Signal(object)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("toast")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.icon = QLabel()
+        self.text = QLabel()
+        self.text.setTextFormat(Qt.TextFormat.RichText)
+        self.text.setWordWrap(True)
+        self.show_row = QPushButton("Show row")
+        self.show_row.setToolTip("Select the row this notification is about")
+        self.dismiss = QPushButton("Dismiss")
+        self.dismiss.setToolTip("Hide this message; it stays in the Notifications tab (Ctrl+3)")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(10, 6, 10, 6)
+        layout.addWidget(self.icon)
+        layout.addWidget(self.text, 1)
+        layout.addWidget(self.show_row)
+        layout.addWidget(self.dismiss)
+        self._current: Notification | None = None
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self.hide)
+        self.show_row.clicked.connect(self._show_row)
+        self.dismiss.clicked.connect(self.hide)
+        self.hide()
+
+    def present(self, notification: Notification, waiting: int = 0) -> None:
+        self._current = notification
+        colour = {3: "#D1362F", 2: "#E69F00"}.get(notification.severity, "#0072B2")
+        self.setStyleSheet(
+            f"#toast {{ border: 1px solid {colour}; border-left: 6px solid {colour}; border-radius: 4px; }}"
+        )
+        name = {3: "status-phantom", 2: "status-qty_mismatch"}.get(notification.severity, "status-closed")
+        self.icon.setPixmap(icon(name).pixmap(20, 20))
+        more = f" <i>(+{waiting} earlier in Notifications)</i>" if waiting else ""
+        body = notification.body.replace("\n", "<br>")
+        self.text.setText(f"<b>{notification.title}</b>{more}<br>{body}")
+        self.show()
+        self._timer.start(TOAST_MS)
+
+    def current(self) -> Notification | None:
+        return self._current if self.isVisible() else None
+
+    def _show_row(self) -> None:
+        if self._current is not None:
+            self.activated.emit(self._current)
+        self.hide()
+
+
+class InWindowBackend:
+    name = "window"
+
+    def __init__(self, toast: Toast) -> None:
+        self.toast = toast
+        self._burst = 0
+
+    def available(self) -> bool:
+        return True
+
+    def show(self, notification: Notification) -> None:
+        self._burst = self._burst + 1 if self.toast.isVisible() else 0
+        self.toast.present(notification, self._burst)
+
+
+class NotificationList(QListWidget):
+    """Every message ever shown this session, newest first; a click selects its row."""
+
+    activated_notification = Signal(object)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWordWrap(True)
+        self.setAlternatingRowColors(True)
+        self.itemActivated.connect(self._activated)
+        self.itemClicked.connect(self._activated)
+
+    def add(self, delivered: Delivered) -> None:
+        notification = delivered.notification
+        where = "tray" if delivered.backend == "tray" else "window"
+        item = QListWidgetItem(
+            f"{delivered.at.astimezone():%H:%M:%S}  {notification.title}\n{notification.body}  ({where})"
+        )
+        name = {3: "status-phantom", 2: "status-qty_mismatch"}.get(notification.severity, "status-closed")
+        item.setIcon(icon(name))
+        item.setData(Qt.ItemDataRole.UserRole, notification)
+        self.insertItem(0, item)
+
+    def notifications(self) -> list[Notification]:
+        return [self.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.count())]
+
+    def _activated(self, item: QListWidgetItem) -> None:
+        self.activated_notification.emit(item.data(Qt.ItemDataRole.UserRole))
+
+
+class NotificationCenter(QObject):
+    """Emits ``activated(notification)`` when the user clicks a message, wherever it was shown."""
+
+    activated = Signal(object)
+    delivered = Signal(object)
+
+    def __init__(
+        self,
+        policy: NotifyPolicy,
+        backends: list[Backend],
+        history: NotificationList,
+        parent: QObject | None = None,
+        clock: type[datetime] = datetime,
+    ) -> None:
+        super().__init__(parent)
+        self.policy = policy
+        self.backends = backends
+        self.history = history
+        self._clock = clock
+        self._last_tray: Notification | None = None
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(FLUSH_MS)
+        self._timer.timeout.connect(self.flush)
+        history.activated_notification.connect(self.activated)
+
+    def offer(self, account: str, state: AccountState, rows: Mapping[str, Row], events: list[Event]) -> None:
+        if self.policy.offer(account, state, rows, events) and not self._timer.isActive():
+            self._timer.start()
+
+    def flush(self) -> list[Delivered]:
+        self._timer.stop()
+        delivered = [self.deliver(n) for n in self.policy.flush()]
+        return delivered
+
+    def deliver(self, notification: Notification) -> Delivered:
+        backend_name = "window"
+        for backend in self.backends:
+            try:
+                if backend.available():
+                    backend.show(notification)
+                    backend_name = backend.name
+                    break
+            except Exception:  # a broken tray must never cost a message: the next backend takes it
+                continue
+        if backend_name == "tray":
+            self._last_tray = notification
+        delivered = Delivered(self._clock.now().astimezone(), notification, backend_name)
+        self.history.add(delivered)
+        self.delivered.emit(delivered)
+        return delivered
+
+    def stop(self) -> None:
+        """At quit: nothing more is shown (the window may already be gone)."""
+        self._timer.stop()
+        self.policy.flush()
+
+    def tray_message_clicked(self) -> None:
+        if self._last_tray is not None:
+            self.activated.emit(self._last_tray)

@@ -1,0 +1,247 @@
+"""The positions table on screen: a two-level header, fixed-height rows, and the filter bar.
+
+The header groups the broker and local columns under "Quantity" and "Average price" so the eye
+reads each pair side by side; sections do not move, since a dragged column would split a group.
+Rows have one fixed height so the view never asks the model to measure 10,000 rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, QRect, Qt, Signal
+from PySide6.QtGui import QPainter, QPaintEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QStyle,
+    QStyleOptionHeader,
+    QTableView,
+    QWidget,
+)
+
+from app.display import status_label
+from app.domain import PROBLEM_STATUSES, Status
+from ui import status_style
+from ui.positions_model import COLUMNS, Col, FilterSpec, Key, KeyRole, PositionsModel
+
+DEFAULT_WIDTHS = {
+    Col.ACCOUNT: 92,
+    Col.INSTRUMENT: 210,
+    Col.BROKER_QTY: 78,
+    Col.LOCAL_QTY: 78,
+    Col.DIFF: 72,
+    Col.BROKER_AVG: 104,
+    Col.LOCAL_AVG: 104,
+    Col.LAST: 104,
+    Col.UNREALISED: 112,
+    Col.REALISED: 112,
+    Col.STATUS: 190,
+    Col.SINCE: 70,
+}
+
+
+class GroupedHeader(QHeaderView):
+    """A horizontal header whose grouped sections carry their group's name above them."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(Qt.Orientation.Horizontal, parent)
+        self._groups: dict[int, str] = {int(c): spec.group for c, spec in COLUMNS.items() if spec.group}
+        spans: dict[str, list[int]] = {}
+        for column, group in self._groups.items():
+            spans.setdefault(group, []).append(column)
+        self._spans = {group: (min(cols), max(cols)) for group, cols in spans.items()}
+        self.setSectionsMovable(False)
+        self.setSectionsClickable(True)
+        self.setHighlightSections(False)
+        self.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+
+    def sizeHint(self) -> Any:
+        size = super().sizeHint()
+        size.setHeight(self.fontMetrics().height() * 2 + 14)
+        return size
+
+    def paintSection(self, painter: QPainter, rect: QRect, logical: int) -> None:
+        if logical not in self._groups:
+            super().paintSection(painter, rect, logical)
+            return
+        half = rect.height() // 2
+        painter.save()
+        super().paintSection(
+            painter, QRect(rect.left(), rect.top() + half, rect.width(), rect.height() - half), logical
+        )
+        painter.restore()
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        super().paintEvent(event)
+        painter = QPainter(self.viewport())
+        half = self.height() // 2
+        for group, (first, last) in self._spans.items():
+            left = self.sectionViewportPosition(first)
+            right = self.sectionViewportPosition(last) + self.sectionSize(last)
+            if right <= 0 or left >= self.viewport().width():
+                continue
+            option = QStyleOptionHeader()
+            option.initFrom(self)
+            option.rect = QRect(left, 0, right - left, half)
+            option.text = group
+            option.textAlignment = Qt.AlignmentFlag.AlignCenter
+            option.position = QStyleOptionHeader.SectionPosition.Middle
+            option.orientation = Qt.Orientation.Horizontal
+            self.style().drawControl(QStyle.ControlElement.CE_Header, option, painter, self)
+        painter.end()
+
+
+class PositionsView(QTableView):
+    """The table; ``current_key`` and ``select_key`` speak in (account, instrument) keys."""
+
+    def __init__(self, model: PositionsModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setHorizontalHeader(GroupedHeader(self))
+        self.setModel(model)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setWordWrap(False)
+        self.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.setShowGrid(False)
+        self.setAlternatingRowColors(False)
+        self.setCornerButtonEnabled(False)
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        vertical = self.verticalHeader()
+        vertical.setVisible(False)
+        vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        vertical.setDefaultSectionSize(self.fontMetrics().height() + 10)
+        header = self.horizontalHeader()
+        header.setStretchLastSection(True)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        for column, width in DEFAULT_WIDTHS.items():
+            self.setColumnWidth(int(column), width)
+        self.setSortingEnabled(True)
+        header.setSortIndicator(int(Col.STATUS), Qt.SortOrder.AscendingOrder)
+
+    def positions(self) -> PositionsModel:
+        model = self.model()
+        assert isinstance(model, PositionsModel)
+        return model
+
+    def current_key(self) -> Key | None:
+        index = self.currentIndex()
+        if not index.isValid():
+            rows = self.selectionModel().selectedRows()
+            if not rows:
+                return None
+            index = rows[0]
+        key = index.data(KeyRole)
+        return (str(key[0]), str(key[1])) if key else None
+
+    def selected_keys(self) -> list[Key]:
+        keys = (i.data(KeyRole) for i in self.selectionModel().selectedRows())
+        return [(str(k[0]), str(k[1])) for k in keys if k]
+
+    def select_key(self, key: Key) -> bool:
+        """Select and reveal a row (a notification or an event asked for it); False if hidden."""
+        index = self.positions().index_of(key)
+        if not index.isValid():
+            return False
+        self.selectionModel().setCurrentIndex(
+            index,
+            QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows,
+        )
+        self.scrollTo(index, QAbstractItemView.ScrollHint.PositionAtCenter)
+        return True
+
+    def default_order(self) -> None:
+        self.horizontalHeader().setSortIndicator(int(Col.STATUS), Qt.SortOrder.AscendingOrder)
+
+    def copy_rows(self) -> str:
+        """Tab-separated text of the selected rows, for a chat or a spreadsheet."""
+        model = self.positions()
+        lines = [
+            "\t".join(
+                spec.title if not spec.group else f"{spec.group} {spec.title}" for spec in COLUMNS.values()
+            )
+        ]
+        for index in sorted(self.selectionModel().selectedRows(), key=QModelIndex.row):
+            lines.append(
+                "\t".join(str(model.index(index.row(), c).data() or "") for c in range(len(COLUMNS)))
+            )
+        return "\n".join(lines)
+
+
+class FilterBar(QWidget):
+    """Account, status, text, and "only problems": emits a complete ``FilterSpec`` on change."""
+
+    changed = Signal(object)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(8)
+        self.account = QComboBox()
+        self.account.addItem("All accounts", None)
+        self.account.setToolTip("Show one account only")
+        self.status = QComboBox()
+        self.status.addItem("All statuses", None)
+        self.status.addItem("Problems", frozenset(PROBLEM_STATUSES))
+        for status in Status:
+            self.status.addItem(status_style.status_icon(status), status_label(status), frozenset({status}))
+        self.status.setToolTip("Show one status only")
+        self.text = QLineEdit()
+        self.text.setPlaceholderText("Filter by instrument, account or hint  (Ctrl+F)")
+        self.text.setClearButtonEnabled(True)
+        self.text.setToolTip("Filter the rows by text (Ctrl+F)")
+        self.text.setMinimumWidth(260)
+        self.only_problems = QCheckBox("Only problems")
+        self.only_problems.setToolTip("Hide matches and closed rows (Ctrl+Shift+M)")
+        self.summary = QLabel()
+        self.summary.setTextFormat(Qt.TextFormat.RichText)
+        layout.addWidget(QLabel("Account"))
+        layout.addWidget(self.account)
+        layout.addWidget(QLabel("Status"))
+        layout.addWidget(self.status)
+        layout.addWidget(self.text, 1)
+        layout.addWidget(self.only_problems)
+        layout.addStretch(0)
+        layout.addWidget(self.summary)
+        self.account.currentIndexChanged.connect(self._emit)
+        self.status.currentIndexChanged.connect(self._emit)
+        self.text.textChanged.connect(self._emit)
+        self.only_problems.toggled.connect(self._emit)
+
+    def set_accounts(self, accounts: list[str]) -> None:
+        current = self.account.currentData()
+        known = [self.account.itemData(i) for i in range(1, self.account.count())]
+        if known == accounts:
+            return
+        self.account.blockSignals(True)
+        while self.account.count() > 1:
+            self.account.removeItem(1)
+        for account in accounts:
+            self.account.addItem(account, account)
+        index = self.account.findData(current)
+        self.account.setCurrentIndex(max(index, 0))
+        self.account.blockSignals(False)
+        self._emit()
+
+    def spec(self) -> FilterSpec:
+        return FilterSpec(
+            account=self.account.currentData(),
+            statuses=self.status.currentData(),
+            text=self.text.text().strip(),
+            only_problems=self.only_problems.isChecked(),
+        )
+
+    def _emit(self, *_: Any) -> None:
+        self.changed.emit(self.spec())
+
+    def focus_text(self) -> None:
+        self.text.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.text.selectAll()

@@ -1,0 +1,45 @@
+"""The window's own settings from the config's ``[ui]`` table (the core ignores that table).
+
+``close_to_tray`` (default true) and ``notify`` (the event kinds that raise a notification).
+A bad value falls back to the default with a warning: the core already accepted the file, and a
+cosmetic choice must not keep the trader from seeing positions.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.config import Settings
+from app.domain import EventKind
+from app.notify_policy import DEFAULT_KINDS
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Preferences:
+    close_to_tray: bool = True
+    notify: frozenset[EventKind] = field(default_factory=lambda: DEFAULT_KINDS)
+
+    def to_toml(self) -> dict[str, Any]:
+        return {"close_to_tray": self.close_to_tray, "notify": sorted(k.value for k in self.notify)}
+
+
+def preferences(settings: Settings) -> Preferences:
+    raw = settings.options.get("ui", {})
+    if not isinstance(raw, dict):
+        log.warning("%s: [ui] must be a table; using the defaults", settings.path)
+        return Preferences()
+    close = raw.get("close_to_tray", True)
+    if not isinstance(close, bool):
+        log.warning("%s: ui.close_to_tray must be true or false; using true", settings.path)
+        close = True
+    kinds = DEFAULT_KINDS
+    if "notify" in raw:
+        try:
+            kinds = frozenset(EventKind(k) for k in raw["notify"])
+        except (TypeError, ValueError):
+            log.warning("%s: ui.notify must list event kinds; using the defaults", settings.path)
+    return Preferences(close, kinds)

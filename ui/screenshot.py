@@ -1,0 +1,84 @@
+"""``--screenshot PATH``: render the window once the demo has walked every step, write a PNG, quit.
+
+"Every step" is known for simulated accounts (their scenario lists the steps; one more sync
+confirms the last one); any other account is given two syncs. A time limit makes sure a broker
+that never answers still yields a picture (and a non-zero exit code says it came early).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QTimer
+
+from app.config import AccountConfig
+from app.sync import SyncResult
+from ui.controller import Controller
+
+log = logging.getLogger(__name__)
+SETTLE_MS = 900  # let the last result paint and the notification burst flush
+TIMEOUT_S = 180
+
+
+def syncs_needed(account: AccountConfig) -> int:
+    if account.broker == "simulated":
+        try:
+            from brokers.simulated import load_scenario
+
+            scenario = account.path_option("scenario")
+            if scenario is not None:
+                return len(load_scenario(scenario)) + 1
+        except Exception:  # a broken scenario shows in the window; the picture still gets taken
+            log.exception("could not read the scenario of %s", account.id)
+    return 2
+
+
+class ScreenshotWhenReady(QObject):
+    def __init__(self, controller: Controller, path: Path, quit_event: asyncio.Event) -> None:
+        super().__init__(controller)
+        self.controller = controller
+        self.path = path
+        self.quit_event = quit_event
+        self.exit_code = 1
+        self.taken = False
+        settings = controller.settings
+        self.needed = {a: syncs_needed(settings.account(a)) for a in controller.worker.account_ids}
+        self.seen = dict.fromkeys(self.needed, 0)
+        controller.worker.subscribe(self._on_result)
+        self._timeout = QTimer(self)
+        self._timeout.setSingleShot(True)
+        self._timeout.timeout.connect(lambda: self.capture(early=True))
+        self._timeout.start(TIMEOUT_S * 1000)
+        self._settle = QTimer(self)
+        self._settle.setSingleShot(True)
+        self._settle.timeout.connect(self.capture)
+        if not self.needed:
+            self._settle.start(SETTLE_MS)
+
+    def _on_result(self, result: SyncResult) -> None:
+        if result.account in self.seen:
+            self.seen[result.account] += 1
+        if not self._settle.isActive() and all(self.seen[a] >= n for a, n in self.needed.items()):
+            self._settle.start(SETTLE_MS)
+
+    def capture(self, early: bool = False) -> None:
+        if self.taken:
+            return
+        self.taken = True
+        self._timeout.stop()
+        window = self.controller.window
+        self.controller.notifier.flush()
+        window.table.clearSelection()
+        pixmap = window.grab()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        saved = pixmap.save(str(self.path), "PNG")
+        if not saved:
+            log.error("could not write the screenshot to %s", self.path)
+        elif early:
+            log.warning("screenshot written to %s before every account finished its steps", self.path)
+        else:
+            log.info("screenshot written to %s", self.path)
+        self.exit_code = 0 if saved and not early else 1
+        self.quit_event.set()

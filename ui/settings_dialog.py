@@ -1,0 +1,607 @@
+"""Settings: accounts and books (with "Test connection"), intervals, tolerances, notifications.
+
+The dialog edits the TOML file's tables directly and checks the result with the same
+``parse_settings`` the CLI uses, so what it refuses is exactly what the program would refuse,
+with the same sentence. Secrets typed here go to the keyring on save and never into the file
+(the parser itself rejects a secret-looking key). Saving keeps a ``.bak`` of the previous file,
+since rewriting TOML does not keep its comments.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import os
+import tempfile
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QPlainTextEdit,
+    QPushButton,
+    QSpinBox,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.config import SECRET_FIELDS, Settings, parse_settings
+from app.display import event_label
+from app.errors import ConfigError, ReadError
+from app.notify_policy import NOTIFIABLE_KINDS
+from app.secrets import Secrets
+from brokers.registry import AdapterContext, broker_defaults, create_adapter, known_brokers
+from ui.preferences import preferences
+
+_ACCOUNT_FIELDS = (
+    "id",
+    "broker",
+    "book",
+    "enabled",
+    "interval",
+    "timeout",
+    "confirm_syncs",
+    "settle_seconds",
+    "price_tolerance_rel",
+    "price_tolerance_abs",
+    "currency",
+    "exchange",
+)
+_BOOK_FIELDS = ("id", "kind", "path", "format", "fields")
+
+
+class PendingSecrets(Secrets):
+    """Secrets typed in the dialog, used by "Test connection" before they reach the keyring."""
+
+    def __init__(self, pending: dict[tuple[str, str], str]) -> None:
+        super().__init__()
+        self.pending = pending
+
+    def get(self, owner: str, options: dict[str, Any], name: str) -> str | None:
+        return self.pending.get((owner, name)) or super().get(owner, options, name)
+
+
+def _toml_lines(values: dict[str, Any]) -> str:
+    return tomli_w.dumps(values).strip()
+
+
+def _parse_lines(text: str, where: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(None, where, f'must be TOML lines such as api_key = "abc" ({exc})') from None
+
+
+class SettingsDialog(QDialog):
+    """Emits ``saved(Settings)`` after the file was written; stays open on refused input."""
+
+    saved = Signal(object)
+
+    def __init__(
+        self, settings: Settings, data_dir: Path, *, read_only: bool = False, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Position Sync settings")
+        self.setWindowModality(Qt.WindowModality.WindowModal)
+        self.path = settings.path
+        self.data_dir = data_dir
+        self.read_only = read_only
+        raw: dict[str, Any] = {}
+        if self.path is not None and self.path.exists():
+            raw = tomllib.loads(self.path.read_text(encoding="utf-8"))
+        self.raw = raw
+        self.accounts: list[dict[str, Any]] = copy.deepcopy(raw.get("accounts", []))
+        self.books: list[dict[str, Any]] = copy.deepcopy(raw.get("books", []))
+        self.pending_secrets: dict[tuple[str, str], str] = {}
+        self._account_row = -1
+        self._book_row = -1
+        self._test_task: asyncio.Future[None] | None = None
+        prefs = preferences(settings)
+
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self._accounts_tab(), "Accounts")
+        self.tabs.addTab(self._books_tab(), "Books")
+        self.tabs.addTab(self._general_tab(prefs), "Notifications and window")
+        self.error = QLabel()
+        self.error.setWordWrap(True)
+        self.error.setStyleSheet("color: #D1362F; font-weight: bold;")
+        self.error.hide()
+        note = QLabel(
+            f"Writes {self.path} (the previous file is kept as .bak; comments are not kept). "
+            "Secrets go to the system keyring, never into the file."
+        )
+        note.setWordWrap(True)
+        note.setStyleSheet("color: palette(placeholder-text);")
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
+        )
+        save = self.buttons.button(QDialogButtonBox.StandardButton.Save)
+        save.setToolTip("Check and write the configuration (Ctrl+S)")
+        save.setShortcut("Ctrl+S")
+        if read_only:
+            save.setEnabled(False)
+            save.setToolTip(
+                "The demo's configuration is built in; run position-sync with your own --config to edit one"
+            )
+        self.buttons.accepted.connect(self.save)
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.tabs)
+        layout.addWidget(self.error)
+        layout.addWidget(note)
+        layout.addWidget(self.buttons)
+        self.resize(760, 560)
+        self.account_list.setCurrentRow(0 if self.accounts else -1)
+        self.book_list.setCurrentRow(0 if self.books else -1)
+        self._refresh_enabled()
+
+    # -- accounts --------------------------------------------------------------------------
+
+    def _accounts_tab(self) -> QWidget:
+        self.account_list = QListWidget()
+        for account in self.accounts:
+            self.account_list.addItem(str(account.get("id", "")))
+        add = QPushButton("Add")
+        add.setToolTip("Add an account (Alt+A)")
+        add.setShortcut("Alt+A")
+        remove = QPushButton("Remove")
+        remove.setToolTip("Remove the selected account (Alt+R)")
+        remove.setShortcut("Alt+R")
+        add.clicked.connect(self.add_account)
+        remove.clicked.connect(self.remove_account)
+        self.a_id = QLineEdit()
+        self.a_broker = QComboBox()
+        self.a_broker.addItems(known_brokers())
+        self.a_book = QComboBox()
+        self.a_enabled = QCheckBox("Sync this account")
+        self.a_interval = QDoubleSpinBox()
+        self.a_interval.setRange(0.1, 86400)  # the parser's own limit is "above 0"
+        self.a_interval.setSuffix(" s")
+        self.a_timeout = QDoubleSpinBox()
+        self.a_timeout.setRange(0.1, 3600)
+        self.a_timeout.setSuffix(" s")
+        self.a_confirm = QSpinBox()
+        self.a_confirm.setRange(1, 20)
+        self.a_settle = QDoubleSpinBox()
+        self.a_settle.setRange(0, 3600)
+        self.a_settle.setSuffix(" s")
+        self.a_tol_rel = QLineEdit()
+        self.a_tol_rel.setPlaceholderText("0.001 (0.1 %)")
+        self.a_tol_abs = QLineEdit()
+        self.a_tol_abs.setPlaceholderText("0.01")
+        self.a_currency = QLineEdit()
+        self.a_currency.setPlaceholderText("INR, USD…")
+        self.a_exchange = QLineEdit()
+        self.a_exchange.setPlaceholderText("NFO, NSE, SMART…")
+        self.a_options = QPlainTextEdit()
+        self.a_options.setPlaceholderText(
+            'Broker options as TOML lines, e.g.\napi_key = "abc123"\nhost = "127.0.0.1"'
+        )
+        self.a_options.setMaximumHeight(90)
+        self.a_secret_name = QComboBox()
+        self.a_secret_name.addItems(sorted(SECRET_FIELDS))
+        self.a_secret_value = QLineEdit()
+        self.a_secret_value.setEchoMode(QLineEdit.EchoMode.Password)
+        self.a_secret_value.setPlaceholderText("stored in the keyring on Save")
+        secret_row = QHBoxLayout()
+        secret_row.addWidget(self.a_secret_name)
+        secret_row.addWidget(self.a_secret_value, 1)
+        self.test_button = QPushButton("Test connection")
+        self.test_button.setToolTip("Read the broker and the book once with these settings (Alt+T)")
+        self.test_button.setShortcut("Alt+T")
+        self.test_button.clicked.connect(self.test_connection)
+        self.test_result = QLabel()
+        self.test_result.setWordWrap(True)
+        self.test_result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        form = QFormLayout()
+        form.addRow("Id", self.a_id)
+        form.addRow("Broker", self.a_broker)
+        form.addRow("Book", self.a_book)
+        form.addRow("", self.a_enabled)
+        form.addRow("Sync interval", self.a_interval)
+        form.addRow("Timeout", self.a_timeout)
+        form.addRow("Confirm after syncs", self.a_confirm)
+        form.addRow("Book settle time", self.a_settle)
+        form.addRow("Price tolerance (relative)", self.a_tol_rel)
+        form.addRow("Price tolerance (absolute)", self.a_tol_abs)
+        form.addRow("Currency", self.a_currency)
+        form.addRow("Default exchange", self.a_exchange)
+        form.addRow("Broker options", self.a_options)
+        form.addRow("Secret", secret_row)
+        test_row = QHBoxLayout()
+        test_row.addWidget(self.test_button)
+        test_row.addWidget(self.test_result, 1)
+        form.addRow("", test_row)
+        self.account_form = QGroupBox("Account")
+        self.account_form.setLayout(form)
+        left = QVBoxLayout()
+        left.addWidget(self.account_list)
+        buttons = QHBoxLayout()
+        buttons.addWidget(add)
+        buttons.addWidget(remove)
+        left.addLayout(buttons)
+        page = QWidget()
+        layout = QHBoxLayout(page)
+        layout.addLayout(left, 1)
+        layout.addWidget(self.account_form, 3)
+        self.account_list.currentRowChanged.connect(self._account_selected)
+        return page
+
+    def _account_selected(self, row: int) -> None:
+        with contextlib.suppress(ConfigError):
+            self._commit_account()
+        with contextlib.suppress(ConfigError):
+            self._commit_book()  # a book just added or renamed must be among the choices
+        self._account_row = row
+        self._refresh_book_choices()
+        enabled = 0 <= row < len(self.accounts)
+        self.account_form.setEnabled(enabled)
+        if not enabled:
+            return
+        entry = self.accounts[row]
+        broker = str(entry.get("broker", "simulated"))
+        defaults = {"interval": 60.0, "timeout": 15.0, "confirm_syncs": 2, "settle_seconds": 5.0}
+        with contextlib.suppress(KeyError):
+            defaults.update(broker_defaults(broker))
+        merged = {**defaults, **entry}
+        self.a_id.setText(str(entry.get("id", "")))
+        self.a_broker.setCurrentText(broker)
+        self.a_book.setCurrentText(str(entry.get("book", "")))
+        self.a_enabled.setChecked(bool(entry.get("enabled", True)))
+        self.a_interval.setValue(float(merged["interval"]))
+        self.a_timeout.setValue(float(merged["timeout"]))
+        self.a_confirm.setValue(int(merged["confirm_syncs"]))
+        self.a_settle.setValue(float(merged["settle_seconds"]))
+        self.a_tol_rel.setText(str(entry.get("price_tolerance_rel", "")))
+        self.a_tol_abs.setText(str(entry.get("price_tolerance_abs", "")))
+        self.a_currency.setText(str(entry.get("currency", "")))
+        self.a_exchange.setText(str(entry.get("exchange", "")))
+        others = {k: v for k, v in entry.items() if k not in _ACCOUNT_FIELDS}
+        self.a_options.setPlainText(_toml_lines(others) if others else "")
+        self.a_secret_value.clear()
+        self.test_result.clear()
+        self._loaded_numbers = (
+            self.a_interval.value(),
+            self.a_timeout.value(),
+            self.a_confirm.value(),
+            self.a_settle.value(),
+        )
+
+    def _commit_account(self) -> None:
+        """Write the form back into its table; numbers only when set or changed."""
+        row = self._account_row
+        if not 0 <= row < len(self.accounts):
+            return
+        old = self.accounts[row]
+        entry: dict[str, Any] = _parse_lines(self.a_options.toPlainText(), f"accounts[{row}] broker options")
+        entry["id"] = self.a_id.text().strip()
+        entry["broker"] = self.a_broker.currentText()
+        entry["book"] = self.a_book.currentText()
+        if not self.a_enabled.isChecked():
+            entry["enabled"] = False
+        numbers = (
+            ("interval", self.a_interval.value(), 0),
+            ("timeout", self.a_timeout.value(), 1),
+            ("confirm_syncs", self.a_confirm.value(), 2),
+            ("settle_seconds", self.a_settle.value(), 3),
+        )
+        for key, value, position in numbers:
+            if key in old or value != self._loaded_numbers[position]:
+                entry[key] = int(value) if key == "confirm_syncs" else value
+        for key, widget in (
+            ("price_tolerance_rel", self.a_tol_rel),
+            ("price_tolerance_abs", self.a_tol_abs),
+            ("currency", self.a_currency),
+            ("exchange", self.a_exchange),
+        ):
+            text = widget.text().strip()
+            if text:
+                entry[key] = text
+        for key in ("aliases",):
+            if key in old:
+                entry[key] = old[key]
+        self.accounts[row] = entry
+        item = self.account_list.item(row)
+        if item is not None:
+            item.setText(entry["id"])
+        secret = self.a_secret_value.text()
+        if secret:
+            self.pending_secrets[(entry["id"], self.a_secret_name.currentText())] = secret
+
+    def add_account(self) -> None:
+        with contextlib.suppress(ConfigError):
+            self._commit_account()
+        book = str(self.books[0].get("id", "")) if self.books else ""
+        number = len(self.accounts) + 1
+        self.accounts.append({"id": f"account{number}", "broker": "simulated", "book": book})
+        self.account_list.addItem(f"account{number}")
+        self.account_list.setCurrentRow(len(self.accounts) - 1)
+        self._refresh_enabled()
+
+    def remove_account(self) -> None:
+        row = self.account_list.currentRow()
+        if 0 <= row < len(self.accounts):
+            self._account_row = -1
+            del self.accounts[row]
+            self.account_list.takeItem(row)
+            self._account_selected(self.account_list.currentRow())
+        self._refresh_enabled()
+
+    # -- books -----------------------------------------------------------------------------
+
+    def _books_tab(self) -> QWidget:
+        self.book_list = QListWidget()
+        for book in self.books:
+            self.book_list.addItem(str(book.get("id", "")))
+        add = QPushButton("Add")
+        add.setToolTip("Add a book (Alt+B)")
+        add.setShortcut("Alt+B")
+        remove = QPushButton("Remove")
+        remove.setToolTip("Remove the selected book (Alt+E)")
+        remove.setShortcut("Alt+E")
+        add.clicked.connect(self.add_book)
+        remove.clicked.connect(self.remove_book)
+        self.b_id = QLineEdit()
+        self.b_kind = QComboBox()
+        self.b_kind.addItems(["file"])
+        self.b_path = QLineEdit()
+        browse = QPushButton("Browse…")
+        browse.setToolTip("Choose the book's JSON or CSV file")
+        browse.clicked.connect(self._browse)
+        path_row = QHBoxLayout()
+        path_row.addWidget(self.b_path, 1)
+        path_row.addWidget(browse)
+        self.b_format = QComboBox()
+        self.b_format.addItems(["from the file name", "json", "csv"])
+        self.b_fields = QPlainTextEdit()
+        self.b_fields.setPlaceholderText(
+            'Column names, as TOML lines, e.g.\nsymbol = "tradingsymbol"\nquantity = "qty"'
+        )
+        self.b_fields.setMaximumHeight(110)
+        form = QFormLayout()
+        form.addRow("Id", self.b_id)
+        form.addRow("Kind", self.b_kind)
+        form.addRow("Path", path_row)
+        form.addRow("Format", self.b_format)
+        form.addRow("Fields", self.b_fields)
+        self.book_form = QGroupBox("Book")
+        self.book_form.setLayout(form)
+        left = QVBoxLayout()
+        left.addWidget(self.book_list)
+        buttons = QHBoxLayout()
+        buttons.addWidget(add)
+        buttons.addWidget(remove)
+        left.addLayout(buttons)
+        page = QWidget()
+        layout = QHBoxLayout(page)
+        layout.addLayout(left, 1)
+        layout.addWidget(self.book_form, 3)
+        self.book_list.currentRowChanged.connect(self._book_selected)
+        return page
+
+    def _book_selected(self, row: int) -> None:
+        with contextlib.suppress(ConfigError):
+            self._commit_book()
+        self._book_row = row
+        enabled = 0 <= row < len(self.books)
+        self.book_form.setEnabled(enabled)
+        if not enabled:
+            return
+        entry = self.books[row]
+        self.b_id.setText(str(entry.get("id", "")))
+        self.b_kind.setCurrentText(str(entry.get("kind", "file")))
+        self.b_path.setText(str(entry.get("path", "")))
+        self.b_format.setCurrentText(str(entry.get("format", "from the file name")))
+        fields = entry.get("fields", {})
+        self.b_fields.setPlainText(_toml_lines(fields) if isinstance(fields, dict) and fields else "")
+
+    def _commit_book(self) -> None:
+        row = self._book_row
+        if not 0 <= row < len(self.books):
+            return
+        old = self.books[row]
+        entry = {k: v for k, v in old.items() if k not in _BOOK_FIELDS}
+        entry["id"] = self.b_id.text().strip()
+        entry["kind"] = self.b_kind.currentText()
+        entry["path"] = self.b_path.text().strip()
+        if self.b_format.currentText() in ("json", "csv"):
+            entry["format"] = self.b_format.currentText()
+        fields = _parse_lines(self.b_fields.toPlainText(), f"books[{row}].fields")
+        if fields:
+            entry["fields"] = fields
+        renamed = old.get("id")
+        self.books[row] = entry
+        if renamed and renamed != entry["id"]:
+            for account in self.accounts:
+                if account.get("book") == renamed:
+                    account["book"] = entry["id"]
+        item = self.book_list.item(row)
+        if item is not None:
+            item.setText(entry["id"])
+        self._refresh_book_choices()
+
+    def _browse(self) -> None:
+        start = str(self.path.parent) if self.path else str(Path.home())
+        name, _ = QFileDialog.getOpenFileName(self, "Choose the book file", start, "Books (*.json *.csv)")
+        if name:
+            self.b_path.setText(name)
+
+    def add_book(self) -> None:
+        with contextlib.suppress(ConfigError):
+            self._commit_book()
+        number = len(self.books) + 1
+        self.books.append({"id": f"book{number}", "kind": "file", "path": ""})
+        self.book_list.addItem(f"book{number}")
+        self.book_list.setCurrentRow(len(self.books) - 1)
+        self._refresh_book_choices()
+
+    def remove_book(self) -> None:
+        row = self.book_list.currentRow()
+        if 0 <= row < len(self.books):
+            self._book_row = -1
+            del self.books[row]
+            self.book_list.takeItem(row)
+            self._book_selected(self.book_list.currentRow())
+        self._refresh_book_choices()
+
+    def _refresh_book_choices(self) -> None:
+        current = self.a_book.currentText() if hasattr(self, "a_book") else ""
+        if 0 <= self._account_row < len(self.accounts):
+            current = str(self.accounts[self._account_row].get("book", current))
+        self.a_book.blockSignals(True)
+        self.a_book.clear()
+        self.a_book.addItems([str(b.get("id", "")) for b in self.books])
+        self.a_book.setCurrentText(current)
+        self.a_book.blockSignals(False)
+
+    # -- general ---------------------------------------------------------------------------
+
+    def _general_tab(self, prefs: Any) -> QWidget:
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        group = QGroupBox("Notify me about")
+        inner = QVBoxLayout(group)
+        self.notify_boxes: dict[str, QCheckBox] = {}
+        for kind in NOTIFIABLE_KINDS:
+            box = QCheckBox(event_label(kind))
+            box.setChecked(kind in prefs.notify)
+            self.notify_boxes[kind.value] = box
+            inner.addWidget(box)
+        layout.addWidget(group)
+        self.close_to_tray = QCheckBox("Closing the window hides it to the tray (Quit with Ctrl+Q)")
+        self.close_to_tray.setChecked(prefs.close_to_tray)
+        layout.addWidget(self.close_to_tray)
+        layout.addStretch(1)
+        return page
+
+    # -- checking and saving ---------------------------------------------------------------
+
+    def _refresh_enabled(self) -> None:
+        self.account_form.setEnabled(0 <= self.account_list.currentRow() < len(self.accounts))
+        self.book_form.setEnabled(0 <= self.book_list.currentRow() < len(self.books))
+
+    def collect(self) -> dict[str, Any]:
+        """The whole file as it would be written; ``ConfigError`` for unparsable lines."""
+        self._commit_account()
+        self._commit_book()
+        raw = {k: v for k, v in self.raw.items() if k not in ("accounts", "books", "ui")}
+        ui = dict(self.raw.get("ui", {})) if isinstance(self.raw.get("ui"), dict) else {}
+        ui["close_to_tray"] = self.close_to_tray.isChecked()
+        ui["notify"] = [k for k, box in self.notify_boxes.items() if box.isChecked()]
+        raw["ui"] = ui
+        raw["books"] = self.books
+        raw["accounts"] = self.accounts
+        return raw
+
+    def check(self) -> Settings | None:
+        """Parse as the program would; show the refusal and return None when it is refused."""
+        try:
+            raw = self.collect()
+            settings = parse_settings(raw, self.path)
+        except ConfigError as exc:
+            self.show_error(str(exc))
+            return None
+        self.show_error(None)
+        return settings
+
+    def show_error(self, text: str | None) -> None:
+        self.error.setText(text or "")
+        self.error.setVisible(bool(text))
+
+    def save(self) -> None:
+        if self.read_only or self.path is None:
+            return
+        settings = self.check()
+        if settings is None:
+            return
+        raw = self.collect()
+        try:
+            text = tomli_w.dumps(raw)
+            if self.path.exists():
+                self.path.with_suffix(self.path.suffix + ".bak").write_text(
+                    self.path.read_text(encoding="utf-8"), encoding="utf-8"
+                )
+            temporary = self.path.with_suffix(".tmp")
+            temporary.write_text(text, encoding="utf-8")
+            os.replace(temporary, self.path)
+        except OSError as exc:
+            self.show_error(f"{self.path} could not be written: {exc}")
+            return
+        secrets = Secrets()
+        for (owner, name), value in self.pending_secrets.items():
+            try:
+                secrets.store(owner, name, value)
+            except Exception as exc:
+                self.show_error(f"the keyring refused the secret {owner}:{name}: {exc}")
+                return
+        self.pending_secrets.clear()
+        self.saved.emit(settings)
+        self.accept()
+
+    def test_connection(self) -> None:
+        if self._test_task is not None and not self._test_task.done():
+            return
+        settings = self.check()
+        row = self.account_list.currentRow()
+        if settings is None or not 0 <= row < len(self.accounts):
+            return
+        account_id = self.accounts[row]["id"]
+        self.test_result.setText("Testing…")
+        self.test_button.setEnabled(False)
+        self._test_task = asyncio.ensure_future(self._test(settings, account_id))
+
+    async def _test(self, settings: Settings, account_id: str) -> None:
+        try:
+            self.test_result.setText(await connection_report(settings, account_id, self.pending_secrets))
+        finally:
+            self.test_button.setEnabled(True)
+
+
+async def connection_report(settings: Settings, account_id: str, pending: dict[tuple[str, str], str]) -> str:
+    """One sentence on reading the broker and the book once (in a scratch data directory)."""
+    from app.books import open_book
+
+    account = settings.account(account_id)
+    secrets = PendingSecrets(pending)
+    parts = []
+    with tempfile.TemporaryDirectory(prefix="position-sync-test-") as scratch:
+        try:
+            adapter = create_adapter(account, AdapterContext(Path(scratch), secrets))
+            try:
+                snapshot = await asyncio.wait_for(adapter.fetch(), timeout=account.timeout)
+                held = sum(1 for p in snapshot.positions if p.quantity)
+                parts.append(f"Broker: connected, {held} open position(s).")
+            finally:
+                await adapter.close()
+        except (ReadError, ConfigError) as exc:
+            parts.append(f"Broker: {exc}")
+        except TimeoutError:
+            parts.append(f"Broker: no answer within {account.timeout:g} s.")
+        except Exception as exc:
+            parts.append(f"Broker: failed ({exc.__class__.__name__}: {exc}).")
+        try:
+            book = open_book(settings.books[account.book], secrets, settings.path)
+            loop = asyncio.get_running_loop()
+            snapshot_book = await loop.run_in_executor(None, book.read, account.book_account or account.id)
+            parts.append(f"Book: read, {len(snapshot_book.positions)} position(s).")
+        except (ReadError, ConfigError) as exc:
+            parts.append(f"Book: {exc}")
+        except Exception as exc:
+            parts.append(f"Book: failed ({exc.__class__.__name__}: {exc}).")
+    return " ".join(parts)

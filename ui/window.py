@@ -1,0 +1,403 @@
+"""The main window: widgets, actions and their shortcuts; no sync logic of its own.
+
+Every action carries its shortcut in its tooltip and sits in a menu, so the keyboard is never a
+second-class way in. The controller (``ui.controller``) connects the actions to the worker and
+the store; the window only shows what it is given and says what the user asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from PySide6.QtCore import QByteArray, QPoint, QSettings, QSize, Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QProgressBar,
+    QSizePolicy,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ui.about import AboutDialog, AboutInfo
+from ui.accounts_strip import AccountsStrip
+from ui.events_pane import EventsPane
+from ui.history import HistoryPane
+from ui.notify import NotificationList, Toast
+from ui.positions_model import PositionsModel
+from ui.positions_view import FilterBar, PositionsView
+from ui.resources import icon
+
+SNOOZES: tuple[tuple[str, int], ...] = (
+    ("15 minutes", 15),
+    ("1 hour", 60),
+    ("4 hours", 240),
+    ("Until tomorrow", 24 * 60),
+)
+SETTINGS_ORG = "position-sync"
+SETTINGS_APP = "Position Sync"
+TAB_EVENTS, TAB_HISTORY, TAB_NOTIFICATIONS = 0, 1, 2
+
+
+def make_action(
+    parent: QWidget,
+    text: str,
+    shortcuts: Sequence[str],
+    tip: str,
+    icon_name: str | None = None,
+    *,
+    checkable: bool = False,
+) -> QAction:
+    """An action whose tooltip names its shortcuts, so hovering teaches the keyboard."""
+    action = QAction(text.replace("&", ""), parent)
+    action.setIconText(text.replace("&", "").rstrip("…"))
+    if icon_name:
+        action.setIcon(icon(icon_name))
+    keys = [QKeySequence(s) for s in shortcuts]
+    if keys:
+        action.setShortcuts(keys)
+        action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+    names = ", ".join(k.toString(QKeySequence.SequenceFormat.NativeText) for k in keys)
+    label = text.replace("&", "").rstrip("…")
+    action.setToolTip(f"{label} ({names})\n{tip}" if names else f"{label}\n{tip}")
+    action.setStatusTip(tip)
+    action.setCheckable(checkable)
+    return action
+
+
+class MainWindow(QMainWindow):
+    """Emits ``close_requested`` instead of closing: hide to tray or quit is the controller's call."""
+
+    close_requested = Signal()
+    snooze_requested = Signal(int)
+
+    def __init__(self, title: str = "Position Sync") -> None:
+        super().__init__()
+        self.setWindowTitle(title)
+        self.setWindowIcon(icon("app"))
+        self.setObjectName("mainWindow")
+        self.quitting = False
+        self.may_hide: Callable[[], bool] = lambda: False
+        self.about_info: AboutInfo | None = None  # this run's paths, set by ui.main; defaults otherwise
+        self._build_actions()
+        self.model = PositionsModel(self)
+        self.table = PositionsView(self.model)
+        self.filters = FilterBar()
+        self.accounts = AccountsStrip()
+        self.banner = QLabel()
+        self.banner.setObjectName("banner")
+        self.banner.setTextFormat(Qt.TextFormat.RichText)
+        self.banner.setContentsMargins(10, 5, 10, 5)
+        self.banner.hide()
+        self.toast = Toast()
+        self.events = EventsPane()
+        self.history = HistoryPane()
+        self.notifications = NotificationList()
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.events, icon("status-closed"), "Events")
+        self.tabs.addTab(self.history, icon("resume"), "History")
+        self.tabs.addTab(self.notifications, icon("status-phantom"), "Notifications")
+        self.tabs.setTabToolTip(TAB_EVENTS, "The event log, newest first (Ctrl+1)")
+        self.tabs.setTabToolTip(TAB_HISTORY, "Charts of the account and of the selected row (Ctrl+2)")
+        self.tabs.setTabToolTip(TAB_NOTIFICATIONS, "Every notification of this session (Ctrl+3)")
+        self._build_layout()
+        self._build_menus()
+        self._build_status_bar()
+        self.table.customContextMenuRequested.connect(self._row_menu)
+
+    # -- construction ----------------------------------------------------------------------
+
+    def _build_actions(self) -> None:
+        a = make_action
+        self.act_resync = a(self, "&Resync now", ["F5", "Ctrl+R"], "Sync every account now", "resync")
+        self.act_resync_account = a(
+            self, "Resync &account", ["Shift+F5"], "Sync only the selected row's account", "resync"
+        )
+        self.act_pause = a(
+            self,
+            "&Pause auto-sync",
+            ["Ctrl+Shift+P"],
+            "Stop or restart the interval syncs",
+            "pause",
+            checkable=True,
+        )
+        self.act_ack = a(
+            self,
+            "&Acknowledge…",
+            ["Ctrl+K"],
+            "Mark the selected mismatch as known, with a note; it stops notifying until it changes",
+            "ack",
+        )
+        self.act_snooze = a(
+            self,
+            "&Snooze 1 hour",
+            ["Ctrl+Shift+K"],
+            "Silence the selected row's notifications for an hour",
+            "snooze",
+        )
+        self.act_clear_ack = a(
+            self,
+            "&Clear acknowledgement",
+            ["Ctrl+Alt+K"],
+            "Withdraw the acknowledgement and snooze of the selected row",
+        )
+        self.act_copy = a(self, "&Copy rows", ["Ctrl+C"], "Copy the selected rows as tab-separated text")
+        self.act_find = a(self, "&Find…", ["Ctrl+F"], "Filter the rows by text")
+        self.act_only_problems = a(
+            self, "&Only problems", ["Ctrl+Shift+M"], "Hide matches and closed rows", checkable=True
+        )
+        self.act_default_order = a(
+            self, "&Problems first", ["Ctrl+0"], "Sort problems first, largest exposure first"
+        )
+        self.act_events = a(self, "&Events", ["Ctrl+1"], "Show the event log")
+        self.act_history = a(self, "&History", ["Ctrl+2"], "Show the history charts")
+        self.act_notifications = a(self, "&Notifications", ["Ctrl+3"], "Show this session's notifications")
+        self.act_settings = a(
+            self,
+            "&Settings…",
+            ["Ctrl+,"],
+            "Accounts, books, intervals, tolerances, notifications",
+            "settings",
+        )
+        self.act_login = a(
+            self, "&Log in…", ["Ctrl+L"], "Start the broker login for the selected account", "login"
+        )
+        self.act_hide = a(
+            self, "&Hide to tray", ["Ctrl+W"], "Close the window; Position Sync keeps syncing in the tray"
+        )
+        self.act_quit = a(self, "&Quit", ["Ctrl+Q"], "Stop syncing and exit")
+        self.act_show = a(self, "&Show Position Sync", [], "Bring the window to the front")
+        self.act_shortcuts = a(self, "&Keyboard shortcuts", ["F1"], "List every shortcut")
+        self.act_about = a(
+            self, "&About Position Sync", [], "The version, and where the config and the data are"
+        )
+        self.act_about.setMenuRole(QAction.MenuRole.AboutRole)  # macOS puts it in the application menu
+        for action in self._all_actions():
+            self.addAction(action)
+        self.act_events.triggered.connect(lambda: self.show_tab(TAB_EVENTS))
+        self.act_history.triggered.connect(lambda: self.show_tab(TAB_HISTORY))
+        self.act_notifications.triggered.connect(lambda: self.show_tab(TAB_NOTIFICATIONS))
+        self.act_shortcuts.triggered.connect(self.show_shortcuts)
+        self.act_about.triggered.connect(self.show_about)
+        self.act_show.triggered.connect(self.bring_to_front)
+
+    def _all_actions(self) -> list[QAction]:
+        return [v for k, v in vars(self).items() if k.startswith("act_") and isinstance(v, QAction)]
+
+    def _build_layout(self) -> None:
+        toolbar = QToolBar("Main")
+        toolbar.setObjectName("mainToolbar")
+        toolbar.setMovable(False)
+        toolbar.setIconSize(QSize(18, 18))
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        for action in (
+            self.act_resync,
+            self.act_pause,
+            None,
+            self.act_ack,
+            self.act_snooze,
+            None,
+            self.act_settings,
+        ):
+            if action is None:
+                toolbar.addSeparator()
+            else:
+                toolbar.addAction(action)
+        spacer = QWidget()
+        spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        toolbar.addWidget(spacer)
+        toolbar.addWidget(self.accounts)
+        self.addToolBar(toolbar)
+        self.toolbar = toolbar
+
+        top = QWidget()
+        top_layout = QVBoxLayout(top)
+        top_layout.setContentsMargins(8, 6, 8, 0)
+        top_layout.setSpacing(6)
+        top_layout.addWidget(self.banner)
+        top_layout.addWidget(self.toast)
+        top_layout.addWidget(self.filters)
+        top_layout.addWidget(self.table, 1)
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.setObjectName("mainSplitter")
+        self.splitter.addWidget(top)
+        self.splitter.addWidget(self.tabs)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+        self.splitter.setSizes([560, 300])
+        self.setCentralWidget(self.splitter)
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        file_menu.addActions([self.act_settings, self.act_login])
+        file_menu.addSeparator()
+        file_menu.addActions([self.act_hide, self.act_quit])
+        sync_menu = bar.addMenu("&Sync")
+        sync_menu.addActions([self.act_resync, self.act_resync_account, self.act_pause])
+        row_menu = bar.addMenu("&Row")
+        row_menu.addActions([self.act_ack, self.act_snooze, self.act_clear_ack])
+        row_menu.addMenu(self._snooze_menu())
+        row_menu.addSeparator()
+        row_menu.addAction(self.act_copy)
+        view_menu = bar.addMenu("&View")
+        view_menu.addActions([self.act_find, self.act_only_problems, self.act_default_order])
+        view_menu.addSeparator()
+        view_menu.addActions([self.act_events, self.act_history, self.act_notifications])
+        help_menu = bar.addMenu("&Help")
+        help_menu.addAction(self.act_shortcuts)
+        help_menu.addSeparator()
+        help_menu.addAction(self.act_about)
+
+    def _snooze_menu(self) -> QMenu:
+        menu = QMenu("Snooze &for", self)
+        menu.setIcon(icon("snooze"))
+        for label, minutes in SNOOZES:
+            action = menu.addAction(label)
+            action.setToolTip(f"Silence the selected row's notifications for {label.lower()}")
+            action.triggered.connect(lambda _=False, m=minutes: self.snooze_requested.emit(m))
+        return menu
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.last_sync = QLabel("Not synced yet")
+        self.countdown = QLabel()
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(180)
+        self.progress.setMaximumHeight(16)
+        self.progress.setTextVisible(True)
+        self.progress.hide()
+        self.paused_label = QLabel("<b>Auto-sync paused</b> (Ctrl+Shift+P to resume)")
+        self.paused_label.hide()
+        self.counts = QLabel()
+        bar.addWidget(self.last_sync)
+        bar.addWidget(self.countdown)
+        bar.addWidget(self.progress)
+        bar.addWidget(self.paused_label)
+        bar.addPermanentWidget(self.counts)
+
+    # -- behaviour -------------------------------------------------------------------------
+
+    def _row_menu(self, position: QPoint) -> None:
+        menu = QMenu(self)
+        menu.addAction(self.act_resync_account)
+        menu.addSeparator()
+        menu.addAction(self.act_ack)
+        menu.addMenu(self._snooze_menu())
+        menu.addAction(self.act_clear_ack)
+        menu.addSeparator()
+        menu.addAction(self.act_copy)
+        menu.addAction(self.act_history)
+        menu.popup(self.table.viewport().mapToGlobal(position))
+
+    def show_tab(self, index: int) -> None:
+        self.tabs.setCurrentIndex(index)
+        self.tabs.currentWidget().setFocus()
+
+    def bring_to_front(self) -> None:
+        self.show()
+        self.setWindowState(
+            (self.windowState() & ~Qt.WindowState.WindowMinimized) | Qt.WindowState.WindowActive
+        )
+        self.raise_()
+        self.activateWindow()
+
+    def set_banner(self, text: str | None, kind: str = "info") -> None:
+        if not text:
+            self.banner.hide()
+            return
+        colour = {"info": "#0072B2", "warn": "#E69F00"}.get(kind, "#0072B2")
+        self.banner.setStyleSheet(
+            f"#banner {{ border: 1px solid {colour}; border-left: 6px solid {colour}; border-radius: 4px; }}"
+        )
+        self.banner.setText(text)
+        self.banner.show()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.quitting:
+            event.accept()
+            return
+        event.ignore()
+        if self.may_hide():
+            self.hide()
+        else:
+            self.close_requested.emit()
+
+    def show_shortcuts(self) -> None:
+        dialog = QDialog(self)
+        dialog.setWindowTitle("Keyboard shortcuts")
+        table = QTableWidget(0, 2, dialog)
+        table.setHorizontalHeaderLabels(["Action", "Shortcut"])
+        table.verticalHeader().setVisible(False)
+        table.horizontalHeader().setStretchLastSection(True)
+        for text, keys in shortcut_table(self._all_actions()):
+            row = table.rowCount()
+            table.insertRow(row)
+            table.setItem(row, 0, QTableWidgetItem(text))
+            table.setItem(row, 1, QTableWidgetItem(keys))
+        table.resizeColumnToContents(0)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(dialog.reject)
+        layout = QVBoxLayout(dialog)
+        layout.addWidget(table)
+        layout.addWidget(buttons)
+        dialog.resize(440, 520)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()  # not exec(): a nested event loop inside the qasync loop is asking for trouble
+
+    def show_about(self) -> AboutDialog:
+        dialog = AboutDialog(self.about_info or AboutInfo.defaults(), self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()  # not exec(), as above
+        return dialog
+
+    # -- remembered layout -----------------------------------------------------------------
+
+    def save_layout(self, settings: QSettings) -> None:
+        settings.setValue("window/geometry", self.saveGeometry())
+        settings.setValue("window/state", self.saveState())
+        settings.setValue("window/splitter", self.splitter.saveState())
+        settings.setValue("window/history_splitter", self.history.splitter.saveState())
+        settings.setValue("window/columns", self.table.horizontalHeader().saveState())
+        settings.setValue("window/tab", self.tabs.currentIndex())
+
+    def restore_layout(self, settings: QSettings) -> bool:
+        geometry = settings.value("window/geometry")
+        if not isinstance(geometry, QByteArray):
+            return False
+        self.restoreGeometry(geometry)
+        for key, restore in (
+            ("window/state", self.restoreState),
+            ("window/splitter", self.splitter.restoreState),
+            ("window/history_splitter", self.history.splitter.restoreState),
+            ("window/columns", self.table.horizontalHeader().restoreState),
+        ):
+            value = settings.value(key)
+            if isinstance(value, QByteArray):
+                restore(value)
+        tab = settings.value("window/tab")
+        if tab is not None:
+            self.tabs.setCurrentIndex(int(str(tab)))
+        return True
+
+
+def shortcut_table(actions: list[QAction]) -> list[tuple[str, str]]:
+    """(action, shortcuts) for every action that has one, for the F1 dialog and the README."""
+    rows = []
+    for action in actions:
+        keys = action.shortcuts()
+        if keys:
+            rows.append(
+                (action.text(), ", ".join(k.toString(QKeySequence.SequenceFormat.NativeText) for k in keys))
+            )
+    return sorted(rows)
