@@ -19,6 +19,8 @@ import keyring
 import keyring.backend
 import keyring.errors
 import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
 
 from app.config import CONFIG_ENV, HOME_ENV
 from app.domain import Row, Status
@@ -193,3 +195,45 @@ def make_row(instrument: str, account: str = "acct", **values: Any) -> Row:
     }
     defaults.update(values)
     return Row(account=account, instrument=instrument, **defaults)
+
+
+# -- PostgreSQL ------------------------------------------------------------------------------
+
+# A URL without password (books read the password from ``PG_PASSWORD_ENV``), by default the
+# server ``.ci/run`` starts on 127.0.0.1.
+PG_URL = os.environ.get("POSITION_SYNC_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+PG_PASSWORD_ENV = "POSITION_SYNC_TEST_PG_PASSWORD"
+
+
+def pg_url_with_password(database: str | None = None) -> str:
+    """``PG_URL`` with the password in it (and another database), for the tests' own engines."""
+    url = make_url(PG_URL).set(password=os.environ.get(PG_PASSWORD_ENV, "postgres"))
+    if database is not None:
+        url = url.set(database=database)
+    return url.render_as_string(hide_password=False)
+
+
+def _pg_admin() -> Engine | None:
+    engine = create_engine(pg_url_with_password())
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception:
+        engine.dispose()
+        return None
+    return engine
+
+
+@pytest.fixture(scope="session")
+def pg_admin() -> Iterator[Engine]:
+    """The PostgreSQL server; a test that needs it fails in CI (``CI=true``) without it, and is
+    skipped elsewhere."""
+    engine = _pg_admin()
+    if engine is None:
+        message = f"PostgreSQL is not reachable at {PG_URL}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{message}: .ci/run must install and start it")
+        pytest.skip(message)
+    os.environ.setdefault(PG_PASSWORD_ENV, "postgres")
+    yield engine
+    engine.dispose()

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, inspect, text
+from sqlalchemy import Engine, event, inspect, text
 from sqlalchemy.exc import OperationalError
 
 from app.domain import AccountState, Event, EventKind, Part, Row, Status
@@ -22,7 +22,7 @@ from app.store import Store, StoreError
 from app.store.codec import parts_from_json, parts_json
 from app.store.engine import current_revision, head_revision, make_engine, migrate, sqlite_url
 from app.store.repository import DB_NAME
-from tests.conftest import T0, make_row
+from tests.conftest import T0, make_row, pg_url_with_password
 
 TABLES = {
     "sync_runs",
@@ -442,25 +442,21 @@ def test_saving_is_per_account(store: Store) -> None:
 
 # -- PostgreSQL (a team's shared store) --------------------------------------------------
 
-POSTGRES_ENV = "POSITION_SYNC_TEST_POSTGRES_URL"
-
 
 @pytest.fixture
-def postgres_store() -> Iterator[Store]:
-    """A store on an empty PostgreSQL database named by ``POSITION_SYNC_TEST_POSTGRES_URL``."""
-    url = os.environ.get(POSTGRES_ENV)
-    if not url:
-        pytest.skip(f"set {POSTGRES_ENV} to a PostgreSQL database this test may empty")
-    engine = make_engine(url)
-    with engine.begin() as connection:
-        connection.execute(text("DROP SCHEMA public CASCADE"))
-        connection.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-    store = Store(url)
+def postgres_store(pg_admin: Engine) -> Iterator[Store]:
+    """A store on a fresh PostgreSQL database of its own, dropped afterwards."""
+    name = f"ps_store_{uuid.uuid4().hex[:12]}"
+    autocommit = pg_admin.execution_options(isolation_level="AUTOCOMMIT")
+    with autocommit.connect() as connection:
+        connection.execute(text(f"CREATE DATABASE {name}"))
+    store = Store(pg_url_with_password(name))
     try:
         yield store
     finally:
         store.close()
+        with autocommit.connect() as connection:
+            connection.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
 
 
 @pytest.mark.postgres

@@ -1,13 +1,11 @@
 """Databases for the book tests: a SQLite file, and a real PostgreSQL server.
 
-PostgreSQL comes from ``POSITION_SYNC_TEST_PG`` (a URL without password; the password is in
-``POSITION_SYNC_TEST_PG_PASSWORD``), by default the server ``.ci/run`` starts on 127.0.0.1. A
-test that needs it and cannot reach it fails in CI (``CI=true``) and is skipped elsewhere.
+PostgreSQL is the server of the ``pg_admin`` fixture in ``tests/conftest.py``: each test gets a
+schema of its own on it.
 """
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,10 +13,8 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
 
-PG_URL = os.environ.get("POSITION_SYNC_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
-PG_PASSWORD_ENV = "POSITION_SYNC_TEST_PG_PASSWORD"
+from tests.conftest import PG_PASSWORD_ENV, PG_URL
 
 
 @dataclass
@@ -41,31 +37,6 @@ class Database:
 
     def book_options(self) -> dict[str, str]:
         return {"password_env": PG_PASSWORD_ENV} if self.backend == "postgres" else {}
-
-
-def _pg_admin() -> Engine | None:
-    url = make_url(PG_URL).set(password=os.environ.get(PG_PASSWORD_ENV, "postgres"))
-    engine = create_engine(url)
-    try:
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except Exception:
-        engine.dispose()
-        return None
-    return engine
-
-
-@pytest.fixture(scope="session")
-def pg_admin() -> Iterator[Engine]:
-    engine = _pg_admin()
-    if engine is None:
-        message = f"PostgreSQL is not reachable at {PG_URL}"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{message}: .ci/run must install and start it")
-        pytest.skip(message)
-    os.environ.setdefault(PG_PASSWORD_ENV, "postgres")
-    yield engine
-    engine.dispose()
 
 
 def sqlite_database(tmp_path: Path) -> Database:
