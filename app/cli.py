@@ -27,6 +27,7 @@ from app.domain import AccountState, Event, Row
 from app.errors import ConfigError
 from app.paths import resource_dir
 from app.runtime import build_runtime
+from app.secrets import SecretUnavailable
 from app.store import Store, StoreError
 from app.store.codec import iso
 from app.sync import SyncResult
@@ -75,6 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="window only: write a PNG of the window once the demo has shown every status, then quit",
     )
     parser.add_argument("--version", action="version", version=f"position-sync {version()}")
+    parser.add_argument(
+        "--self-check",
+        action="store_true",
+        help="check this install or desktop build (Qt plugins, icons, migrations, brokers, a demo sync "
+        "in a throw-away directory), print one line per check, exit 0 when all pass",
+    )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -112,6 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.WARNING - 10 * min(args.verbose, 2),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if args.self_check:
+        return _self_check()
     try:
         if args.command is None:
             return _window(args, parser)
@@ -142,6 +151,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StoreError as exc:
         print(f"position-sync: store error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    except SecretUnavailable as exc:
+        print(f"position-sync: {exc}", file=sys.stderr)
+        return EXIT_STALE
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -161,6 +173,22 @@ def _settings_and_data_dir(args: argparse.Namespace) -> tuple[Settings, Path]:
         data_dir = args.data_dir or default_data_dir()
     settings = load_settings(config.expanduser())
     return settings, data_dir.expanduser()
+
+
+def _self_check() -> int:
+    """The smoke test of an install or a frozen build, with Qt when Qt is there.
+
+    The Qt half (plugins, icons, the window) is what most often breaks in a frozen build, so it
+    runs whenever PySide6 imports; an install without PySide6 still gets the core checks.
+    """
+    try:
+        import PySide6  # noqa: F401
+    except ImportError:
+        from app.self_check import run_self_check
+    else:
+        from ui.self_check import run_self_check  # type: ignore[import-not-found,unused-ignore,no-redef]
+    result: int = run_self_check()
+    return result
 
 
 def _window(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

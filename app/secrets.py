@@ -11,7 +11,17 @@ import logging
 import os
 from typing import Any
 
+from app.errors import ReadError, ReadErrorKind
+
 KEYRING_SERVICE = "position-sync"
+
+
+class SecretUnavailable(ReadError):
+    """The keyring could not be asked (locked, no Secret Service): the read fails, stale."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(ReadErrorKind.SOURCE, message)
+
 
 log = logging.getLogger(__name__)
 
@@ -41,18 +51,22 @@ class Secrets:
         return f"keyring entry '{KEYRING_SERVICE}' / '{keyring_username(owner, name)}'"
 
     def from_keyring(self, owner: str, name: str) -> str | None:
+        """The keyring's value, None when it holds none; ``SecretUnavailable`` when it cannot say.
+
+        A locked or broken keyring is not a missing secret: reporting it as "no access token,
+        log in" would send the trader to a login that cannot help.
+        """
+        user = keyring_username(owner, name)
         try:
             import keyring
-            from keyring.errors import KeyringError
 
-            try:
-                return keyring.get_password(KEYRING_SERVICE, keyring_username(owner, name))
-            except KeyringError as exc:
-                log.warning("keyring unavailable while reading %s: %s", keyring_username(owner, name), exc)
-                return None
-        except Exception as exc:  # a broken keyring backend must not take the sync down
-            log.warning("keyring unavailable: %s", exc)
-            return None
+            return keyring.get_password(KEYRING_SERVICE, user)
+        except Exception as exc:  # any backend failure (locked, no D-Bus, broken install)
+            log.warning("keyring unavailable while reading %s: %s", user, type(exc).__name__)
+            raise SecretUnavailable(
+                f"the keyring could not be read for '{KEYRING_SERVICE}' / '{user}' "
+                f"({type(exc).__name__}); unlock it, or name an environment variable with {name}_env"
+            ) from None
 
     def store(self, owner: str, name: str, value: str) -> None:
         import keyring

@@ -258,8 +258,11 @@ class SyncWorker:
         interval = state.config.interval
         if state.failures == 0 or state.memory.state is AccountState.LOGIN_REQUIRED:
             return interval
-        ceiling = min(self.backoff_cap, interval * (2 ** min(state.failures - 1, 16)))
-        return ceiling / 2 + self._rng() * ceiling / 2
+        # Never sooner than the interval itself: after a 429 or a 5xx the broker wants fewer
+        # requests, not a retry drawn from below the normal pace.
+        ceiling = min(self.backoff_cap, interval * (2 ** min(state.failures, 16)))
+        floor = max(interval, ceiling / 2) if ceiling > interval else ceiling
+        return floor + self._rng() * (ceiling - floor)
 
     async def _interval_loop(self, state: _Account) -> None:
         delay = 0.0  # the start-up trigger

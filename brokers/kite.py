@@ -37,6 +37,7 @@ from kiteconnect import exceptions as kite_errors
 from app.config import AccountConfig
 from app.domain import ZERO, BrokerSnapshot, Position, WorkingOrder, to_decimal
 from app.errors import ConfigError, LoginRequired, ReadError, ReadErrorKind
+from app.secrets import SecretUnavailable
 from brokers.base import PushHandler
 from brokers.rate_limit import SlidingWindowLimiter, shared_limiter
 from brokers.registry import AdapterContext
@@ -399,7 +400,10 @@ class KiteAdapter:
         loop = asyncio.get_running_loop()
         while not self._closed:
             await asyncio.sleep(self.token_poll_seconds)
-            token = await loop.run_in_executor(self._executor, self._read_token)
+            try:
+                token = await loop.run_in_executor(self._executor, self._read_token)
+            except SecretUnavailable:
+                continue  # locked for now; the keyring may be unlocked at the next look
             if token and _digest(token) != self._refused_digest:
                 for handler in list(self._push_handlers):
                     try:

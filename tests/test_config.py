@@ -11,9 +11,9 @@ import pytest
 
 from app.config import AccountConfig, Settings, default_config_path, default_data_dir, load_settings
 from app.domain import AccountState, Status
-from app.errors import ConfigError
+from app.errors import ConfigError, ReadErrorKind
 from app.runtime import build_runtime
-from app.secrets import KEYRING_SERVICE, Secrets, keyring_username
+from app.secrets import KEYRING_SERVICE, Secrets, SecretUnavailable, keyring_username
 from tests.conftest import MemoryKeyring, write_book, write_scenario
 
 MINIMAL = """\
@@ -324,11 +324,21 @@ class BrokenKeyring(MemoryKeyring):
         raise keyring.errors.KeyringLocked("the keyring is locked")
 
 
-def test_a_broken_keyring_reads_as_no_secret(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_broken_keyring_is_a_failed_read_not_a_missing_secret(caplog: pytest.LogCaptureFixture) -> None:
     previous = keyring.get_keyring()
     keyring.set_keyring(BrokenKeyring())
     try:
-        assert Secrets(environ={}).get("sim", {}, "access_token") is None
+        with pytest.raises(SecretUnavailable) as raised:
+            Secrets(environ={}).get("sim", {}, "access_token")
+        # an environment variable named by *_env never touches the keyring
+        assert (
+            Secrets(environ={"TOKEN": "t"}).get("sim", {"access_token_env": "TOKEN"}, "access_token") == "t"
+        )
     finally:
         keyring.set_keyring(previous)
+    assert raised.value.kind is ReadErrorKind.SOURCE
+    assert str(raised.value) == (
+        "the keyring could not be read for 'position-sync' / 'sim:access_token' (KeyringLocked); "
+        "unlock it, or name an environment variable with access_token_env"
+    )
     assert "keyring unavailable" in caplog.text

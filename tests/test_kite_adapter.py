@@ -16,6 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import keyring
 import pytest
 from keyring.backend import KeyringBackend
 
@@ -30,7 +31,7 @@ from brokers.base import BrokerAdapter
 from brokers.kite import RATE_WINDOW_SECONDS, REQUESTS_PER_SECOND, KiteAdapter, create
 from brokers.rate_limit import SlidingWindowLimiter, shared_limiter
 from brokers.registry import AdapterContext, create_adapter
-from tests.conftest import write_book
+from tests.conftest import MemoryKeyring, write_book
 from tests.fakes.kite_server import (
     HOLDINGS,
     ORDERS,
@@ -319,6 +320,25 @@ async def test_missing_token_asks_for_a_login_without_a_request(
             await adapter.fetch()
     finally:
         await adapter.close()
+    assert kite.count() == 0
+
+
+async def test_a_locked_keyring_makes_the_account_stale_not_login_required(
+    kite: FakeKiteServer, memory_keyring: KeyringBackend
+) -> None:
+    class Locked(MemoryKeyring):
+        def get_password(self, service: str, username: str) -> str | None:
+            raise keyring.errors.KeyringLocked("locked")
+
+    keyring.set_keyring(Locked())
+    adapter = make(kite)
+    try:
+        with pytest.raises(ReadError) as raised:
+            await adapter.fetch()
+    finally:
+        await adapter.close()
+    assert not isinstance(raised.value, LoginRequired)
+    assert "keyring could not be read" in str(raised.value) and f"{ACCOUNT}:access_token" in str(raised.value)
     assert kite.count() == 0
 
 

@@ -252,9 +252,10 @@ async def test_backoff_grows_exponentially_is_capped_and_resets(make_worker: Fac
         lows.append(worker.delay_after(state))
         jitter[0] = 0.999999
         highs.append(worker.delay_after(state))
-    # The ceiling doubles from the interval, up to the cap; jitter spreads over its upper half.
-    ceilings = [10.0, 20.0, 40.0, 60.0, 60.0, 60.0, 60.0]
-    assert lows == [c / 2 for c in ceilings]
+    # The ceiling doubles from twice the interval, up to the cap; jitter spreads over its upper
+    # half, and no retry comes sooner than the interval.
+    ceilings = [20.0, 40.0, 60.0, 60.0, 60.0, 60.0, 60.0]
+    assert lows == [10.0, 20.0, 30.0, 30.0, 30.0, 30.0, 30.0]
     assert highs == pytest.approx(ceilings, rel=1e-5)
     assert all(h <= c for h, c in zip(highs, ceilings, strict=True))
 
@@ -270,9 +271,9 @@ async def test_backoff_jitter_stays_within_bounds(make_worker: Factory) -> None:
     state = account_state(worker, "a")
     for failures in range(1, 8):
         await worker.sync("a")
-        ceiling = min(60.0, 10.0 * 2 ** (failures - 1))
+        ceiling = min(60.0, 10.0 * 2**failures)
         delays = {worker.delay_after(state) for _ in range(50)}
-        assert all(ceiling / 2 <= d <= ceiling for d in delays), (failures, delays)
+        assert all(max(10.0, ceiling / 2) <= d <= ceiling for d in delays), (failures, delays)
         assert len(delays) > 1  # jittered, not one fixed delay
 
 

@@ -18,7 +18,7 @@ from app.books.rows import label_lines
 from app.config import BookConfig
 from app.domain import BookSnapshot
 from app.errors import ConfigError, ReadError, ReadErrorKind
-from app.secrets import Secrets
+from app.secrets import Secrets, SecretUnavailable
 
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_POLL_INTERVAL = 5.0
@@ -44,7 +44,10 @@ class HttpBook:
 
     def _get(self) -> bytes:
         headers = {"Accept": "application/json"}
-        token = self._secrets.get(self.id, self.config.options, "token") if self._wants_token else None
+        try:
+            token = self._secrets.get(self.id, self.config.options, "token") if self._wants_token else None
+        except SecretUnavailable as exc:
+            raise self._fail(ReadErrorKind.SOURCE, str(exc)) from None
         if self._wants_token and not token:
             raise self._fail(
                 ReadErrorKind.SOURCE,

@@ -21,7 +21,7 @@ from app.books.rows import RecordError, belongs, label_lines, to_position
 from app.config import BookConfig
 from app.domain import BookSnapshot, Position
 from app.errors import ConfigError, ReadError, ReadErrorKind
-from app.secrets import Secrets
+from app.secrets import Secrets, SecretUnavailable
 
 DEFAULT_PROBE_INTERVAL = 2.0
 
@@ -75,10 +75,7 @@ class SqlBook:
                 "must not hold a password; store it in the keyring or name a variable with 'password_env'",
             )
         self.where_text = safe_url(url)
-        if url.username is not None:
-            password = secrets.get(self.id, options, "password")
-            if password:
-                url = url.set(password=password)
+        self._secrets = secrets
         if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
             database = Path(url.database)
             if not database.is_absolute() and config_path is not None:
@@ -92,8 +89,15 @@ class SqlBook:
     @property
     def engine(self) -> Engine:
         if self._engine is None:
+            url = self.url
+            if url.username is not None:
+                # Looked up when first needed, so a locked keyring is a failed read (stale), not a
+                # crash at start-up.
+                password = self._secrets.get(self.id, self.config.options, "password")
+                if password:
+                    url = url.set(password=password)
             try:
-                self._engine = create_engine(self.url, pool_pre_ping=True)
+                self._engine = create_engine(url, pool_pre_ping=True)
             except NoSuchModuleError:
                 raise ConfigError(
                     self.config_path,
@@ -162,6 +166,8 @@ class SqlBook:
             raise self._fail(describe_db_error(exc)) from None
         except OSError as exc:
             raise self._fail(f"cannot be reached ({exc})") from None
+        except SecretUnavailable as exc:
+            raise self._fail(str(exc)) from None
         lines: list[tuple[str, Position]] = []
         for number, record in enumerate(records, 1):
             if not belongs(record, self.config, account):
@@ -189,7 +195,7 @@ class SqlBook:
                     if not inspector.has_table(name, schema=schema or None):
                         return  # a missing table is a read failure (stale), reported by read()
                     available = [c["name"] for c in inspector.get_columns(name, schema=schema or None)]
-        except (DBAPIError, SQLAlchemyError, OSError):
+        except (DBAPIError, SQLAlchemyError, OSError, SecretUnavailable):
             return
         lowered = {c.lower() for c in available}
         for field in ("symbol", "quantity", "average_price", "side", "account", "label"):
@@ -211,7 +217,7 @@ class SqlBook:
         try:
             with self._read_only() as connection:
                 return repr(connection.execute(text(self.change_probe)).all())
-        except (DBAPIError, SQLAlchemyError, OSError):
+        except (DBAPIError, SQLAlchemyError, OSError, SecretUnavailable):
             return None
 
 
