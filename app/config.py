@@ -7,14 +7,18 @@ a ``*_env`` field names the environment variable that holds one (see ``app.secre
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import platformdirs
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from app.domain import to_decimal
 from app.errors import ConfigError
@@ -28,6 +32,48 @@ SECRET_FIELDS = frozenset(
 )
 BOOK_KINDS = frozenset({"file", "sql", "http"})
 FIELD_NAMES = ("symbol", "quantity", "average_price", "side", "account", "label")
+
+# What the file may hold, table by table. A key outside these is a typo far more often than a
+# setting from a newer version, and a silently ignored typo (``tabel``, ``[[account]]``) is a
+# setting the user believes is in force: each is refused with the keys that are accepted.
+TOP_LEVEL_KEYS = ("accounts", "books", "store", "ui")
+STORE_KEYS = ("url", "url_env")
+BOOK_COMMON_KEYS = ("id", "kind", "fields")
+BOOK_KIND_KEYS: dict[str, tuple[str, ...]] = {
+    "file": ("path", "format", "list_key"),
+    "sql": (
+        "url",
+        "password_env",
+        "table",
+        "where",
+        "query",
+        "change_probe",
+        "probe_interval",
+        "writable",
+        "write",
+    ),
+    "http": ("url", "list_key", "token_env", "auth", "timeout", "poll_interval"),
+}
+# The columns ``[books.write]`` may name (see ``app.fix.WriteMapping``).
+WRITE_KEYS = (
+    "table",
+    "key",
+    "closed_at",
+    "status",
+    "closed_value",
+    "open_value",
+    "reason",
+    "external",
+    "external_value",
+)
+# SQL a book runs on every read: each must be one statement (see ``single_statement``).
+STATEMENT_KEYS = ("query", "where", "change_probe")
+
+HTTP_CREDENTIALS_REFUSED = (
+    "must not hold a user name or password (they would show in messages and events); name an "
+    "environment variable holding a bearer token with 'token_env', or use auth = \"bearer\" for "
+    "a token in the keyring"
+)
 
 ACCOUNT_KEYS = frozenset(
     {
@@ -155,6 +201,62 @@ def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir(APP_NAME))
 
 
+def require_enabled_accounts(settings: Settings) -> None:
+    """The headless commands (``sync``, ``status``, ``daemon``) have nothing to do without one.
+
+    Not part of ``load_settings``: the window starts on such a file so that the user can add an
+    account in its settings dialog.
+    """
+    if not any(account.enabled for account in settings.accounts):
+        state = "no [[accounts]] table" if not settings.accounts else "no account with enabled = true"
+        raise ConfigError(
+            settings.path,
+            "accounts",
+            f"has {state}: add one (id, broker, book) or enable one, then run this again",
+        )
+
+
+def single_statement(sql: str) -> str | None:
+    """``sql`` without its one trailing ``;`` (and spaces), or None when it holds a second one.
+
+    A book's ``query``, ``where`` and ``change_probe`` run on every read, and drivers such as
+    psycopg2 send a whole string at once: ``SELECT 1; COMMIT; DELETE FROM t`` would end the
+    read-only transaction and delete. Any other ``;`` is refused, even one inside a string
+    literal, rather than parsed: a refusal is safe, a wrong parse is not (write ``chr(59)`` for
+    a literal semicolon).
+    """
+    text = sql.strip()
+    if text.endswith(";"):
+        text = text[:-1].rstrip()
+    return None if ";" in text else text
+
+
+def url_has_credentials(url: str) -> bool:
+    """True when a URL carries a user name or password (``http://user:pw@host/``)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.username is not None or parts.password is not None
+
+
+def refuse_unknown_keys(
+    table: dict[str, Any], accepted: tuple[str, ...], field_prefix: str, what: str, path: Path | None
+) -> None:
+    """One sentence for the first key outside ``accepted``, with a "did you mean" when one is close."""
+    unknown = sorted(key for key in table if key not in accepted)
+    if not unknown:
+        return
+    key = unknown[0]
+    close = difflib.get_close_matches(key, accepted, n=1, cutoff=0.6)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    raise ConfigError(
+        path,
+        f"{field_prefix}{key}",
+        f"is not a key of {what}{hint}; it accepts {', '.join(sorted(accepted))}",
+    )
+
+
 def load_settings(path: Path) -> Settings:
     """Read and check the whole file; the first mistake found is raised as one sentence."""
     if not path.exists():
@@ -195,22 +297,60 @@ def parse_settings(raw: dict[str, Any], path: Path | None) -> Settings:
             )
         seen.add(account.id)
         accounts.append(account)
+    store_url = _parse_store(raw, path, base_dir)
+    # Last, so a mistake inside a known table is named first; then ``[[account]]`` for
+    # ``[[accounts]]``, which would otherwise leave a file with no account and no complaint.
+    refuse_unknown_keys(raw, TOP_LEVEL_KEYS, "", "the config file", path)
+    options = {k: v for k, v in raw.items() if k not in {"books", "accounts", "store"}}
+    return Settings(path, tuple(accounts), books, store_url, options)
+
+
+def _parse_store(raw: dict[str, Any], path: Path | None, base_dir: Path) -> str | None:
     store = raw.get("store", {})
     if not isinstance(store, dict):
         raise ConfigError(path, "store", "must be a table ([store])")
+    refuse_unknown_keys(store, STORE_KEYS, "store.", "[store]", path)
     store_url = store.get("url")
+    field_name = "store.url"
     if store_url is not None and (not isinstance(store_url, str) or not store_url.strip()):
-        raise ConfigError(path, "store.url", "must be a SQLAlchemy URL string")
+        raise ConfigError(path, field_name, "must be a SQLAlchemy URL string")
     url_env = store.get("url_env")
+    from_env = False
     if url_env is not None:
-        # A shared PostgreSQL store's URL holds a password: it may come from the environment.
+        # A shared PostgreSQL store's URL holds a password: it comes from the environment.
         if store_url is not None or not isinstance(url_env, str) or not url_env.strip():
             raise ConfigError(path, "store.url_env", "names the variable holding the URL, instead of 'url'")
         store_url = os.environ.get(url_env)
         if not store_url:
             raise ConfigError(path, "store.url_env", f"names {url_env}, which is not set")
-    options = {k: v for k, v in raw.items() if k not in {"books", "accounts", "store"}}
-    return Settings(path, tuple(accounts), books, store_url, options)
+        field_name, from_env = "store.url_env", True
+    if store_url is None:
+        return None
+    try:
+        url = make_url(store_url.strip())
+    except ArgumentError:
+        where = f"names {url_env}, whose value" if from_env else "holds a value that"
+        raise ConfigError(
+            path, field_name, f"{where} is not a SQLAlchemy URL such as sqlite:///store.db"
+        ) from None
+    if url.password is not None and not from_env:
+        raise ConfigError(
+            path,
+            "store.url",
+            "must not hold a password (the config file is no place for a secret); put the whole URL "
+            "in an environment variable and name it with 'url_env'",
+        )
+    database = url.database
+    if (
+        url.get_backend_name() == "sqlite"
+        and database
+        and database != ":memory:"
+        and not database.startswith("file:")
+        and not Path(database).expanduser().is_absolute()
+    ):
+        # Like book paths: relative to the config file, not to wherever the program started.
+        url = url.set(database=str(base_dir / Path(database).expanduser()))
+    return url.render_as_string(hide_password=False)
 
 
 def _table_list(raw: dict[str, Any], name: str, path: Path | None) -> list[dict[str, Any]]:
@@ -248,6 +388,8 @@ def _parse_book(entry: dict[str, Any], index: int, path: Path | None, base_dir: 
         raise ConfigError(
             path, f"{where}.kind", f"must be one of {', '.join(sorted(BOOK_KINDS))}, not '{kind}'"
         )
+    kind_name = {"file": "a file book", "sql": "a SQL book", "http": "an HTTP book"}[kind]
+    refuse_unknown_keys(entry, BOOK_COMMON_KEYS + BOOK_KIND_KEYS[kind], f"{where}.", kind_name, path)
     fields = entry.get("fields", {})
     if not isinstance(fields, dict) or not all(
         isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in fields.items()
@@ -271,7 +413,67 @@ def _parse_book(entry: dict[str, Any], index: int, path: Path | None, base_dir: 
     if fmt is not None and fmt not in ("json", "csv"):
         raise ConfigError(path, f"{where}.format", "must be 'json' or 'csv'")
     options = {k: v for k, v in entry.items() if k not in {"id", "kind", "path", "url", "fields", "format"}}
+    if "list_key" in options and (not isinstance(options["list_key"], str) or not options["list_key"]):
+        raise ConfigError(path, f"{where}.list_key", "must be the name of the positions list, a string")
+    if kind == "http":
+        assert url is not None
+        if url_has_credentials(url):
+            raise ConfigError(path, f"{where}.url", HTTP_CREDENTIALS_REFUSED)
+        if "auth" in options and options["auth"] != "bearer":
+            raise ConfigError(
+                path, f"{where}.auth", f'must be "bearer" (a token from the keyring), not {options["auth"]!r}'
+            )
+    if kind == "sql":
+        assert url is not None
+        _check_sql_book(url, options, where, path)
     return BookConfig(book_id, kind, book_path, url, dict(fields), fmt, options)
+
+
+def _check_sql_book(url: str, options: dict[str, Any], where: str, path: Path | None) -> None:
+    """What a SQL book's settings must be before anything connects (the columns come later)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError(
+            path, f"{where}.url", "is not a SQLAlchemy URL such as sqlite:///positions.db"
+        ) from None
+    if parsed.password is not None:
+        raise ConfigError(
+            path,
+            f"{where}.url",
+            "must not hold a password; store it in the keyring or name a variable with 'password_env'",
+        )
+    for key in STATEMENT_KEYS:
+        value = options.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(path, f"{where}.{key}", "must be a non-empty string")
+        statement = single_statement(value)
+        if statement is None:
+            raise ConfigError(path, f"{where}.{key}", SINGLE_STATEMENT_REFUSED)
+        options[key] = statement
+    # ``writable = "no"`` is a non-empty string, true to Python: only a TOML boolean is accepted.
+    if "writable" in options and not isinstance(options["writable"], bool):
+        raise ConfigError(path, f"{where}.writable", f"must be true or false, not {options['writable']!r}")
+    write = options.get("write")
+    if write is not None:
+        if not isinstance(write, dict):
+            raise ConfigError(path, f"{where}.write", "must be a table ([books.write])")
+        refuse_unknown_keys(write, WRITE_KEYS, f"{where}.write.", "[books.write]", path)
+        for key, value in write.items():
+            if key.endswith("_value"):
+                # The value written into a status or source column may be a number (status = 0).
+                if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+                    raise ConfigError(path, f"{where}.write.{key}", "must be a string or a number")
+            elif not isinstance(value, str) or not value.strip():
+                raise ConfigError(path, f"{where}.write.{key}", "must name a column (a non-empty string)")
+
+
+SINGLE_STATEMENT_REFUSED = (
+    "must be one SQL statement: a ';' may only end it, since a second statement could end the "
+    "read-only transaction and write to the book"
+)
 
 
 def _number(

@@ -21,15 +21,15 @@ from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.books.rows import RecordError, belongs, to_position
-from app.books.sql import describe_db_error, safe_url
+from app.books.rows import RecordError, belongs, side_sign, to_position
+from app.books.sql import connect_args, describe_db_error, safe_url
 from app.config import AccountConfig, BookConfig, Settings
 from app.domain import ZERO, Event, EventKind, Row, Status, to_decimal
 from app.secrets import Secrets
 from app.store import Store
 from app.store.codec import iso
 from app.store.fixes import last_fix, mark_undone, record_fix
-from app.symbols import Resolver, symbol_part
+from app.symbols import Resolver, similarity, symbol_part
 
 ACTIONS = ("close-phantom", "adopt", "take-broker")
 _NEEDS: dict[str, frozenset[Status]] = {
@@ -42,6 +42,18 @@ DEFAULT_REASON = "closed_at_broker"
 
 class FixError(Exception):
     """The action cannot be done as asked; one sentence, nothing written."""
+
+
+class FixNotAllowed(FixError):
+    """The book's configuration does not allow fixes (read-only, no usable write mapping).
+
+    Told apart from a refusal of this one action because the remedy is an edit of the config
+    file, and ``position-sync fix`` exits 3 (configuration) for it.
+    """
+
+
+class FixFailed(FixError):
+    """The writes were attempted and rolled back (the book changed meanwhile, a database error)."""
 
 
 @dataclass(frozen=True)
@@ -61,28 +73,32 @@ class WriteMapping:
     @classmethod
     def from_book(cls, book: BookConfig) -> WriteMapping:
         where = f"book '{book.id}'"
-        if book.kind != "sql" or not book.options.get("writable", False):
-            raise FixError(
+        # ``is True``: only the TOML boolean opens a book for writing (the config refuses
+        # ``writable = "no"``, which Python would take for true).
+        if book.kind != "sql" or book.options.get("writable") is not True:
+            raise FixNotAllowed(
                 f"{where} is read-only: fixes need a SQL book with writable = true and a "
                 f"[books.write] mapping (see the README)"
             )
         raw = book.options.get("write")
         if not isinstance(raw, dict):
-            raise FixError(f"{where} is writable but has no [write] table naming its key column")
+            raise FixNotAllowed(f"{where} is writable but has no [write] table naming its key column")
         table = raw.get("table", book.options.get("table"))
         if not isinstance(table, str) or not table:
-            raise FixError(f"{where}: fixes need 'table' (a query-only book cannot be written)")
+            raise FixNotAllowed(f"{where}: fixes need 'table' (a query-only book cannot be written)")
         key = raw.get("key")
         if not isinstance(key, str) or not key:
-            raise FixError(f"{where}: write.key must name the table's primary key column")
+            raise FixNotAllowed(f"{where}: write.key must name the table's primary key column")
         known = {f for f in cls.__dataclass_fields__ if f != "table"}
         unknown = sorted(set(raw) - known - {"table"})
         if unknown:
-            raise FixError(f"{where}: write.{unknown[0]} is not a write setting ({', '.join(sorted(known))})")
+            raise FixNotAllowed(
+                f"{where}: write.{unknown[0]} is not a write setting ({', '.join(sorted(known))})"
+            )
         values = {k: str(v) for k, v in raw.items() if k in known}
         mapping = cls(table=table, **values)
         if mapping.closed_at is None and mapping.status is None:
-            raise FixError(f"{where}: write needs 'closed_at' or 'status' to mark a closed row")
+            raise FixNotAllowed(f"{where}: write needs 'closed_at' or 'status' to mark a closed row")
         return mapping
 
 
@@ -170,11 +186,8 @@ class BookFixer:
         account = self.settings.account(account_id)
         book = self.settings.books[account.book]
         mapping = WriteMapping.from_book(book)
-        row = next(
-            (r for r in self.store.rows() if r.account == account_id and r.instrument == instrument), None
-        )
-        if row is None:
-            raise FixError(f"{account_id} has no row {instrument} in the last sync; run a sync first")
+        row = self._row(account, instrument)
+        instrument = row.instrument
         status = row.effective_status
         if status not in _NEEDS[action]:
             wanted = " or ".join(sorted(s.value for s in _NEEDS[action]))
@@ -182,8 +195,14 @@ class BookFixer:
         if row.status is Status.STALE:
             raise FixError(f"{account_id} is stale: sync it successfully before fixing its book")
         moment = now or datetime.now(UTC)
-        with self._engine(book).connect() as connection:
-            lines = self._book_lines(connection, account, book, mapping, instrument)
+        engine = self._engine(book)
+        try:
+            with engine.connect() as connection:
+                lines = self._book_lines(connection, account, book, mapping, instrument)
+        except SQLAlchemyError as exc:
+            raise FixError(f"book '{book.id}' cannot be read: {describe_db_error(exc)}") from None
+        finally:
+            engine.dispose()
         if action == "close-phantom":
             return self._plan_close(
                 account, book, mapping, instrument, lines, reason or DEFAULT_REASON, moment
@@ -191,6 +210,30 @@ class BookFixer:
         if action == "adopt":
             return self._plan_adopt(account, book, mapping, row, lines)
         return self._plan_take_broker(account, book, mapping, row, lines)
+
+    def _row(self, account: AccountConfig, spelling: str) -> Row:
+        """The stored row the user means: by its key, or by any spelling the book could use.
+
+        ``tcs`` in an NSE account is ``NSE:TCS``, exactly as the sync keys the book's lines
+        (default exchange, case, aliases and learned broker spellings).
+        """
+        rows = {r.instrument: r for r in self.store.rows() if r.account == account.id}
+        if spelling in rows:
+            return rows[spelling]
+        key = self._resolver(account).key(spelling)
+        if key in rows:
+            return rows[key]
+        if not rows:
+            raise FixError(
+                f"{account.id} has no rows in the store yet; run `position-sync sync --once` first"
+            )
+        # Compared without the exchange prefix, which every key of an account shares.
+        ranked = sorted(((similarity(key, r), r) for r in rows), reverse=True)
+        close = [r for score, r in ranked[:3] if score >= 0.6]
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise FixError(
+            f"{account.id} has no row {key} in the last sync{hint}; `position-sync status` lists the rows"
+        )
 
     def _plan_close(
         self,
@@ -290,13 +333,19 @@ class BookFixer:
         url = make_url(book.url)
         if url.username is not None:
             password = self.secrets.get(book.id, book.options, "password")
+            env_name = book.options.get("password_env")
+            if not password and isinstance(env_name, str) and env_name:
+                raise FixError(
+                    f"book '{book.id}': environment variable {env_name} is not set (it holds the password)"
+                )
             if password:
                 url = url.set(password=password)
         if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).is_absolute():
             base = self.settings.path.parent if self.settings.path else Path.cwd()
             url = url.set(database=str(base / url.database))
         self._where = safe_url(url)
-        return create_engine(url)
+        # Not the book's read-only session, of course; the same connect timeout, though.
+        return create_engine(url, connect_args=connect_args(url, read_only=False))
 
     def _book_lines(
         self,
@@ -328,7 +377,7 @@ class BookFixer:
                 continue
             if resolver.key(position.symbol or position.instrument) == instrument:
                 if mapping.key not in record:
-                    raise FixError(
+                    raise FixNotAllowed(
                         f"book '{book.id}': write.key '{mapping.key}' is not a column of {mapping.table}"
                     )
                 lines.append(record)
@@ -347,8 +396,9 @@ class BookFixer:
         book = self.settings.books[plan.book]
         mapping = WriteMapping.from_book(book)
         done: list[Write] = []
+        engine = self._engine(book)
         try:
-            with self._engine(book).begin() as connection:
+            with engine.begin() as connection:
                 for write in plan.writes:
                     done.append(self._execute(connection, plan, write))
                 lines = self._book_lines(connection, account, book, mapping, plan.instrument)
@@ -360,14 +410,21 @@ class BookFixer:
                     ZERO,
                 )
                 if plan.expected_qty is not None and total != plan.expected_qty:
-                    raise FixError(
+                    raise FixFailed(
                         f"after the writes book '{book.id}' would hold {total} of {plan.instrument}, not "
                         f"{plan.expected_qty} (does its 'where' select the rows written?); nothing was written"
                     )
         except SQLAlchemyError as exc:
-            raise FixError(
+            raise FixFailed(
                 f"writing to book '{book.id}' failed, nothing was written: {describe_db_error(exc)}"
             ) from None
+        except (FixFailed, FixNotAllowed):
+            raise
+        except FixError as exc:
+            # Raised inside the transaction (the re-read failed): it rolled back.
+            raise FixFailed(f"{exc}; nothing was written") from None
+        finally:
+            engine.dispose()
         records = [
             {"op": w.op, "key": _plain(w.key), "before": _json_cols(w.before), "after": _json_cols(w.after)}
             for w in done
@@ -399,9 +456,10 @@ class BookFixer:
 
     @staticmethod
     def _sign(book: BookConfig, line: Mapping[str, Any]) -> int:
+        """The line's sign by the same side words the sync reads (SLD and -1 are short too)."""
         if "side" not in book.fields:
             return 1
-        return -1 if str(line.get(book.fields["side"], "")).strip().upper() in ("SELL", "SHORT", "S") else 1
+        return side_sign(line.get(book.fields["side"])) or 1
 
     def _execute(self, connection: Connection, plan: FixPlan, write: Write) -> Write:
         preparer = connection.dialect.identifier_preparer
@@ -430,7 +488,7 @@ class BookFixer:
             params["k"] = write.key
             result = connection.execute(text(f"UPDATE {table} SET {sets} WHERE {key} = :k{guard}"), params)
         if result.rowcount != 1:
-            raise FixError(
+            raise FixFailed(
                 f"row {plan.key_column} = {write.key} of {plan.table} changed since the action was planned "
                 "(or is gone); nothing was written"
             )

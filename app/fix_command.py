@@ -1,7 +1,17 @@
 """``position-sync fix``: the "fix my book" actions headless, with the same plan and confirmation.
 
-Exit codes: 0 written (or undone), 1 declined (nothing written), 3 refused (read-only book, wrong
-status, a book that changed meanwhile): one sentence, never a traceback.
+Exit codes (documented in the README's "Fix my book" section), chosen so that a script can tell
+"done" from "nothing to do here" from "go and edit the config", and never mistakes a fix for the
+sync's "1 mismatches found" or "2 an account could not be read":
+
+- 0: written (or undone); also when the user answered no at the prompt: nothing was written, as
+  they asked, and that is not a failure;
+- 3: configuration or usage: the book is not writable or its ``[books.write]`` mapping is wrong,
+  an unknown account, missing options, or no terminal to confirm on without ``--yes``;
+- 4: refused: the action does not apply (no such row, a row of another status, a stale account,
+  nothing to undo, the book no longer holds the line); nothing was written;
+- 5: the writes were attempted and rolled back (the book changed since the plan, a database
+  error); nothing was written.
 """
 
 from __future__ import annotations
@@ -14,12 +24,13 @@ from typing import Any
 
 from app.config import Settings
 from app.errors import ConfigError
-from app.fix import ACTIONS, DEFAULT_REASON, BookFixer, FixError
+from app.fix import ACTIONS, DEFAULT_REASON, BookFixer, FixError, FixFailed, FixNotAllowed
 from app.store import Store
 
 EXIT_OK = 0
-EXIT_DECLINED = 1
-EXIT_REFUSED = 3
+EXIT_CONFIG = 3
+EXIT_REFUSED = 4
+EXIT_FAILED = 5
 
 
 def add_fix_parser(sub: Any) -> None:
@@ -28,17 +39,29 @@ def add_fix_parser(sub: Any) -> None:
         help="fix a writable SQL book: close a phantom, adopt an untracked position, take the broker's figures",
         description=(
             "Writes to the book only when asked: shows exactly what will be written and asks for "
-            "confirmation (--yes to skip). --undo reverts the last fix."
+            "confirmation (--yes to skip). --undo reverts the last fix. Exit codes: 0 written or "
+            "declined at the prompt, 3 configuration or usage, 4 refused, 5 rolled back."
         ),
     )
     fix.add_argument("--account", help="account id")
-    fix.add_argument("--instrument", help="instrument key as shown by `position-sync status`")
+    fix.add_argument(
+        "--instrument",
+        help="instrument as shown by `position-sync status`, or as the book spells it (tcs -> NSE:TCS)",
+    )
     fix.add_argument("--action", choices=ACTIONS)
     fix.add_argument(
         "--reason", default=DEFAULT_REASON, help=f"close reason to record (default {DEFAULT_REASON})"
     )
     fix.add_argument("--undo", action="store_true", help="revert the last fix")
     fix.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+
+def _exit_for(exc: FixError) -> int:
+    if isinstance(exc, FixNotAllowed):
+        return EXIT_CONFIG
+    if isinstance(exc, FixFailed):
+        return EXIT_FAILED
+    return EXIT_REFUSED
 
 
 def cmd_fix(
@@ -57,21 +80,25 @@ def cmd_fix(
             )
         except FixError as exc:
             print(f"position-sync: fix refused: {exc}", file=sys.stderr)
-            return EXIT_REFUSED
+            return _exit_for(exc)
         for line in plan.describe():
             print(line)
         if not args.yes:
             if not sys.stdin.isatty() and ask is input:
-                print("position-sync: not confirmed (no terminal); pass --yes to write", file=sys.stderr)
-                return EXIT_DECLINED
+                print(
+                    "position-sync: not confirmed (no terminal to ask on): nothing written; "
+                    "pass --yes to write",
+                    file=sys.stderr,
+                )
+                return EXIT_CONFIG
             if ask("Write this to the book? [y/N] ").strip().lower() not in ("y", "yes"):
-                print("nothing written")
-                return EXIT_DECLINED
+                print("declined: nothing written")
+                return EXIT_OK
         try:
             event = fixer.apply(plan)
         except FixError as exc:
             print(f"position-sync: fix failed: {exc}", file=sys.stderr)
-            return EXIT_REFUSED
+            return _exit_for(exc)
         print(f"done: {event.detail}")
         return EXIT_OK
     finally:

@@ -307,10 +307,21 @@ def _good(
     b_map, b_parts = _index(broker.positions, "broker")
     l_map, l_parts = _index(book.positions, "book")
 
+    # The settle clock restarts only when what the book says changed. Its modification time
+    # counts on the first sync (a file written a moment ago may be mid-write) and alongside a
+    # changed fingerprint, never on its own: a trading system that rewrites the same positions
+    # every second, or a service stamping ``generated_at``, would otherwise never settle, and its
+    # problems would never be reported.
+    first = memory.book_fingerprint is None
+    book_changed = first or memory.book_fingerprint != book.fingerprint
     book_changed_at = memory.book_changed_at
-    if memory.book_fingerprint is not None and memory.book_fingerprint != book.fingerprint:
+    if book_changed and not first:
         book_changed_at = now
-    if book.modified_at is not None and (book_changed_at is None or book.modified_at > book_changed_at):
+    if (
+        book_changed
+        and book.modified_at is not None
+        and (book_changed_at is None or book.modified_at > book_changed_at)
+    ):
         book_changed_at = min(book.modified_at, now)
     settled = book_changed_at is None or (now - book_changed_at).total_seconds() >= settings.settle_seconds
 

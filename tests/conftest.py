@@ -224,15 +224,25 @@ def _pg_admin() -> Engine | None:
     return engine
 
 
+def pg_required() -> bool:
+    """Whether a missing PostgreSQL server is a failure rather than a reason to skip.
+
+    In CI (``CI=true``), and whenever ``POSITION_SYNC_TEST_PG`` is set explicitly: whoever names
+    a server means the tests to run on it (``.ci/run`` sets it), so an unreachable one must not
+    turn every PostgreSQL test into a quiet skip.
+    """
+    return os.environ.get("CI", "").lower() == "true" or "POSITION_SYNC_TEST_PG" in os.environ
+
+
 @pytest.fixture(scope="session")
 def pg_admin() -> Iterator[Engine]:
-    """The PostgreSQL server; a test that needs it fails in CI (``CI=true``) without it, and is
-    skipped elsewhere."""
+    """The PostgreSQL server; a test that needs it fails without it in CI or when
+    ``POSITION_SYNC_TEST_PG`` names it, and is skipped elsewhere."""
     engine = _pg_admin()
     if engine is None:
         message = f"PostgreSQL is not reachable at {PG_URL}"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{message}: .ci/run must install and start it")
+        if pg_required():
+            pytest.fail(f"{message}: .ci/run must install and start it (or unset POSITION_SYNC_TEST_PG)")
         pytest.skip(message)
     os.environ.setdefault(PG_PASSWORD_ENV, "postgres")
     yield engine

@@ -9,9 +9,19 @@ from pathlib import Path
 import keyring
 import pytest
 
-from app.config import AccountConfig, Settings, default_config_path, default_data_dir, load_settings
+from app.config import (
+    WRITE_KEYS,
+    AccountConfig,
+    BookConfig,
+    Settings,
+    default_config_path,
+    default_data_dir,
+    load_settings,
+    require_enabled_accounts,
+)
 from app.domain import AccountState, Status
 from app.errors import ConfigError, ReadErrorKind
+from app.fix import FixNotAllowed, WriteMapping
 from app.runtime import build_runtime
 from app.secrets import KEYRING_SERVICE, Secrets, SecretUnavailable, keyring_username
 from tests.conftest import MemoryKeyring, write_book, write_scenario
@@ -342,3 +352,136 @@ def test_a_broken_keyring_is_a_failed_read_not_a_missing_secret(caplog: pytest.L
         "unlock it, or name an environment variable with access_token_env"
     )
     assert "keyring unavailable" in caplog.text
+
+
+# -- typos are refused, not ignored ------------------------------------------------------
+
+SQL_BOOK = """\
+[[books]]
+id = "bot"
+kind = "sql"
+url = "sqlite:///bot.db"
+table = "positions"
+
+[[accounts]]
+id = "sim"
+broker = "simulated"
+scenario = "scenario.toml"
+book = "bot"
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "words"),
+    [
+        # ``writable = "no"`` is a non-empty string, which Python takes for true.
+        (SQL_BOOK + '[books.write]\nkey = "id"\n', "", ""),
+        (
+            SQL_BOOK.replace('table = "positions"', 'table = "positions"\nwritable = "no"'),
+            "books.bot.writable",
+            "must be true or false, not 'no'",
+        ),
+        (
+            SQL_BOOK.replace('table = "positions"', 'tabel = "positions"'),
+            "books.bot.tabel",
+            "(did you mean 'table'?)",
+        ),
+        (
+            MINIMAL.replace('path = "book.json"', 'path = "book.json"\ntable = "x"'),
+            "books.bot.table",
+            "is not a key of a file book; it accepts fields, format, id, kind, list_key, path",
+        ),
+        (
+            MINIMAL.replace('path = "book.json"', 'path = "book.json"\nwritable = true'),
+            "books.bot.writable",
+            "is not a key of a file book",
+        ),
+        (
+            MINIMAL.replace('path = "book.json"', 'path = "book.json"\nlistkey = "rows"'),
+            "books.bot.listkey",
+            "(did you mean 'list_key'?)",
+        ),
+        (
+            SQL_BOOK + '[books.write]\nkey = "id"\nclose_at = "closed_at"\n',
+            "books.bot.write.close_at",
+            "(did you mean 'closed_at'?)",
+        ),
+        (SQL_BOOK + "[books.write]\nkey = 7\n", "books.bot.write.key", "must name a column"),
+        (
+            SQL_BOOK + '[store]\nurll = "sqlite:///s.db"\n',
+            "store.urll",
+            "is not a key of [store] (did you mean 'url'?); it accepts url, url_env",
+        ),
+        (
+            MINIMAL.replace("[[accounts]]", "[[account]]"),
+            "account",
+            "is not a key of the config file (did you mean 'accounts'?); it accepts accounts, books, store, ui",
+        ),
+        (
+            MINIMAL + "\n[notifications]\nsound = true\n",
+            "notifications",
+            "it accepts accounts, books, store, ui",
+        ),
+    ],
+)
+def test_unknown_keys_and_non_booleans_are_refused(tmp_path: Path, text: str, field: str, words: str) -> None:
+    if not field:
+        load_settings(write_minimal(tmp_path / "conf", text))  # the valid file the others alter
+        return
+    message = mistake(tmp_path, text)
+    assert f"'{field}' " in message, message
+    assert words in message, message
+
+
+def test_a_writable_that_is_not_a_boolean_never_opens_a_book_for_writing() -> None:
+    """Even past the config check (a book built in code), only ``True`` makes a book writable."""
+    book = BookConfig(
+        "bot", "sql", url="sqlite:///bot.db", options={"table": "p", "writable": "no", "write": {"key": "id"}}
+    )
+    with pytest.raises(FixNotAllowed, match="book 'bot' is read-only"):
+        WriteMapping.from_book(book)
+
+
+def test_the_write_keys_of_the_config_are_those_of_the_fixes() -> None:
+    assert set(WRITE_KEYS) == set(WriteMapping.__dataclass_fields__)
+
+
+def test_a_file_without_accounts_loads_for_the_window(tmp_path: Path) -> None:
+    """The window starts on it so that the user can add an account; the headless commands refuse."""
+    config = write_minimal(tmp_path / "conf", MINIMAL[: MINIMAL.index("[[accounts]]")])
+    settings = load_settings(config)
+    assert settings.accounts == ()
+    with pytest.raises(ConfigError, match=r"'accounts' has no \[\[accounts\]\] table"):
+        require_enabled_accounts(settings)
+    disabled = write_minimal(tmp_path / "conf2", MINIMAL + "enabled = false\n")
+    with pytest.raises(ConfigError, match="'accounts' has no account with enabled = true"):
+        require_enabled_accounts(load_settings(disabled))
+    require_enabled_accounts(load_settings(write_minimal(tmp_path / "conf3")))
+
+
+# -- the store URL -----------------------------------------------------------------------
+
+
+def test_a_password_in_the_store_url_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = MINIMAL + '\n[store]\nurl = "postgresql+psycopg2://team:hunter2@db.local/positions"\n'
+    message = mistake(tmp_path, text)
+    assert "'store.url' must not hold a password" in message and "'url_env'" in message
+    assert "hunter2" not in message
+    monkeypatch.setenv(
+        "POSITION_SYNC_TEST_STORE_URL", "postgresql+psycopg2://team:hunter2@db.local/positions"
+    )
+    config = write_minimal(
+        tmp_path / "env", MINIMAL + '\n[store]\nurl_env = "POSITION_SYNC_TEST_STORE_URL"\n'
+    )
+    assert load_settings(config).store_url == "postgresql+psycopg2://team:hunter2@db.local/positions"
+
+
+def test_a_relative_sqlite_store_follows_the_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_minimal(tmp_path / "conf", MINIMAL + '\n[store]\nurl = "sqlite:///state/store.db"\n')
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(Path("conf") / "config.toml")
+    assert settings.store_url == f"sqlite:///{(tmp_path / 'conf' / 'state' / 'store.db').resolve()}"
+    absolute = write_minimal(tmp_path / "abs", MINIMAL + f'\n[store]\nurl = "sqlite:///{tmp_path}/s.db"\n')
+    assert load_settings(absolute).store_url == f"sqlite:///{tmp_path}/s.db"

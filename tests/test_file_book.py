@@ -323,3 +323,45 @@ def test_a_symbol_missing(tmp_path: Path) -> None:
     path.write_text("symbol,quantity\n,5\n", encoding="utf-8")
     message = read_error(path)
     assert "line 2" in message and "'symbol' is missing" in message
+
+
+def test_a_bad_entry_of_a_json_book_is_named_by_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "book.json"
+    document = {
+        "generated_at": "2026-11-20T09:15:00Z",
+        "strategies": {"a": [1, 2, {"positions": "not these"}]},
+        "positions": [
+            {"symbol": "NSE:INFY", "quantity": 100},
+            {"symbol": "NSE:TCS", "quantity": "abc", "note": '[{,}] "quoted"'},
+        ],
+    }
+    path.write_text(json.dumps(document, indent=2), encoding="utf-8")
+    lines = path.read_text().splitlines()
+    expected = next(n for n, line in enumerate(lines, 1) if '"NSE:TCS"' in line) - 1  # the entry's "{"
+    assert lines[expected - 1].strip() == "{"
+    message = read_error(path)
+    assert f"book.json line {expected} (positions[1]): 'quantity' 'abc' of NSE:TCS is not a number" in message
+    # A bare list, its entries on one line each.
+    path.write_text('[\n{"symbol": "A", "quantity": 1},\n\n{"symbol": "B", "quantity": null}\n]\n')
+    assert "book.json line 4 ([1]): 'quantity' is missing for B" in read_error(path)
+    # A list under another key, on the first line.
+    path.write_text('{"rows": [{"symbol": "A", "quantity": "x"}]}')
+    assert "book.json line 1 (rows[0])" in read_error(path, list_key="rows")
+
+
+def test_the_fingerprint_is_of_the_positions_not_the_bytes(tmp_path: Path) -> None:
+    """A rewrite with a new stamp, other spacing or order is no change; a new quantity is."""
+    path = tmp_path / "book.json"
+    lines = [{"symbol": "A", "quantity": 1, "average_price": 10}, {"symbol": "B", "quantity": -2}]
+    path.write_text(json.dumps({"generated_at": "09:15:00", "positions": lines}))
+    book = open_book(book_config(path))
+    assert isinstance(book, FileBook)
+    first, token = book.read("sim").fingerprint, book.change_token()
+    path.write_text(json.dumps({"positions": list(reversed(lines)), "generated_at": "09:15:01"}, indent=4))
+    assert book.read("sim").fingerprint == first
+    assert book.change_token() == token is not None
+    path.write_text(json.dumps({"positions": [{**lines[0], "quantity": "1.0"}, lines[1]]}))
+    assert book.read("sim").fingerprint == first  # 1 and 1.0 are one quantity
+    path.write_text(json.dumps({"positions": [{**lines[0], "quantity": 3}, lines[1]]}))
+    assert book.read("sim").fingerprint != first
+    assert book.change_token() != token

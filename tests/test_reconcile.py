@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from app.domain import AccountState, EventKind, Status, WorkingOrder
+from app.domain import AccountState, BookSnapshot, EventKind, Status, WorkingOrder
 from app.errors import LoginRequired, ReadError, ReadErrorKind
 from app.reconcile import JudgeSettings, Outcome
 from tests.reconcile_helpers import Session, book, broker, kinds, pos
@@ -276,3 +276,34 @@ def test_a_sale_today_does_not_move_the_average_of_what_is_held() -> None:
     )
     row = out.rows["NSE:INFY"]
     assert (row.status, row.broker_qty, row.broker_avg) == (Status.MATCH, Decimal(15), Decimal(790))
+
+
+def test_a_new_modification_time_alone_does_not_restart_the_settle_clock() -> None:
+    """A book rewritten with the same positions (same fingerprint, newer mtime) has settled."""
+    settings = JudgeSettings(confirm_syncs=2, settle_seconds=30)
+    session = Session(settings)
+
+    def rewritten(fingerprint: str = "v1") -> BookSnapshot:
+        return BookSnapshot((pos("P", 1, 1),), fingerprint, modified_at=session.now)
+
+    # The first sync counts the modification time: the file may be mid-write.
+    out = session.sync(broker(), rewritten())
+    assert kinds(out) == []
+    for _ in range(2):  # 10 s and 20 s after the first sync: not settled yet
+        assert kinds(session.sync(broker(), rewritten())) == []
+    assert kinds(session.sync(broker(), rewritten())) == [("P", "phantom_detected")]  # 30 s
+
+
+def test_a_changed_fingerprint_restarts_the_settle_clock_with_its_modification_time() -> None:
+    settings = JudgeSettings(confirm_syncs=2, settle_seconds=30)
+    session = Session(settings)
+    session.sync(broker(), BookSnapshot((pos("P", 1, 1),), "v1", modified_at=session.now))
+    session.sync(broker(), BookSnapshot((pos("P", 1, 1),), "v1", modified_at=session.now))
+    changed_at = session.now
+    out = session.sync(broker(), BookSnapshot((pos("P", 2, 1),), "v2", modified_at=changed_at))
+    assert kinds(out) == []  # 20 s after the first sync, but the book changed just now
+    session.now = changed_at + timedelta(seconds=29)
+    assert kinds(session.sync(broker(), BookSnapshot((pos("P", 2, 1),), "v2", modified_at=changed_at))) == []
+    session.now = changed_at + timedelta(seconds=30)
+    out = session.sync(broker(), BookSnapshot((pos("P", 2, 1),), "v2", modified_at=changed_at))
+    assert kinds(out) == [("P", "phantom_detected")]

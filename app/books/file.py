@@ -1,7 +1,9 @@
 """A book kept as a JSON or CSV file by the user's trading system.
 
-The file is read whole each sync; its hash is the fingerprint that tells reconciliation the
-book just changed (so a problem is not reported while the trading system is mid-write).
+The file is read whole each sync. Its fingerprint is a digest of the positions it holds (see
+``app.books.rows.fingerprint``), not of its bytes: a trading system that rewrites the same
+positions every second, or stamps the file with the time, has not changed its book, and must not
+keep reconciliation from ever reporting a problem.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from app.books.rows import RecordError, belongs, label_lines, to_position
+from app.books.payload import PayloadError, entry_line, list_key, positions_from_json
+from app.books.rows import RecordError, belongs, fingerprint, label_lines, to_position
 from app.config import BookConfig
 from app.domain import BookSnapshot, Position
 from app.errors import ReadError, ReadErrorKind
@@ -28,6 +31,8 @@ class FileBook:
         self.path = config.path
         suffix = self.path.suffix.lower()
         self.format = config.format or ("csv" if suffix == ".csv" else "json")
+        self._stat: str | None = None
+        self._token: str | None = None
 
     def _fail(self, where: str, cause: str) -> ReadError:
         place = f"{self.path}{' ' + where if where else ''}"
@@ -37,12 +42,28 @@ class FileBook:
     watch_interval = 0.25
 
     def change_token(self) -> str | None:
-        """Modification time and size: changes whenever the trading system rewrites the file."""
+        """The fingerprint of every position in the file, re-read only when its stat changed.
+
+        A rewrite with the same positions keeps the token, so it triggers no sync (and no
+        follow-up "book settled" sync); a file that does not parse (half written) gets a digest of
+        its bytes, so the sync that reports it still happens.
+        """
         try:
             stat = self.path.stat()
         except OSError:
             return None
-        return f"{stat.st_mtime_ns}:{stat.st_size}"
+        signature = f"{stat.st_mtime_ns}:{stat.st_size}"
+        if signature != self._stat:
+            try:
+                data = self.path.read_bytes()
+            except OSError:
+                return None
+            try:
+                token = fingerprint(self._positions(data, None))
+            except ReadError:
+                token = "bytes:" + hashlib.sha1(data).hexdigest()
+            self._stat, self._token = signature, token
+        return self._token
 
     def read(self, account: str | None) -> BookSnapshot:
         try:
@@ -52,42 +73,36 @@ class FileBook:
             raise self._fail("", "file not found") from None
         except OSError as exc:
             raise self._fail("", f"cannot be read ({exc.strerror or exc})") from None
+        lines = self._lines(data, account)
+        positions = [p for _, p in lines]
+        return BookSnapshot(tuple(label_lines(lines)), fingerprint(positions), modified)
+
+    def _positions(self, data: bytes, account: str | None) -> list[Position]:
+        return [p for _, p in self._lines(data, account)]
+
+    def _lines(self, data: bytes, account: str | None) -> list[tuple[str, Position]]:
         try:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError:
             raise self._fail("", "is not UTF-8 text") from None
-        lines = self._csv(text, account) if self.format == "csv" else self._json(text, account)
-        fingerprint = hashlib.sha1(data).hexdigest()
-        return BookSnapshot(tuple(label_lines(lines)), fingerprint, modified)
+        return self._csv(text, account) if self.format == "csv" else self._json(text, account)
 
     def _json(self, text: str, account: str | None) -> list[tuple[str, Position]]:
         try:
             payload: Any = json.loads(text, parse_float=Decimal)
         except json.JSONDecodeError as exc:
             raise self._fail(f"line {exc.lineno}", f"is not valid JSON ({exc.msg})") from None
-        list_key = self.config.options.get("list_key", "positions")
-        # Entries are named by their JSON path: ``positions[3]`` inside an object, ``[3]`` in a
-        # bare list (which has no ``positions`` key for the user to look for).
-        prefix = ""
-        if isinstance(payload, dict):
-            if not isinstance(payload.get(list_key), list):
-                raise self._fail("", f"expected a list of positions or an object with a '{list_key}' list")
-            payload = payload[list_key]
-            prefix = list_key
-        if not isinstance(payload, list):
-            raise self._fail("", f"expected a list of positions or an object with a '{list_key}' list")
-        lines: list[tuple[str, Position]] = []
-        for index, record in enumerate(payload):
-            where = f"{prefix}[{index}]"
-            if not isinstance(record, dict):
-                raise self._fail(where, "each position must be an object")
-            if not belongs(record, self.config, account):
-                continue
-            try:
-                lines.append((f"entry {index + 1}", to_position(record, self.config)))
-            except RecordError as exc:
-                raise self._fail(where, str(exc)) from None
-        return lines
+        try:
+            return positions_from_json(payload, self.config, account)
+        except PayloadError as exc:
+            where = exc.where
+            if exc.index is not None:
+                # "line 7 (positions[1])": the line to open the file at, and the entry's path.
+                key = list_key(self.config) if isinstance(payload, dict) else ""
+                line = entry_line(text, key, exc.index)
+                if line is not None:
+                    where = f"line {line} ({exc.where})"
+            raise self._fail(where, exc.cause) from None
 
     def _csv(self, text: str, account: str | None) -> list[tuple[str, Position]]:
         reader = csv.DictReader(io.StringIO(text))

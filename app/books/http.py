@@ -1,27 +1,59 @@
 """A book served over HTTP by the user's trading system (``GET /api/v1/positions``).
 
 TLS certificates are always verified; a bearer token, if any, comes from the keyring or the
-environment variable ``token_env`` names, never from the config file.
+environment variable ``token_env`` names, never from the config file, and never from the URL:
+credentials in it (``https://user:pw@host/``) are refused at config, and every sentence that
+names the URL masks its user information and secret-looking query parameters anyway, because
+those sentences end up on screen, in logs and in stored ``sync_failed`` events.
+
+The fingerprint (and the watch token) is a digest of the positions served, not of the body, so
+a service that stamps its answer with ``generated_at`` does not look like a changing book.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
+import re
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 import requests
 
 from app.books.payload import PayloadError, positions_from_json
-from app.books.rows import label_lines
-from app.config import BookConfig
-from app.domain import BookSnapshot
+from app.books.rows import fingerprint, label_lines
+from app.config import HTTP_CREDENTIALS_REFUSED, BookConfig, url_has_credentials
+from app.domain import BookSnapshot, Position
 from app.errors import ConfigError, ReadError, ReadErrorKind
 from app.secrets import Secrets, SecretUnavailable
 
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_POLL_INTERVAL = 5.0
+MASK = "***"
+# Query parameters whose value is a credential by name (api_key, access_token, sig, X-Amz-...).
+_SECRET_PARAM = re.compile(r"token|key|secret|pass|pwd|auth|sig|session|credential|jwt|code", re.I)
+
+
+def mask_url(url: str) -> str:
+    """The URL as it may be shown: user information and secret-looking query values replaced.
+
+    Used for every sentence that names the URL, whatever the config check let through.
+    """
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+        if "@" in netloc:
+            netloc = f"{MASK}@{netloc.rpartition('@')[2]}"
+        # Parameter by parameter, as written: only the values of secret-looking names change.
+        query = "&".join(
+            f"{name}={MASK}" if sep and _SECRET_PARAM.search(unquote_plus(name)) else f"{name}{sep}{value}"
+            for name, sep, value in (part.partition("=") for part in parts.query.split("&"))
+        )
+        # The fragment is never sent to the server, and may hold a token (#access_token=...).
+        return urlunsplit((parts.scheme, netloc, parts.path, query if parts.query else "", ""))
+    except ValueError:
+        return "(a URL that cannot be parsed)"
 
 
 class HttpBook:
@@ -32,6 +64,9 @@ class HttpBook:
         self.url = config.url
         if not self.url.startswith(("http://", "https://")):
             raise ConfigError(config_path, f"books.{self.id}.url", "must be an http:// or https:// URL")
+        if url_has_credentials(self.url):
+            raise ConfigError(config_path, f"books.{self.id}.url", HTTP_CREDENTIALS_REFUSED)
+        self.shown_url = mask_url(self.url)
         options = config.options
         self.timeout = _seconds(options, "timeout", DEFAULT_TIMEOUT, config, config_path)
         self.watch_interval = _seconds(options, "poll_interval", DEFAULT_POLL_INTERVAL, config, config_path)
@@ -40,7 +75,7 @@ class HttpBook:
         self._session = requests.Session()
 
     def _fail(self, kind: ReadErrorKind, cause: str) -> ReadError:
-        return ReadError(kind, f"book '{self.id}' (GET {self.url}): {cause}")
+        return ReadError(kind, f"book '{self.id}' (GET {self.shown_url}): {cause}")
 
     def _get(self) -> bytes:
         headers = {"Accept": "application/json"}
@@ -66,28 +101,33 @@ class HttpBook:
         except requests.exceptions.ConnectionError:
             raise self._fail(ReadErrorKind.NETWORK, "connection refused or host unreachable") from None
         except requests.exceptions.RequestException as exc:
-            raise self._fail(ReadErrorKind.NETWORK, str(exc)) from None
+            # Not str(exc): requests repeats the URL in it, query string and all.
+            raise self._fail(ReadErrorKind.NETWORK, f"the request failed ({type(exc).__name__})") from None
         if response.status_code != 200:
             reason = response.reason or ""
             raise self._fail(ReadErrorKind.HTTP, f"answered HTTP {response.status_code} {reason}".rstrip())
         return response.content
 
-    def read(self, account: str | None) -> BookSnapshot:
+    def _lines(self, account: str | None) -> list[tuple[str, Position]]:
         body = self._get()
         try:
-            payload = json.loads(body.decode("utf-8-sig"), parse_float=Decimal)
+            payload: Any = json.loads(body.decode("utf-8-sig"), parse_float=Decimal)
         except (UnicodeDecodeError, json.JSONDecodeError):
             raise self._fail(ReadErrorKind.MALFORMED, "the answer is not JSON") from None
         try:
-            lines = positions_from_json(payload, self.config, account)
+            return positions_from_json(payload, self.config, account)
         except PayloadError as exc:
             where = f"{exc.where}: " if exc.where else ""
             raise self._fail(ReadErrorKind.MALFORMED, f"{where}{exc.cause}") from None
-        return BookSnapshot(tuple(label_lines(lines)), hashlib.sha1(body).hexdigest())
+
+    def read(self, account: str | None) -> BookSnapshot:
+        lines = self._lines(account)
+        return BookSnapshot(tuple(label_lines(lines)), fingerprint(p for _, p in lines))
 
     def change_token(self) -> str | None:
+        """The positions' fingerprint: a new ``generated_at`` in the body is no change."""
         try:
-            return hashlib.sha1(self._get()).hexdigest()
+            return fingerprint(p for _, p in self._lines(None))
         except ReadError:
             return None
 

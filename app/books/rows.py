@@ -5,6 +5,7 @@ Shared by every kind of book so that ``fields`` and the side column mean the sam
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
@@ -12,8 +13,20 @@ from typing import Any
 from app.config import BookConfig
 from app.domain import Position, optional_decimal, to_decimal
 
-_SHORT = frozenset({"SELL", "SHORT", "S", "SLD", "-1"})
-_LONG = frozenset({"BUY", "LONG", "B", "BOT", "1", "+1"})
+# The one definition of the side words, shared by the reads and the "fix my book" actions, so a
+# line the sync counts as short is the line a fix counts as short (IB writes SLD/BOT).
+SHORT_SIDES = frozenset({"SELL", "SHORT", "S", "SLD", "-1"})
+LONG_SIDES = frozenset({"BUY", "LONG", "B", "BOT", "1", "+1"})
+
+
+def side_sign(value: Any) -> int | None:
+    """-1 for a short side word, 1 for a long one, None for anything else (a bad record)."""
+    side = str(value if value is not None else "").strip().upper()
+    if side in SHORT_SIDES:
+        return -1
+    if side in LONG_SIDES:
+        return 1
+    return None
 
 
 class RecordError(ValueError):
@@ -44,15 +57,12 @@ def to_position(record: Mapping[str, Any], book: BookConfig) -> Position:
             f"'{price_field}' {record.get(price_field)!r} of {symbol} is not a number"
         ) from None
     if side_field is not None:
-        side = str(record.get(side_field, "")).strip().upper()
-        if side in _SHORT:
-            quantity = -abs(quantity)
-        elif side in _LONG:
-            quantity = abs(quantity)
-        else:
+        sign = side_sign(record.get(side_field))
+        if sign is None:
             raise RecordError(
                 f"'{side_field}' {record.get(side_field)!r} of {symbol} is not BUY/SELL or long/short"
             )
+        quantity = abs(quantity) * sign
     label = record.get(label_field) if label_field else None
     return Position(
         instrument=str(symbol).strip(),
@@ -74,3 +84,39 @@ def belongs(record: Mapping[str, Any], book: BookConfig, account: str | None) ->
 def label_lines(positions: Iterable[tuple[str, Position]]) -> list[Position]:
     """Give unlabeled lines their place ("line 4") so a row's breakdown says where each came from."""
     return [p if p.label else replace(p, label=where) for where, p in positions]
+
+
+def fingerprint(positions: Iterable[Position]) -> str:
+    """A digest of what the book says, not of how it was written.
+
+    Reconciliation waits ``settle_seconds`` after the book changed before reporting a problem; a
+    digest of the raw bytes (or body) changes with every rewrite, a ``generated_at`` stamp or a
+    reordering, so a book that is rewritten every second would never settle and its problems
+    would never be reported. Only what is compared counts: the instrument as written, the signed
+    quantity (the side column already applied) and the average price, each normalised so that
+    ``100`` and ``100.0`` are one value, and the label the book gives a line (not the ``line 4``
+    filled in for unlabeled lines, which moves when a line is added above). The account column
+    is part of it through the caller, who fingerprints the lines it read for one account (or all).
+    """
+    digest = hashlib.sha1()
+    for item in sorted(
+        (
+            p.instrument,
+            _canonical(p.quantity),
+            "" if p.average_price is None else _canonical(p.average_price),
+            p.label or "",
+        )
+        for p in positions
+    ):
+        digest.update("\x1f".join(item).encode())
+        digest.update(b"\x1e")
+    return digest.hexdigest()
+
+
+def _canonical(value: Any) -> str:
+    """``100``, ``100.0`` and ``1E+2`` are one quantity: the same text for the fingerprint."""
+    try:
+        number = to_decimal(value)
+    except ValueError:
+        return str(value)
+    return f"{number.normalize():f}" if number else "0"

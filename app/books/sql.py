@@ -1,13 +1,22 @@
 """A book kept in a SQL table by the user's trading system (any SQLAlchemy URL).
 
-Reading never writes: SQLite is opened read-only (``mode=ro``) and PostgreSQL reads inside a
-``READ ONLY`` transaction, so a mistaken ``where`` or ``query`` cannot change the user's data.
-The only writes to a book are the opt-in "fix my book" actions in ``app.fix``.
+Reading never writes, in depth, so a mistaken or hostile ``where``, ``query`` or ``change_probe``
+cannot change the user's data:
+
+1. each of them must be one statement (``app.config.single_statement``), checked at config and
+   again here, because psycopg2 sends a whole string at once and ``SELECT 1; COMMIT; DELETE``
+   would end the read-only transaction and delete;
+2. SQLite is opened read-only (``mode=ro``);
+3. PostgreSQL sessions open with ``default_transaction_read_only=on``, so every transaction of
+   the session is read-only, even one begun after a ``COMMIT`` smuggled past the first check;
+   each read also begins with ``SET TRANSACTION READ ONLY``.
+
+The only writes to a book are the opt-in "fix my book" actions in ``app.fix``, on an engine of
+their own.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,13 +26,40 @@ from sqlalchemy import Connection, Engine, create_engine, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
-from app.books.rows import RecordError, belongs, label_lines, to_position
-from app.config import BookConfig
+from app.books.rows import RecordError, belongs, fingerprint, label_lines, to_position
+from app.config import STATEMENT_KEYS, BookConfig, single_statement
 from app.domain import BookSnapshot, Position
 from app.errors import ConfigError, ReadError, ReadErrorKind
 from app.secrets import Secrets, SecretUnavailable
 
 DEFAULT_PROBE_INTERVAL = 2.0
+# Seconds to wait for a database server to answer a connection: the config check runs before
+# `sync --once` syncs anything, and an unreachable host must not stall it for minutes.
+CONNECT_TIMEOUT = 5
+# Drivers built on libpq take its connection options (psycopg2, psycopg 3).
+_LIBPQ_DRIVERS = frozenset({"psycopg2", "psycopg", "psycopg2cffi"})
+# Dialects that compare unquoted and quoted column names without regard to case.
+_CASELESS_COLUMNS = frozenset({"sqlite", "mysql", "mariadb", "mssql"})
+
+
+def connect_args(url: URL, *, read_only: bool) -> dict[str, Any]:
+    """Driver arguments: a connect timeout, and for a book's reads a read-only session.
+
+    ``default_transaction_read_only`` makes every transaction of the session read-only, not only
+    the one the read begins, so even a statement that commits cannot write afterwards. Given to
+    libpq as ``options`` at connect time, it is in force before the first statement runs.
+    """
+    backend, driver = url.get_backend_name(), url.get_driver_name()
+    if backend == "postgresql" and driver in _LIBPQ_DRIVERS:
+        args: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT}
+        if read_only:
+            args["options"] = "-c default_transaction_read_only=on"
+        return args
+    if backend == "postgresql" and driver == "pg8000":
+        return {"timeout": CONNECT_TIMEOUT}
+    if backend in ("mysql", "mariadb") and driver in ("pymysql", "mysqldb"):
+        return {"connect_timeout": CONNECT_TIMEOUT}
+    return {}
 
 
 def safe_url(url: URL) -> str:
@@ -46,9 +82,21 @@ class SqlBook:
         self.config_path = config_path
         options = config.options
         self.table: str | None = _opt_str(options, "table", config, config_path)
-        self.where: str | None = _opt_str(options, "where", config, config_path)
-        self.query: str | None = _opt_str(options, "query", config, config_path)
-        self.change_probe: str | None = _opt_str(options, "change_probe", config, config_path)
+        # Checked at config already; again here for a book built without the config file.
+        statements = {key: _opt_str(options, key, config, config_path) for key in STATEMENT_KEYS}
+        for key, value in statements.items():
+            if value is not None:
+                single = single_statement(value)
+                if single is None:
+                    raise ConfigError(
+                        config_path,
+                        f"books.{self.id}.{key}",
+                        "must be one SQL statement: a ';' may only end it",
+                    )
+                statements[key] = single
+        self.where: str | None = statements["where"]
+        self.query: str | None = statements["query"]
+        self.change_probe: str | None = statements["change_probe"]
         interval = options.get("probe_interval", DEFAULT_PROBE_INTERVAL)
         if isinstance(interval, bool) or not isinstance(interval, (int, float)) or interval <= 0:
             raise ConfigError(
@@ -94,10 +142,17 @@ class SqlBook:
                 # Looked up when first needed, so a locked keyring is a failed read (stale), not a
                 # crash at start-up.
                 password = self._secrets.get(self.id, self.config.options, "password")
+                env_name = self.config.options.get("password_env")
+                if not password and isinstance(env_name, str) and env_name:
+                    # Named, the variable is meant to hold the password: say it is missing rather
+                    # than pass on the driver's "fe_sendauth: no password supplied".
+                    raise self._fail(f"environment variable {env_name} is not set (it holds the password)")
                 if password:
                     url = url.set(password=password)
             try:
-                self._engine = create_engine(url, pool_pre_ping=True)
+                self._engine = create_engine(
+                    url, pool_pre_ping=True, connect_args=connect_args(url, read_only=True)
+                )
             except NoSuchModuleError:
                 raise ConfigError(
                     self.config_path,
@@ -141,7 +196,9 @@ class SqlBook:
         if self.query is not None:
             return self.query
         preparer = connection.dialect.identifier_preparer
-        columns = ", ".join(preparer.quote(c) for c in self.mapped_columns())
+        # Each column aliased to the name as mapped: where names are case-insensitive (SQLite), a
+        # mapping to "Symbol" reads column symbol, and the row must then be keyed "Symbol".
+        columns = ", ".join(f"{preparer.quote(c)} AS {preparer.quote(c)}" for c in self.mapped_columns())
         statement = f"SELECT {columns} FROM {self._quoted_table(connection)}"
         if self.where:
             statement += f" WHERE {self.where}"
@@ -168,6 +225,7 @@ class SqlBook:
             raise self._fail(f"cannot be reached ({exc})") from None
         except SecretUnavailable as exc:
             raise self._fail(str(exc)) from None
+        # (A ReadError of this book's own, such as a password variable not set, passes as it is.)
         lines: list[tuple[str, Position]] = []
         for number, record in enumerate(records, 1):
             if not belongs(record, self.config, account):
@@ -176,18 +234,26 @@ class SqlBook:
                 lines.append((f"row {number}", to_position(record, self.config)))
             except RecordError as exc:
                 raise self._fail(f"row {number}: {exc}") from None
-        digest = hashlib.sha1(repr(sorted(tuple(sorted(map(str, r.items()))) for r in records)).encode())
-        return BookSnapshot(tuple(label_lines(lines)), digest.hexdigest())
+        # What the lines say, not the rows' other columns (an updated_at stamp is no change).
+        return BookSnapshot(tuple(label_lines(lines)), fingerprint(p for _, p in lines))
 
     def check(self) -> None:
-        """Config check: every mapped column exists; unreachable databases are left to the reads."""
+        """Config check: every mapped column exists; unreachable databases are left to the reads.
+
+        Names are compared as the read will use them. A table's columns are quoted in the
+        SELECT, and quoted identifiers are case-sensitive on PostgreSQL (``"Symbol"`` is not
+        ``symbol``) but not on SQLite; a query's rows are looked up by the exact names its
+        result carries, on every database.
+        """
         try:
             with self._read_only() as connection:
+                dialect = connection.dialect.name
                 if self.query is not None:
                     result = connection.execute(
                         text(f"SELECT * FROM ({self.query}) AS position_sync_q WHERE 1 = 0")
                     )
                     available = list(result.keys())
+                    caseless = False
                 else:
                     assert self.table is not None
                     schema, _, name = self.table.rpartition(".")
@@ -195,19 +261,23 @@ class SqlBook:
                     if not inspector.has_table(name, schema=schema or None):
                         return  # a missing table is a read failure (stale), reported by read()
                     available = [c["name"] for c in inspector.get_columns(name, schema=schema or None)]
-        except (DBAPIError, SQLAlchemyError, OSError, SecretUnavailable):
+                    caseless = dialect in _CASELESS_COLUMNS
+        except (DBAPIError, SQLAlchemyError, OSError, ReadError):
             return
-        lowered = {c.lower() for c in available}
+        names = {c.lower() for c in available} if caseless else set(available)
         for field in ("symbol", "quantity", "average_price", "side", "account", "label"):
             if field not in self.config.fields and field not in ("symbol", "quantity", "average_price"):
                 continue
             column = self.config.field_name(field)
-            if column.lower() not in lowered:
+            if (column.lower() if caseless else column) not in names:
                 source = f"table '{self.table}'" if self.table else "the query"
+                same_but_case = [c for c in available if c.lower() == column.lower()]
+                hint = f"; names are case-sensitive here, write '{same_but_case[0]}'" if same_but_case else ""
                 raise ConfigError(
                     self.config_path,
                     f"books.{self.id}.fields.{field}",
-                    f"names column '{column}', which {source} does not have (it has: {', '.join(available)})",
+                    f"names column '{column}', which {source} does not have "
+                    f"(it has: {', '.join(available)}){hint}",
                 )
 
     def change_token(self) -> str | None:
@@ -217,7 +287,7 @@ class SqlBook:
         try:
             with self._read_only() as connection:
                 return repr(connection.execute(text(self.change_probe)).all())
-        except (DBAPIError, SQLAlchemyError, OSError, SecretUnavailable):
+        except (DBAPIError, SQLAlchemyError, OSError, ReadError):
             return None
 
 

@@ -10,10 +10,13 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from app.cli import main
-from app.config import Settings, load_settings
+from app.books.rows import to_position
+from app.cli import build_parser, main
+from app.config import BookConfig, Settings, load_settings
 from app.domain import EventKind
+from app.errors import ConfigError
 from app.fix import BookFixer, FixError
+from app.fix_command import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, EXIT_REFUSED, cmd_fix
 from app.store import Store
 from tests.books.conftest import PG_PASSWORD_ENV, Database
 
@@ -202,7 +205,7 @@ def test_read_only_book_is_refused(database: Database, tmp_path: Path) -> None:
 def test_cli_shows_the_plan_and_needs_confirmation(setup: Setup, capsys: pytest.CaptureFixture[str]) -> None:
     args = ("fix", "--account", "sim", "--instrument", "NSE:TCS", "--action", "close-phantom")
     before = setup.rows()
-    assert setup.cli(*args) == 1  # no terminal to confirm on: nothing written
+    assert setup.cli(*args) == 3  # no terminal to confirm on (a usage mistake): nothing written
     assert setup.rows() == before
     assert setup.cli(*args, "--yes") == 0
     out = capsys.readouterr().out
@@ -220,3 +223,76 @@ def test_a_sync_never_writes_to_a_writable_book(database: Database, tmp_path: Pa
     assert s.rows() == before
     if database.path:
         assert hashlib.sha1(database.path.read_bytes()).hexdigest() == digest
+
+
+def test_the_instrument_is_resolved_as_the_book_spells_it(setup: Setup) -> None:
+    """``tcs`` in an NSE account is the row ``NSE:TCS``, as the sync keys the book's lines."""
+    fixer, store = setup.fixer()
+    plan = fixer.plan("sim", " tcs ", "close-phantom")
+    assert plan.instrument == "NSE:TCS"
+    assert "close-phantom for NSE:TCS at sim" in plan.describe()[0]
+    store.close()
+
+
+def test_an_instrument_that_is_not_there_lists_close_matches(setup: Setup) -> None:
+    fixer, store = setup.fixer()
+    with pytest.raises(FixError) as caught:
+        fixer.plan("sim", "TCSS", "close-phantom")
+    message = str(caught.value)
+    assert "sim has no row NSE:TCSS in the last sync (did you mean NSE:TCS?)" in message
+    assert "run a sync first" not in message and "sync --once" not in message
+    store.close()
+
+
+def test_an_account_never_synced_is_told_to_sync(database: Database, tmp_path: Path) -> None:
+    s = Setup(database, tmp_path)
+    fixer, store = s.fixer()
+    with pytest.raises(FixError, match=r"sim has no rows in the store yet; run `position-sync sync --once`"):
+        fixer.plan("sim", "NSE:TCS", "close-phantom")
+    store.close()
+
+
+def test_fix_exit_codes(setup: Setup, capsys: pytest.CaptureFixture[str]) -> None:
+    """0 written or declined at the prompt, 3 configuration or usage, 4 refused, 5 rolled back."""
+    settings = setup.settings
+    before = setup.rows()
+
+    def run(*argv: str, answer: str = "y") -> int:
+        args = build_parser().parse_args(["fix", *argv])
+        return cmd_fix(settings, setup.data, args, ask=lambda _: answer)
+
+    close = ("--account", "sim", "--instrument", "tcs", "--action", "close-phantom")
+    assert run(*close, answer="n") == EXIT_OK  # the user said no: nothing written, no failure
+    assert "declined: nothing written" in capsys.readouterr().out
+    assert setup.rows() == before
+    assert run("--account", "sim", "--instrument", "NSE:TCS", "--action", "adopt") == EXIT_REFUSED
+    assert run("--account", "sim", "--instrument", "NOPE", "--action", "adopt") == EXIT_REFUSED
+    assert run("--undo") == EXIT_REFUSED  # nothing to undo
+    with pytest.raises(ConfigError, match="needs --account, --instrument and --action"):
+        run("--account", "sim")
+    assert setup.rows() == before
+
+    plan_then_change = ("--account", "sim", "--instrument", "sbin", "--action", "take-broker")
+
+    def change_meanwhile(_: str) -> str:
+        setup.db.run(f"UPDATE {setup.table} SET quantity = 31 WHERE symbol = 'SBIN'")
+        return "y"
+
+    args = build_parser().parse_args(["fix", *plan_then_change])
+    assert cmd_fix(settings, setup.data, args, ask=change_meanwhile) == EXIT_FAILED
+    assert "changed since the action was planned" in capsys.readouterr().err
+    assert run(*close) == EXIT_OK
+    assert EXIT_CONFIG == 3
+
+
+def test_a_non_writable_book_exits_3(database: Database, tmp_path: Path) -> None:
+    s = Setup(database, tmp_path, writable=False)
+    s.sync()
+    assert s.cli("fix", "--account", "sim", "--instrument", "tcs", "--action", "close-phantom", "--yes") == 3
+
+
+@pytest.mark.parametrize(("side", "sign"), [("SLD", -1), ("-1", -1), ("short", -1), ("BOT", 1), ("buy", 1)])
+def test_fixes_read_side_words_as_the_sync_does(side: str, sign: int) -> None:
+    book = BookConfig("bot", "sql", url="sqlite:///x.db", fields={"side": "side"}, options={"table": "p"})
+    assert BookFixer._sign(book, {"side": side}) == sign
+    assert to_position({"symbol": "A", "quantity": "5", "side": side}, book).quantity == 5 * sign

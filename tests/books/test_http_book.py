@@ -8,12 +8,13 @@ import time
 from collections.abc import Iterator
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from app.books.http import HttpBook
-from app.config import BookConfig
+from app.books.http import HttpBook, mask_url
+from app.config import BookConfig, parse_settings
 from app.errors import ConfigError, ReadError, ReadErrorKind
 from app.secrets import Secrets
 
@@ -147,3 +148,69 @@ def test_url_must_be_http() -> None:
 def test_https_verifies_certificates() -> None:
     book = HttpBook(BookConfig("svc", "http", url="https://127.0.0.1:1/x"), Secrets(environ={}))
     assert book._session.verify is True
+
+
+# -- the positions are the book, not the body ---------------------------------------------
+
+
+def test_a_new_generated_at_is_no_change(server: PositionsServer) -> None:
+    book = make(server)
+    positions = [{"symbol": "NSE:INFY", "quantity": 100, "average_price": 1500}]
+    server.serve({"generated_at": "2026-11-20T09:15:00Z", "positions": positions})
+    first, token = book.read(None).fingerprint, book.change_token()
+    server.serve({"positions": list(reversed(positions)), "generated_at": "2026-11-20T09:15:01Z"})
+    assert book.read(None).fingerprint == first
+    assert book.change_token() == token is not None
+    server.serve({"generated_at": "2026-11-20T09:15:02Z", "positions": [{**positions[0], "quantity": 90}]})
+    assert book.read(None).fingerprint != first
+    assert book.change_token() != token
+
+
+# -- credentials never show --------------------------------------------------------------
+
+
+def test_credentials_in_the_url_are_refused_at_config(tmp_path: Path) -> None:
+    raw = {
+        "books": [{"id": "svc", "kind": "http", "url": "https://bot:hunter2@bot.local/api/v1/positions"}],
+        "accounts": [{"id": "sim", "broker": "simulated", "book": "svc"}],
+    }
+    with pytest.raises(
+        ConfigError, match=r"'books\.svc\.url' must not hold a user name or password"
+    ) as caught:
+        parse_settings(raw, tmp_path / "config.toml")
+    assert "token_env" in str(caught.value) and "hunter2" not in str(caught.value)
+    with pytest.raises(ConfigError, match="token_env"):
+        HttpBook(BookConfig("svc", "http", url="http://bot:hunter2@127.0.0.1:1/x"), Secrets(environ={}))
+
+
+def test_error_sentences_mask_credentials_and_query_tokens() -> None:
+    url = "http://127.0.0.1:1/api/v1/positions?account=AB1234&access_token=s3cr3t&apiKey=k3y"
+    book = HttpBook(BookConfig("svc", "http", url=url), Secrets(environ={}))
+    with pytest.raises(ReadError) as caught:
+        book.read(None)
+    message = str(caught.value)
+    assert "s3cr3t" not in message and "k3y" not in message
+    assert "?account=AB1234&access_token=***&apiKey=***" in message
+    # And whatever reaches the sentences, user information never shows.
+    assert mask_url("https://bot:hunter2@bot.local:8443/p?sig=abc#access_token=x") == (
+        "https://***@bot.local:8443/p?sig=***"
+    )
+    assert mask_url("https://bot.local/api/v1/positions") == "https://bot.local/api/v1/positions"
+
+
+@pytest.mark.parametrize(
+    ("entry", "field", "words"),
+    [
+        ({"auth": "Bearer"}, "books.svc.auth", 'must be "bearer"'),
+        ({"tokn_env": "X"}, "books.svc.tokn_env", "did you mean 'token_env'"),
+        ({"table": "positions"}, "books.svc.table", "is not a key of an HTTP book"),
+    ],
+)
+def test_http_book_keys_are_checked(tmp_path: Path, entry: dict[str, Any], field: str, words: str) -> None:
+    raw = {
+        "books": [{"id": "svc", "kind": "http", "url": "https://bot.local/p", **entry}],
+        "accounts": [{"id": "sim", "broker": "simulated", "book": "svc"}],
+    }
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(raw, tmp_path / "config.toml")
+    assert f"'{field}'" in str(caught.value) and words in str(caught.value)

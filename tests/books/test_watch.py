@@ -87,7 +87,9 @@ async def test_file_book_change_syncs_at_once(tmp_path: Path, started: list[Runt
     result = await published.next("book changed")
     assert result.rows["NSE:INFY"].local_qty == Decimal(60)
     assert result.rows["NSE:INFY"].status.value == "qty_mismatch"
-    assert time.monotonic() - written < 5  # generous here; benchmarks/book_change.py measures it
+    # The requirement is "within a second"; 2 s leaves room for a loaded CI machine, and
+    # benchmarks/book_change.py measures the real figure.
+    assert time.monotonic() - written < 2
 
 
 async def test_sql_change_probe_triggers_a_sync(tmp_path: Path, started: list[Runtime]) -> None:
