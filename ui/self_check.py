@@ -14,6 +14,7 @@ line instead of a traceback before the first check.
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -64,6 +65,29 @@ def check_qt_plugins() -> str:
         )
     plugins = QLibraryInfo.path(QLibraryInfo.LibraryPath.PluginsPath)
     return f"imageformats/svg and iconengines/svg load from {plugins}"
+
+
+def check_qt_locale_data() -> str:
+    """Qt's ICU-backed services find their data: collation, time-zone names, a legacy codec.
+
+    The Linux build ships a trimmed ICU data library (packaging/bundle_tools.py); if it were
+    broken, Qt would not fail but quietly fall back (byte-order sorting, empty zone names), so
+    each service is asked something only ICU's data can answer.
+    """
+    if not sys.platform.startswith("linux"):
+        return "not checked: Qt uses the system's own locale services on this platform"
+    from PySide6.QtCore import QCollator, QLocale, QStringDecoder, QTimeZone
+
+    english = QLocale("en_US")
+    if QCollator(english).compare("apple", "Banana") >= 0:
+        raise RuntimeError("no ICU collation: 'apple' sorts after 'Banana'")
+    zone = QTimeZone(b"Asia/Kolkata")
+    name = zone.displayName(QTimeZone.TimeType.StandardTime, QTimeZone.NameType.LongName, english)
+    if name != "India Standard Time":
+        raise RuntimeError(f"no ICU time-zone names: Asia/Kolkata is called {name!r}")
+    if not QStringDecoder("windows-1252").isValid():
+        raise RuntimeError("no ICU converter for windows-1252")
+    return "ICU collation, time-zone names and code pages answer"
 
 
 def check_icons() -> str:
@@ -143,6 +167,7 @@ def run_self_check(out: TextIO | None = None) -> int:
 
     if report.run("qt", start):
         report.run("qt plugins", check_qt_plugins)
+        report.run("qt locale data", check_qt_locale_data)
         report.run("icons", check_icons)
         report.run("window", check_window)
         report.run("charts", check_charts)

@@ -1,0 +1,19 @@
+"""The frozen build's entry script: what the ``position-sync`` console script runs, nothing more.
+
+PyInstaller needs a script file rather than an ``app.cli:main`` entry point. Running
+``app/cli.py`` itself as the script would load it twice (once as ``__main__``, once as
+``app.cli`` when the self-check imports it), so this stays a one-line shim.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import sys
+
+from app.cli import main
+
+if __name__ == "__main__":
+    # A no-op until something starts a process pool; then, in a frozen build, it stops a child
+    # process from running the whole CLI again instead of the pool's worker.
+    multiprocessing.freeze_support()
+    sys.exit(main())
