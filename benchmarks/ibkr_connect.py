@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -53,7 +55,7 @@ async def one_run(per_account: int) -> tuple[float, int]:
     server = FakeTws(accounts=ACCOUNTS)
     populate(server, per_account)
     await server.start()
-    context = AdapterContext(data_dir=Path("."), secrets=Secrets({}))
+    context = AdapterContext(data_dir=Path(tempfile.mkdtemp(prefix="ps-bench-ib-")), secrets=Secrets({}))
     adapters = [
         ibkr.create(
             AccountConfig(
@@ -72,6 +74,7 @@ async def one_run(per_account: int) -> tuple[float, int]:
         for adapter in adapters:
             await adapter.close()
         await server.stop()
+        shutil.rmtree(context.data_dir, ignore_errors=True)
 
 
 async def main(runs: int, per_account: int) -> None:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -33,7 +35,7 @@ async def main(rounds: int, positions: int) -> None:
     for contract in contracts:
         server.set_position(ACCOUNT, contract, "10", "100.5", market_price="101")
     await server.start()
-    context = AdapterContext(data_dir=Path("."), secrets=Secrets({}))
+    context = AdapterContext(data_dir=Path(tempfile.mkdtemp(prefix="ps-bench-ib-")), secrets=Secrets({}))
     adapter = ibkr.create(
         AccountConfig(
             id="ib1", broker="ibkr", book="b", options={"port": server.port, "ib_account": ACCOUNT}
@@ -62,6 +64,7 @@ async def main(rounds: int, positions: int) -> None:
     finally:
         await adapter.close()
         await server.stop()
+        shutil.rmtree(context.data_dir, ignore_errors=True)
     print(f"IB push, {rounds} changes, account with {positions} positions")
     for name, values in (("change -> handler called", to_handler), ("change -> new snapshot", to_snapshot)):
         print(f"  {name}: median {statistics.median(values) * 1000:.2f} ms, max {max(values) * 1000:.2f} ms")

@@ -25,11 +25,21 @@ Why it is shaped the way it is:
   quantity and average cost from the position stream and say so in ``price_missing_reason``.
   (Account updates "multi" carry account values only, no per-position prices, so they do not help.)
 - A failed read is never an empty read: until the positions of the current connection are
-  complete (``positionEnd``), and whenever TWS reports lost connectivity (1100) or has just
-  regained it (1101/1102) and has not re-sent them, ``fetch`` raises ``ReadError``. The connection
-  is re-made in the background with capped, jittered exponential backoff, so IB's nightly restart
-  is one stale spell with quiet retries, and after a reconnect or a resync the push handler asks
-  for a fresh sync before anything is judged.
+  complete (``positionEnd``), and whenever TWS reports lost connectivity (1100, or its 21xx twin
+  2110) or has just regained it (1101/1102) and has not re-sent them, ``fetch`` raises
+  ``ReadError``. The connection is re-made in the background with capped, jittered exponential
+  backoff, and after a reconnect or a resync the push handler asks for a fresh sync before
+  anything is judged.
+- IB's nightly restart is one stale spell, not an alarm storm: the core records a new
+  ``sync_failed`` event whenever the error sentence changes, so the sentence of an outage is fixed
+  at its first cause (no countdown, no "refused" after "lost"); later causes go to the DEBUG log.
+  Only a client id in use replaces it, once, because the user has to act on that.
+- Data-farm notices (2104, 2106, 2107, 2108, 2119, 2158) are not errors; the other 21xx warnings
+  (a market or historical data farm broken: 2103, 2105, 2157) touch prices, not positions, and are
+  logged once per connection.
+- Keys come from ``ibkr_contracts.ContractKeys``: the conId is the identity, remembered per
+  account in ``ibkr-keys-<account>.json`` in the data directory, so a key survives a rename and
+  does not depend on what else is held.
 """
 
 from __future__ import annotations
@@ -50,12 +60,12 @@ from app.domain import ZERO, BrokerSnapshot, Position, normal
 from app.errors import ConfigError, ReadError, ReadErrorKind
 from brokers.base import PushHandler
 from brokers.ibkr_contracts import (
+    ContractKeys,
     ContractLike,
-    aliases,
-    disambiguate,
-    instrument_key,
+    key_file_name,
     multiplier_of,
     wire_decimal,
+    write_atomic,
 )
 from brokers.registry import AdapterContext
 
@@ -78,13 +88,34 @@ CONNECTIVITY_LOST = 1100
 DATA_LOST = 1101
 DATA_MAINTAINED = 1102
 SOCKET_RESET = 1300
-# Notices rather than errors: data-farm status (2104, 2106, 2107, 2108, 2119, 2158...), delayed
-# data, competing sessions. IB sends them on every connect and they say nothing about positions.
-NOTICE_CODES = frozenset({165, 399, 10167, 10197})
+# "Connectivity between TWS and server is broken. It will be restored automatically." The same
+# news as 1100 in a 21xx warning's clothes; TWS reports the restore with 1101/1102 as for 1100.
+# Should it only say that its data farms are connected again, that ends a 2110 as well: the farms
+# are reached through the same server link, and the positions are downloaded afresh either way.
+SERVER_CONNECTIVITY_BROKEN = 2110
+CONNECTIVITY_CODES = frozenset({CONNECTIVITY_LOST, SERVER_CONNECTIVITY_BROKEN})
+FARM_OK_CODES = frozenset({2104, 2106, 2158})
+# Notices rather than errors: data farms OK, inactive or connecting (2104, 2106, 2107, 2108, 2119,
+# 2158), historical-data and scanner chatter (165), order-message notes (399), delayed or
+# competing-session market data (10167, 10197). IB sends several on every connect.
+NOTICE_CODES = frozenset({165, 399, 2104, 2106, 2107, 2108, 2119, 2158, 10167, 10197})
+# How long a fetch waits for IB's portfolio stream to catch up with a change the position stream
+# already reported (TWS sends the two separately): long enough for the realised P&L of a close to
+# arrive, short against the worker's timeout.
+PORTFOLIO_CATCH_UP = 0.5
+RECONNECTING = "reconnecting with backoff"
 
 
 def is_notice(code: int) -> bool:
-    return 2100 <= code < 2200 or code in NOTICE_CODES
+    """Codes that say all is well (or idle): logged at DEBUG, no effect on the account."""
+    return code in NOTICE_CODES
+
+
+def is_price_warning(code: int) -> bool:
+    """The other 21xx warnings: a data farm broken (2103, 2105, 2157), an account-data stream
+    unsubscribed (2100) and the like. They can leave prices missing or late but do not touch the
+    position stream, so the account stays readable; each is logged once per connection."""
+    return 2100 <= code < 2200 and code not in NOTICE_CODES and code not in CONNECTIVITY_CODES
 
 
 class _QuietLibraryLog(logging.Filter):
@@ -101,6 +132,7 @@ class _QuietLibraryLog(logging.Filter):
             CANNOT_CONNECT,
             NOT_CONNECTED,
             CONNECTIVITY_LOST,
+            SERVER_CONNECTIVITY_BROKEN,
             DATA_LOST,
             DATA_MAINTAINED,
             SOCKET_RESET,
@@ -113,7 +145,8 @@ class _QuietLibraryLog(logging.Filter):
             quiet = True
         else:
             match = self._CODE.match(record.getMessage())
-            quiet = match is not None and (int(match[1]) in self.HANDLED or is_notice(int(match[1])))
+            code = int(match[1]) if match is not None else None
+            quiet = code is not None and (code in self.HANDLED or is_notice(code) or is_price_warning(code))
         if quiet and record.levelno > logging.DEBUG:
             record.levelno, record.levelname = logging.DEBUG, "DEBUG"
         return True
@@ -179,10 +212,22 @@ class _Priced:
 
 
 class _AttemptFailed(Exception):
-    def __init__(self, kind: ReadErrorKind, reason: str) -> None:
+    """One connection attempt failed; ``needs_user`` marks a cause only the user can remove."""
+
+    def __init__(self, kind: ReadErrorKind, reason: str, needs_user: bool = False) -> None:
         super().__init__(reason)
         self.kind = kind
         self.reason = reason
+        self.needs_user = needs_user
+
+
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    """Why the connection is unusable, as the user is told: kind, sentence, user-fixable or not."""
+
+    kind: ReadErrorKind
+    reason: str
+    needs_user: bool = False
 
 
 @dataclass(eq=False)
@@ -193,14 +238,19 @@ class IbkrAdapter:
     ib_account: str | None
     timeout: float
     _link: _Link
+    keys: ContractKeys = field(default_factory=ContractKeys)
     _handler: PushHandler | None = None
     _push_pending: bool = False
     _closed: bool = field(default=False)
+    _saving: asyncio.Task[None] | None = None
+    _save_warned: bool = False
 
     async def fetch(self) -> BrokerSnapshot:
         if self._closed:
             raise ReadError(ReadErrorKind.SOURCE, f"the IB adapter of account {self.account_id} is closed")
-        return await self._link.snapshot(self)
+        snapshot = await self._link.snapshot(self)
+        self._persist_keys()
+        return snapshot
 
     def on_push(self, handler: PushHandler) -> None:
         self._handler = handler
@@ -211,6 +261,40 @@ class IbkrAdapter:
         self._closed = True
         self._handler = None
         await self._link.release(self)
+        self._persist_keys()
+        if self._saving is not None:  # a key given this run must be on disk for the next one
+            with contextlib.suppress(Exception):
+                await self._saving
+
+    def _persist_keys(self) -> None:
+        """Write new keys in a worker thread, one write at a time: the loop never waits on a disk."""
+        if self.keys.path is None or not self.keys.dirty:
+            return
+        if self._saving is not None and not self._saving.done():
+            return  # the running write looks for changes again before it ends
+        self._saving = asyncio.get_running_loop().create_task(self._save_keys())
+
+    async def _save_keys(self) -> None:
+        path = self.keys.path
+        assert path is not None
+        loop = asyncio.get_running_loop()
+        while (text := self.keys.take_changes()) is not None:
+            try:
+                await loop.run_in_executor(None, write_atomic, path, text)
+            except OSError as exc:
+                self.keys.dirty = True  # tried again after the next fetch; keys hold in memory
+                if not self._save_warned:
+                    self._save_warned = True
+                    log.warning(
+                        "cannot write the IB key file %s (%s); instrument keys of account %s stay "
+                        "stable while the program runs, but after a restart a renamed or colliding "
+                        "contract may get a new one",
+                        path,
+                        exc,
+                        self.account_id,
+                    )
+                return
+            self._save_warned = False
 
     def followed(self, managed: list[str]) -> str | None:
         """The IB account code this adapter follows, if it can be told from ``managed``."""
@@ -249,7 +333,11 @@ class _Link:
         self.adapters: list[IbkrAdapter] = []
         self.state = _State.IDLE
         self.kind = ReadErrorKind.NETWORK
-        self.reason = f"not connected to TWS/IB Gateway at {self.where} yet"
+        self.reason = f"not connected to TWS/IB Gateway at {self.where} yet"  # the latest cause, for logs
+        # What fetch says from the first failure until the connection is ready again. Fixed for
+        # the outage, because the core records a new sync_failed event whenever the sentence
+        # changes: IB's nightly restart (lost, refused, refused...) must be one event, not dozens.
+        self._outage: _Failure | None = None
         self.managed: list[str] = []
         self.portfolio_account: str | None = None
         self.positions: dict[str, dict[int, _Held]] = {}
@@ -261,12 +349,14 @@ class _Link:
         self._attempt: asyncio.Future[None] | None = None
         self._lost: asyncio.Event | None = None
         self._handshake_failed: asyncio.Future[None] | None = None
-        self._connect_error: tuple[ReadErrorKind, str] | None = None
+        self._connect_error: _Failure | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._resync_task: asyncio.Task[None] | None = None
         self._ever_ready = False
-        self._outage_logged = False
-        self._retry_at: float | None = None
+        self._warned_codes: set[int] = set()
+        self._degraded_by: int | None = None  # 1100 or 2110 while DEGRADED
+        self._stream_changed_at: dict[str, float] = {}
+        self._stream_changed = asyncio.Event()
 
     @property
     def where(self) -> str:
@@ -293,24 +383,73 @@ class _Link:
             # the first fetch (or one during a reconnect attempt) waits for that attempt, bounded
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(attempt), self.connect_timeout + 0.5)
-        if self.state is not _State.READY:
-            raise ReadError(self.kind, self._unready_sentence())
+        self._raise_unless_ready()
         account = self._resolve(adapter)
         if self.portfolio_account is None:
             self._switch_portfolio_account()
-        return self._build(account)
+        if await self._await_portfolio(account):
+            self._raise_unless_ready()
+        return self._build(account, adapter.keys)
 
-    def _unready_sentence(self) -> str:
-        if self.state is _State.DOWN and self._retry_at is not None and self._loop is not None:
-            remaining = self._retry_at - self._loop.time()
-            return f"{self.reason} (retrying {f'in {remaining:.0f} s' if remaining >= 1 else 'now'})"
-        if self.state in (_State.IDLE, _State.CONNECTING) and self._ever_ready:
-            return f"reconnecting to TWS/IB Gateway at {self.where}; positions are not complete yet"
-        if self.state is _State.CONNECTING:
-            return f"still connecting to TWS/IB Gateway at {self.where}; positions are not complete yet"
+    def _raise_unless_ready(self) -> None:
+        if self.state is _State.READY:
+            return
         if self.state is _State.CLOSED:
-            return f"the connection to TWS/IB Gateway at {self.where} has been closed"
-        return self.reason
+            raise ReadError(
+                ReadErrorKind.NETWORK, f"the connection to TWS/IB Gateway at {self.where} has been closed"
+            )
+        if self._outage is not None:
+            raise ReadError(self._outage.kind, self._outage.reason)
+        if self._ever_ready:  # between the end of an outage and the reconnect; rare
+            raise ReadError(
+                ReadErrorKind.NETWORK,
+                f"reconnecting to TWS/IB Gateway at {self.where}; positions are not complete yet",
+            )
+        raise ReadError(
+            ReadErrorKind.NETWORK,
+            f"still connecting to TWS/IB Gateway at {self.where}; positions are not complete yet",
+        )
+
+    def _portfolio_lags(self, account: str) -> bool:
+        """True while the portfolio stream still shows another quantity than the position stream.
+
+        TWS sends a change as a position message and a portfolio message, not always together;
+        read between the two, a close would lose IB's realised P&L (the core would estimate it).
+        """
+        if account != self.portfolio_account:
+            return False
+        held = self.positions.get(account, {})
+        for con_id, item in self.portfolio.get(account, {}).items():
+            entry = held.get(con_id)
+            if (entry.quantity if entry is not None else ZERO) != item.quantity:
+                return True
+        return False
+
+    async def _await_portfolio(self, account: str) -> bool:
+        """Wait, briefly, for the portfolio stream to catch up with a fresh position change.
+
+        Only a change of the last ``PORTFOLIO_CATCH_UP`` seconds is waited for: a contract whose
+        portfolio row never follows (no market data) costs nothing after that. True if it waited.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = self._stream_changed_at.get(account, -PORTFOLIO_CATCH_UP) + PORTFOLIO_CATCH_UP
+        waited = False
+        while self.state is _State.READY and self._portfolio_lags(account):
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                log.debug("IB portfolio of %s at %s still differs from its positions", account, self.where)
+                break
+            waited = True
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stream_changed.wait(), remaining)
+        return waited
+
+    def _stream_change(self, account: str) -> None:
+        """Note a position or portfolio message: wakes fetches waiting for the two to agree."""
+        if self._loop is not None:
+            self._stream_changed_at[account] = self._loop.time()
+        changed, self._stream_changed = self._stream_changed, asyncio.Event()
+        changed.set()
 
     def _resolve(self, adapter: IbkrAdapter) -> str:
         account = adapter.followed(self.managed)
@@ -331,7 +470,7 @@ class _Link:
             sentence = f"TWS/IB Gateway at {self.where} reported no managed accounts"
         raise ReadError(ReadErrorKind.SOURCE, sentence)
 
-    def _build(self, account: str) -> BrokerSnapshot:
+    def _build(self, account: str, keys: ContractKeys) -> BrokerSnapshot:
         held = self.positions.get(account, {})
         streams_prices = account == self.portfolio_account
         priced = self.portfolio.get(account, {}) if streams_prices else {}
@@ -351,9 +490,9 @@ class _Link:
             # closed today: the portfolio stream keeps the row at zero with its realised P&L
             if con_id not in held and item.quantity == ZERO:
                 rows[con_id] = (item.contract, _closed_position(item))
-        keys = disambiguate({con_id: instrument_key(contract) for con_id, (contract, _) in rows.items()})
+        keyed = keys.assign({con_id: contract for con_id, (contract, _) in rows.items()})
         positions = [
-            replace(position, instrument=keys[con_id], aliases=aliases(contract, keys[con_id]))
+            replace(position, instrument=keyed[con_id], aliases=keys.aliases(contract, keyed[con_id]))
             for con_id, (contract, position) in rows.items()
         ]
         positions.sort(key=lambda p: p.instrument)
@@ -370,6 +509,8 @@ class _Link:
             self._attempt = None
             self._ib = None
             self._tasks = set()
+            self._outage = None
+            self._stream_changed = asyncio.Event()
             self.state = _State.IDLE
         if self._supervisor is None or self._supervisor.done():
             if self._supervisor is not None and not self._supervisor.cancelled():
@@ -393,7 +534,7 @@ class _Link:
                 await self._connect_once()
             except _AttemptFailed as exc:
                 failures += 1
-                self._go_down(exc.kind, exc.reason)
+                self._go_down(_Failure(exc.kind, exc.reason, exc.needs_user))
                 self._finish_attempt()
                 await self._sleep_before_retry(failures)
                 continue
@@ -403,7 +544,9 @@ class _Link:
                     "connecting to TWS/IB Gateway at %s failed unexpectedly", self.where, exc_info=True
                 )
                 self._go_down(
-                    ReadErrorKind.NETWORK, f"connecting to TWS/IB Gateway at {self.where} failed: {exc}"
+                    _Failure(
+                        ReadErrorKind.NETWORK, f"connecting to TWS/IB Gateway at {self.where} failed: {exc}"
+                    )
                 )
                 self._finish_attempt()
                 await self._sleep_before_retry(failures)
@@ -420,11 +563,7 @@ class _Link:
             await self._sleep_before_retry(1)
 
     async def _sleep_before_retry(self, attempt: int) -> None:
-        delay = BACKOFF.delay(attempt)
-        loop = asyncio.get_running_loop()
-        self._retry_at = loop.time() + delay
-        await asyncio.sleep(delay)
-        self._retry_at = None
+        await asyncio.sleep(BACKOFF.delay(attempt))
 
     def _finish_attempt(self) -> None:
         if self._attempt is not None and not self._attempt.done():
@@ -436,6 +575,7 @@ class _Link:
         self.portfolio = {}
         self._collecting = None
         self.portfolio_account = None
+        self._warned_codes = set()  # a new connection may warn about a broken data farm again
         loop = asyncio.get_running_loop()
         ib = ibapi.IB()
         self._ib = ib
@@ -473,7 +613,8 @@ class _Link:
                 with contextlib.suppress(BaseException):
                     await connect
         if self._connect_error is not None:
-            raise _AttemptFailed(*self._connect_error)
+            error = self._connect_error
+            raise _AttemptFailed(error.kind, error.reason, error.needs_user)
         if connect.cancelled() or not connect.done():
             if closed_early:
                 raise _AttemptFailed(
@@ -487,9 +628,9 @@ class _Link:
                 f"TWS/IB Gateway at {self.where} did not complete the connection and the first "
                 f"position download within {timeout:g} s",
             )
-        error = connect.exception()
-        if error is not None:
-            raise _AttemptFailed(*self._describe_connect_error(error))
+        failure = connect.exception()
+        if failure is not None:
+            raise _AttemptFailed(*self._describe_connect_error(failure))
         self.managed = list(ib.managedAccounts())
         # connectAsync only logs a first download that timed out (raiseSyncErrors, which would
         # raise instead, is ib_async's alone), so the positions are asked for once more here and
@@ -520,8 +661,8 @@ class _Link:
         if isinstance(error, ConnectionRefusedError):
             return (
                 ReadErrorKind.NETWORK,
-                f"cannot connect to TWS/IB Gateway at {self.where} (connection refused): is it running "
-                f"with the API enabled on that port?",
+                f"cannot connect to TWS/IB Gateway at {self.where} (connection refused; is it running "
+                f"with the API enabled on that port?)",
             )
         if isinstance(error, TimeoutError):
             return (
@@ -582,31 +723,39 @@ class _Link:
         self.state = _State.READY
         self.kind = ReadErrorKind.NETWORK
         self.reason = ""
-        if self._outage_logged or verb.startswith("re"):
+        if self._outage is not None or verb.startswith("re"):
             log.info("%s TWS/IB Gateway at %s (client_id %s)", verb, self.where, self.client_id)
         else:
             log.debug("%s TWS/IB Gateway at %s (client_id %s)", verb, self.where, self.client_id)
-        self._outage_logged = False
+        self._outage = None
 
-    def _go_down(self, kind: ReadErrorKind, reason: str) -> None:
+    def _begin_or_continue_outage(self, failure: _Failure) -> None:
+        """Fix the outage's sentence at its first cause; later causes are logged quietly.
+
+        One exception: a cause only the user can remove (client id in use) replaces the sentence
+        once, since it is what the user must act on.
+        """
+        self.kind, self.reason = failure.kind, failure.reason
+        outage = self._outage
+        if outage is None or (failure.needs_user and not outage.needs_user):
+            self._outage = failure
+            log.warning("%s", failure.reason)
+        else:
+            log.debug("%s", failure.reason)
+
+    def _go_down(self, failure: _Failure) -> None:
         """Mark the connection unusable; the first sentence of an outage is a warning, retries are quiet."""
         self.state = _State.DOWN
-        self.kind = kind
-        self.reason = reason
         self.positions = {}
         self.portfolio = {}
         self._collecting = None
-        if self._outage_logged:
-            log.debug("%s", reason)
-        else:
-            log.warning("%s", reason)
-            self._outage_logged = True
+        self._begin_or_continue_outage(replace(failure, reason=f"{failure.reason}; {RECONNECTING}"))
 
-    def _lose(self, kind: ReadErrorKind, reason: str) -> None:
+    def _lose(self, kind: ReadErrorKind, reason: str, needs_user: bool = False) -> None:
         """The working connection broke: drop it and let the supervisor reconnect."""
         if self.state not in (_State.READY, _State.DEGRADED, _State.RESYNCING):
             return
-        self._go_down(kind, reason)
+        self._go_down(_Failure(kind, reason, needs_user))
         self._cancel_side_tasks()
         self._discard_ib()
         if self._lost is not None:
@@ -664,6 +813,7 @@ class _Link:
                 bucket.pop(con_id, None)
             else:
                 bucket[con_id] = entry
+        self._stream_change(position.account)
         if self.state is _State.READY:
             self._push_account(position.account)
 
@@ -676,6 +826,7 @@ class _Link:
             unrealised=wire_decimal(item.unrealizedPNL),
             realised=wire_decimal(item.realizedPNL),
         )
+        self._stream_change(item.account)
         if self.state is _State.READY:
             self._push_account(item.account)
 
@@ -694,46 +845,72 @@ class _Link:
                 f"client_id {self.client_id} is already in use at {self.where}; set a different "
                 f"client_id for {self._accounts_phrase()}"
             )
-            self._fail_handshake_or_lose(sentence)
+            self._fail_handshake_or_lose(_Failure(ReadErrorKind.NETWORK, sentence, needs_user=True))
         elif code == CANNOT_CONNECT:
             self._fail_handshake_or_lose(
-                f"cannot connect to TWS/IB Gateway at {self.where} (error 502): is it running with "
-                f"the API enabled on that port?"
+                _Failure(
+                    ReadErrorKind.NETWORK,
+                    f"cannot connect to TWS/IB Gateway at {self.where} (error 502; is it running with "
+                    f"the API enabled on that port?)",
+                )
             )
         elif code == NOT_CONNECTED:
             self._lose(ReadErrorKind.NETWORK, f"not connected to TWS/IB Gateway at {self.where} (error 504)")
-        elif code == CONNECTIVITY_LOST:
-            self._degrade()
+        elif code in CONNECTIVITY_CODES:
+            self._degrade(code)
         elif code in (DATA_LOST, DATA_MAINTAINED):
             self._restored(code)
         elif code == SOCKET_RESET:
             log.info("TWS at %s reset its API socket (error 1300); reconnecting when it closes", self.where)
+        elif (
+            code in FARM_OK_CODES
+            and self.state is _State.DEGRADED
+            and self._degraded_by == SERVER_CONNECTIVITY_BROKEN
+        ):
+            self._restored(code)
         elif is_notice(code):
             log.debug("IB notice %s at %s: %s", code, self.where, message)
+        elif is_price_warning(code):
+            if code in self._warned_codes:
+                log.debug("IB warning %s at %s: %s", code, self.where, message)
+            else:
+                self._warned_codes.add(code)
+                log.warning(
+                    "IB warning %s at %s: %s (prices may be missing or late; positions are not affected)",
+                    code,
+                    self.where,
+                    message,
+                )
         elif req_id == -1:
             log.warning("IB message %s at %s: %s", code, self.where, message)
         else:
             log.debug("IB message %s for request %s at %s: %s", code, req_id, self.where, message)
 
-    def _fail_handshake_or_lose(self, sentence: str) -> None:
+    def _fail_handshake_or_lose(self, failure: _Failure) -> None:
         if self.state is _State.CONNECTING:
-            self._connect_error = (ReadErrorKind.NETWORK, sentence)
+            self._connect_error = failure
             if self._handshake_failed is not None and not self._handshake_failed.done():
                 self._handshake_failed.set_result(None)
         else:
-            self._lose(ReadErrorKind.NETWORK, sentence)
+            self._lose(failure.kind, failure.reason, failure.needs_user)
 
-    def _degrade(self) -> None:
+    def _degrade(self, code: int) -> None:
+        """1100 or 2110: the socket is fine but TWS is cut off from IB, so its positions may be
+        old. Stale until 1101/1102 and a complete re-download (``_restored``)."""
         if self.state not in (_State.READY, _State.RESYNCING):
             return
         self.state = _State.DEGRADED
-        self.kind = ReadErrorKind.NETWORK
-        self.reason = (
-            f"TWS at {self.where} has lost its connection to IB's servers (error 1100), so its "
-            f"positions may be out of date"
+        self._degraded_by = code
+        if self._resync_task is not None and not self._resync_task.done():
+            self._resync_task.cancel()  # cut off again: that download proves nothing
+        self._collecting = None
+        self._begin_or_continue_outage(
+            _Failure(
+                ReadErrorKind.NETWORK,
+                f"TWS at {self.where} has lost its connection to IB's servers (error {code}), so its "
+                f"positions may be out of date; waiting for TWS to restore it",
+            )
         )
-        log.warning("%s", self.reason)
-        self._outage_logged = True
 
     def _restored(self, code: int) -> None:
         if self.state not in (_State.READY, _State.DEGRADED, _State.RESYNCING):
@@ -744,6 +921,8 @@ class _Link:
             f"TWS at {self.where} has just regained its connection to IB (error {code}) and is "
             f"re-sending positions"
         )
+        if self._outage is None:  # a restore without a loss we saw: stale for the re-download
+            self._outage = _Failure(self.kind, self.reason)
         log.info("%s", self.reason)
         if self._resync_task is not None and not self._resync_task.done():
             self._resync_task.cancel()  # a newer notice restarts the resync; its positionEnd counts
@@ -868,15 +1047,20 @@ def _options(account: AccountConfig) -> tuple[str, int, int, str | None]:
 
 
 def create(account: AccountConfig, context: AdapterContext) -> IbkrAdapter:
-    """Check the settings and join (or open) the pooled connection; nothing connects until fetch."""
+    """Check the settings and join (or open) the pooled connection; nothing connects until fetch.
+
+    The account's conId -> key map is read here, from its file in the data directory, so the
+    first rows of this run carry the keys of the last one.
+    """
     host, port, client_id, ib_account = _options(account)
+    keys = ContractKeys.load(context.data_dir / key_file_name(account.id))
     _quieten_library_log()
     key = (host.lower(), port, client_id)
     link = _POOL.get(key)
     if link is None or link.state is _State.CLOSED:
         link = _Link(host.lower(), port, client_id)
         _POOL[key] = link
-    adapter = IbkrAdapter(account.id, ib_account, account.timeout, link)
+    adapter = IbkrAdapter(account.id, ib_account, account.timeout, link, keys)
     link.adapters.append(adapter)
     return adapter
 

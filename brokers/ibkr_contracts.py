@@ -1,12 +1,23 @@
 """Instrument keys and aliases for Interactive Brokers contracts.
 
 IB identifies a contract by its ``conId``; people and trading systems write ``AAPL``,
-``AAPL  251219C00150000`` or ``ESZ5``. The key must stay the same from one sync to the next
-(rows, history and events hang on it) and must be readable in the window, so it is built from
-the contract alone, never from what else the account holds.
+``AAPL  251219C00150000`` or ``ESZ5``. Rows, history and events hang on the instrument key, so
+the key must stay the same for as long as the contract does, and it must be readable in the
+window. Both hold because the conId is the identity and the readable key is only its name:
+``ContractKeys`` remembers, per account and across restarts, which key each conId was given.
 
-Keys (the part after the colon is IB's own spelling) and aliases, besides ``<conId>`` and
-``conid:<conId>`` which every contract has:
+- The first time a conId is seen it gets the readable key of its contract (below). If that key
+  already belongs to another conId of the account (one ticker, one currency, two exchanges; or a
+  ticker that moved to a new company), the newcomer gets ``<key>@<conId>``.
+- From then on the conId keeps that key, whatever else the account opens or closes and even if
+  IB renames the contract (``FB`` -> ``META`` keeps ``STK:FB:USD``): the new readable spellings
+  become aliases, so a book writing ``META`` still matches. A spelling that is another conId's
+  key is never an alias.
+- A conId not seen for ``FORGET_AFTER_DAYS`` is forgotten, so the file does not grow with every
+  option ever traded; should it come back it is keyed afresh.
+
+Readable keys (the part after the colon is IB's own spelling) and aliases, besides ``<conId>``
+and ``conid:<conId>`` which every contract has:
 
 - STK: ``STK:<localSymbol>:<currency>`` (``STK:AAPL:USD``, ``STK:SHOP:CAD``); aliases the symbol,
   the localSymbol and ``STK:<symbol>``.
@@ -23,20 +34,28 @@ Without a localSymbol, derivatives fall back to trading class, expiry, strike an
 
 Stocks carry their currency because dual listings are common (``SHOP`` on the TSX in CAD and on
 the NYSE in USD are two contracts with one ticker). The bare symbol is an alias only for stocks,
-forex and crypto: a book writing ``AAPL`` means the shares, never an AAPL option. Should two
-contracts still share a key within one account (one ticker, one currency, two exchanges), both get
-``@<conId>`` appended, because merging two instruments into one row would be worse than a key
-that changes in that rare case.
+forex and crypto: a book writing ``AAPL`` means the shares, never an AAPL option. When two held
+contracts share a bare symbol, both claim it and the core drops such an alias rather than guess.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
+import logging
 import math
+import os
+import re
 import sys
-from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Protocol
+from pathlib import Path
+from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
 
 ONE = Decimal(1)
 # IB's "no value" double on the wire; ib_async and ib_insync both decode it to this float.
@@ -45,6 +64,10 @@ UNSET_DOUBLE = sys.float_info.max
 SYMBOL_ALIAS_TYPES = frozenset({"STK", "CASH", "CRYPTO"})
 PAIR_TYPES = frozenset({"CASH", "CRYPTO"})
 OCC_ROOT_WIDTH = 6
+KEY_FILE_VERSION = 1
+# A conId unseen this long is forgotten: an expired option never comes back, and a stock that
+# does is keyed afresh (the same readable key unless it was renamed or its name was taken).
+FORGET_AFTER_DAYS = 400
 
 
 class ContractLike(Protocol):
@@ -185,6 +208,9 @@ def aliases(contract: ContractLike, key: str | None = None) -> tuple[str, ...]:
     occ = occ_symbol(contract)
     if occ is not None:
         found += [occ, occ.replace(" ", "")]
+    # the contract's readable key today, when its key was fixed under another name (a rename) or
+    # with @conId; ContractKeys drops it again when it is another contract's key
+    found.append(instrument_key(contract))
     return _unique(found, exclude=key)
 
 
@@ -199,10 +225,164 @@ def _unique(spellings: Iterable[str], exclude: str) -> tuple[str, ...]:
     return tuple(result)
 
 
-def disambiguate(keys: dict[int, str]) -> dict[int, str]:
-    """Give ``@<conId>`` to every contract whose key another conId in the same account shares."""
-    counts = Counter(" ".join(key.upper().split()) for key in keys.values())
-    return {
-        con_id: (f"{key}@{con_id}" if counts[" ".join(key.upper().split())] > 1 else key)
-        for con_id, key in keys.items()
-    }
+def fold(spelling: str) -> str:
+    """Upper case, single spaces: how the core compares spellings (``app.symbols.clean``)."""
+    return " ".join(spelling.upper().split())
+
+
+@dataclass(slots=True)
+class _Entry:
+    key: str
+    seen: date
+
+
+class ContractKeys:
+    """The key each conId of one account was given, remembered in a small JSON file.
+
+    Everything here runs on the event loop and does no I/O except ``load``; ``take_changes``
+    hands the new file content to the caller, which writes it with ``write_atomic`` in a thread.
+    """
+
+    def __init__(
+        self,
+        path: Path | None = None,
+        entries: Mapping[int, _Entry] | None = None,
+        *,
+        today: Callable[[], date] = date.today,
+    ) -> None:
+        self.path = path
+        self._entries: dict[int, _Entry] = dict(entries or {})
+        self._owners = {fold(entry.key): con_id for con_id, entry in self._entries.items()}
+        self._today = today
+        self.dirty = False
+
+    @classmethod
+    def load(cls, path: Path, *, today: Callable[[], date] = date.today) -> ContractKeys:
+        """Read the file; a missing one is a first start, a broken one is logged and ignored.
+
+        Ignoring a broken file loses nothing a user relies on: keys are derived again, which
+        gives the same readable keys except after a rename or a collision.
+        """
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return cls(path, today=today)
+        except (OSError, UnicodeDecodeError) as exc:
+            log.warning("cannot read the IB key file %s (%s); instrument keys are derived afresh", path, exc)
+            return cls(path, today=today)
+        try:
+            entries = _parse_key_file(json.loads(text))
+        except (ValueError, TypeError, KeyError) as exc:
+            log.warning(
+                "the IB key file %s is damaged (%s); instrument keys are derived afresh and the "
+                "file is rewritten",
+                path,
+                exc,
+            )
+            keys = cls(path, today=today)
+            keys.dirty = True
+            return keys
+        horizon = today() - timedelta(days=FORGET_AFTER_DAYS)
+        kept = {con_id: entry for con_id, entry in entries.items() if entry.seen >= horizon}
+        keys = cls(path, kept, today=today)
+        keys.dirty = len(kept) != len(entries)
+        return keys
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def key_of(self, con_id: int) -> str | None:
+        entry = self._entries.get(con_id)
+        return entry.key if entry is not None else None
+
+    def assign(self, contracts: Mapping[int, ContractLike]) -> dict[int, str]:
+        """The key of each contract, giving new conIds theirs (see the module docstring).
+
+        New conIds are keyed in conId order, so two colliding contracts seen together for the
+        first time get the same keys on every machine. A newcomer also avoids the readable key
+        of a held contract that was renamed to it, so the renamed one keeps that alias.
+        """
+        today = self._today()
+        new = sorted(con_id for con_id in contracts if con_id not in self._entries)
+        if new:
+            taken = set(self._owners)
+            taken.update(
+                fold(instrument_key(contract))
+                for con_id, contract in contracts.items()
+                if con_id in self._entries
+            )
+            for con_id in new:
+                readable = instrument_key(contracts[con_id])
+                key = readable if fold(readable) not in taken else f"{readable}@{con_id}"
+                self._entries[con_id] = _Entry(key, today)
+                self._owners[fold(key)] = con_id
+                taken.add(fold(key))
+            self.dirty = True
+        for con_id in contracts:
+            entry = self._entries[con_id]
+            if entry.seen != today:
+                entry.seen = today  # at most one rewrite a day keeps a held contract remembered
+                self.dirty = True
+        return {con_id: self._entries[con_id].key for con_id in contracts}
+
+    def aliases(self, contract: ContractLike, key: str) -> tuple[str, ...]:
+        """``aliases`` without any spelling that is another conId's key."""
+        return tuple(
+            spelling
+            for spelling in aliases(contract, key)
+            if self._owners.get(fold(spelling), contract.conId) == contract.conId
+        )
+
+    def take_changes(self) -> str | None:
+        """The file content to write if anything changed since the last call, else None."""
+        if not self.dirty:
+            return None
+        self.dirty = False
+        keys = {
+            str(con_id): {"key": entry.key, "seen": entry.seen.isoformat()}
+            for con_id, entry in sorted(self._entries.items())
+        }
+        return json.dumps({"version": KEY_FILE_VERSION, "keys": keys}, indent=1, ensure_ascii=False) + "\n"
+
+
+def _parse_key_file(raw: Any) -> dict[int, _Entry]:
+    if not isinstance(raw, dict) or raw.get("version") != KEY_FILE_VERSION:
+        raise ValueError(f"expected an object with version {KEY_FILE_VERSION}")
+    keys = raw["keys"]
+    if not isinstance(keys, dict):
+        raise ValueError("'keys' is not an object")
+    entries: dict[int, _Entry] = {}
+    owners: set[str] = set()
+    for con_id, item in keys.items():
+        key = item["key"]
+        if not isinstance(key, str) or not key.strip():
+            raise ValueError(f"conId {con_id} has no key")
+        if fold(key) in owners:
+            raise ValueError(f"key {key!r} is given to two conIds")
+        owners.add(fold(key))
+        entries[int(con_id)] = _Entry(key, date.fromisoformat(item["seen"]))
+    return entries
+
+
+def key_file_name(account_id: str) -> str:
+    """``ibkr-keys-<account>.json``; an id with characters unfit for a file name gets a hash too."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", account_id).strip(".") or "account"
+    if safe != account_id:
+        safe += "-" + hashlib.sha1(account_id.encode()).hexdigest()[:8]
+    return f"ibkr-keys-{safe}.json"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` so that a crash leaves the old file or the new, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(temporary, "w", encoding="utf-8") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise

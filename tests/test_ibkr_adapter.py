@@ -7,7 +7,6 @@ fetch turning stale); reconnect backoff is shortened so the file stays fast.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -18,13 +17,16 @@ from typing import Any
 import pytest
 
 from app.config import AccountConfig
-from app.domain import BrokerSnapshot, Position
+from app.domain import AccountState, BrokerSnapshot, Event, EventKind, Position, Status
 from app.errors import ConfigError, ReadError, ReadErrorKind
+from app.runtime import Runtime
 from app.secrets import Secrets
+from app.sync import SyncResult
 from brokers import ibkr
 from brokers.base import BrokerAdapter
-from brokers.ibkr_contracts import disambiguate, instrument_key
+from brokers.ibkr_contracts import ContractKeys, instrument_key, key_file_name
 from brokers.registry import AdapterContext
+from tests.conftest import write_book
 from tests.fakes.tws_server import ORDER_MESSAGE_IDS, ORDER_REQUEST_IDS, FakeContract, FakeTws
 
 U1, U2 = "U1111111", "U2222222"
@@ -108,14 +110,17 @@ async def server() -> AsyncIterator[FakeTws]:
 
 
 @pytest.fixture
-async def make(server: FakeTws) -> AsyncIterator[Callable[..., ibkr.IbkrAdapter]]:
+async def make(server: FakeTws, tmp_path: Path) -> AsyncIterator[Callable[..., ibkr.IbkrAdapter]]:
+    """Adapters on the fake; each keeps its key file in ``tmp_path / "data"`` unless told otherwise."""
     adapters: list[ibkr.IbkrAdapter] = []
-    context = AdapterContext(data_dir=Path("."), secrets=Secrets({}))
 
-    def build(account_id: str = "ib1", timeout: float = 3.0, **options: Any) -> ibkr.IbkrAdapter:
+    def build(
+        account_id: str = "ib1", timeout: float = 3.0, data_dir: Path | None = None, **options: Any
+    ) -> ibkr.IbkrAdapter:
         options.setdefault("port", server.port)
         options.setdefault("client_id", 11)
         account = AccountConfig(id=account_id, broker="ibkr", book="book", timeout=timeout, options=options)
+        context = AdapterContext(data_dir=data_dir or tmp_path / "data", secrets=Secrets({}))
         adapter = ibkr.create(account, context)
         adapters.append(adapter)
         return adapter
@@ -296,24 +301,58 @@ async def test_fractional_quantities_stay_exact(
     assert rows["STK:AAPL:USD"].average_price == Decimal("150.3333")
 
 
+class Contract:
+    """A stock contract as ib_async hands it over, for the key map's unit tests."""
+
+    secType = "STK"
+    lastTradeDateOrContractMonth = ""
+    strike = 0.0
+    right = ""
+    multiplier = ""
+    tradingClass = ""
+
+    def __init__(self, con_id: int, symbol: str, currency: str = "USD") -> None:
+        self.conId = con_id
+        self.symbol = symbol
+        self.localSymbol = symbol
+        self.currency = currency
+
+
 def test_one_key_per_contract_even_when_spellings_collide() -> None:
-    class Contract:
-        secType = "STK"
-        symbol = "SHOP"
-        lastTradeDateOrContractMonth = ""
-        strike = 0.0
-        right = ""
-        multiplier = ""
-        tradingClass = ""
+    """Two listings with one ticker and currency: the conId keeps them apart, for good."""
+    assert instrument_key(Contract(1, "SHOP", "CAD")) != instrument_key(Contract(2, "SHOP", "USD"))
+    keys = ContractKeys()
+    # seen together for the first time: keyed in conId order, so every machine agrees
+    both = {2: Contract(2, "SHOP"), 1: Contract(1, "SHOP")}
+    assert keys.assign(both) == {1: "STK:SHOP:USD", 2: "STK:SHOP:USD@2"}
+    # the @ contract does not claim the other's key as an alias; both keep their conId aliases
+    assert "STK:SHOP:USD" not in keys.aliases(both[2], "STK:SHOP:USD@2")
+    assert {"2", "conid:2", "SHOP"} <= set(keys.aliases(both[2], "STK:SHOP:USD@2"))
+    # whatever is held later, each conId keeps its key
+    assert keys.assign({2: Contract(2, "SHOP")}) == {2: "STK:SHOP:USD@2"}
+    assert keys.assign({1: Contract(1, "SHOP")}) == {1: "STK:SHOP:USD"}
+    # a newcomer whose readable key is taken gets @conId, even when the owner is not held now
+    assert keys.assign({3: Contract(3, "SHOP")}) == {3: "STK:SHOP:USD@3"}
 
-        def __init__(self, con_id: int, currency: str) -> None:
-            self.conId = con_id
-            self.currency = currency
-            self.localSymbol = "SHOP"
 
-    assert instrument_key(Contract(1, "CAD")) != instrument_key(Contract(2, "USD"))
-    keys = disambiguate({1: instrument_key(Contract(1, "USD")), 2: instrument_key(Contract(2, "USD"))})
-    assert keys == {1: "STK:SHOP:USD@1", 2: "STK:SHOP:USD@2"}
+def test_the_key_file_survives_restarts_and_damage(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / key_file_name("ib1")
+    keys = ContractKeys.load(path)
+    keys.assign({1: Contract(1, "FB"), 2: Contract(2, "SHOP")})
+    text = keys.take_changes()
+    assert text is not None and keys.take_changes() is None  # nothing new: nothing to write
+    path.write_text(text, encoding="utf-8")
+
+    again = ContractKeys.load(path)
+    assert again.assign({1: Contract(1, "META")}) == {1: "STK:FB:USD"}
+    assert not again.dirty, "a known conId seen again the same day changes nothing"
+
+    path.write_text('{"version": 1, "keys": {"1": {"key": "STK:FB:USD"', encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="brokers.ibkr_contracts"):
+        damaged = ContractKeys.load(path)
+    assert len(damaged) == 0 and damaged.dirty, "ignored, and rewritten at the next save"
+    assert str(path) in caplog.text and "damaged" in caplog.text
+    assert key_file_name("ib 1/x") != key_file_name("ib_1_x"), "unsafe characters do not merge accounts"
 
 
 # ---------------------------------------------------------------- push
@@ -423,6 +462,67 @@ async def test_a_restart_window_is_one_warning_and_quiet_retries(
     assert [r for r in caplog.records if r.levelno >= logging.WARNING] == loud
 
 
+async def _outage_sentences(
+    adapter: ibkr.IbkrAdapter, until: Callable[[], bool], timeout: float
+) -> list[str]:
+    """What fetch said, every 50 ms, until ``until()`` holds."""
+    seen: list[str] = []
+    async with asyncio.timeout(timeout):
+        while not until():
+            with pytest.raises(ReadError) as raised:
+                await adapter.fetch()
+            seen.append(str(raised.value))
+            await asyncio.sleep(0.05)
+    return seen
+
+
+async def test_an_outage_is_one_sentence_from_start_to_end(
+    server: FakeTws,
+    make: Callable[..., ibkr.IbkrAdapter],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No countdown and no change of cause in what fetch says: each change would be an event."""
+    # retries 0.6-1.2 s apart: long enough for a countdown to have shown whole seconds
+    monkeypatch.setattr(ibkr, "BACKOFF", ibkr.Backoff(initial=1.2, cap=1.2))
+    caplog.set_level(logging.DEBUG, logger="brokers.ibkr")
+    adapter = make(ib_account=U1)
+    await adapter.fetch()
+    caplog.clear()
+
+    await server.stop_listening()
+    await server.drop_clients()
+    await eventually(lambda: stale(adapter))
+
+    def refusals() -> int:
+        return sum("connection refused" in r.getMessage() for r in caplog.records if r.name == "brokers.ibkr")
+
+    seen = await _outage_sentences(adapter, lambda: refusals() >= 2, timeout=10.0)
+    assert len(seen) >= 5
+    assert set(seen) == {
+        f"the connection to TWS/IB Gateway at 127.0.0.1:{server.port} was lost; reconnecting with backoff"
+    }
+
+    await server.start()
+    await eventually(lambda: fresh(adapter), timeout=5.0)
+
+
+async def test_a_refused_first_connection_keeps_its_sentence(make: Callable[..., ibkr.IbkrAdapter]) -> None:
+    adapter = make(ib_account=U1, port=1)
+    with pytest.raises(ReadError) as raised:
+        await adapter.fetch()
+    first = str(raised.value)
+    assert first == (
+        "cannot connect to TWS/IB Gateway at 127.0.0.1:1 (connection refused; is it running with the "
+        "API enabled on that port?); reconnecting with backoff"
+    )
+    for _ in range(5):  # retries come and go (0.05-0.2 s apart here); the sentence stays
+        await asyncio.sleep(0.1)
+        with pytest.raises(ReadError) as raised:
+            await adapter.fetch()
+        assert str(raised.value) == first
+
+
 async def test_nothing_is_returned_before_the_first_position_download_ends(
     server: FakeTws, make: Callable[..., ibkr.IbkrAdapter]
 ) -> None:
@@ -433,9 +533,16 @@ async def test_nothing_is_returned_before_the_first_position_download_ends(
     assert raised.value.kind is ReadErrorKind.TIMEOUT
 
 
-@pytest.mark.parametrize("restored", [1101, 1102])
+LOST_TEXTS = {
+    1100: "Connectivity between IB and Trader Workstation has been lost.",
+    2110: "Connectivity between Trader Workstation and server is broken. It will be restored automatically.",
+}
+
+
+# 2110 ends with 1101/1102 like 1100, or (should TWS only say so) with its data farms back: 2104
+@pytest.mark.parametrize(("lost", "restored"), [(1100, 1101), (1100, 1102), (2110, 1102), (2110, 2104)])
 async def test_connectivity_lost_and_restored(
-    server: FakeTws, make: Callable[..., ibkr.IbkrAdapter], restored: int
+    server: FakeTws, make: Callable[..., ibkr.IbkrAdapter], lost: int, restored: int
 ) -> None:
     adapter = make(ib_account=U1)
     pushes = Pushes()
@@ -443,11 +550,13 @@ async def test_connectivity_lost_and_restored(
     await adapter.fetch()
     updates_before, requests_before = server.count(6), server.count(61)
 
-    await server.send_error(1100)
+    await server.send_error(lost, LOST_TEXTS[lost])
     await eventually(lambda: stale(adapter))
     with pytest.raises(ReadError) as raised:
         await adapter.fetch()
-    assert "1100" in str(raised.value)
+    sentence = str(raised.value)
+    assert f"error {lost}" in sentence and "out of date" in sentence
+    assert raised.value.kind is ReadErrorKind.NETWORK
 
     server.hold_position_end = True
     server.set_position(U1, AAPL, "90", "150.25", market_price="190.5")
@@ -455,7 +564,8 @@ async def test_connectivity_lost_and_restored(
     await server.wait_for(lambda: server.count(61) == requests_before + 1)  # positions asked again
     with pytest.raises(ReadError) as raised:
         await adapter.fetch()  # restored, but the positions are not all in yet
-    assert str(restored) in str(raised.value)
+    # still the outage's one sentence: a new one would be a second sync_failed event
+    assert str(raised.value) == sentence
 
     waiting = asyncio.ensure_future(pushes.next())
     await server.release_position_ends()
@@ -463,6 +573,22 @@ async def test_connectivity_lost_and_restored(
     assert by_key(await adapter.fetch())["STK:AAPL:USD"].quantity == Decimal(90)
     if restored == 1101:  # data lost: the price stream is subscribed again as well
         await server.wait_for(lambda: server.count(6) == updates_before + 1)
+
+
+async def test_a_data_farm_notice_does_not_end_an_1100(
+    server: FakeTws, make: Callable[..., ibkr.IbkrAdapter]
+) -> None:
+    """Only 1101/1102 restore a 1100; the farm notices end a 2110 alone (see the test above)."""
+    adapter = make(ib_account=U1)
+    await adapter.fetch()
+    requests_before = server.count(61)
+    await server.send_error(1100)
+    await eventually(lambda: stale(adapter))
+    await server.send_error(2104)
+    await server.send_error(1102)  # a marker behind the notice: its resync asks for positions
+    await server.wait_for(lambda: server.count(61) == requests_before + 1)
+    await eventually(lambda: fresh(adapter))
+    assert server.count(61) == requests_before + 1, "the 2104 started no resync of its own"
 
 
 async def test_client_id_in_use_names_it(server: FakeTws, make: Callable[..., ibkr.IbkrAdapter]) -> None:
@@ -488,19 +614,53 @@ async def test_connection_refused_is_a_network_read_error(make: Callable[..., ib
     assert "127.0.0.1:1" in str(raised.value) and "refused" in str(raised.value)
 
 
+async def _after_messages(server: FakeTws, adapter: ibkr.IbkrAdapter, pushes: Pushes, quantity: str) -> None:
+    """Push a change behind whatever the fake sent before, so the adapter has read all of it."""
+    waiting = asyncio.ensure_future(pushes.next(timeout=3.0))
+    await server.update_position(U1, AAPL, quantity, "150.25")
+    await waiting
+    assert by_key(await adapter.fetch())["STK:AAPL:USD"].quantity == Decimal(quantity)
+
+
 async def test_informational_codes_do_not_make_the_account_stale(
-    server: FakeTws, make: Callable[..., ibkr.IbkrAdapter]
+    server: FakeTws, make: Callable[..., ibkr.IbkrAdapter], caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     adapter = make(ib_account=U1)
     pushes = Pushes()
     adapter.on_push(pushes)
     await adapter.fetch()
-    for code in (2104, 2106, 2107, 2108, 2119, 2158, 10167):
+    caplog.clear()
+    for code in (2104, 2106, 2158, 2107, 2108, 2119, 165, 399, 10167, 10197):
         await server.send_error(code)
-    waiting = asyncio.ensure_future(pushes.next())
-    await server.update_position(U1, AAPL, "101", "150.25")  # arrives after the notices
-    await waiting
-    assert by_key(await adapter.fetch())["STK:AAPL:USD"].quantity == Decimal(101)
+    await _after_messages(server, adapter, pushes, "101")
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+async def test_data_farm_warnings_are_logged_once_and_leave_positions_alone(
+    server: FakeTws, make: Callable[..., ibkr.IbkrAdapter], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    adapter = make(ib_account=U1)
+    pushes = Pushes()
+    adapter.on_push(pushes)
+    await adapter.fetch()
+    caplog.clear()
+    broken = {
+        2103: "Market data farm connection is broken:usfarm",
+        2105: "HMDS data farm connection is broken:ushmds",
+        2157: "Sec-def data farm connection is broken:secdefnj",
+    }
+    for _ in range(3):  # a flapping farm repeats itself
+        for code, text in broken.items():
+            await server.send_error(code, text)
+    await _after_messages(server, adapter, pushes, "102")  # read, and not stale
+
+    loud = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [r.name for r in loud] == ["brokers.ibkr"] * 3, [(r.name, r.getMessage()) for r in loud]
+    for record, (code, text) in zip(loud, broken.items(), strict=True):
+        assert f"IB warning {code}" in record.getMessage() and text in record.getMessage()
+        assert "positions are not affected" in record.getMessage()
 
 
 async def test_no_order_message_ever_leaves_the_adapter(
@@ -532,10 +692,10 @@ async def test_no_order_message_ever_leaves_the_adapter(
         ({"ib_account": " "}, "ib_account"),
     ],
 )
-def test_bad_settings_are_config_errors(options: dict[str, Any], field: str) -> None:
+def test_bad_settings_are_config_errors(options: dict[str, Any], field: str, tmp_path: Path) -> None:
     account = AccountConfig(id="ib1", broker="ibkr", book="book", options=options)
     with pytest.raises(ConfigError) as raised:
-        ibkr.create(account, AdapterContext(data_dir=Path("."), secrets=Secrets({})))
+        ibkr.create(account, AdapterContext(data_dir=tmp_path, secrets=Secrets({})))
     assert raised.value.field == f"accounts.ib1.{field}"
     assert not ibkr._POOL
 
@@ -543,63 +703,102 @@ def test_bad_settings_are_config_errors(options: dict[str, Any], field: str) -> 
 # ---------------------------------------------------------------- end to end
 
 
-async def test_a_push_reaches_the_published_row_within_a_second(server: FakeTws, tmp_path: Path) -> None:
-    """Fake TWS -> adapter push -> SyncWorker sync -> reconciled row published."""
-    from app.config import parse_settings
-    from app.domain import AccountState, Status
-    from app.runtime import build_runtime
-    from app.sync import SyncResult
+class IbRun:
+    """The real runtime (file books, SQLite store, SyncWorker) on IB accounts at the fake TWS."""
 
-    book = tmp_path / "book.json"
-    book.write_text(
-        json.dumps(
-            {
-                "positions": [
-                    {"symbol": "AAPL", "quantity": 100, "average_price": "150.25"},
-                    {"symbol": "MSFT", "quantity": -30, "average_price": "410.1"},
-                ]
-            }
-        ),
-        encoding="utf-8",
-    )
-    raw = {
-        "books": [{"id": "bot", "kind": "file", "path": str(book)}],
-        "accounts": [
-            {
-                "id": "ib1",
-                "broker": "ibkr",
-                "book": "bot",
-                "port": server.port,
-                "client_id": 21,
-                "ib_account": U1,
-                "interval": 3600,
-                "timeout": 3,
-                "settle_seconds": 0,
-            }
-        ],
-    }
-    settings = parse_settings(raw, tmp_path / "config.toml")
-    assert settings.accounts[0].price_tolerance_rel == Decimal("0.005")  # the registry default for IB
-    runtime = build_runtime(settings, tmp_path / "data", secrets=Secrets({}))
-    results: asyncio.Queue[SyncResult] = asyncio.Queue()
-    runtime.worker.subscribe(results.put_nowait)
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.worker = runtime.worker
+        self.store = runtime.store
+        self.results: asyncio.Queue[SyncResult] = asyncio.Queue()
+        runtime.worker.subscribe(self.results.put_nowait)
 
-    async def published(check: Callable[[SyncResult], bool], timeout: float) -> SyncResult:
+    async def published(self, check: Callable[[SyncResult], bool], timeout: float = 5.0) -> SyncResult:
+        """The next published result that passes ``check`` (others are skipped)."""
         async with asyncio.timeout(timeout):
             while True:
-                result = await results.get()
+                result = await self.results.get()
                 if check(result):
                     return result
 
+    def forget(self) -> None:
+        """Drop what was published so far: the next wait sees only what comes after."""
+        while not self.results.empty():
+            self.results.get_nowait()
+
+    async def first_ok(self, *accounts: str, timeout: float = 5.0) -> dict[str, SyncResult]:
+        """The first good result of each account, in whatever order the accounts published."""
+        found: dict[str, SyncResult] = {}
+        async with asyncio.timeout(timeout):
+            while len(found) < len(accounts):
+                result = await self.results.get()
+                if result.account in accounts and result.state is AccountState.OK:
+                    found.setdefault(result.account, result)
+        return found
+
+    def events(self, account: str, *kinds: EventKind) -> list[Event]:
+        """Events as the store keeps them: what ``position-sync events`` and the window show."""
+        stored = self.store.events(account=account, kinds=[k.value for k in kinds] if kinds else None)
+        return [item.event for item in stored]
+
+
+def ib_runtime(
+    server: FakeTws, tmp_path: Path, books: dict[str, list[dict[str, Any]]], accounts: list[dict[str, Any]]
+) -> IbRun:
+    """Books by id (written now, dated an hour back) and ``[[accounts]]`` entries on the fake."""
+    from app.config import parse_settings
+    from app.runtime import build_runtime
+
+    for book_id, positions in books.items():
+        write_book(tmp_path / f"{book_id}.json", positions)
+    raw = {
+        "books": [
+            {"id": book_id, "kind": "file", "path": str(tmp_path / f"{book_id}.json")} for book_id in books
+        ],
+        "accounts": [
+            {
+                "broker": "ibkr",
+                "port": server.port,
+                "interval": 3600,
+                "timeout": 3,
+                "settle_seconds": 0,
+                **entry,
+            }
+            for entry in accounts
+        ],
+    }
+    settings = parse_settings(raw, tmp_path / "config.toml")
+    return IbRun(build_runtime(settings, tmp_path / "data", secrets=Secrets({})))
+
+
+def ok(account: str) -> Callable[[SyncResult], bool]:
+    return lambda r: r.account == account and r.state is AccountState.OK
+
+
+async def test_a_push_reaches_the_published_row_within_a_second(server: FakeTws, tmp_path: Path) -> None:
+    """Fake TWS -> adapter push -> SyncWorker sync -> reconciled row published."""
+    run = ib_runtime(
+        server,
+        tmp_path,
+        {
+            "bot": [
+                {"symbol": "AAPL", "quantity": 100, "average_price": "150.25"},
+                {"symbol": "MSFT", "quantity": -30, "average_price": "410.1"},
+            ]
+        },
+        [{"id": "ib1", "book": "bot", "client_id": 21, "ib_account": U1}],
+    )
+    # the registry default for IB
+    assert run.runtime.settings.accounts[0].price_tolerance_rel == Decimal("0.005")
     try:
-        await runtime.worker.start()
-        first = await published(lambda r: r.state is AccountState.OK, timeout=5.0)
+        await run.worker.start()
+        first = await run.published(ok("ib1"))
         assert first.rows["STK:AAPL:USD"].status is Status.MATCH, first.rows
         assert first.rows["STK:MSFT:USD"].status is Status.MATCH
 
         start = time.perf_counter()
         await server.update_position(U1, AAPL, "150", "155", market_price="191")
-        pushed = await published(
+        pushed = await run.published(
             lambda r: r.rows.get("STK:AAPL:USD") is not None and r.rows["STK:AAPL:USD"].broker_qty == 150,
             timeout=1.0,
         )
@@ -607,5 +806,235 @@ async def test_a_push_reaches_the_published_row_within_a_second(server: FakeTws,
         assert pushed.reason == "push"
         assert pushed.rows["STK:AAPL:USD"].status is Status.QTY_MISMATCH
     finally:
-        await runtime.close()
+        await run.runtime.close()
     assert not ibkr._POOL
+
+
+async def test_ibs_nightly_restart_is_one_sync_failed_event(
+    server: FakeTws, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Dropped, then refused for several syncs, then back: one event, and a resync before judging."""
+    caplog.set_level(logging.DEBUG, logger="brokers.ibkr")
+    run = ib_runtime(
+        server,
+        tmp_path,
+        {
+            "bot": [
+                {"symbol": "AAPL", "quantity": 100, "average_price": "150.25"},
+                {"symbol": "MSFT", "quantity": -30},
+            ]
+        },
+        [{"id": "ib1", "book": "bot", "client_id": 22, "ib_account": U1}],
+    )
+    try:
+        await run.worker.start()
+        await run.published(ok("ib1"))
+
+        await server.stop_listening()
+        await server.drop_clients()
+        async with asyncio.timeout(5.0):  # until the adapter has seen the drop
+            while (result := await run.worker.sync("ib1", "manual")).state is AccountState.OK:
+                await asyncio.sleep(0.02)
+        stale_results = [result]
+
+        def refusals() -> int:
+            return sum("connection refused" in r.getMessage() for r in caplog.records)
+
+        for _ in range(5):
+            before = refusals()
+            async with asyncio.timeout(5.0):  # a refused retry (0.05-0.2 s apart here) in between
+                while refusals() == before:
+                    await asyncio.sleep(0.02)
+            result = await run.worker.sync("ib1", "manual")
+            assert result.state is AccountState.STALE, result
+            stale_results.append(result)
+        errors = {r.error for r in stale_results}
+        assert errors == {
+            f"broker: the connection to TWS/IB Gateway at 127.0.0.1:{server.port} was lost; "
+            f"reconnecting with backoff"
+        }
+        assert all(r.rows["STK:AAPL:USD"].status is Status.STALE for r in stale_results)
+
+        server.set_position(U1, AAPL, "120", "151", market_price="190.5")  # changed while down
+        run.forget()
+        await server.start()
+        back = await run.published(ok("ib1"))
+        assert back.rows["STK:AAPL:USD"].broker_qty == 120, "judged on the re-sent positions"
+        assert back.rows["STK:AAPL:USD"].status is Status.QTY_MISMATCH
+    finally:
+        await run.runtime.close()
+    failed = run.events("ib1", EventKind.SYNC_FAILED)
+    assert len(failed) == 1, [e.detail for e in failed]
+    assert not run.events("ib1", EventKind.PHANTOM_DETECTED, EventKind.CLOSED), "no alarm from a stale read"
+
+
+async def test_a_close_at_the_broker_while_the_book_holds_it_is_phantom(
+    server: FakeTws, tmp_path: Path
+) -> None:
+    """Two accounts on one connection; only the first gets IB's portfolio stream (and P&L)."""
+    run = ib_runtime(
+        server,
+        tmp_path,
+        {
+            "bot1": [
+                {"symbol": "AAPL", "quantity": 100, "average_price": "150.25"},
+                {"symbol": "MSFT", "quantity": -30, "average_price": "410.1"},
+            ],
+            "bot2": [{"symbol": "ESZ5", "quantity": 2, "average_price": "5000.25"}],
+        },
+        [
+            {"id": "ib1", "book": "bot1", "client_id": 23, "ib_account": U1},
+            {"id": "ib2", "book": "bot2", "client_id": 23, "ib_account": U2},
+        ],
+    )
+    try:
+        await run.worker.start()
+        first = await run.first_ok("ib1", "ib2")
+        assert first["ib1"].rows["STK:AAPL:USD"].status is Status.MATCH
+        assert first["ib2"].rows["FUT:ESZ5"].status is Status.MATCH
+        assert server.connections == 1
+
+        # the account with the portfolio stream: IB's realised P&L, phantom reported at once (the
+        # broker's own row at zero says it was closed, nothing to wait for)
+        await server.close_position(U1, AAPL.con_id, realized_pnl="4012.75")
+        closed = await run.published(
+            lambda r: r.account == "ib1" and r.rows["STK:AAPL:USD"].status is Status.PHANTOM
+        )
+        row = closed.rows["STK:AAPL:USD"]
+        assert (row.broker_qty, row.local_qty) == (0, 100)
+        assert row.realised_pnl == Decimal("4012.75") and not row.realised_estimated
+        assert closed.rows["STK:MSFT:USD"].status is Status.MATCH, "the other position is untouched"
+        await eventually_stored(run, "ib1", EventKind.PHANTOM_DETECTED)
+        [event] = run.events("ib1", EventKind.CLOSED)
+        assert event.instrument == "STK:AAPL:USD"
+        assert event.detail == "closed at the broker: was 100, realised P&L 4012.75"
+        assert event.data == {"realised_pnl": "4012.75"}
+        [phantom] = run.events("ib1", EventKind.PHANTOM_DETECTED)
+        assert phantom.instrument == "STK:AAPL:USD" and phantom.detail.startswith(
+            "phantom: broker 0, book 100"
+        )
+        [archived] = run.store.closed("ib1")
+        assert archived.realised_pnl == Decimal("4012.75") and not archived.estimated
+
+        # the account without it: no P&L from IB and no price to estimate one, and the phantom is
+        # reported once a second good sync confirms it
+        await server.close_position(U2, ES.con_id)
+        closed = await run.published(
+            lambda r: r.account == "ib2" and r.rows["FUT:ESZ5"].status is Status.PHANTOM
+        )
+        row = closed.rows["FUT:ESZ5"]
+        assert row.broker_qty is None and row.local_qty == 2 and row.realised_pnl is None
+        [event] = run.events("ib2", EventKind.CLOSED)
+        assert event.detail == "closed at the broker: was 2" and event.data == {"realised_pnl": None}
+        assert not run.events("ib2", EventKind.PHANTOM_DETECTED)
+        confirmed = await run.worker.sync("ib2", "manual")
+        assert confirmed.rows["FUT:ESZ5"].status is Status.PHANTOM
+        [phantom] = run.events("ib2", EventKind.PHANTOM_DETECTED)
+        assert phantom.instrument == "FUT:ESZ5" and phantom.detail.startswith("phantom: broker none, book 2")
+        [archived] = run.store.closed("ib2")
+        assert archived.quantity == 2 and archived.realised_pnl is None
+    finally:
+        await run.runtime.close()
+    assert (
+        len(run.events("ib1", EventKind.CLOSED)) == 1
+        and len(run.events("ib1", EventKind.PHANTOM_DETECTED)) == 1
+    )
+    assert not run.events("ib1", EventKind.SYNC_FAILED) and not run.events("ib2", EventKind.SYNC_FAILED)
+
+
+async def eventually_stored(run: IbRun, account: str, kind: EventKind, timeout: float = 5.0) -> None:
+    """Until an event of ``kind`` is in the store (a sync saves before it publishes)."""
+    async with asyncio.timeout(timeout):
+        while not run.events(account, kind):
+            await run.results.get()
+
+
+# ---------------------------------------------------------------- keys across time
+
+
+FB = FakeContract("STK", "FB", 107113386, "FB", exchange="NASDAQ")
+META = FakeContract("STK", "META", 107113386, "META", exchange="NASDAQ")  # FB renamed, same conId
+NEW_FB = FakeContract("STK", "FB", 990001, "FB", exchange="NYSE")  # a later company with the old ticker
+
+
+async def test_a_renamed_contract_keeps_its_key_across_a_restart(server: FakeTws, tmp_path: Path) -> None:
+    server.accounts = [U1]
+    server.positions.clear()
+    server.set_position(U1, FB, "10", "300")
+    account = [{"id": "ib1", "book": "bot", "client_id": 24}]
+    run = ib_runtime(
+        server, tmp_path, {"bot": [{"symbol": "FB", "quantity": 10, "average_price": "300"}]}, account
+    )
+    try:
+        await run.worker.start()
+        assert (await run.published(ok("ib1"))).rows["STK:FB:USD"].status is Status.MATCH
+    finally:
+        await run.runtime.close()
+    assert (tmp_path / "data" / "ibkr-keys-ib1.json").is_file()
+
+    # overnight IB renames the ticker, and the trading system writes the new one
+    server.positions.clear()
+    server.set_position(U1, META, "10", "300")
+    server.set_position(U1, NEW_FB, "5", "20")
+    run = ib_runtime(
+        server,
+        tmp_path,
+        {
+            "bot": [
+                {"symbol": "META", "quantity": 10, "average_price": "300"},
+                {"symbol": "conid:990001", "quantity": 5, "average_price": "20"},
+            ]
+        },
+        account,
+    )
+    try:
+        await run.worker.start()
+        result = await run.published(ok("ib1"))
+    finally:
+        await run.runtime.close()
+    assert {key: row.status for key, row in result.rows.items()} == {
+        "STK:FB:USD": Status.MATCH,  # same conId, same key, same history; META is an alias now
+        "STK:FB:USD@990001": Status.MATCH,  # the old name is taken by the first conId
+    }
+    assert not run.events("ib1", EventKind.PHANTOM_DETECTED, EventKind.UNTRACKED_DETECTED, EventKind.CLOSED)
+
+
+SHOP_A = FakeContract("STK", "SHOP", 880001, "SHOP", exchange="NYSE")
+SHOP_B = FakeContract("STK", "SHOP", 880002, "SHOP", exchange="ARCA")  # one ticker, one currency
+
+
+async def test_a_key_does_not_change_when_a_colliding_contract_closes(
+    server: FakeTws, make: Callable[..., ibkr.IbkrAdapter]
+) -> None:
+    server.accounts = [U1]
+    server.positions.clear()
+    server.set_position(U1, SHOP_B, "10", "80")
+    adapter = make()
+    pushes = Pushes()
+    adapter.on_push(pushes)
+
+    async def keys() -> dict[int, tuple[str, Decimal]]:
+        return {int(p.aliases[0]): (p.instrument, p.quantity) for p in (await adapter.fetch()).positions}
+
+    assert await keys() == {880002: ("STK:SHOP:USD", 10)}
+    waiting = asyncio.ensure_future(pushes.next(timeout=3.0))
+    await server.update_position(U1, SHOP_A, "5", "81")
+    await waiting
+    assert await keys() == {880001: ("STK:SHOP:USD@880001", 5), 880002: ("STK:SHOP:USD", 10)}
+
+    waiting = asyncio.ensure_future(pushes.next(timeout=3.0))
+    await server.close_position(U1, SHOP_B.con_id)
+    await waiting
+    # the closed one stays today at zero (IB's portfolio row), and neither key moved
+    assert await keys() == {880001: ("STK:SHOP:USD@880001", 5), 880002: ("STK:SHOP:USD", 0)}
+
+    await adapter.close()  # a restart: a new adapter reads the same key file
+    adapter = make()
+    adapter.on_push(pushes)
+    server.positions.pop((U1, SHOP_B.con_id))  # and the closed one is gone from IB's lists
+    assert await keys() == {880001: ("STK:SHOP:USD@880001", 5)}, "not promoted to the free name"
+
+    waiting = asyncio.ensure_future(pushes.next(timeout=3.0))
+    await server.update_position(U1, SHOP_B, "1", "82")
+    await waiting
+    assert await keys() == {880001: ("STK:SHOP:USD@880001", 5), 880002: ("STK:SHOP:USD", 1)}, "reopened alike"
