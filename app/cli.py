@@ -22,7 +22,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, NoReturn
 
-from app.config import Settings, default_config_path, default_data_dir, load_settings
+from app.config import (
+    Settings,
+    default_config_path,
+    default_data_dir,
+    load_settings,
+    require_enabled_accounts,
+)
 from app.domain import AccountState, Event, Row
 from app.errors import ConfigError
 from app.paths import resource_dir
@@ -125,6 +131,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             return _window(args, parser)
         settings, data_dir = _settings_and_data_dir(args)
+        if args.command in ("sync", "status", "daemon"):
+            # Only the headless commands: the window opens on such a file so an account can be added.
+            require_enabled_accounts(settings)
         if args.command == "status":
             return cmd_status(settings, data_dir, as_json=args.json)
         if args.command == "events":
@@ -167,12 +176,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _settings_and_data_dir(args: argparse.Namespace) -> tuple[Settings, Path]:
     if args.demo:
         config = args.config or DEMO_CONFIG
-        data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="position-sync-demo-"))
+        data_dir = args.data_dir or _throwaway_demo_dir()
     else:
         config = args.config or default_config_path()
         data_dir = args.data_dir or default_data_dir()
     settings = load_settings(config.expanduser())
     return settings, data_dir.expanduser()
+
+
+def _throwaway_demo_dir() -> Path:
+    """The demo's own data directory, removed when the program exits (only one it made)."""
+    import atexit
+    import shutil
+
+    folder = Path(tempfile.mkdtemp(prefix="position-sync-demo-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
 
 
 def _self_check() -> int:

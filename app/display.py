@@ -10,7 +10,7 @@ import re
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from app.domain import EventKind, Status, normal
+from app.domain import Event, EventKind, Status, normal
 
 MINUS = "\u2212"  # as wide as "+" in tabular fonts, so signed columns stay aligned
 
@@ -51,8 +51,11 @@ EVENT_LABELS: dict[EventKind, str] = {
     EventKind.MASS_CHANGE_HELD: "Mass change held",
 }
 
-CURRENCY_SYMBOLS = {"INR": "₹", "USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "USDT": "₮"}
+# Only currencies whose sign is unambiguous. USDT has none of its own ("₮" is the Mongolian
+# tögrög), so it is shown as a code suffix like every currency not listed here.
+CURRENCY_SYMBOLS = {"INR": "₹", "USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
 _CENT = Decimal("0.01")
+_STATUS_VALUES = frozenset(s.value for s in Status)
 
 
 def status_label(status: Status) -> str:
@@ -100,15 +103,87 @@ def fmt_money(value: Decimal | None, currency: str | None = None, *, signed: boo
     return ("+" + text) if signed and amount > 0 else text
 
 
-def clock(moment: datetime | None, now: datetime | None = None) -> str:
-    """``14:02`` today, ``21 Nov 14:02`` on another day, in the user's local time."""
+def clock(moment: datetime | None, now: datetime | None = None, *, seconds: bool = False) -> str:
+    """``14:02`` today, ``21 Nov 14:02`` on another day, in the user's local time.
+
+    ``seconds`` for logs and timelines, where several things happen within one minute and their
+    order must be readable: ``14:02:07``, ``21 Nov 14:02:07``.
+    """
     if moment is None:
         return ""
     local = moment.astimezone()
     today = (now or datetime.now(local.tzinfo)).astimezone().date()
+    time_format = "%H:%M:%S" if seconds else "%H:%M"
     if local.date() == today:
-        return local.strftime("%H:%M")
-    return local.strftime("%d %b %H:%M")
+        return local.strftime(time_format)
+    return local.strftime(f"%d %b {time_format}")
+
+
+_RAW_STATUS = re.compile(r"\b(" + "|".join(sorted((s.value for s in Status), key=len, reverse=True)) + r")\b")
+_PNL = re.compile(r"realised P&L (-?\d+(?:\.\d+)?)")
+
+
+_ALIAS_HINT = re.compile(
+    r"^did you mean (\S+)\? same quantity at the broker; add the alias .+ to the account$"
+)
+_SPELLING_HINT = re.compile(r"^did you mean (\S+)\? the book holds the same quantity under that spelling$")
+
+
+def short_hint(hint: str | None) -> str:
+    """A hint as short as a table cell allows; the whole sentence stays in the tooltip.
+
+    The look-alike hints carry a ready-to-paste alias line, far wider than any column: the
+    cell keeps the question and what to do about it.
+    """
+    if not hint:
+        return ""
+    if match := _ALIAS_HINT.match(hint):
+        return f"did you mean {match.group(1)}? add the alias"
+    if match := _SPELLING_HINT.match(hint):
+        return f"same as the book's {match.group(1)}?"
+    return hint
+
+
+def event_detail(event: Event, currency: str | None = None) -> str:
+    """An event's detail in the window's words, without repeating what its kind already says.
+
+    The core writes details for logs and the CLI (``phantom: broker none, book 50``); a person
+    reading "Phantom detected" next to it needs neither the raw status name again nor
+    ``price_mismatch`` spelled as an identifier, and reads P&L as money: ``−₹1,650.00``.
+    """
+    text = event.detail or ""
+    head, sep, rest = text.partition(": ")
+    if sep and head in _STATUS_VALUES:
+        label = status_label(Status(head))
+        if event_label(event.kind).lower().startswith(label.lower()):
+            text = rest  # "Phantom detected: phantom: …" would say phantom twice
+        elif event.kind.value.endswith("_resolved"):
+            text = f"now {label.lower()} — {rest}"
+        else:
+            text = f"{label} — {rest}"
+    text = _RAW_STATUS.sub(lambda m: status_label(Status(m.group(1))).lower(), text)
+    pnl = event.data.get("realised_pnl") if event.data else None
+
+    def money(match: re.Match[str]) -> str:
+        value = Decimal(str(pnl)) if pnl is not None else Decimal(match.group(1))
+        return f"realised P&L {fmt_money(value, currency, signed=True)}"
+
+    return _PNL.sub(money, text)
+
+
+def event_text(event: Event, currency: str | None = None) -> str:
+    """``Phantom detected: broker none, book 50``: kind and detail in one line.
+
+    A detail that already begins with the kind's word ("closed at the broker: was 150") stands
+    alone, capitalised, rather than as "Closed: closed at the broker".
+    """
+    label = event_label(event.kind)
+    detail = event_detail(event, currency)
+    if not detail:
+        return label
+    if detail.lower().startswith(label.split()[0].lower()):
+        return detail[0].upper() + detail[1:]
+    return f"{label}: {detail}"
 
 
 def ago(moment: datetime | None, now: datetime) -> str:

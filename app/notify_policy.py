@@ -5,6 +5,10 @@ tray balloon, an in-window area) is someone else's business. Reconciliation alre
 detected event only once a problem is confirmed; this policy adds what only the notifying side
 knows: a key (account, instrument, kind) notified once until it resolves, acknowledged or
 snoozed rows kept quiet, and several alerts arriving together folded into one message.
+
+A detection that arrives while its row is muted is not forgotten: reconciliation reports it only
+once, so the policy keeps it aside and ``release`` hands it out when the mute ends (a snooze
+runs out, an acknowledgement lapses or is cleared) if the row is still that confirmed problem.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-from app.display import fmt_money, fmt_qty
+from app.display import event_detail, event_label, fmt_money, fmt_qty
 from app.domain import ZERO, AccountState, Event, EventKind, Row, Status, optional_decimal
 
 DEFAULT_KINDS: frozenset[EventKind] = frozenset(
@@ -91,6 +95,10 @@ class NotifyPolicy:
         self._currency_of = currency_of or (lambda _account: None)
         self._notified: set[Key] = set()
         self._pending: list[Alert] = []
+        # Detections kept aside while their row was muted, with the account's latest rows to
+        # judge later whether the problem is still there.
+        self._suppressed: dict[Key, Alert] = {}
+        self._rows: dict[str, Mapping[str, Row]] = {}
 
     @property
     def notified(self) -> frozenset[Key]:
@@ -102,7 +110,9 @@ class NotifyPolicy:
         """Take one sync result; returns the alerts it queued for the next ``flush``."""
         events = list(events)
         self._resolve(account, state, rows, events)
-        queued: list[Alert] = []
+        if state is AccountState.OK:
+            self._rows[account] = rows
+        queued: list[Alert] = self.release(account)
         for event in events:
             if event.kind not in self.kinds:
                 continue
@@ -114,13 +124,45 @@ class NotifyPolicy:
                 row is None or not row.confirmed
             ):
                 continue  # only confirmed problems are worth a notification
-            if event.instrument is not None and self._muted(account, event.instrument):
-                continue
             alert = self._alert(account, event, row)
+            if event.instrument is not None and self._muted(account, event.instrument):
+                self._suppressed[key] = alert  # told once the mute ends, if still true then
+                continue
+            self._suppressed.pop(key, None)
             self._notified.add(key)
             self._pending.append(alert)
             queued.append(alert)
         return queued
+
+    def release(self, account: str | None = None) -> list[Alert]:
+        """Queue the kept-aside detections whose mute has ended and whose problem remains.
+
+        Called with every result (for its account) and periodically by whoever owns the clock
+        the mutes are judged by (the window's tick), so a snooze that runs out at 03:00 notifies
+        at 03:00, not at the next change of the row.
+        """
+        queued: list[Alert] = []
+        for key, alert in list(self._suppressed.items()):
+            if account is not None and key[0] != account:
+                continue
+            _, instrument, kind = key
+            assert instrument is not None
+            row = self._rows.get(key[0], {}).get(instrument)
+            if kind not in self.kinds or not _still_a_problem(kind, row):
+                del self._suppressed[key]
+                continue
+            if key in self._notified or self._muted(key[0], instrument):
+                continue
+            del self._suppressed[key]
+            self._notified.add(key)
+            self._pending.append(alert)
+            queued.append(alert)
+        return queued
+
+    @property
+    def waiting(self) -> int:
+        """Detections kept aside while muted (cheap to test before calling ``release``)."""
+        return len(self._suppressed)
 
     def _resolve(
         self, account: str, state: AccountState, rows: Mapping[str, Row], events: list[Event]
@@ -134,7 +176,9 @@ class NotifyPolicy:
         }
         for event in events:
             if event.kind in resolved_kind:
-                self._notified.discard((account, event.instrument, resolved_kind[event.kind]))
+                key = (account, event.instrument, resolved_kind[event.kind])
+                self._notified.discard(key)
+                self._suppressed.pop(key, None)
         if state is not AccountState.OK:
             return  # a stale picture resolves nothing (rule 1)
         for key in [k for k in self._notified if k[0] == account]:
@@ -152,9 +196,14 @@ class NotifyPolicy:
                 gone = row is None or not row.effective_status.is_problem
             if gone:
                 self._notified.discard(key)
+        for key in [k for k in self._suppressed if k[0] == account]:
+            instrument = key[1]
+            if not _still_a_problem(key[2], rows.get(instrument) if instrument is not None else None):
+                del self._suppressed[key]
 
     def _alert(self, account: str, event: Event, row: Row | None) -> Alert:
         currency = (row.currency if row else None) or self._currency_of(account)
+        detail = event_detail(event, currency)
         pnl = optional_decimal(event.data.get("realised_pnl")) if event.data else None
         if pnl is None and row is not None and event.kind is EventKind.CLOSED:
             pnl = row.realised_pnl
@@ -162,7 +211,7 @@ class NotifyPolicy:
             account=account,
             instrument=event.instrument,
             kind=event.kind,
-            detail=event.detail,
+            detail=detail,
             quantity=row.local_qty if row is not None and event.kind is EventKind.PHANTOM_DETECTED else None,
             realised_pnl=pnl,
             estimated=bool(row and row.realised_estimated and event.kind is EventKind.CLOSED),
@@ -182,6 +231,20 @@ class NotifyPolicy:
         total = sum(len(m.alerts) for m in messages)
         body = "\n".join(m.title for m in messages)
         return [Notification(f"{total} position alerts", body, tuple(a for m in messages for a in m.alerts))]
+
+
+def _still_a_problem(kind: EventKind, row: Row | None) -> bool:
+    """Whether a kept-aside detection still describes its row (a muted row that resolved is not news)."""
+    if row is None:
+        return False
+    status = row.effective_status
+    if kind is EventKind.PHANTOM_DETECTED:
+        return status is Status.PHANTOM and row.confirmed
+    if kind is EventKind.UNTRACKED_DETECTED:
+        return status is Status.UNTRACKED and row.confirmed
+    if kind is EventKind.CLOSED:
+        return (row.broker_qty or ZERO) == ZERO
+    return status.is_problem
 
 
 def _names(alerts: list[Alert]) -> str:
@@ -234,7 +297,7 @@ def compose(account: str, kind: EventKind, alerts: list[Alert]) -> Notification:
             first.detail or "the broker session expired; log in again",
             tuple(alerts),
         )
-    label = kind.value.replace("_", " ")
+    label = event_label(kind).lower()
     if count == 1:
         where = f"{first.instrument}: " if first.instrument else ""
         return Notification(f"{label.capitalize()} at {account}", f"{where}{first.detail}", tuple(alerts))

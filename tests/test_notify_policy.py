@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from app.domain import AccountState, Event, EventKind, Row, Status
@@ -125,3 +125,64 @@ def test_a_stale_picture_resolves_nothing() -> None:
     policy.offer("kite", AccountState.STALE, {}, [])  # rows unknown: the phantom is not gone
     policy.offer("kite", AccountState.OK, {"TCS": phantom("TCS")}, [detected("TCS")])
     assert policy.flush() == []
+
+
+class SnoozeClock:
+    """A snooze judged by an injected clock: the policy asks whether the row is muted *now*."""
+
+    def __init__(self, until: datetime) -> None:
+        self.now = NOW
+        self.until = until
+
+    def muted(self, _account: str, _instrument: str) -> bool:
+        return self.now < self.until
+
+
+def test_a_detection_while_snoozed_notifies_when_the_snooze_ends() -> None:
+    clock = SnoozeClock(until=NOW + timedelta(hours=1))
+    policy = NotifyPolicy(muted=clock.muted)
+    rows = {"TCS": phantom("TCS")}
+    policy.offer("kite", AccountState.OK, rows, [detected("TCS")])
+    assert policy.flush() == [] and policy.waiting == 1
+    clock.now = NOW + timedelta(minutes=59)
+    assert policy.release() == []  # still snoozed
+    clock.now = NOW + timedelta(hours=1, seconds=1)
+    released = policy.release()
+    assert [a.key for a in released] == [("kite", "TCS", EventKind.PHANTOM_DETECTED)]
+    (message,) = policy.flush()
+    assert message.title == "Phantom position at kite"
+    assert policy.release() == [] and policy.waiting == 0  # told once
+    policy.offer("kite", AccountState.OK, rows, [detected("TCS")])
+    assert policy.flush() == []
+
+
+def test_a_snoozed_problem_that_resolved_meanwhile_stays_quiet() -> None:
+    clock = SnoozeClock(until=NOW + timedelta(hours=1))
+    policy = NotifyPolicy(muted=clock.muted)
+    policy.offer("kite", AccountState.OK, {"TCS": phantom("TCS")}, [detected("TCS")])
+    resolved = Event(NOW, "kite", EventKind.PHANTOM_RESOLVED, "TCS", "")
+    matched = Row("kite", "TCS", Status.MATCH, NOW, Decimal(50), Decimal(50))
+    policy.offer("kite", AccountState.OK, {"TCS": matched}, [resolved])
+    clock.now = NOW + timedelta(hours=2)
+    assert policy.release() == [] and policy.flush() == []
+    assert policy.waiting == 0
+
+
+def test_a_stale_sync_during_the_snooze_keeps_the_detection() -> None:
+    clock = SnoozeClock(until=NOW + timedelta(hours=1))
+    policy = NotifyPolicy(muted=clock.muted)
+    policy.offer("kite", AccountState.OK, {"TCS": phantom("TCS")}, [detected("TCS")])
+    policy.offer("kite", AccountState.STALE, {}, [])  # a failed read says nothing about TCS
+    clock.now = NOW + timedelta(hours=2)
+    assert len(policy.release()) == 1
+
+
+def test_mismatch_details_read_as_words() -> None:
+    policy = NotifyPolicy(kinds={EventKind.MISMATCH_DETECTED})
+    row = Row("kite", "INFY", Status.PRICE_MISMATCH, NOW, Decimal(100), Decimal(100), confirmed=True)
+    event = Event(NOW, "kite", EventKind.MISMATCH_DETECTED, "INFY", "price_mismatch: broker 100, book 100")
+    policy.offer("kite", AccountState.OK, {"INFY": row}, [event])
+    (message,) = policy.flush()
+    assert message.title == "Mismatch detected at kite"
+    assert message.body == "INFY: Price mismatch — broker 100, book 100"
+    assert "price_mismatch" not in message.body

@@ -506,3 +506,34 @@ async def test_accounts_sync_independently(make_worker: Factory) -> None:
     slow.gate.set()
     assert (await asyncio.wait_for(held, WAIT)).state is AccountState.OK
     assert sorted(worker.account_ids) == ["a", "b"]
+
+
+# -- chart figures -----------------------------------------------------------------------
+
+
+async def test_a_headless_sync_records_the_chart_series_when_a_figure_changed(make_worker: Factory) -> None:
+    """Exposure and unrealised P&L are written by the worker's own save, no window needed."""
+    from app.store.series import account_series
+
+    def priced(last: str) -> BrokerSnapshot:
+        return BrokerSnapshot(
+            (
+                Position("NSE:INFY", Decimal(100), Decimal(1500), Decimal(last), unrealised_pnl=Decimal(0)),
+                Position("NSE:TCS", Decimal(-50), Decimal(4100), Decimal(4100), unrealised_pnl=Decimal(7)),
+            )
+        )
+
+    broker = ScriptedBroker(
+        "a", priced("1500"), priced("1500"), priced("1510"), ReadError(ReadErrorKind.NETWORK, "down")
+    )
+    worker = make_worker({"a": broker})
+    await worker.load()
+    for _ in range(3):
+        await worker.sync("a")
+    series = account_series(worker.store, "a")
+    # The first sync records a point, the unchanged second none, the new price one more.
+    assert series.gross_exposure.values == [100 * 1500 + 50 * 4100, 100 * 1510 + 50 * 4100]
+    assert series.unrealised_pnl.values == [7.0, 7.0]
+    assert len(series.problems) == 3  # problem counts stay per sync run
+    await worker.sync("a")  # a failed read records no figure
+    assert len(account_series(worker.store, "a").gross_exposure) == 2

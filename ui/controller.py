@@ -5,7 +5,9 @@ Everything here runs on the one asyncio loop that qasync puts on the Qt loop. Th
 left here is cheap and incremental: a model diff, a few labels, a notification policy. Store
 reads the window needs (history, acknowledgements, the event log) run on a reader thread of
 their own, never on the UI thread, and never through ``Store.rows()`` (which re-primes the
-store's write cache that belongs to the worker's thread).
+store's write cache that belongs to the worker's thread). The window writes no sync data: the
+chart figures are recorded by the worker's own save; only the user's acknowledgements and
+snoozes are written from here.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,7 +26,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication, QDialog, QInputDialog, QLineEdit
 
 from app.config import Settings
-from app.display import ago, clock, status_label
+from app.display import ago, clock
 from app.domain import AccountState, Row, Status
 from app.notify_policy import Notification, NotifyPolicy
 from app.runtime import Runtime, build_runtime
@@ -38,9 +40,9 @@ from ui.login import LoginSupport, login_support
 from ui.notify import InWindowBackend, NotificationCenter, TrayBackend
 from ui.positions_model import AccountInfo, Key, Plan
 from ui.preferences import Preferences, preferences
-from ui.resources import icon
 from ui.responsiveness import CollectorPolicy
 from ui.status_style import Health
+from ui.timeline import row_timeline
 from ui.tray import Tray
 from ui.window import TAB_HISTORY, MainWindow
 
@@ -50,6 +52,7 @@ TICK_MS = 1000
 INLINE_ROWS = 2000  # above this a picture is diffed off the UI thread
 APPLY_CHUNK = 2500  # rows of one diff applied between two turns of the loop
 AGE_EVERY_TICKS = 30
+ACK_RELOAD = timedelta(seconds=30)  # acknowledgements written elsewhere (CLI, another desktop)
 
 
 @dataclass
@@ -60,9 +63,23 @@ class AccountView:
     error: str | None = None
     last_success_at: datetime | None = None
     ok_this_session: bool = False
+    read_this_session: bool = False  # any result yet: until then the picture is unverified
+
+
+def one_sentence(exc: BaseException) -> str:
+    """A failure as the sentence a person reads: our own errors already are one."""
+    from app.errors import ConfigError
+    from app.store import StoreError
+
+    if isinstance(exc, (ConfigError, StoreError)):
+        return str(exc)
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 class Controller(QObject):
+    """The window's side of one run: owns the runtime, swaps it on new settings."""
+
     def __init__(
         self,
         runtime: Runtime,
@@ -82,8 +99,13 @@ class Controller(QObject):
         self._clock = clock
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="position-sync-ui-store")
         self._differ = ThreadPoolExecutor(max_workers=1, thread_name_prefix="position-sync-ui-diff")
+        self._builder: ThreadPoolExecutor | None = None  # builds a new runtime, off the UI thread
         self._queue: deque[SyncResult] = deque()
+        self._generation = 0  # bumped when a new runtime replaces the old; older work is dropped
         self._consumer: asyncio.Future[None] | None = None
+        self._applying: asyncio.Future[str | None] | None = None
+        self._acks_read_at: datetime | None = None
+        self._acks_reading: asyncio.Future[int] | None = None
         self._tasks: set[asyncio.Future[Any]] = set()
         self._resync: asyncio.Future[Any] | None = None
         self._resync_pending: set[str] = set()
@@ -98,9 +120,8 @@ class Controller(QObject):
         self.collector = CollectorPolicy()
         self.settings_dialog: QDialog | None = None
 
-        model = window.model
         self.tray = Tray([window.act_show, window.act_resync, window.act_pause, None, window.act_quit], self)
-        self.policy = NotifyPolicy(prefs.notify, muted=model.muted, currency_of=self._currency_of)
+        self.policy = NotifyPolicy(prefs.notify, muted=self._muted, currency_of=self._currency_of)
         self.notifier = NotificationCenter(
             self.policy,
             [TrayBackend(self.tray), InWindowBackend(window.toast)],
@@ -119,7 +140,7 @@ class Controller(QObject):
         window.act_resync_account.triggered.connect(self.resync_selected_account)
         window.act_pause.toggled.connect(self.set_paused)
         window.act_quit.triggered.connect(self.request_quit)
-        window.act_hide.triggered.connect(window.close)
+        window.act_hide.triggered.connect(self.hide_window)
         window.act_ack.triggered.connect(self.acknowledge_selected)
         window.act_snooze.triggered.connect(lambda: self.snooze_selected(60))
         window.snooze_requested.connect(self.snooze_selected)
@@ -135,6 +156,7 @@ class Controller(QObject):
         window.accounts.login_requested.connect(self.login)
         window.accounts.account_clicked.connect(self._account_clicked)
         window.events.row_requested.connect(self.select_row)
+        window.events.set_currency_of(self._currency_of)
         window.history.account_changed.connect(lambda *_: self._load_account_history())
         window.history.range_changed.connect(self._load_account_history)
         window.tabs.currentChanged.connect(self._tab_changed)
@@ -165,7 +187,11 @@ class Controller(QObject):
         self._unsubscribe = runtime.worker.subscribe(self.on_result)
 
     async def load_cached(self) -> None:
-        """The picture the store remembers, on screen before any network."""
+        """The picture the store remembers, on screen before any network.
+
+        Also what a new runtime starts from after the settings changed: the event log is
+        replaced (not added to), since the stored events include those already shown.
+        """
         await self.worker.load()
         store = self.runtime.store
         ids = self.worker.account_ids
@@ -173,6 +199,7 @@ class Controller(QObject):
             self._read(lambda: ack_store.current(store, ids)),
             self._read(lambda: store.events(limit=1000)),
         )
+        self._acks_read_at = self._clock()
         model = self.window.model
         model.set_acks(acks)
         model.set_dark(status_style.is_dark(self.window.palette()))
@@ -186,7 +213,7 @@ class Controller(QObject):
             self.accounts[account] = view
             model.set_account_info(account, self._info(account, view))
             model.apply_account(account, memory.rows)
-        self.window.events.add(e.event for e in reversed(events))
+        self.window.events.replace(e.event for e in reversed(events))
         self._accounts_changed()
         self._refresh_banner()
         self._refresh_summary()
@@ -200,7 +227,12 @@ class Controller(QObject):
         await self.worker.start()
 
     def report_exposed(self, attempts: int = 50) -> None:
-        """Log once the window is really on a screen (mapped and exposed), for the Xvfb check."""
+        """Log once the window is really on a screen (mapped and exposed), for the Xvfb check.
+
+        Retries stop at quit: the window may be gone by the next one (a quick quit, a test).
+        """
+        if self._closed or self.window.quitting:
+            return
         handle = self.window.windowHandle()
         if handle is not None and handle.isExposed():
             log.info("window exposed on screen %s", handle.screen().name() if handle.screen() else "?")
@@ -231,32 +263,94 @@ class Controller(QObject):
         await self.runtime.close()
         self._reader.shutdown(wait=True)
         self._differ.shutdown(wait=True)
+        if self._builder is not None:
+            self._builder.shutdown(wait=True)
 
-    async def apply_settings(self, settings: Settings, build: Callable[[Settings], Runtime]) -> None:
-        """New settings from the dialog: a fresh runtime, the old picture kept until it loads."""
+    async def apply_settings(
+        self,
+        settings: Settings,
+        build: Callable[[Settings], Runtime] | None = None,
+        commit: Callable[[], Awaitable[None]] | None = None,
+    ) -> str | None:
+        """New settings: a new runtime built off the UI thread, swapped in only once it stands.
+
+        Building opens the store (migrations, a PostgreSQL connection) and the adapters, which
+        may block or fail; meanwhile the old runtime keeps syncing and the window stays live.
+        ``commit`` (the settings dialog writing the file) runs only after a successful build,
+        so a refused configuration leaves the file as it was. Returns None once the new runtime
+        runs, or the one sentence that says why not (also shown in the status bar); the old
+        runtime then simply carries on.
+        """
+        if self._applying is not None and not self._applying.done():
+            return "the previous settings are still being applied; try again in a moment"
+        self._applying = self._keep(self._apply(settings, build, commit))
+        return await asyncio.shield(self._applying)
+
+    async def _apply(
+        self,
+        settings: Settings,
+        build: Callable[[Settings], Runtime] | None,
+        commit: Callable[[], Awaitable[None]] | None,
+    ) -> str | None:
+        data_dir = self.runtime.data_dir
+        maker = build or (lambda s: build_runtime(s, data_dir))
+        if self._builder is None:
+            self._builder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="position-sync-ui-build")
+        bar = self.window.statusBar()
+        bar.showMessage("Starting the new settings…")
+        try:
+            runtime = await asyncio.get_running_loop().run_in_executor(self._builder, maker, settings)
+        except Exception as exc:
+            return self._settings_refused(one_sentence(exc))
+        if commit is not None:
+            try:
+                await commit()
+            except Exception as exc:
+                await runtime.close()
+                return self._settings_refused(one_sentence(exc))
+        if self._closed:  # quit while building: the new runtime has nowhere to go
+            await runtime.close()
+            return None
+        old = self.runtime
         if self._unsubscribe is not None:
             self._unsubscribe()
-        await self.runtime.close()
-        self._bind(build(settings))
+        self._generation += 1
         self._queue.clear()
         self._resync_pending.clear()
+        self._bind(runtime)
+        self._use_preferences(preferences(settings))
+        await old.close()
         await self.load_cached()
         await self.worker.start()
+        bar.showMessage("New settings applied.", 5000)
+        return None
+
+    def _settings_refused(self, reason: str) -> str:
+        log.error("the new settings could not be started: %s", reason)
+        self.window.statusBar().showMessage(
+            f"The new settings could not be started ({reason.rstrip('.')}); the previous ones keep running.",
+            20000,
+        )
+        return reason
+
+    def _use_preferences(self, prefs: Preferences) -> None:
+        self.prefs = prefs
+        self.policy.kinds = frozenset(prefs.notify)
+        self._scheme_changed()
 
     def open_settings(self) -> None:
-        """The settings dialog; on save the runtime is rebuilt from the file it wrote."""
+        """The settings dialog; on save it asks ``apply_settings`` to start what it would write."""
         from ui.settings_dialog import SettingsDialog
 
-        dialog = SettingsDialog(self.settings, self.runtime.data_dir, read_only=self.demo, parent=self.window)
-        dialog.saved.connect(self._settings_saved)
+        dialog = SettingsDialog(
+            self.settings,
+            self.runtime.data_dir,
+            read_only=self.demo,
+            parent=self.window,
+            applier=lambda settings, commit: self.apply_settings(settings, commit=commit),
+        )
         dialog.open()
         self.settings_dialog = dialog
-
-    def _settings_saved(self, settings: Settings) -> None:
-        self.prefs = preferences(settings)
-        self.policy.kinds = frozenset(self.prefs.notify)
-        data_dir = self.runtime.data_dir
-        self._keep(self.apply_settings(settings, lambda s: build_runtime(s, data_dir)))
 
     def _keep(self, coroutine: Coroutine[Any, Any, T]) -> asyncio.Future[T]:
         task = asyncio.ensure_future(coroutine)
@@ -288,16 +382,27 @@ class Controller(QObject):
         self._show_result(result, self.window.model.plan(result.account, result.rows))
 
     async def _consume(self) -> None:
+        """Diff queued results on the diff thread, in order, and show each.
+
+        A new runtime (``apply_settings``) clears the queue while a diff may be running: a
+        result that is no longer at the head of the queue when its diff comes back belongs to
+        the old runtime and is dropped, never popped from (or shown over) the new one's queue.
+        """
         loop = asyncio.get_running_loop()
         model = self.window.model
         while self._queue:
             result = self._queue[0]
+            generation = self._generation
             plan: Plan | None = await loop.run_in_executor(
                 self._differ, model.plan, result.account, result.rows
             )
+            if generation != self._generation or not self._queue or self._queue[0] is not result:
+                continue
             if plan is not None and plan.size > APPLY_CHUNK:
                 await self._apply_in_pieces(plan)
                 plan = None
+                if generation != self._generation or not self._queue or self._queue[0] is not result:
+                    continue
             self._queue.popleft()
             self._show_result(result, plan)
 
@@ -336,9 +441,12 @@ class Controller(QObject):
         view.state = result.state
         view.error = result.error
         view.last_success_at = result.last_success_at
+        view.read_this_session = True
         if result.state is AccountState.OK:
             view.ok_this_session = True
         model = self.window.model
+        if result.state is not AccountState.OK:
+            model.set_now(self._clock())  # its rows turn stale now: their age counts from now
         model.set_account_info(result.account, self._info(result.account, view))
         if plan is not None:
             model.apply_plan(plan)
@@ -346,37 +454,21 @@ class Controller(QObject):
             self.window.events.add(result.events)
         self.notifier.offer(result.account, result.state, result.rows, result.events)
         self._resync_pending.discard(result.account)
-        self._show_badge(result.account)
+        # The worker publishes before it marks the sync finished: this account is done now,
+        # whatever ``is_syncing`` still says for the rest of this turn of the loop.
+        self._show_badge(result.account, finished=True)
         self._refresh_banner()
         self._refresh_summary()
-        self._show_progress()
+        self._show_progress(finished=result.account)
         self.window.last_sync.setText(f"Last sync {result.finished_at.astimezone():%H:%M:%S}")
-        recording = result.state is AccountState.OK and result.run_id is not None
-        if recording:
-            self._keep(self._record_metrics(result))  # reloads the charts once written
         if result.account == self.window.history.current_account():
-            self._history_dirty = True
-            if self._history_visible() and not recording:
+            self._history_dirty = True  # the worker's save recorded the new chart point
+            if self._history_visible():
                 self._load_account_history()
         selected = self.window.table.current_key()
         if selected is not None and selected[0] == result.account and self._history_visible():
             self._row_history_soon()
         self.collector.settled()
-
-    async def _record_metrics(self, result: SyncResult) -> None:
-        store = self.runtime.store
-        rows = list(result.rows.values())
-        assert result.run_id is not None
-        run_id = result.run_id
-
-        def record() -> None:
-            series_store.record_metrics(
-                store, result.account, run_id, result.finished_at, series_store.metrics_of(rows)
-            )
-
-        await self._read(record)
-        if result.account == self.window.history.current_account() and self._history_visible():
-            self._load_account_history()
 
     # -- actions ---------------------------------------------------------------------------
 
@@ -417,16 +509,24 @@ class Controller(QObject):
         self.resync(key[0] if key else None)
 
     def set_paused(self, paused: bool) -> None:
+        """The worker's half of Pause; the action's own text follows in ``MainWindow``."""
         if paused:
             self.worker.pause()
         else:
             self.worker.resume()
-        action = self.window.act_pause
-        action.setText("Resume auto-sync" if paused else "Pause auto-sync")
-        action.setIconText(action.text())
-        action.setIcon(icon("resume" if paused else "pause"))
         self.window.paused_label.setVisible(paused)
         self.tick()
+
+    def hide_window(self) -> None:
+        """Ctrl+W: to the tray when there is one (and closing hides to it), else minimised.
+
+        Never a quit: that is Ctrl+Q's job, and a trader reaching for "hide" must not stop
+        the monitoring by accident.
+        """
+        if self.window.may_hide():
+            self.window.hide()
+        else:
+            self.window.showMinimized()
 
     def _selected_problem_rows(self) -> list[Row]:
         model = self.window.model
@@ -494,6 +594,30 @@ class Controller(QObject):
             self.window.model.set_ack(key, None)
         self._refresh_summary()
         self._row_history_soon()
+
+    def reload_acks_soon(self) -> None:
+        """Start a reload of the acknowledgements unless one is running."""
+        if self._acks_reading is None or self._acks_reading.done():
+            self._acks_read_at = self._clock()
+            self._acks_reading = self._keep(self.reload_acks())
+
+    async def reload_acks(self) -> int:
+        """Acknowledgements written elsewhere (``position-sync ack``, another desktop sharing the
+        store) reach this window: read off the UI thread, only the rows whose state differs are
+        touched. Returns how many rows changed."""
+        store = self.runtime.store
+        ids = self.worker.account_ids
+        generation = self._generation
+        states = await self._read(lambda: ack_store.current(store, ids))
+        self._acks_read_at = self._clock()
+        if generation != self._generation:
+            return 0  # a new runtime loaded its own
+        changed = self.window.model.update_acks(states)
+        if changed:
+            self.notifier.release()  # a cleared snooze may let a kept-aside alert through
+            self._refresh_summary()
+            self._row_history_soon()
+        return changed
 
     def _apply_records(self, records: list[ack_store.Acknowledgement]) -> None:
         model = self.window.model
@@ -570,12 +694,18 @@ class Controller(QObject):
     # -- periodic and derived display ------------------------------------------------------
 
     def tick(self) -> None:
-        """Once a second: countdown, syncing badges, progress; stale ages every half minute."""
+        """Once a second: countdown, syncing badges, progress, snoozes that ran out; stale ages
+        every half minute; acknowledgements written elsewhere every ``ACK_RELOAD``."""
         now = self._clock()
         self._ticks += 1
         if self._ticks % AGE_EVERY_TICKS == 0:
             self.window.model.set_now(now)
             self._refresh_banner()
+        if self.policy.waiting and self.notifier.release():
+            self.window.model.set_now(now)  # the row's "snoozed" mark goes with it
+            self._refresh_summary()
+        if self._acks_read_at is not None and now - self._acks_read_at >= ACK_RELOAD:
+            self.reload_acks_soon()
         worker = self.worker
         if worker.paused:
             self.window.countdown.setText("")
@@ -590,7 +720,12 @@ class Controller(QObject):
         if not worker.is_syncing() and not self._queue:
             self.collector.idle()
 
-    def _show_progress(self) -> None:
+    def _syncing(self, finished: str | None = None) -> bool:
+        """Whether any account syncs, ``finished`` (whose result is being shown) excepted."""
+        worker = self.worker
+        return any(worker.is_syncing(a) for a in worker.account_ids if a != finished)
+
+    def _show_progress(self, finished: str | None = None) -> None:
         bar = self.window.progress
         if self.resyncing():
             bar.setRange(0, self._resync_total)
@@ -598,18 +733,19 @@ class Controller(QObject):
             bar.setValue(done)
             bar.setFormat(f"Syncing {done}/{self._resync_total}")
             bar.show()
-        elif self.worker.is_syncing():
+        elif self._syncing(finished):
             bar.setRange(0, 0)
             bar.show()
         else:
             bar.hide()
 
-    def _show_badge(self, account: str) -> None:
+    def _show_badge(self, account: str, *, finished: bool = False) -> None:
         view = self.accounts.get(account)
         if view is None:
             return
-        syncing = account in self._resync_pending or (
-            account in self.worker.account_ids and self.worker.is_syncing(account)
+        syncing = not finished and (
+            account in self._resync_pending
+            or (account in self.worker.account_ids and self.worker.is_syncing(account))
         )
         support = (
             self.login_support(account) if view.state is AccountState.LOGIN_REQUIRED else LoginSupport(False)
@@ -659,6 +795,11 @@ class Controller(QObject):
         self.window.set_banner(text, "warn" if failing else "info")
 
     def _refresh_summary(self) -> None:
+        """Status bar counts and the tray's colour: the worst of what is known.
+
+        An account with no result yet this session is unknown, not good: its cached picture
+        (or its absence) has not been confirmed by a read, so it makes the summary amber.
+        """
         model = self.window.model
         counts = model.counts()
         problems = sum(n for status, n in counts.items() if status.is_problem)
@@ -666,11 +807,14 @@ class Controller(QObject):
         quiet = problems - loud
         stale_accounts = [a for a, v in self.accounts.items() if v.state is AccountState.STALE]
         login = [a for a, v in self.accounts.items() if v.state is AccountState.LOGIN_REQUIRED]
+        waiting = [a for a, v in self.accounts.items() if not v.read_this_session]
         parts = [f"{model.total()} positions"]
         if problems:
             parts.append(f"<b style='color:#D1362F'>{problems} problem{'s' if problems != 1 else ''}</b>")
             if quiet:
                 parts.append(f"{quiet} acknowledged or snoozed")
+        elif waiting:
+            parts.append("<span style='color:#B07800'>waiting for the first sync</span>")
         else:
             parts.append("<span style='color:#009E73'>all matching</span>")
         closed = counts.get(Status.CLOSED, 0)
@@ -681,7 +825,7 @@ class Controller(QObject):
         self.window.filters.summary.setText(text)
         if login or loud:
             health = Health.BAD
-        elif stale_accounts or quiet:
+        elif stale_accounts or quiet or waiting:
             health = Health.WARN
         else:
             health = Health.GOOD
@@ -691,10 +835,16 @@ class Controller(QObject):
             summary = f"{loud} unacknowledged problem{'s' if loud != 1 else ''}"
         elif stale_accounts:
             summary = f"{', '.join(stale_accounts)} stale"
+        elif waiting:
+            summary = f"waiting for the first sync of {', '.join(waiting)}"
         else:
             summary = status_style.HEALTH_WORDS[health]
         self.tray.set_health(health, summary)
         self.health = health
+
+    def _muted(self, account: str, instrument: str) -> bool:
+        """Judged by this controller's clock, so a snooze ends when the clock says so."""
+        return self.window.model.muted(account, instrument, self._clock())
 
     def _info(self, account: str, view: AccountView) -> AccountInfo:
         return AccountInfo(self._currency_of(account), view.state, view.last_success_at, view.error)
@@ -722,9 +872,10 @@ class Controller(QObject):
             self.window.show()  # without a tray the window is the only way back in
 
     def _scheme_changed(self, *_: Any) -> None:
+        """The system's scheme or the user's choice changed: palette, row colours, charts."""
         app = QApplication.instance()
         if isinstance(app, QApplication):
-            theme.apply(app)
+            theme.apply(app, self.prefs.theme)
         dark = status_style.is_dark(self.window.palette())
         self.window.model.set_dark(dark)
         self.window.history.apply_palette(self.window.palette())
@@ -768,35 +919,11 @@ class Controller(QObject):
             return
         store = self.runtime.store
         account, instrument = key
+        currency = self._currency_of(account)
 
         def read() -> tuple[series_store.QuantitySeries, list[TimelineItem]]:
             quantities = series_store.quantity_series(store, account, instrument)
-            timeline = [
-                TimelineItem(
-                    point.at,
-                    "change",
-                    f"{status_label(Status(point.status))}: broker {point.broker_qty if point.broker_qty is not None else '—'}, "
-                    f"book {point.local_qty if point.local_qty is not None else '—'}"
-                    + (f" ({point.hint})" if point.hint else ""),
-                )
-                for point in store.history(account, instrument)
-            ]
-            timeline += [
-                TimelineItem(e.at, "event", f"{e.kind.value.replace('_', ' ')}: {e.detail}")
-                for e in series_store.row_events(store, account, instrument)
-            ]
-            for record in ack_store.records(store, account, instrument):
-                if record.kind is ack_store.AckKind.ACK:
-                    note = f": “{record.note}”" if record.note else ""
-                    text = f"Acknowledged ({record.status}){note}"
-                elif record.kind is ack_store.AckKind.SNOOZE:
-                    text = f"Snoozed until {clock(record.until)}" + (
-                        f": {record.note}" if record.note else ""
-                    )
-                else:
-                    text = "Acknowledgement and snooze cleared"
-                timeline.append(TimelineItem(record.at, record.kind.value, text))
-            return quantities, timeline
+            return quantities, row_timeline(store, account, instrument, currency)
 
         quantities, timeline = await self._read(read)
         if self.window.table.current_key() == key:

@@ -6,8 +6,7 @@ number in memory: the store has them all (``position-sync events``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import date
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from PySide6.QtCore import (
@@ -30,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.display import clock, event_label
+from app.display import clock, event_detail, event_label
 from app.domain import Event, EventKind, Status
 from ui import status_style
 from ui.resources import icon
@@ -65,6 +64,7 @@ class EventsModel(QAbstractTableModel):
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
         self._events: list[Event] = []  # newest first
+        self.currency_of: Callable[[str], str | None] = lambda _account: None
 
     def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._events)
@@ -86,21 +86,21 @@ class EventsModel(QAbstractTableModel):
         column = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             if column == 0:
-                local = event.at.astimezone()
-                return local.strftime("%H:%M:%S") if local.date() == date.today() else clock(event.at)
+                return clock(event.at, seconds=True)
             if column == 1:
                 return event.account
             if column == 2:
                 return event.instrument or ""
             if column == 3:
                 return event_label(event.kind)
-            return event.detail
+            return event_detail(event, self.currency_of(event.account))
         if role == Qt.ItemDataRole.DecorationRole and column == 3:
             return kind_icon(event.kind)
         if role == Qt.ItemDataRole.ToolTipRole:
             where = f" {event.instrument}" if event.instrument else ""
             link = "\nDouble-click to select its row." if event.instrument else ""
-            return f"{event.at.astimezone():%Y-%m-%d %H:%M:%S} {event.account}{where}\n{event.detail}{link}"
+            detail = event_detail(event, self.currency_of(event.account))
+            return f"{event.at.astimezone():%Y-%m-%d %H:%M:%S} {event.account}{where}\n{detail}{link}"
         if role == EventRole:
             return event
         return None
@@ -117,6 +117,12 @@ class EventsModel(QAbstractTableModel):
             self.beginRemoveRows(QModelIndex(), KEEP, len(self._events) - 1)
             del self._events[KEEP:]
             self.endRemoveRows()
+
+    def replace(self, events: Iterable[Event]) -> None:
+        """The whole log at once (a new runtime's stored events): one reset, not a second copy."""
+        self.beginResetModel()
+        self._events = list(events)[::-1][:KEEP]
+        self.endResetModel()
 
     def events(self) -> list[Event]:
         return list(self._events)
@@ -201,6 +207,14 @@ class EventsPane(QWidget):
 
     def add(self, events: Iterable[Event]) -> None:
         self.model.prepend(events)
+
+    def replace(self, events: Iterable[Event]) -> None:
+        """Events oldest first, as ``add`` takes them, replacing whatever was shown."""
+        self.model.replace(events)
+
+    def set_currency_of(self, currency_of: Callable[[str], str | None]) -> None:
+        """How an account's money is shown in the details (realised P&L)."""
+        self.model.currency_of = currency_of
 
     def _refilter(self, *_: Any) -> None:
         self.proxy.set(self.account.currentData(), self.kind.currentData())

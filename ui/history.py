@@ -5,6 +5,10 @@ side and x-linked so a spike in one lines up with the others. Right: the selecte
 step lines (a position changes in jumps, never in slopes), and below it the row's history in
 words: material changes, events, acknowledgements and snoozes. Long series stay fast through
 pyqtgraph's peak downsampling and clip-to-view.
+
+Every series is drawn as steps held until now (a figure is recorded when it changes, and holds
+until the next one). An empty series shows a sentence instead of an axis counting from 1970, and
+a short one is given at least ``MIN_SPAN`` of time axis so it still carries readable labels.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QSplitter,
+    QStackedWidget,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -37,6 +42,10 @@ RANGES: tuple[tuple[str, timedelta | None], ...] = (
 )
 BROKER_COLOUR = "#0072B2"
 LOCAL_COLOUR = "#E69F00"
+MIN_SPAN = 60.0  # seconds of time axis at least: a few syncs still get labelled ticks
+NO_ROW_HISTORY = "No history for this row yet: it appears with the row's first stored change."
+NO_ACCOUNT_HISTORY = "No history for this account yet: the charts fill with its syncs."
+PICK_A_ROW = "Select a row to see its quantities over time."
 
 
 @dataclass(frozen=True)
@@ -92,12 +101,14 @@ class HistoryPane(QWidget):
         self.timeline = QTreeWidget()
         self.timeline.setHeaderLabels(["When", "What"])
         self.timeline.setRootIsDecorated(False)
-        self.timeline.setColumnWidth(0, 110)
+        self.timeline.setColumnWidth(0, 130)
         self.timeline.setAlternatingRowColors(True)
-        self._charts_holder = QVBoxLayout()
-        self._charts_holder.setContentsMargins(0, 0, 0, 0)
-        self._row_chart_holder = QVBoxLayout()
-        self._row_chart_holder.setContentsMargins(0, 0, 0, 0)
+        self.charts_stack = QStackedWidget()
+        self.charts_placeholder = self._placeholder(NO_ACCOUNT_HISTORY)
+        self.charts_stack.addWidget(self.charts_placeholder)
+        self.row_stack = QStackedWidget()
+        self.row_placeholder = self._placeholder(PICK_A_ROW)
+        self.row_stack.addWidget(self.row_placeholder)
         self.built = False
 
         top = QHBoxLayout()
@@ -110,15 +121,13 @@ class HistoryPane(QWidget):
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
         left_layout.addLayout(top)
-        left_layout.addLayout(self._charts_holder, 1)
+        left_layout.addWidget(self.charts_stack, 1)
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
         right_layout.addWidget(self.row_title)
-        row_chart = QWidget()
-        row_chart.setLayout(self._row_chart_holder)
         row_split = QSplitter(Qt.Orientation.Vertical)
-        row_split.addWidget(row_chart)
+        row_split.addWidget(self.row_stack)
         row_split.addWidget(self.timeline)
         row_split.setSizes([200, 140])
         right_layout.addWidget(row_split)
@@ -134,6 +143,14 @@ class HistoryPane(QWidget):
             lambda *_: self.account_changed.emit(self.account.currentData())
         )
         self.range.currentIndexChanged.connect(lambda *_: self.range_changed.emit())
+
+    @staticmethod
+    def _placeholder(text: str) -> QLabel:
+        label = QLabel(text)
+        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        label.setWordWrap(True)
+        label.setStyleSheet("color: palette(placeholder-text); padding: 12px;")
+        return label
 
     def showEvent(self, event: QShowEvent) -> None:
         self.build()
@@ -170,8 +187,8 @@ class HistoryPane(QWidget):
             pen=pg.mkPen(LOCAL_COLOUR, width=2, style=Qt.PenStyle.DashLine), name="local (book)"
         )
         legend.setLabelTextSize("8pt")
-        self._charts_holder.addWidget(self.charts)
-        self._row_chart_holder.addWidget(self.row_chart)
+        self.charts_stack.addWidget(self.charts)
+        self.row_stack.addWidget(self.row_chart)
         self.apply_palette(self.palette())
 
     def apply_palette(self, palette: QPalette) -> None:
@@ -217,10 +234,17 @@ class HistoryPane(QWidget):
         until = (now or datetime.now(UTC)).timestamp()
         xs, ys = steps(series.problems.times, series.problems.values, until)
         self.problems_curve.setData(xs, ys)
-        self.exposure_curve.setData(series.gross_exposure.times, series.gross_exposure.values)
-        self.pnl_curve.setData(series.unrealised_pnl.times, series.unrealised_pnl.values)
+        self.exposure_curve.setData(*steps(series.gross_exposure.times, series.gross_exposure.values, until))
+        self.pnl_curve.setData(*steps(series.unrealised_pnl.times, series.unrealised_pnl.values, until))
+        times = series.problems.times + series.gross_exposure.times
+        if not times:
+            self.charts_placeholder.setText(NO_ACCOUNT_HISTORY)
+            self.charts_stack.setCurrentWidget(self.charts_placeholder)
+            return
+        self.charts_stack.setCurrentWidget(self.charts)
         for plot in (self.problems_plot, self.exposure_plot, self.pnl_plot):
             plot.enableAutoRange()
+        _time_range(self.problems_plot, min(times), until)  # the other two are x-linked to it
 
     def show_row(
         self,
@@ -230,32 +254,57 @@ class HistoryPane(QWidget):
     ) -> None:
         self.build()
         if series is None:
-            self.row_title.setText("Select a row to see its quantities over time")
+            self.row_title.setText(PICK_A_ROW)
             self.broker_curve.setData([], [])
             self.local_curve.setData([], [])
+            self.row_placeholder.setText(PICK_A_ROW)
+            self.row_stack.setCurrentWidget(self.row_placeholder)
             self.timeline.clear()
             return
-        until = (now or datetime.now(UTC)).timestamp()
+        moment = now or datetime.now(UTC)
+        until = moment.timestamp()
         self.row_title.setText(f"<b>{series.instrument}</b> at {series.account}")
         self.broker_curve.setData(*steps(series.times, series.broker, until))
         self.local_curve.setData(*steps(series.times, series.local, until))
-        self.row_plot.enableAutoRange()
+        if series.times:
+            self.row_stack.setCurrentWidget(self.row_chart)
+            self.row_plot.enableAutoRange()
+            _time_range(self.row_plot, series.times[0], until)
+        else:
+            self.row_placeholder.setText(NO_ROW_HISTORY)
+            self.row_stack.setCurrentWidget(self.row_placeholder)
         self.timeline.clear()
         items = []
         for item in sorted(timeline, key=lambda t: t.at, reverse=True):
-            line = QTreeWidgetItem([clock(item.at), item.text])
+            line = QTreeWidgetItem([clock(item.at, moment, seconds=True), item.text])
             line.setToolTip(1, item.text)
             line.setData(0, Qt.ItemDataRole.UserRole, item.kind)
             items.append(line)
         self.timeline.addTopLevelItems(items)
 
+    def row_placeholder_shown(self) -> bool:
+        return self.row_stack.currentWidget() is self.row_placeholder
+
     def curve_data(self) -> dict[str, Any]:
-        """What the charts hold, for tests and the screenshot check."""
+        """What the charts hold (all of it, not only what the view clips to), for tests."""
         self.build()
-        return {
-            "problems": self.problems_curve.getData(),
-            "exposure": self.exposure_curve.getData(),
-            "unrealised": self.pnl_curve.getData(),
-            "broker": self.broker_curve.getData(),
-            "local": self.local_curve.getData(),
+        curves = {
+            "problems": self.problems_curve,
+            "exposure": self.exposure_curve,
+            "unrealised": self.pnl_curve,
+            "broker": self.broker_curve,
+            "local": self.local_curve,
         }
+        return {
+            name: (
+                [] if curve.xData is None else list(curve.xData),
+                [] if curve.yData is None else list(curve.yData),
+            )
+            for name, curve in curves.items()
+        }
+
+
+def _time_range(plot: Any, start: float, end: float) -> None:
+    """At least ``MIN_SPAN`` of time axis ending now, so a few seconds of history get labels."""
+    if end - start < MIN_SPAN:
+        plot.setXRange(end - MIN_SPAN, end, padding=0.02)

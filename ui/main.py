@@ -83,12 +83,15 @@ async def _main(app: QApplication, runtime: Runtime, settings: Settings, args: a
     loop = asyncio.get_running_loop()
     demo = bool(getattr(args, "demo", False))
     screenshot: Path | None = getattr(args, "screenshot", None)
+    prefs = preferences(settings)
+    theme.apply(app, prefs.theme)
     window = MainWindow(window_title(settings, demo))
     window.about_info = AboutInfo.for_runtime(runtime, demo=demo)
-    controller = Controller(runtime, window, prefs=preferences(settings), quit_event=quit_event, demo=demo)
+    controller = Controller(runtime, window, prefs=prefs, quit_event=quit_event, demo=demo)
     previous = _install_signal_handlers(loop, quit_event)
     layout = QSettings(SETTINGS_ORG, SETTINGS_APP)
-    if screenshot is not None or not window.restore_layout(layout):
+    remember = remembers_layout(demo=demo, screenshot=screenshot)
+    if not remember or not window.restore_layout(layout):
         window.resize(*SCREENSHOT_SIZE)
     shooter = None
     try:
@@ -103,7 +106,7 @@ async def _main(app: QApplication, runtime: Runtime, settings: Settings, args: a
         await controller.start()
         await quit_event.wait()
     finally:
-        if screenshot is None:
+        if remember:
             window.save_layout(layout)
             layout.sync()
         window.quitting = True
@@ -114,6 +117,12 @@ async def _main(app: QApplication, runtime: Runtime, settings: Settings, args: a
         _restore_signal_handlers(previous)
         log.info("window closed")
     return shooter.exit_code if shooter is not None else 0
+
+
+def remembers_layout(*, demo: bool, screenshot: Path | None) -> bool:
+    """Only a real session keeps its window layout: a demo or a screenshot run starts at the
+    standard size and leaves the user's own QSettings alone."""
+    return not demo and screenshot is None
 
 
 def _install_signal_handlers(loop: asyncio.AbstractEventLoop, quit_event: asyncio.Event) -> dict[int, object]:

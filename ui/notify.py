@@ -191,6 +191,13 @@ class NotificationCenter(QObject):
         if self.policy.offer(account, state, rows, events) and not self._timer.isActive():
             self._timer.start()
 
+    def release(self) -> bool:
+        """Detections kept aside while muted whose mute has ended: shown with the next flush."""
+        released = bool(self.policy.release())
+        if released and not self._timer.isActive():
+            self._timer.start()
+        return released
+
     def flush(self) -> list[Delivered]:
         self._timer.stop()
         delivered = [self.deliver(n) for n in self.policy.flush()]

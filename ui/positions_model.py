@@ -30,7 +30,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QColor, QFont, QIcon
 
-from app.display import clock, fmt_money, fmt_qty, span, status_label, status_meaning
+from app.display import clock, fmt_money, fmt_qty, short_hint, span, status_label, status_meaning
 from app.domain import ZERO, AccountState, Row, Status
 from app.store.acks import AckState
 from ui import status_style
@@ -322,10 +322,14 @@ class PositionsModel(QAbstractTableModel):
     def ack_for(self, key: Key) -> AckState | None:
         return self._acks.get(key)
 
-    def muted(self, account: str, instrument: str) -> bool:
-        """Acknowledged (and unchanged since) or snoozed: the notifier keeps quiet about it."""
+    def muted(self, account: str, instrument: str, now: datetime | None = None) -> bool:
+        """Acknowledged (and unchanged since) or snoozed: the notifier keeps quiet about it.
+
+        ``now`` judges a snooze by the caller's clock (the controller's, to the second) rather
+        than the model's, which only advances with the half-minute repaint of ages.
+        """
         state = self._acks.get((account, instrument))
-        return state is not None and state.mutes(self.row_for((account, instrument)), self._now)
+        return state is not None and state.mutes(self.row_for((account, instrument)), now or self._now)
 
     def index_of(self, key: Key, column: int = 0) -> QModelIndex:
         entry = self._entries.get(key)
@@ -412,6 +416,18 @@ class PositionsModel(QAbstractTableModel):
                 touched.append(entry)
         self._reposition(touched)
 
+    def update_acks(self, states: Mapping[Key, AckState]) -> int:
+        """Bring the acknowledgements to a fresh read, touching only rows whose state differs.
+
+        A periodic re-read returns new but equal objects for every row; comparing by value
+        keeps it to the rows someone actually acknowledged, snoozed or cleared meanwhile.
+        Returns how many keys changed.
+        """
+        changed = [key for key in self._acks.keys() | states.keys() if self._acks.get(key) != states.get(key)]
+        for key in changed:
+            self.set_ack(key, states.get(key))
+        return len(changed)
+
     def set_ack(self, key: Key, state: AckState | None) -> None:
         if state is None:
             self._acks.pop(key, None)
@@ -438,22 +454,29 @@ class PositionsModel(QAbstractTableModel):
 
         Comparing 10,000 rows costs about 10 ms of Python; the window runs it off the UI thread
         for large pictures, one plan at a time, and applies plans in the order they were made.
+
+        The UI thread may change the model meanwhile (``load_cached`` after new settings, or a
+        small result shown inline), so this never iterates a live container: the account's key
+        set is copied first (``set.copy`` runs in C, under the GIL, so it cannot see a set
+        half-changed), and single lookups in ``_entries`` are atomic. ``apply_plan`` re-checks
+        every row against the model as it is by then.
         """
         entries = self._entries
         added: list[Row] = []
         changed: list[tuple[Row, Row]] = []
-        matched = 0
         for instrument, row in rows.items():
             entry = entries.get((account, instrument))
             if entry is None:
                 added.append(row)
                 continue
-            matched += 1
             old = entry.row
             if old is not row and old != row:
                 changed.append((old, row))
-        known = self._by_account.get(account, ())
-        removed = [] if matched == len(known) else [key for key in known if key[1] not in rows]
+        live = self._by_account.get(account)
+        known = live.copy() if live is not None else set()
+        # Judged key by key against the copy (a count comparison could be fooled by a key added
+        # and another removed between the lookups above and the copy).
+        removed = [key for key in known if key[1] not in rows]
         exposures = {row.instrument: _exposure(row) for row in added}
         exposures.update((new.instrument, _exposure(new)) for _, new in changed)
         return Plan(account, added, changed, removed, exposures)
@@ -803,7 +826,7 @@ class PositionsModel(QAbstractTableModel):
             fmt_money(row.realised_pnl, currency, signed=True) + ("*" if row.realised_estimated else ""),
             self._status_text(entry),
             clock(row.since, self._now),
-            row.hint or "",
+            short_hint(row.hint),  # the whole hint is in the tooltip
         )
 
     def _foreground(self, entry: _Entry, column: int) -> QColor | None:

@@ -30,19 +30,20 @@ from app.domain import PROBLEM_STATUSES, Status
 from ui import status_style
 from ui.positions_model import COLUMNS, Col, FilterSpec, Key, KeyRole, PositionsModel
 
+# Tight enough that the Hint column (the last, stretching) keeps room for its short form.
 DEFAULT_WIDTHS = {
-    Col.ACCOUNT: 92,
-    Col.INSTRUMENT: 210,
-    Col.BROKER_QTY: 78,
-    Col.LOCAL_QTY: 78,
-    Col.DIFF: 72,
-    Col.BROKER_AVG: 104,
-    Col.LOCAL_AVG: 104,
-    Col.LAST: 104,
-    Col.UNREALISED: 112,
-    Col.REALISED: 112,
-    Col.STATUS: 190,
-    Col.SINCE: 70,
+    Col.ACCOUNT: 76,
+    Col.INSTRUMENT: 196,
+    Col.BROKER_QTY: 66,
+    Col.LOCAL_QTY: 66,
+    Col.DIFF: 62,
+    Col.BROKER_AVG: 100,
+    Col.LOCAL_AVG: 100,
+    Col.LAST: 96,
+    Col.UNREALISED: 100,
+    Col.REALISED: 100,
+    Col.STATUS: 166,
+    Col.SINCE: 50,
 }
 
 

@@ -79,6 +79,7 @@ class ScreenshotWhenReady(QObject):
         elif early:
             log.warning("screenshot written to %s before every account finished its steps", self.path)
         else:
-            log.info("screenshot written to %s", self.path)
+            shown = sorted({row.status.value for row in window.model.rows()})
+            log.info("screenshot written to %s (statuses on screen: %s)", self.path, ", ".join(shown))
         self.exit_code = 0 if saved and not early else 1
         self.quit_event.set()

@@ -5,6 +5,13 @@ The dialog edits the TOML file's tables directly and checks the result with the 
 with the same sentence. Secrets typed here go to the keyring on save and never into the file
 (the parser itself rejects a secret-looking key). Saving keeps a ``.bak`` of the previous file,
 since rewriting TOML does not keep its comments.
+
+What the dialog does not edit is never lost: every form binds its widgets to keys (see
+``ui.form_bindings``), untouched widgets give back the values exactly as read, and keys without
+a widget of their own are shown and kept as TOML lines. Saving runs off the UI thread (the
+keyring can block on a D-Bus prompt); with an ``applier`` (the window's controller) the new
+settings are first started, and the file is written only once they stand, so a refusal leaves
+both the file and the running program as they were, with the reason shown here.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import copy
 import os
 import tempfile
 import tomllib
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +34,6 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
-    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -47,8 +54,11 @@ from app.errors import ConfigError, ReadError
 from app.notify_policy import NOTIFIABLE_KINDS
 from app.secrets import Secrets
 from brokers.registry import AdapterContext, broker_defaults, create_adapter, known_brokers
-from ui.preferences import preferences
+from ui.book_form import BookForm
+from ui.form_bindings import BoolBinding, OtherKeys, SpinBinding, Table, TextBinding
+from ui.preferences import THEMES, Preferences, preferences
 
+# Keys with a widget of their own on the account form; the rest are "broker options".
 _ACCOUNT_FIELDS = (
     "id",
     "broker",
@@ -63,7 +73,12 @@ _ACCOUNT_FIELDS = (
     "currency",
     "exchange",
 )
-_BOOK_FIELDS = ("id", "kind", "path", "format", "fields")
+THEME_LABELS = {"system": "Follow the system", "light": "Light", "dark": "Dark"}
+
+Commit = Callable[[], Awaitable[None]]
+# The window's half of saving: start the new settings, call ``commit`` (which writes the file)
+# once they stand, and return None, or the one sentence saying why they could not be started.
+Applier = Callable[[Settings, Commit], Awaitable[str | None]]
 
 
 class PendingSecrets(Secrets):
@@ -77,24 +92,47 @@ class PendingSecrets(Secrets):
         return self.pending.get((owner, name)) or super().get(owner, options, name)
 
 
-def _toml_lines(values: dict[str, Any]) -> str:
-    return tomli_w.dumps(values).strip()
+class SaveError(Exception):
+    """Writing the file or the keyring failed; the message is the sentence shown."""
 
 
-def _parse_lines(text: str, where: str) -> dict[str, Any]:
+def write_config(path: Path, text: str, secrets: dict[tuple[str, str], str]) -> None:
+    """Blocking (a keyring may wait on a D-Bus unlock prompt): run it off the UI thread.
+
+    Secrets first, so a keyring that refuses leaves the file untouched; then a .bak and an
+    atomic replace of the file.
+    """
+    store = Secrets()
+    for (owner, name), value in secrets.items():
+        try:
+            store.store(owner, name, value)
+        except Exception as exc:
+            raise SaveError(f"the keyring refused the secret {owner}:{name}: {exc}") from None
     try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(None, where, f'must be TOML lines such as api_key = "abc" ({exc})') from None
+        if path.exists():
+            path.with_suffix(path.suffix + ".bak").write_text(
+                path.read_text(encoding="utf-8"), encoding="utf-8"
+            )
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError as exc:
+        raise SaveError(f"{path} could not be written: {exc}") from None
 
 
 class SettingsDialog(QDialog):
-    """Emits ``saved(Settings)`` after the file was written; stays open on refused input."""
+    """Emits ``saved(Settings)`` once the file was written (and applied); stays open on refusal."""
 
     saved = Signal(object)
 
     def __init__(
-        self, settings: Settings, data_dir: Path, *, read_only: bool = False, parent: QWidget | None = None
+        self,
+        settings: Settings,
+        data_dir: Path,
+        *,
+        read_only: bool = False,
+        parent: QWidget | None = None,
+        applier: Applier | None = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Position Sync settings")
@@ -102,6 +140,7 @@ class SettingsDialog(QDialog):
         self.path = settings.path
         self.data_dir = data_dir
         self.read_only = read_only
+        self.applier = applier
         raw: dict[str, Any] = {}
         if self.path is not None and self.path.exists():
             raw = tomllib.loads(self.path.read_text(encoding="utf-8"))
@@ -112,12 +151,13 @@ class SettingsDialog(QDialog):
         self._account_row = -1
         self._book_row = -1
         self._test_task: asyncio.Future[None] | None = None
-        prefs = preferences(settings)
+        self._save_task: asyncio.Future[bool] | None = None
+        self.prefs = preferences(settings)
 
         self.tabs = QTabWidget()
         self.tabs.addTab(self._accounts_tab(), "Accounts")
         self.tabs.addTab(self._books_tab(), "Books")
-        self.tabs.addTab(self._general_tab(prefs), "Notifications and window")
+        self.tabs.addTab(self._general_tab(self.prefs), "Notifications and window")
         self.error = QLabel()
         self.error.setWordWrap(True)
         self.error.setStyleSheet("color: #D1362F; font-weight: bold;")
@@ -132,7 +172,7 @@ class SettingsDialog(QDialog):
             QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
         )
         save = self.buttons.button(QDialogButtonBox.StandardButton.Save)
-        save.setToolTip("Check and write the configuration (Ctrl+S)")
+        save.setToolTip("Check, start and write the configuration (Ctrl+S)")
         save.setShortcut("Ctrl+S")
         if read_only:
             save.setEnabled(False)
@@ -146,7 +186,7 @@ class SettingsDialog(QDialog):
         layout.addWidget(self.error)
         layout.addWidget(note)
         layout.addWidget(self.buttons)
-        self.resize(760, 560)
+        self.resize(820, 640)
         self.account_list.setCurrentRow(0 if self.accounts else -1)
         self.book_list.setCurrentRow(0 if self.books else -1)
         self._refresh_enabled()
@@ -167,7 +207,8 @@ class SettingsDialog(QDialog):
         remove.clicked.connect(self.remove_account)
         self.a_id = QLineEdit()
         self.a_broker = QComboBox()
-        self.a_broker.addItems(known_brokers())
+        for name in known_brokers():
+            self.a_broker.addItem(name, name)
         self.a_book = QComboBox()
         self.a_enabled = QCheckBox("Sync this account")
         self.a_interval = QDoubleSpinBox()
@@ -194,6 +235,18 @@ class SettingsDialog(QDialog):
             'Broker options as TOML lines, e.g.\napi_key = "abc123"\nhost = "127.0.0.1"'
         )
         self.a_options.setMaximumHeight(90)
+        self._account_bindings = [
+            BoolBinding("enabled", self.a_enabled, default=True),
+            SpinBinding("interval", self.a_interval),
+            SpinBinding("timeout", self.a_timeout),
+            SpinBinding("confirm_syncs", self.a_confirm),
+            SpinBinding("settle_seconds", self.a_settle),
+            TextBinding("price_tolerance_rel", self.a_tol_rel),
+            TextBinding("price_tolerance_abs", self.a_tol_abs),
+            TextBinding("currency", self.a_currency),
+            TextBinding("exchange", self.a_exchange),
+        ]
+        self._account_other = OtherKeys(self.a_options)
         self.a_secret_name = QComboBox()
         self.a_secret_name.addItems(sorted(SECRET_FIELDS))
         self.a_secret_value = QLineEdit()
@@ -256,66 +309,38 @@ class SettingsDialog(QDialog):
             return
         entry = self.accounts[row]
         broker = str(entry.get("broker", "simulated"))
-        defaults = {"interval": 60.0, "timeout": 15.0, "confirm_syncs": 2, "settle_seconds": 5.0}
+        defaults: Table = {"interval": 60.0, "timeout": 15.0, "confirm_syncs": 2, "settle_seconds": 5.0}
         with contextlib.suppress(KeyError):
             defaults.update(broker_defaults(broker))
         merged = {**defaults, **entry}
         self.a_id.setText(str(entry.get("id", "")))
-        self.a_broker.setCurrentText(broker)
+        index = self.a_broker.findData(broker)
+        if index < 0:  # a broker this build does not know: shown as written, for the parser to judge
+            self.a_broker.addItem(broker, broker)
+            index = self.a_broker.count() - 1
+        self.a_broker.setCurrentIndex(index)
         self.a_book.setCurrentText(str(entry.get("book", "")))
-        self.a_enabled.setChecked(bool(entry.get("enabled", True)))
-        self.a_interval.setValue(float(merged["interval"]))
-        self.a_timeout.setValue(float(merged["timeout"]))
-        self.a_confirm.setValue(int(merged["confirm_syncs"]))
-        self.a_settle.setValue(float(merged["settle_seconds"]))
-        self.a_tol_rel.setText(str(entry.get("price_tolerance_rel", "")))
-        self.a_tol_abs.setText(str(entry.get("price_tolerance_abs", "")))
-        self.a_currency.setText(str(entry.get("currency", "")))
-        self.a_exchange.setText(str(entry.get("exchange", "")))
-        others = {k: v for k, v in entry.items() if k not in _ACCOUNT_FIELDS}
-        self.a_options.setPlainText(_toml_lines(others) if others else "")
+        for binding in self._account_bindings:
+            binding.load(merged if isinstance(binding, SpinBinding) else entry)
+        self._account_other.load_rest(entry, _ACCOUNT_FIELDS)
         self.a_secret_value.clear()
         self.test_result.clear()
-        self._loaded_numbers = (
-            self.a_interval.value(),
-            self.a_timeout.value(),
-            self.a_confirm.value(),
-            self.a_settle.value(),
-        )
 
     def _commit_account(self) -> None:
-        """Write the form back into its table; numbers only when set or changed."""
+        """Write the form back into its table; untouched values exactly as they were read."""
         row = self._account_row
         if not 0 <= row < len(self.accounts):
             return
         old = self.accounts[row]
-        entry: dict[str, Any] = _parse_lines(self.a_options.toPlainText(), f"accounts[{row}] broker options")
-        entry["id"] = self.a_id.text().strip()
-        entry["broker"] = self.a_broker.currentText()
-        entry["book"] = self.a_book.currentText()
-        if not self.a_enabled.isChecked():
-            entry["enabled"] = False
-        numbers = (
-            ("interval", self.a_interval.value(), 0),
-            ("timeout", self.a_timeout.value(), 1),
-            ("confirm_syncs", self.a_confirm.value(), 2),
-            ("settle_seconds", self.a_settle.value(), 3),
-        )
-        for key, value, position in numbers:
-            if key in old or value != self._loaded_numbers[position]:
-                entry[key] = int(value) if key == "confirm_syncs" else value
-        for key, widget in (
-            ("price_tolerance_rel", self.a_tol_rel),
-            ("price_tolerance_abs", self.a_tol_abs),
-            ("currency", self.a_currency),
-            ("exchange", self.a_exchange),
-        ):
-            text = widget.text().strip()
-            if text:
-                entry[key] = text
-        for key in ("aliases",):
-            if key in old:
-                entry[key] = old[key]
+        where = f"accounts[{row}]"
+        entry: Table = {
+            "id": self.a_id.text().strip(),
+            "broker": self.a_broker.currentData() or self.a_broker.currentText(),
+            "book": self.a_book.currentText(),
+        }
+        for binding in self._account_bindings:
+            binding.commit(old, entry, where)
+        self._account_other.commit(old, entry, f"{where} broker options")
         self.accounts[row] = entry
         item = self.account_list.item(row)
         if item is not None:
@@ -357,31 +382,9 @@ class SettingsDialog(QDialog):
         remove.setShortcut("Alt+E")
         add.clicked.connect(self.add_book)
         remove.clicked.connect(self.remove_book)
-        self.b_id = QLineEdit()
-        self.b_kind = QComboBox()
-        self.b_kind.addItems(["file"])
-        self.b_path = QLineEdit()
-        browse = QPushButton("Browse…")
-        browse.setToolTip("Choose the book's JSON or CSV file")
-        browse.clicked.connect(self._browse)
-        path_row = QHBoxLayout()
-        path_row.addWidget(self.b_path, 1)
-        path_row.addWidget(browse)
-        self.b_format = QComboBox()
-        self.b_format.addItems(["from the file name", "json", "csv"])
-        self.b_fields = QPlainTextEdit()
-        self.b_fields.setPlaceholderText(
-            'Column names, as TOML lines, e.g.\nsymbol = "tradingsymbol"\nquantity = "qty"'
-        )
-        self.b_fields.setMaximumHeight(110)
-        form = QFormLayout()
-        form.addRow("Id", self.b_id)
-        form.addRow("Kind", self.b_kind)
-        form.addRow("Path", path_row)
-        form.addRow("Format", self.b_format)
-        form.addRow("Fields", self.b_fields)
-        self.book_form = QGroupBox("Book")
-        self.book_form.setLayout(form)
+        self.book_form = BookForm()
+        if self.path is not None:
+            self.book_form.base_dir = self.path.parent
         left = QVBoxLayout()
         left.addWidget(self.book_list)
         buttons = QHBoxLayout()
@@ -401,46 +404,28 @@ class SettingsDialog(QDialog):
         self._book_row = row
         enabled = 0 <= row < len(self.books)
         self.book_form.setEnabled(enabled)
-        if not enabled:
-            return
-        entry = self.books[row]
-        self.b_id.setText(str(entry.get("id", "")))
-        self.b_kind.setCurrentText(str(entry.get("kind", "file")))
-        self.b_path.setText(str(entry.get("path", "")))
-        self.b_format.setCurrentText(str(entry.get("format", "from the file name")))
-        fields = entry.get("fields", {})
-        self.b_fields.setPlainText(_toml_lines(fields) if isinstance(fields, dict) and fields else "")
+        if enabled:
+            self.book_form.load(self.books[row])
 
     def _commit_book(self) -> None:
         row = self._book_row
         if not 0 <= row < len(self.books):
             return
         old = self.books[row]
-        entry = {k: v for k, v in old.items() if k not in _BOOK_FIELDS}
-        entry["id"] = self.b_id.text().strip()
-        entry["kind"] = self.b_kind.currentText()
-        entry["path"] = self.b_path.text().strip()
-        if self.b_format.currentText() in ("json", "csv"):
-            entry["format"] = self.b_format.currentText()
-        fields = _parse_lines(self.b_fields.toPlainText(), f"books[{row}].fields")
-        if fields:
-            entry["fields"] = fields
+        entry = self.book_form.commit(f"books[{row}]")
         renamed = old.get("id")
         self.books[row] = entry
         if renamed and renamed != entry["id"]:
             for account in self.accounts:
                 if account.get("book") == renamed:
                     account["book"] = entry["id"]
+        secret = self.book_form.secret()
+        if secret is not None:
+            self.pending_secrets[(entry["id"], secret[0])] = secret[1]
         item = self.book_list.item(row)
         if item is not None:
             item.setText(entry["id"])
         self._refresh_book_choices()
-
-    def _browse(self) -> None:
-        start = str(self.path.parent) if self.path else str(Path.home())
-        name, _ = QFileDialog.getOpenFileName(self, "Choose the book file", start, "Books (*.json *.csv)")
-        if name:
-            self.b_path.setText(name)
 
     def add_book(self) -> None:
         with contextlib.suppress(ConfigError):
@@ -472,7 +457,7 @@ class SettingsDialog(QDialog):
 
     # -- general ---------------------------------------------------------------------------
 
-    def _general_tab(self, prefs: Any) -> QWidget:
+    def _general_tab(self, prefs: Preferences) -> QWidget:
         page = QWidget()
         layout = QVBoxLayout(page)
         group = QGroupBox("Notify me about")
@@ -487,8 +472,35 @@ class SettingsDialog(QDialog):
         self.close_to_tray = QCheckBox("Closing the window hides it to the tray (Quit with Ctrl+Q)")
         self.close_to_tray.setChecked(prefs.close_to_tray)
         layout.addWidget(self.close_to_tray)
+        theme_row = QHBoxLayout()
+        theme_row.addWidget(QLabel("Colours"))
+        self.theme = QComboBox()
+        for name in THEMES:
+            self.theme.addItem(THEME_LABELS[name], name)
+        self.theme.setCurrentIndex(max(self.theme.findData(prefs.theme), 0))
+        self.theme.setToolTip(
+            "Light or dark palette; 'Follow the system' uses the desktop's choice where it reports one"
+        )
+        theme_row.addWidget(self.theme)
+        theme_row.addStretch(1)
+        layout.addLayout(theme_row)
         layout.addStretch(1)
         return page
+
+    def _ui_table(self) -> Table:
+        """The [ui] table: keys the user changed, or that the file had, and nothing else."""
+        old = self.raw.get("ui")
+        ui: Table = dict(old) if isinstance(old, dict) else {}
+        chosen = {k for k, box in self.notify_boxes.items() if box.isChecked()}
+        values: dict[str, tuple[Any, Any]] = {
+            "close_to_tray": (self.close_to_tray.isChecked(), self.prefs.close_to_tray),
+            "theme": (self.theme.currentData(), self.prefs.theme),
+            "notify": (chosen, {k.value for k in self.prefs.notify}),
+        }
+        for key, (now, loaded) in values.items():
+            if now != loaded:  # otherwise as the file has it, or absent as it was
+                ui[key] = [k for k in self.notify_boxes if k in now] if key == "notify" else now
+        return ui
 
     # -- checking and saving ---------------------------------------------------------------
 
@@ -501,10 +513,9 @@ class SettingsDialog(QDialog):
         self._commit_account()
         self._commit_book()
         raw = {k: v for k, v in self.raw.items() if k not in ("accounts", "books", "ui")}
-        ui = dict(self.raw.get("ui", {})) if isinstance(self.raw.get("ui"), dict) else {}
-        ui["close_to_tray"] = self.close_to_tray.isChecked()
-        ui["notify"] = [k for k, box in self.notify_boxes.items() if box.isChecked()]
-        raw["ui"] = ui
+        ui = self._ui_table()
+        if ui:
+            raw["ui"] = ui
         raw["books"] = self.books
         raw["accounts"] = self.accounts
         return raw
@@ -524,35 +535,59 @@ class SettingsDialog(QDialog):
         self.error.setText(text or "")
         self.error.setVisible(bool(text))
 
-    def save(self) -> None:
-        if self.read_only or self.path is None:
-            return
+    def saving(self) -> bool:
+        return self._save_task is not None and not self._save_task.done()
+
+    def save(self) -> asyncio.Future[bool] | None:
+        """Check at once; write (and apply) off the UI thread. Returns the task, if one started."""
+        if self.read_only or self.path is None or self.saving():
+            return None
         settings = self.check()
         if settings is None:
-            return
-        raw = self.collect()
+            return None
+        self._save_task = asyncio.ensure_future(self.save_checked(settings, tomli_w.dumps(self.collect())))
+        return self._save_task
+
+    async def save_checked(self, settings: Settings, text: str) -> bool:
+        """Apply and write checked settings; True once saved (the dialog then closes)."""
+        assert self.path is not None
+        path = self.path
+        secrets = dict(self.pending_secrets)
+        loop = asyncio.get_running_loop()
+
+        async def commit() -> None:
+            await loop.run_in_executor(None, write_config, path, text, secrets)
+
+        self._busy(True)
         try:
-            text = tomli_w.dumps(raw)
-            if self.path.exists():
-                self.path.with_suffix(self.path.suffix + ".bak").write_text(
-                    self.path.read_text(encoding="utf-8"), encoding="utf-8"
-                )
-            temporary = self.path.with_suffix(".tmp")
-            temporary.write_text(text, encoding="utf-8")
-            os.replace(temporary, self.path)
-        except OSError as exc:
-            self.show_error(f"{self.path} could not be written: {exc}")
-            return
-        secrets = Secrets()
-        for (owner, name), value in self.pending_secrets.items():
-            try:
-                secrets.store(owner, name, value)
-            except Exception as exc:
-                self.show_error(f"the keyring refused the secret {owner}:{name}: {exc}")
-                return
+            if self.applier is not None:
+                error = await self.applier(settings, commit)
+            else:
+                try:
+                    await commit()
+                    error = None
+                except SaveError as exc:
+                    error = str(exc)
+        finally:
+            self._busy(False)
+        if error:
+            # Built first, written after: a refusal left the file and the running program as
+            # they were, and says so.
+            self.show_error(f"Not saved: {error}")
+            return False
         self.pending_secrets.clear()
+        self.a_secret_value.clear()
+        self.book_form.clear_secret()
         self.saved.emit(settings)
         self.accept()
+        return True
+
+    def _busy(self, busy: bool) -> None:
+        save = self.buttons.button(QDialogButtonBox.StandardButton.Save)
+        save.setEnabled(not busy and not self.read_only)
+        save.setText("Saving…" if busy else "Save")
+        if busy:
+            self.show_error(None)
 
     def test_connection(self) -> None:
         if self._test_task is not None and not self._test_task.done():

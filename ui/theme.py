@@ -2,7 +2,8 @@
 
 Fusion looks the same on every platform and honours a palette fully, so the status colours are
 tuned once per scheme. Qt reports the system's colour scheme (and its changes) through
-``QStyleHints``; where a platform reports none, the light palette is used.
+``QStyleHints``; where a platform reports none (offscreen, Xvfb, some desktops), the light
+palette is used unless the user chose one in the settings (``[ui] theme``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ QToolBar { spacing: 4px; padding: 2px 6px; }
 QStatusBar QLabel { padding: 0 6px; }
 #banner { border-radius: 4px; padding: 2px; }
 """
+
+
+_STYLED = "positionSyncFusion"  # an application property: the style was set once already
 
 
 def system_is_dark() -> bool:
@@ -57,10 +61,31 @@ def light_palette() -> QPalette:
     return palette
 
 
-def apply(app: QApplication) -> bool:
-    """Set style, palette and style sheet for the current scheme; returns whether it is dark."""
-    app.setStyle("Fusion")
-    dark = system_is_dark()
-    app.setPalette(dark_palette() if dark else light_palette())
-    app.setStyleSheet(STYLE_SHEET)
+def wants_dark(choice: str = "system") -> bool:
+    """``dark``/``light`` as the user chose; ``system`` asks the platform."""
+    if choice == "dark":
+        return True
+    if choice == "light":
+        return False
+    return system_is_dark()
+
+
+def apply(app: QApplication, choice: str = "system") -> bool:
+    """Set style, palette and style sheet for the chosen scheme; returns whether it is dark.
+
+    Called again on every scheme change and every new set of settings, so it changes only what
+    differs: ``setStyle`` deletes the previous ``QStyle`` while live widgets may still hold it,
+    so the style is set once per application; the style sheet is set again (re-polishing every
+    widget) only when the palette changed, which is what makes widgets take it.
+    """
+    if app.property(_STYLED) is not True:
+        app.setStyle("Fusion")
+        app.setProperty(_STYLED, True)
+    dark = wants_dark(choice)
+    palette = dark_palette() if dark else light_palette()
+    changed = app.palette() != palette
+    if changed:
+        app.setPalette(palette)
+    if changed or app.styleSheet() != STYLE_SHEET:
+        app.setStyleSheet(STYLE_SHEET)  # under a style sheet, widgets take a new palette on re-polish
     return dark

@@ -37,15 +37,30 @@ from ui.positions_model import PositionsModel
 from ui.positions_view import FilterBar, PositionsView
 from ui.resources import icon
 
-SNOOZES: tuple[tuple[str, int], ...] = (
-    ("15 minutes", 15),
-    ("1 hour", 60),
-    ("4 hours", 240),
-    ("Until tomorrow", 24 * 60),
+SNOOZES: tuple[tuple[str, int, str], ...] = (
+    ("15 minutes", 15, "Ctrl+Alt+1"),
+    ("1 hour", 60, "Ctrl+Alt+2"),
+    ("4 hours", 240, "Ctrl+Alt+3"),
+    ("24 hours", 24 * 60, "Ctrl+Alt+4"),
 )
 SETTINGS_ORG = "position-sync"
 SETTINGS_APP = "Position Sync"
 TAB_EVENTS, TAB_HISTORY, TAB_NOTIFICATIONS = 0, 1, 2
+
+
+def shortcut_names(action: QAction) -> str:
+    """``F5, Ctrl+R``: an action's shortcuts as the platform writes them."""
+    return ", ".join(k.toString(QKeySequence.SequenceFormat.NativeText) for k in action.shortcuts())
+
+
+def describe(action: QAction, text: str, tip: str) -> None:
+    """Text, icon text and a tooltip that names the shortcuts (also after the text changes)."""
+    label = text.replace("&", "").rstrip("…")
+    action.setText(text.replace("&", ""))
+    action.setIconText(label)
+    names = shortcut_names(action)
+    action.setToolTip(f"{label} ({names})\n{tip}" if names else f"{label}\n{tip}")
+    action.setStatusTip(tip)
 
 
 def make_action(
@@ -59,17 +74,13 @@ def make_action(
 ) -> QAction:
     """An action whose tooltip names its shortcuts, so hovering teaches the keyboard."""
     action = QAction(text.replace("&", ""), parent)
-    action.setIconText(text.replace("&", "").rstrip("…"))
     if icon_name:
         action.setIcon(icon(icon_name))
     keys = [QKeySequence(s) for s in shortcuts]
     if keys:
         action.setShortcuts(keys)
         action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-    names = ", ".join(k.toString(QKeySequence.SequenceFormat.NativeText) for k in keys)
-    label = text.replace("&", "").rstrip("…")
-    action.setToolTip(f"{label} ({names})\n{tip}" if names else f"{label}\n{tip}")
-    action.setStatusTip(tip)
+    describe(action, text, tip)
     action.setCheckable(checkable)
     return action
 
@@ -127,10 +138,11 @@ class MainWindow(QMainWindow):
             self,
             "&Pause auto-sync",
             ["Ctrl+Shift+P"],
-            "Stop or restart the interval syncs",
+            "Stop the interval syncs (Resync now still works)",
             "pause",
             checkable=True,
         )
+        self.act_pause.toggled.connect(self._pause_toggled)
         self.act_ack = a(
             self,
             "&Acknowledge…",
@@ -145,6 +157,14 @@ class MainWindow(QMainWindow):
             "Silence the selected row's notifications for an hour",
             "snooze",
         )
+        self.snooze_actions: list[QAction] = []
+        for label, minutes, keys in SNOOZES:
+            action = a(
+                self, f"Snooze {label}", [keys], f"Silence the selected row's notifications for {label}"
+            )
+            action.setText(label)  # in the "Snooze for" menu, the label alone reads best
+            action.triggered.connect(lambda _=False, m=minutes: self.snooze_requested.emit(m))
+            self.snooze_actions.append(action)
         self.act_clear_ack = a(
             self,
             "&Clear acknowledgement",
@@ -173,13 +193,16 @@ class MainWindow(QMainWindow):
             self, "&Log in…", ["Ctrl+L"], "Start the broker login for the selected account", "login"
         )
         self.act_hide = a(
-            self, "&Hide to tray", ["Ctrl+W"], "Close the window; Position Sync keeps syncing in the tray"
+            self,
+            "&Hide to tray",
+            ["Ctrl+W"],
+            "Hide the window (minimise it where there is no tray); Position Sync keeps syncing",
         )
         self.act_quit = a(self, "&Quit", ["Ctrl+Q"], "Stop syncing and exit")
-        self.act_show = a(self, "&Show Position Sync", [], "Bring the window to the front")
+        self.act_show = a(self, "&Show Position Sync", ["Ctrl+Shift+S"], "Bring the window to the front")
         self.act_shortcuts = a(self, "&Keyboard shortcuts", ["F1"], "List every shortcut")
         self.act_about = a(
-            self, "&About Position Sync", [], "The version, and where the config and the data are"
+            self, "&About Position Sync", ["Ctrl+F1"], "The version, and where the config and the data are"
         )
         self.act_about.setMenuRole(QAction.MenuRole.AboutRole)  # macOS puts it in the application menu
         for action in self._all_actions():
@@ -192,7 +215,16 @@ class MainWindow(QMainWindow):
         self.act_show.triggered.connect(self.bring_to_front)
 
     def _all_actions(self) -> list[QAction]:
-        return [v for k, v in vars(self).items() if k.startswith("act_") and isinstance(v, QAction)]
+        named = [v for k, v in vars(self).items() if k.startswith("act_") and isinstance(v, QAction)]
+        return named + self.snooze_actions
+
+    def _pause_toggled(self, paused: bool) -> None:
+        """The action says what pressing it does now: Pause, or Resume, with its shortcut."""
+        if paused:
+            describe(self.act_pause, "&Resume auto-sync", "Restart the interval syncs")
+        else:
+            describe(self.act_pause, "&Pause auto-sync", "Stop the interval syncs (Resync now still works)")
+        self.act_pause.setIcon(icon("resume" if paused else "pause"))
 
     def _build_layout(self) -> None:
         toolbar = QToolBar("Main")
@@ -262,10 +294,8 @@ class MainWindow(QMainWindow):
     def _snooze_menu(self) -> QMenu:
         menu = QMenu("Snooze &for", self)
         menu.setIcon(icon("snooze"))
-        for label, minutes in SNOOZES:
-            action = menu.addAction(label)
-            action.setToolTip(f"Silence the selected row's notifications for {label.lower()}")
-            action.triggered.connect(lambda _=False, m=minutes: self.snooze_requested.emit(m))
+        menu.setToolTipsVisible(True)
+        menu.addActions(self.snooze_actions)
         return menu
 
     def _build_status_bar(self) -> None:
@@ -395,9 +425,6 @@ def shortcut_table(actions: list[QAction]) -> list[tuple[str, str]]:
     """(action, shortcuts) for every action that has one, for the F1 dialog and the README."""
     rows = []
     for action in actions:
-        keys = action.shortcuts()
-        if keys:
-            rows.append(
-                (action.text(), ", ".join(k.toString(QKeySequence.SequenceFormat.NativeText) for k in keys))
-            )
+        if action.shortcuts():
+            rows.append((action.iconText(), shortcut_names(action)))  # "Snooze 15 minutes", not "15 minutes"
     return sorted(rows)

@@ -27,12 +27,14 @@ from app.domain import PROBLEM_STATUSES, AccountState, Event, EventKind, Row, St
 from app.reconcile import AccountMemory, ClosedPosition, Outcome
 from app.store.codec import from_iso, iso, material, row_record, rows_from_records, undec
 from app.store.engine import StoreError, make_engine, migrate, sqlite_url
+from app.store.metrics import last_point, metrics_of, metrics_record
 from app.store.models import (
     account_state,
     closed_positions,
     current_rows,
     events,
     row_history,
+    sync_metrics,
     sync_runs,
 )
 
@@ -82,6 +84,9 @@ class Store:
         # (by identity first: reconcile hands back the previous object for an unchanged row).
         self._saved: dict[str, dict[str, Row]] = {}
         self._loaded = False
+        # Each account's last recorded chart point (exposure, unrealised P&L), like ``_saved``
+        # owned by the saving thread; a missing entry is read from the table on first use.
+        self._points: dict[str, tuple[Decimal, Decimal] | None] = {}
 
     @classmethod
     def open(cls, data_dir: Path, url: str | None = None) -> Store:
@@ -175,6 +180,11 @@ class Store:
         memory = outcome.memory
         problems = _count_problems(outcome.rows.values())
         outcome_name = "held" if outcome.held else memory.state.value
+        # The chart figures of a good sync; unchanged rows cannot change them, so a sync where
+        # nothing changed skips the pass over its rows.
+        charting = memory.state is AccountState.OK and bool(changed or gone or account not in self._points)
+        metrics = metrics_of(outcome.rows.values()) if charting else None
+        point = self._points.get(account)
         try:
             with self.engine.begin() as connection:
                 run_id = connection.execute(
@@ -214,11 +224,23 @@ class Store:
                     connection.execute(events.insert(), [event_record(e, run_id) for e in outcome.events])
                 if outcome.closed:
                     connection.execute(closed_positions.insert(), [_closed_record(c) for c in outcome.closed])
+                if metrics is not None:
+                    if account not in self._points:
+                        point = last_point(connection, account)
+                    if metrics.point != point:
+                        connection.execute(
+                            sync_metrics.insert().values(
+                                **metrics_record(account, run_id, finished_at, metrics)
+                            )
+                        )
+                        point = metrics.point
                 self._save_account(connection, account, memory, stamp, learned)
         except SQLAlchemyError as exc:
             raise StoreError(
                 f"saving the sync of {account} to {_safe(self.url)} failed: {_cause(exc)}"
             ) from None
+        if metrics is not None:
+            self._points[account] = point
         saved = self._saved.setdefault(account, saved)
         for key in gone:
             del saved[key]

@@ -1,26 +1,39 @@
 """Time series for the history charts, read from the store so they work offline.
 
 Problem counts come from ``sync_runs`` (every sync, headless ones included). Gross exposure and
-unrealised P&L need prices, which ``row_history`` does not keep, so each good sync's figures are
-recorded in ``sync_metrics`` by whoever watches the results (the window). A row's broker and local
-quantities over time come from ``row_history``. Times are epoch seconds (UTC), as pyqtgraph's
-date axis expects.
+unrealised P&L need prices, which ``row_history`` does not keep: ``Store.save`` records them in
+``sync_metrics`` in the sync's own transaction whenever they changed (see ``app.store.metrics``),
+so a headless daemon records them too and a point holds until the next one. A row's broker and
+local quantities over time come from ``row_history``. Times are epoch seconds (UTC), as
+pyqtgraph's date axis expects.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 
-from app.domain import ZERO, Event, EventKind, Row, Status
+from app.domain import Event, EventKind
 from app.store.codec import from_iso, iso
+from app.store.metrics import Metrics, metrics_of
 from app.store.models import events, row_history, sync_metrics, sync_runs
 from app.store.repository import Store
+
+__all__ = [
+    "AccountSeries",
+    "Metrics",
+    "QuantitySeries",
+    "Series",
+    "account_series",
+    "metrics_of",
+    "quantity_series",
+    "row_events",
+    "steps",
+]
 
 
 @dataclass(frozen=True)
@@ -48,46 +61,6 @@ class QuantitySeries:
     broker: list[float]
     local: list[float]
     statuses: list[str]
-
-
-@dataclass(frozen=True)
-class Metrics:
-    rows: int
-    problems: int
-    gross_exposure: Decimal
-    unrealised_pnl: Decimal
-
-
-def metrics_of(rows: Iterable[Row]) -> Metrics:
-    """One account's figures at one sync: open rows' exposure, summed unrealised P&L."""
-    count = problems = 0
-    exposure = unrealised = ZERO
-    for row in rows:
-        count += 1
-        status = row.effective_status
-        if status.is_problem:
-            problems += 1
-        if status is not Status.CLOSED:
-            exposure += row.exposure
-        if row.unrealised_pnl is not None:
-            unrealised += row.unrealised_pnl
-    return Metrics(count, problems, exposure, unrealised)
-
-
-def record_metrics(store: Store, account: str, run_id: int, at: datetime, metrics: Metrics) -> None:
-    """Idempotent per sync run, so a result delivered twice records once."""
-    values = {
-        "sync_run_id": run_id,
-        "account": account,
-        "at": iso(at),
-        "rows": metrics.rows,
-        "problems": metrics.problems,
-        "gross_exposure": str(metrics.gross_exposure),
-        "unrealised_pnl": str(metrics.unrealised_pnl),
-    }
-    with store.engine.begin() as connection:
-        insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-        connection.execute(insert(sync_metrics).values(**values).on_conflict_do_nothing())
 
 
 def _epoch(text: str | None) -> float:
@@ -175,5 +148,8 @@ def row_events(store: Store, account: str, instrument: str, limit: int = 500) ->
     for record in records:
         at = from_iso(record.at)
         assert at is not None
-        result.append(Event(at, record.account, EventKind(record.kind), record.instrument, record.detail))
+        data = json.loads(record.data) if record.data else {}
+        result.append(
+            Event(at, record.account, EventKind(record.kind), record.instrument, record.detail, data)
+        )
     return result

@@ -11,8 +11,13 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import asyncio
+import gc
 import shutil
-from collections.abc import Coroutine, Iterator
+import tomllib
+from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,11 +25,19 @@ import keyring
 import keyring.backend
 import pytest
 import qasync
+import tomli_w
 from PySide6.QtCore import QSettings
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QSystemTrayIcon
+from pytestqt.qtbot import QtBot
 
 from app.config import Settings, load_settings
+from app.domain import AccountState, Event, EventKind, Row, Status
 from app.runtime import Runtime, build_runtime
+from app.sync import SyncResult, utcnow
+from brokers.simulated import SimulatedBroker
+from ui.controller import Controller
+from ui.preferences import Preferences
+from ui.window import MainWindow
 
 T = TypeVar("T")
 DEMO = Path(__file__).resolve().parents[2] / "resources" / "demo"
@@ -56,6 +69,20 @@ def _isolated(tmp_path: Path) -> Iterator[None]:
     yield
 
 
+@pytest.fixture(autouse=True)
+def _collect_on_the_gui_thread() -> Iterator[None]:
+    """Free each test's garbage here, on the GUI thread.
+
+    A controller, its tray menu and their timers sit in reference cycles (signal lambdas), so
+    they are freed by Python's cycle collector, which runs in whichever thread happens to
+    allocate next: a store or diff thread of a later test. A QObject destroyed there cannot
+    unregister its timers, and the GUI thread later fires a timer of freed memory (a
+    segfault in ``QTimerInfoList::activateTimers``). Collecting at teardown keeps it here.
+    """
+    yield
+    gc.collect()
+
+
 @pytest.fixture
 def dict_keyring() -> Iterator[_DictKeyring]:
     previous = keyring.get_keyring()
@@ -85,14 +112,25 @@ def run(loop: asyncio.AbstractEventLoop, coroutine: Coroutine[Any, Any, T], time
     return loop.run_until_complete(asyncio.wait_for(coroutine, timeout))
 
 
-def demo_project(tmp_path: Path, interval: float = 3, extra: str = "") -> Path:
-    """The demo config, scenario and book copied into tmp_path; returns the config path."""
+def demo_project(tmp_path: Path, interval: float = 3, extra: str = "", only: str | None = None) -> Path:
+    """The demo (config, scenarios, books) copied into tmp_path; returns the config path.
+
+    ``only`` keeps one account and its book: tests about one account's walk need not wait for
+    or count the other's syncs.
+    """
     folder = tmp_path / "demo"
     folder.mkdir(exist_ok=True)
-    for name in ("book.json", "scenario.toml"):
-        shutil.copy(DEMO / name, folder / name)
+    for path in DEMO.iterdir():
+        if path.suffix in (".json", ".toml") and path.name != "config.toml":
+            shutil.copy(path, folder / path.name)
     text = (DEMO / "config.toml").read_text(encoding="utf-8")
     text = text.replace("interval = 3 ", f"interval = {interval} ")
+    if only is not None:
+        raw = tomllib.loads(text)
+        raw["accounts"] = [a for a in raw["accounts"] if a["id"] == only]
+        books = {a["book"] for a in raw["accounts"]}
+        raw["books"] = [b for b in raw["books"] if b["id"] in books]
+        text = tomli_w.dumps(raw)
     (folder / "config.toml").write_text(text + extra, encoding="utf-8")
     return folder / "config.toml"
 
@@ -111,3 +149,69 @@ async def walk(runtime: Runtime, syncs: int) -> None:
     await runtime.worker.load()
     for _ in range(syncs):
         await runtime.worker.sync_all("test")
+
+
+# -- the window on the demo, with the real core underneath --------------------------------
+
+T0 = datetime.now(UTC)
+
+
+@dataclass
+class App:
+    controller: Controller
+    window: MainWindow
+    runtime: Runtime
+    quit_event: asyncio.Event
+
+
+@dataclass
+class Fetches:
+    """Broker reads so far, and how long each one takes."""
+
+    calls: list[str] = field(default_factory=list)
+    delay: float = 0.0
+
+
+@pytest.fixture
+def fetches(monkeypatch: pytest.MonkeyPatch) -> Fetches:
+    record = Fetches()
+    original = SimulatedBroker.fetch
+
+    async def counted(self: SimulatedBroker) -> Any:
+        record.calls.append(self.account_id)
+        await asyncio.sleep(record.delay)
+        return await original(self)
+
+    monkeypatch.setattr(SimulatedBroker, "fetch", counted)
+    return record
+
+
+@pytest.fixture
+def no_tray(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(QSystemTrayIcon, "isSystemTrayAvailable", staticmethod(lambda: False))
+
+
+def make_app(
+    qtbot: QtBot, settings: Settings, data_dir: Path, clock: Callable[[], datetime] = utcnow, **prefs: Any
+) -> App:
+    runtime = build_runtime(settings, data_dir)
+    window = MainWindow()
+    qtbot.addWidget(window)
+    quit_event = asyncio.Event()
+    controller = Controller(runtime, window, prefs=Preferences(**prefs), quit_event=quit_event, clock=clock)
+    return App(controller, window, runtime, quit_event)
+
+
+@pytest.fixture
+def app(qtbot: QtBot, qloop: asyncio.AbstractEventLoop, tmp_path: Path, no_tray: None) -> Iterator[App]:
+    settings = load_settings(demo_project(tmp_path, interval=3600))
+    built = make_app(qtbot, settings, tmp_path / "data")
+    run(qloop, built.controller.load_cached())
+    yield built
+    run(qloop, built.controller.close())
+
+
+def phantom_result(account: str = "demo", instrument: str = "NSE:TCS", confirmed: bool = True) -> SyncResult:
+    row = Row(account, instrument, Status.PHANTOM, T0, None, Decimal(50), confirmed=confirmed)
+    event = Event(T0, account, EventKind.PHANTOM_DETECTED, instrument, "phantom: broker none, book 50")
+    return SyncResult(account, "test", T0, T0, AccountState.OK, None, {instrument: row}, [event], T0)

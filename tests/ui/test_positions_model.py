@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -13,7 +14,7 @@ from PySide6.QtGui import QColor
 from PySide6.QtTest import QAbstractItemModelTester
 from pytestqt.qtbot import QtBot
 
-from app.display import STATUS_MEANINGS
+from app.display import STATUS_MEANINGS, fmt_money
 from app.domain import Part, Row, Status
 from app.store.acks import AckKind, Acknowledgement, AckState, fingerprint
 from ui import status_style
@@ -267,3 +268,57 @@ def test_acknowledged_rows_stay_visible_marked_and_quieter(qtbot: QtBot, model: 
     model.apply_account("demo", {phantom.instrument: changed, other.instrument: other})
     assert not model.muted("demo", phantom.instrument)  # it changed: loud again
     assert "acknowledged" not in str(cell(model, phantom.instrument, Col.STATUS))
+
+
+def test_a_diff_on_another_thread_survives_the_ui_thread_changing_the_model(model: PositionsModel) -> None:
+    """``plan`` runs on the diff thread while ``load_cached`` may add and remove rows."""
+    wide = {f"I{i:05}": row(f"I{i:05}", Status.MATCH) for i in range(3000)}
+    narrow = {k: v for i, (k, v) in enumerate(wide.items()) if i % 3}
+    narrow.update({f"J{i:05}": row(f"J{i:05}", Status.MATCH) for i in range(1000)})
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def differ() -> None:
+        try:
+            while not stop.is_set():
+                model.plan("demo", wide)
+        except BaseException as exc:  # the failure this test is about: a set changed mid-iteration
+            errors.append(exc)
+
+    thread = threading.Thread(target=differ)
+    thread.start()
+    try:
+        for turn in range(60):
+            model.apply_account("demo", narrow if turn % 2 else wide)
+            if errors:
+                break
+    finally:
+        stop.set()
+        thread.join()
+    assert errors == []
+
+
+def test_usdt_is_a_code_not_the_togrog_sign() -> None:
+    assert fmt_money(D("1234.5"), "USDT") == "1,234.50 USDT"
+    assert fmt_money(D("-3"), "USDT", signed=True) == "\u22123.00 USDT"
+    assert fmt_money(D("10"), "USD") == "$10.00"
+
+
+def test_a_look_alike_hint_fits_its_cell_and_keeps_the_alias_in_the_tooltip(model: PositionsModel) -> None:
+    alias = 'add the alias "NSE:BAJAJ_AUTO" = "NSE:BAJAJ-AUTO" to the account'
+    phantom = row(
+        "NSE:BAJAJ_AUTO",
+        Status.PHANTOM,
+        broker_qty=None,
+        hint=f"did you mean NSE:BAJAJ-AUTO? same quantity at the broker; {alias}",
+    )
+    untracked = row(
+        "NSE:BAJAJ-AUTO",
+        Status.UNTRACKED,
+        local_qty=None,
+        hint="did you mean NSE:BAJAJ_AUTO? the book holds the same quantity under that spelling",
+    )
+    model.apply_account("demo", {r.instrument: r for r in (phantom, untracked)})
+    assert cell(model, "NSE:BAJAJ_AUTO", Col.HINT) == "did you mean NSE:BAJAJ-AUTO? add the alias"
+    assert cell(model, "NSE:BAJAJ-AUTO", Col.HINT) == "same as the book's NSE:BAJAJ_AUTO?"
+    assert alias in str(cell(model, "NSE:BAJAJ_AUTO", Col.HINT, Qt.ItemDataRole.ToolTipRole))

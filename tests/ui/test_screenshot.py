@@ -3,21 +3,30 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
+import pytest
+from PySide6.QtCore import QByteArray, QSettings, QTimer
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
 
 from app.config import load_settings
 from tests.ui.conftest import demo_project
 from ui.main import SCREENSHOT_SIZE, run_window
+from ui.window import SETTINGS_APP, SETTINGS_ORG, MainWindow
 
 
-def test_screenshot_after_the_demo_walked_every_step(qapp: QApplication, tmp_path: Path) -> None:
+def test_screenshot_after_the_demo_walked_every_step(
+    qapp: QApplication, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     config = demo_project(tmp_path, interval=0.25)
     shot = tmp_path / "shot.png"
     args = argparse.Namespace(demo=True, screenshot=shot)
-    assert run_window(load_settings(config), tmp_path / "data", args) == 0
+    with caplog.at_level(logging.INFO, logger="ui.screenshot"):
+        assert run_window(load_settings(config), tmp_path / "data", args) == 0
+    statuses = "match, phantom, price_mismatch, qty_mismatch, side_mismatch, stale, untracked"
+    assert f"(statuses on screen: closed, {statuses})" in caplog.text  # every status at once
     image = QImage(str(shot))
     assert (image.width(), image.height()) == SCREENSHOT_SIZE
     colours = {
@@ -28,3 +37,40 @@ def test_screenshot_after_the_demo_walked_every_step(qapp: QApplication, tmp_pat
     assert len(colours) > 10  # a painted window, not a blank surface
     state = (tmp_path / "data" / "simulated" / "demo.json").read_text()
     assert '"step": 4' in state  # the scenario reached its last step before the picture
+    state = (tmp_path / "data" / "simulated" / "demo-us.json").read_text()
+    assert '"step": 4' in state  # and the second account lost its broker
+
+
+def _quit_when_shown(qapp: QApplication) -> QTimer:
+    """Press Quit once the window is on screen (the way a user ends a run); the caller stops
+    the returned timer, so nothing of it outlives the run it was made for."""
+    timer = QTimer()
+    timer.setInterval(100)
+
+    def attempt() -> None:
+        for widget in qapp.topLevelWidgets():
+            if isinstance(widget, MainWindow) and widget.isVisible() and not widget.quitting:
+                timer.stop()
+                widget.act_quit.trigger()
+                return
+
+    timer.timeout.connect(attempt)
+    timer.start()
+    return timer
+
+
+def test_a_demo_run_leaves_the_users_window_layout_alone(qapp: QApplication, tmp_path: Path) -> None:
+    config = demo_project(tmp_path, interval=3600)
+    layout = QSettings(SETTINGS_ORG, SETTINGS_APP)  # redirected into tmp_path by the conftest
+    for demo in (True, False):
+        quitter = _quit_when_shown(qapp)
+        try:
+            args = argparse.Namespace(demo=demo, screenshot=None)
+            assert run_window(load_settings(config), tmp_path / "data", args) == 0
+        finally:
+            quitter.stop()
+        layout.sync()
+        if demo:
+            assert layout.value("window/geometry") is None
+        else:
+            assert isinstance(layout.value("window/geometry"), QByteArray)  # a real session remembers it

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import tomllib
 from pathlib import Path
 
 from PySide6.QtWidgets import QDialogButtonBox
 from pytestqt.qtbot import QtBot
 
-from app.config import load_settings
+from app.config import BOOK_KIND_KEYS, load_settings
 from app.secrets import KEYRING_SERVICE
 from tests.ui.conftest import _DictKeyring, demo_project, run
+from ui.preferences import preferences
 from ui.settings_dialog import SettingsDialog
 
 
@@ -19,6 +21,17 @@ def dialog_for(qtbot: QtBot, config: Path, read_only: bool = False) -> SettingsD
     dialog = SettingsDialog(load_settings(config), config.parent / "data", read_only=read_only)
     qtbot.addWidget(dialog)
     return dialog
+
+
+def save(loop: asyncio.AbstractEventLoop, dialog: SettingsDialog) -> bool:
+    """Press Save and wait for the write (it runs off the UI thread)."""
+    task = dialog.save()
+    assert task is not None, f"refused: {dialog.error.text()}"
+
+    async def finished() -> bool:
+        return await task
+
+    return run(loop, finished())
 
 
 def test_invalid_input_is_refused_with_the_reason(qtbot: QtBot, tmp_path: Path) -> None:
@@ -42,7 +55,7 @@ def test_invalid_input_is_refused_with_the_reason(qtbot: QtBot, tmp_path: Path) 
 
 
 def test_saving_writes_the_toml_and_puts_secrets_in_the_keyring(
-    qtbot: QtBot, tmp_path: Path, dict_keyring: _DictKeyring
+    qtbot: QtBot, tmp_path: Path, dict_keyring: _DictKeyring, qloop: asyncio.AbstractEventLoop
 ) -> None:
     config = demo_project(tmp_path)
     dialog = dialog_for(qtbot, config)
@@ -54,8 +67,17 @@ def test_saving_writes_the_toml_and_puts_secrets_in_the_keyring(
     dialog.a_secret_value.setText("s3cret-token")
     dialog.close_to_tray.setChecked(False)
     dialog.notify_boxes["sync_failed"].setChecked(True)
-    dialog.save()
+    keyring_threads: list[str] = []
+    original = dict_keyring.set_password
+
+    def recorded(service: str, username: str, password: str) -> None:
+        keyring_threads.append(threading.current_thread().name)
+        original(service, username, password)
+
+    dict_keyring.set_password = recorded  # type: ignore[method-assign]
+    assert save(qloop, dialog)
     assert dialog.error.text() == ""
+    assert keyring_threads and keyring_threads[0] != threading.main_thread().name  # never the UI thread
     assert len(saved) == 1
     text = config.read_text(encoding="utf-8")
     assert "s3cret-token" not in text
@@ -69,11 +91,11 @@ def test_saving_writes_the_toml_and_puts_secrets_in_the_keyring(
 
 
 def test_accounts_and_books_can_be_added_and_removed(qtbot: QtBot, tmp_path: Path) -> None:
-    config = demo_project(tmp_path)
+    config = demo_project(tmp_path, only="demo")
     dialog = dialog_for(qtbot, config)
     dialog.add_book()
-    dialog.b_id.setText("second-book")
-    dialog.b_path.setText("book.json")
+    dialog.book_form.id.setText("second-book")
+    dialog.book_form.path.setText("book.json")
     dialog.add_account()
     dialog.a_id.setText("second")
     dialog.a_book.setCurrentText("second-book")
@@ -106,16 +128,185 @@ def test_test_connection_reads_broker_and_book(
         await task
 
     run(qloop, finished())
-    assert dialog.test_result.text() == "Broker: connected, 7 open position(s). Book: read, 5 position(s)."
+    assert dialog.test_result.text() == "Broker: connected, 10 open position(s). Book: read, 8 position(s)."
     state = config.parent / "data" / "simulated" / "demo.json"
     assert not state.exists()  # the test ran in a scratch directory: the demo did not advance
 
 
-def test_saving_unchanged_settings_changes_nothing_the_program_reads(qtbot: QtBot, tmp_path: Path) -> None:
+def test_saving_unchanged_settings_changes_nothing_the_program_reads(
+    qtbot: QtBot, tmp_path: Path, qloop: asyncio.AbstractEventLoop
+) -> None:
     config = demo_project(tmp_path, interval=0.25)
     before = load_settings(config)
     dialog = dialog_for(qtbot, config)
-    dialog.save()
+    assert save(qloop, dialog)
     assert dialog.error.text() == ""
     after = load_settings(config)
     assert after.accounts == before.accounts and after.books == before.books
+
+
+MIXED = """\
+[[books]]
+id = "bot-db"
+kind = "sql"
+url = "sqlite:///bot.db"
+table = "positions"
+where = "closed_at IS NULL"
+change_probe = "SELECT max(updated_at) FROM positions"
+probe_interval = 2
+password_env = "BOT_DB_PASSWORD"
+writable = true
+fields = { symbol = "tradingsymbol", quantity = "qty" }
+
+[books.write]
+key = "id"
+closed_at = "closed_at"
+reason = "close_reason"
+
+[[books]]
+id = "bot-api"
+kind = "http"
+url = "https://bot.example/api/v1/positions"
+list_key = "data"
+token_env = "BOT_TOKEN"
+timeout = 7.5
+poll_interval = 5
+
+[[books]]
+id = "file-book"
+kind = "file"
+path = "book.json"
+format = "json"
+
+[[accounts]]
+id = "sql-account"
+broker = "simulated"
+scenario = "scenario.toml"
+book = "bot-db"
+interval = 3
+enabled = true
+price_tolerance_rel = 0.002
+aliases = { "NSE:M_M" = "NSE:M&M" }
+
+[[accounts]]
+id = "http-account"
+broker = "simulated"
+scenario = "scenario.toml"
+book = "bot-api"
+currency = "USD"
+team_note = "kept as written"
+
+[store]
+url = "sqlite:////tmp/never-opened.db"
+"""
+
+
+def mixed_project(tmp_path: Path) -> Path:
+    config = tmp_path / "mixed" / "config.toml"
+    config.parent.mkdir()
+    config.write_text(MIXED, encoding="utf-8")
+    return config
+
+
+def test_sql_and_http_books_survive_an_unchanged_save(
+    qtbot: QtBot, tmp_path: Path, qloop: asyncio.AbstractEventLoop
+) -> None:
+    config = mixed_project(tmp_path)
+    dialog = dialog_for(qtbot, config)
+    form = dialog.book_form
+    assert form.current_kind() == "sql"  # the first book, committed on open, is not turned into a file
+    assert form.shown_kind() == "sql"
+    assert (form.sql_url.text(), form.table.text(), form.where.text()) == (
+        "sqlite:///bot.db",
+        "positions",
+        "closed_at IS NULL",
+    )
+    assert form.writable.isChecked() and 'key = "id"' in form.write.toPlainText()
+    for kind, keys in BOOK_KIND_KEYS.items():  # every key the readers take has its widget
+        assert set(form.page[kind].keys) == set(keys), kind
+    for row in (1, 2, 0):  # visit every book and account: each visit commits the form
+        dialog.book_list.setCurrentRow(row)
+    dialog.book_list.setCurrentRow(1)
+    assert form.current_kind() == "http" and form.http_url.text() == "https://bot.example/api/v1/positions"
+    assert (form.token_env.text(), form.http_timeout.text(), form.poll_interval.text()) == (
+        "BOT_TOKEN",
+        "7.5",
+        "5",
+    )
+    dialog.account_list.setCurrentRow(1)
+    assert "team_note" in dialog.a_options.toPlainText()  # shown, and kept
+    dialog.account_list.setCurrentRow(0)
+    assert save(qloop, dialog), dialog.error.text()
+    assert tomllib.loads(config.read_text(encoding="utf-8")) == tomllib.loads(MIXED)
+
+
+def test_editing_an_sql_books_where_is_written_and_nothing_else_moves(
+    qtbot: QtBot, tmp_path: Path, qloop: asyncio.AbstractEventLoop
+) -> None:
+    config = mixed_project(tmp_path)
+    dialog = dialog_for(qtbot, config)
+    dialog.book_form.where.setText("status = 'active'")
+    dialog.book_list.setCurrentRow(1)
+    dialog.book_form.poll_interval.setText("2.5")
+    assert save(qloop, dialog), dialog.error.text()
+    written = tomllib.loads(config.read_text(encoding="utf-8"))
+    expected = tomllib.loads(MIXED)
+    expected["books"][0]["where"] = "status = 'active'"
+    expected["books"][1]["poll_interval"] = 2.5
+    assert written == expected
+    settings = load_settings(config)
+    assert settings.books["bot-db"].options["where"] == "status = 'active'"
+    assert settings.books["bot-db"].kind == "sql" and settings.books["bot-api"].kind == "http"
+
+
+def test_a_books_kind_can_change_and_a_bad_number_is_refused(qtbot: QtBot, tmp_path: Path) -> None:
+    config = mixed_project(tmp_path)
+    dialog = dialog_for(qtbot, config)
+    dialog.book_list.setCurrentRow(2)
+    form = dialog.book_form
+    form.kind.setCurrentIndex(form.kind.findData("http"))
+    assert form.shown_kind() == "http"
+    form.http_url.setText("https://bot.example/other")
+    dialog.book_list.setCurrentRow(1)
+    form.poll_interval.setText("soon")
+    assert dialog.check() is None
+    assert "books[1].poll_interval" in dialog.error.text() and "'soon'" in dialog.error.text()
+    form.poll_interval.setText("5")
+    settings = dialog.check()
+    assert settings is not None
+    changed = settings.books["file-book"]
+    assert (changed.kind, changed.url, changed.path) == ("http", "https://bot.example/other", None)
+    assert "format" not in changed.options  # the file's keys went with the kind
+
+
+def test_a_book_password_goes_to_the_keyring_under_the_books_id(
+    qtbot: QtBot, tmp_path: Path, qloop: asyncio.AbstractEventLoop, dict_keyring: _DictKeyring
+) -> None:
+    config = mixed_project(tmp_path)
+    dialog = dialog_for(qtbot, config)
+    dialog.book_form.secret_value.setText("db-pass")
+    assert save(qloop, dialog)
+    assert dict_keyring.entries[(KEYRING_SERVICE, "bot-db:password")] == "db-pass"
+    assert "db-pass" not in config.read_text(encoding="utf-8")
+
+
+def test_browse_opens_a_file_dialog_without_a_nested_loop(qtbot: QtBot, tmp_path: Path) -> None:
+    config = demo_project(tmp_path)
+    dialog = dialog_for(qtbot, config)
+    chooser = dialog.book_form.browse()
+    assert chooser.isVisible()  # open() returned at once: no exec() waiting for the user
+    chooser.fileSelected.emit(str(config.parent / "other.json"))
+    assert dialog.book_form.path.text() == "other.json"
+    chooser.reject()
+
+
+def test_the_theme_choice_is_written_only_when_changed(
+    qtbot: QtBot, tmp_path: Path, qloop: asyncio.AbstractEventLoop
+) -> None:
+    config = demo_project(tmp_path)
+    dialog = dialog_for(qtbot, config)
+    dialog.theme.setCurrentIndex(dialog.theme.findData("dark"))
+    assert save(qloop, dialog)
+    raw = tomllib.loads(config.read_text(encoding="utf-8"))
+    assert raw["ui"] == {"theme": "dark"}  # nothing the user did not change
+    assert preferences(load_settings(config)).theme == "dark"

@@ -4,91 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QSystemTrayIcon
 from pytestqt.qtbot import QtBot
 
-from app.config import Settings, load_settings
+from app.config import load_settings
 from app.domain import AccountState, Event, EventKind, Row, Status
-from app.runtime import Runtime, build_runtime
+from app.runtime import build_runtime
 from app.store import acks as ack_store
-from app.store.series import account_series, steps
+from app.store.series import QuantitySeries, account_series, steps
 from app.sync import SyncResult
-from brokers.simulated import SimulatedBroker
-from tests.ui.conftest import demo_project, run, walk
-from ui.controller import Controller
-from ui.preferences import Preferences
+from tests.ui.conftest import T0, App, Fetches, demo_project, make_app, phantom_result, run, walk
+from ui.history import MIN_SPAN, TimelineItem
 from ui.status_style import Health
-from ui.window import MainWindow
-
-T0 = datetime.now(UTC)
-
-
-@dataclass
-class App:
-    controller: Controller
-    window: MainWindow
-    runtime: Runtime
-    quit_event: asyncio.Event
-
-
-@dataclass
-class Fetches:
-    """Broker reads so far, and how long each one takes."""
-
-    calls: list[str] = field(default_factory=list)
-    delay: float = 0.0
-
-
-@pytest.fixture
-def fetches(monkeypatch: pytest.MonkeyPatch) -> Fetches:
-    record = Fetches()
-    original = SimulatedBroker.fetch
-
-    async def counted(self: SimulatedBroker) -> Any:
-        record.calls.append(self.account_id)
-        await asyncio.sleep(record.delay)
-        return await original(self)
-
-    monkeypatch.setattr(SimulatedBroker, "fetch", counted)
-    return record
-
-
-@pytest.fixture
-def no_tray(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(QSystemTrayIcon, "isSystemTrayAvailable", staticmethod(lambda: False))
-
-
-def make_app(qtbot: QtBot, settings: Settings, data_dir: Path, **prefs: Any) -> App:
-    runtime = build_runtime(settings, data_dir)
-    window = MainWindow()
-    qtbot.addWidget(window)
-    quit_event = asyncio.Event()
-    controller = Controller(runtime, window, prefs=Preferences(**prefs), quit_event=quit_event)
-    return App(controller, window, runtime, quit_event)
-
-
-@pytest.fixture
-def app(qtbot: QtBot, qloop: asyncio.AbstractEventLoop, tmp_path: Path, no_tray: None) -> Iterator[App]:
-    settings = load_settings(demo_project(tmp_path, interval=3600))
-    built = make_app(qtbot, settings, tmp_path / "data")
-    run(qloop, built.controller.load_cached())
-    yield built
-    run(qloop, built.controller.close())
-
-
-def phantom_result(account: str = "demo", instrument: str = "NSE:TCS", confirmed: bool = True) -> SyncResult:
-    row = Row(account, instrument, Status.PHANTOM, T0, None, Decimal(50), confirmed=confirmed)
-    event = Event(T0, account, EventKind.PHANTOM_DETECTED, instrument, "phantom: broker none, book 50")
-    return SyncResult(account, "test", T0, T0, AccountState.OK, None, {instrument: row}, [event], T0)
+from ui.window import TAB_HISTORY, shortcut_names
 
 
 def test_resync_pressed_twice_runs_one_sync(
@@ -101,16 +35,16 @@ def test_resync_pressed_twice_runs_one_sync(
     app.window.act_resync.trigger()  # disabled while it runs: nothing happens
     assert app.controller.resync() is False  # F5 and Ctrl+R land here too
     assert app.window.progress.isVisibleTo(app.window)
-    assert app.window.progress.format() == "Syncing 0/1"
+    assert app.window.progress.format() == "Syncing 0/2"
 
     async def settle() -> None:
         while app.controller.resyncing():
             await asyncio.sleep(0.02)
 
     run(qloop, settle())
-    assert fetches.calls == ["demo"]
+    assert sorted(fetches.calls) == ["demo", "demo-us"]
     assert app.window.act_resync.isEnabled()
-    assert app.window.model.rowCount() == 7
+    assert app.window.model.rowCount() == 14
 
 
 def test_offline_banner_shows_the_cached_picture_before_any_network(
@@ -130,12 +64,12 @@ def test_offline_banner_shows_the_cached_picture_before_any_network(
         run(qloop, controller.load_cached())
         window.show()
         assert fetches.calls == []  # the picture came from the store alone
-        assert window.model.rowCount() == 7
+        assert window.model.rowCount() == 14
         assert window.banner.isVisible()
         expected = before.astimezone().strftime("%H:%M")
         assert re.match(rf"Showing cached data from {expected} \((4|5) min ago\)", window.banner.text())
         run(qloop, controller.worker.sync_all("test"))
-        assert fetches.calls == ["demo"]
+        assert sorted(fetches.calls) == ["demo", "demo-us"]
         assert not window.banner.isVisible()
     finally:
         run(qloop, controller.close())
@@ -154,11 +88,12 @@ def test_stale_account_rows_are_greyed_with_their_age(
     try:
         run(qloop, built.controller.load_cached())
         model = built.window.model
-        statuses = {model.row_at(i).status for i in range(model.rowCount())}
-        assert statuses == {Status.STALE}
-        text = model.index(0, 10).data()
-        assert text.startswith("Stale 12 min")
-        assert model.index(0, 10).data(Qt.ItemDataRole.FontRole).italic()
+        rows = [model.row_at(i) for i in range(model.rowCount())]
+        assert {r.status for r in rows if r.account == "demo"} == {Status.STALE}
+        assert {r.status for r in rows if r.account == "demo-us"} == {Status.MATCH}  # still read fine
+        index = model.index_of(("demo", "NSE:TCS"), 10)
+        assert index.data() == "Stale 12 min · Phantom"
+        assert index.data(Qt.ItemDataRole.FontRole).italic()
         badge = built.window.accounts.badges["demo"]
         assert badge.kind == "stale" and "unreachable" in badge.toolTip()
         assert "could not be read" in built.window.banner.text()
@@ -254,22 +189,24 @@ def test_snooze_marks_the_row_and_keeps_it_quiet(app: App, qloop: asyncio.Abstra
 def test_charts_receive_the_stores_series(app: App, qloop: asyncio.AbstractEventLoop) -> None:
     controller = app.controller
     run(qloop, walk(app.runtime, 3))
-
-    async def drain() -> None:  # metrics are recorded on the reader thread after each result
-        while [t for t in controller._tasks if not t.done()]:
-            await asyncio.sleep(0.02)
-
-    run(qloop, drain())
     series = run(qloop, controller.load_account_history("demo"))
     stored = account_series(app.runtime.store, "demo")
-    assert series.problems.values == stored.problems.values == [5.0, 5.0, 5.0]
-    assert len(stored.gross_exposure) == 3 and stored.gross_exposure.values[0] > 0
+    assert series.problems.values == stored.problems.values
+    assert stored.problems.values == [
+        8.0,
+        8.0,
+        9.0,
+    ]  # step 3: the option turns phantom, SBIN closes, HDFCBANK differs
+    assert len(stored.gross_exposure) == 3 and stored.gross_exposure.values[0] > 0  # prices moved each step
     data = app.window.history.curve_data()
-    xs, ys = data["problems"]
-    expected_x, expected_y = steps(stored.problems.times, stored.problems.values)
-    assert list(ys[: len(expected_y)]) == expected_y and list(xs[: len(expected_x)]) == expected_x
-    assert list(data["exposure"][1]) == stored.gross_exposure.values
-    assert list(data["unrealised"][1]) == stored.unrealised_pnl.values
+    for name, recorded in (
+        ("problems", stored.problems),
+        ("exposure", stored.gross_exposure),
+        ("unrealised", stored.unrealised_pnl),
+    ):
+        xs, ys = data[name]
+        expected_x, expected_y = steps(recorded.times, recorded.values)
+        assert ys[: len(expected_y)] == expected_y and xs[: len(expected_x)] == expected_x, name
 
     app.window.table.select_key(("demo", "NFO:NIFTY26N2424500CE"))
     run(qloop, controller.load_row_history(("demo", "NFO:NIFTY26N2424500CE")))
@@ -279,4 +216,95 @@ def test_charts_receive_the_stores_series(app: App, qloop: asyncio.AbstractEvent
     assert set(local_y) == {150}
     timeline = app.window.history.timeline
     texts = [item.text(1) for i in range(timeline.topLevelItemCount()) if (item := timeline.topLevelItem(i))]
-    assert any(t.startswith("closed:") for t in texts) and any(t.startswith("Phantom") for t in texts)
+    assert "Closed at the broker: was 150, realised P&L −₹1,650.00" in texts
+    assert "Phantom detected: broker 0, book 150" in texts  # "phantom" said once
+    assert any(t.startswith("Phantom: broker 0, book 150") for t in texts)
+    assert not any("_" in t for t in texts)  # no raw status names such as price_mismatch
+
+
+def test_every_action_has_a_shortcut_named_in_its_tooltip(app: App) -> None:
+    window = app.window
+    actions = window._all_actions()
+    assert {a.iconText() for a in actions} >= {
+        "Show Position Sync",
+        "About Position Sync",
+        "Snooze 15 minutes",
+        "Snooze 24 hours",
+    }
+    for action in actions:
+        assert action.shortcuts(), f"{action.iconText()} has no shortcut"
+        names = shortcut_names(action)
+        assert f"({names})" in action.toolTip().splitlines()[0], action.toolTip()
+    keys = [shortcut_names(a) for a in actions]
+    assert len(keys) == len(set(keys)), "two actions share a shortcut"
+
+
+def test_the_pause_action_says_what_pressing_it_does(app: App) -> None:
+    pause = app.window.act_pause
+    assert pause.toolTip().startswith("Pause auto-sync (Ctrl+Shift+P)")
+    pause.trigger()
+    assert app.controller.worker.paused
+    assert pause.text() == "Resume auto-sync" and pause.iconText() == "Resume auto-sync"
+    assert pause.toolTip().startswith("Resume auto-sync (Ctrl+Shift+P)")
+    pause.trigger()
+    assert not app.controller.worker.paused
+    assert pause.toolTip().startswith("Pause auto-sync (Ctrl+Shift+P)")
+
+
+def test_hide_minimises_where_there_is_no_tray_and_never_quits(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app.window.show()
+    app.window.act_hide.trigger()  # no tray (the fixture): nowhere to hide to
+    assert not app.quit_event.is_set()
+    assert app.window.isMinimized()
+    app.window.bring_to_front()
+    monkeypatch.setattr(QSystemTrayIcon, "isSystemTrayAvailable", staticmethod(lambda: True))
+    assert app.controller.tray.ensure_visible()
+    app.window.act_hide.trigger()
+    assert not app.window.isVisible() and not app.quit_event.is_set()
+
+
+def test_the_row_timeline_reads_as_words_with_seconds_and_dates(app: App) -> None:
+    history = app.window.history
+    now = datetime.now(UTC)
+    yesterday = now - timedelta(days=1)
+    series = QuantitySeries("demo", "NSE:TCS", [yesterday.timestamp()], [0.0], [50.0], ["phantom"])
+    history.show_row(
+        series,
+        [TimelineItem(yesterday, "event", "Phantom detected"), TimelineItem(now, "change", "Phantom")],
+        now,
+    )
+    first, second = (history.timeline.topLevelItem(i) for i in range(2))
+    assert first is not None and second is not None
+    assert re.fullmatch(r"\d\d:\d\d:\d\d", first.text(0))  # today: time to the second
+    assert re.fullmatch(r"\d\d \w{3} \d\d:\d\d:\d\d", second.text(0))  # another day: with its date
+    assert not history.row_placeholder_shown()
+
+
+def test_an_empty_row_history_shows_a_sentence_not_an_axis_from_1970(app: App) -> None:
+    history = app.window.history
+    empty = QuantitySeries("demo", "NSE:NEW", [], [], [], [])
+    history.show_row(empty, [])
+    assert history.row_placeholder_shown()
+    assert "No history for this row yet" in history.row_placeholder.text()
+    history.show_row(None, [])
+    assert history.row_placeholder_shown() and "Select a row" in history.row_placeholder.text()
+
+
+def test_a_short_history_still_gets_a_labelled_time_axis(app: App) -> None:
+    app.window.show()
+    app.window.show_tab(TAB_HISTORY)
+    history = app.window.history
+    now = datetime.now(UTC)
+    times = [(now - timedelta(seconds=s)).timestamp() for s in (30, 20, 10)]
+    history.show_row(QuantitySeries("demo", "NSE:TCS", times, [1, 2, 3], [1, 1, 1], ["x"] * 3), [], now)
+    history.row_chart.grab()  # paint once: the axis learns its font and works out its ticks
+    (start, end), _ = history.row_plot.viewRange()
+    assert end - start >= MIN_SPAN * 0.99
+    axis = history.row_plot.getAxis("bottom")
+    levels = axis.tickValues(start, end, axis.geometry().width())
+    ticks = [value for _spacing, values in levels for value in values]
+    assert len(ticks) >= 2
+    labels = axis.tickStrings(ticks, 1.0, levels[-1][0])
+    assert all(re.fullmatch(r"\d\d:\d\d(:\d\d)?", label) for label in labels), labels
