@@ -56,6 +56,20 @@ class FixFailed(FixError):
     """The writes were attempted and rolled back (the book changed meanwhile, a database error)."""
 
 
+def action_fits(action: str, status: Status) -> bool:
+    """Whether ``action`` applies to a row of ``status`` (the window greys out the others)."""
+    return status in _NEEDS[action]
+
+
+def write_refusal(book: BookConfig) -> str | None:
+    """Why fixes cannot write to ``book``, or None when they can: one sentence for a tooltip."""
+    try:
+        WriteMapping.from_book(book)
+    except FixNotAllowed as exc:
+        return str(exc)
+    return None
+
+
 @dataclass(frozen=True)
 class WriteMapping:
     """Which columns the actions write: ``key`` identifies a row for the update and the undo."""

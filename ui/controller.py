@@ -35,6 +35,7 @@ from app.store import series as series_store
 from app.sync import SyncResult, SyncWorker, utcnow
 from ui import status_style, theme
 from ui.accounts_strip import BadgeState
+from ui.book_fix import BookFixes
 from ui.history import TimelineItem
 from ui.login import LoginSupport, login_support
 from ui.notify import InWindowBackend, NotificationCenter, TrayBackend
@@ -145,6 +146,7 @@ class Controller(QObject):
         window.act_snooze.triggered.connect(lambda: self.snooze_selected(60))
         window.snooze_requested.connect(self.snooze_selected)
         window.act_clear_ack.triggered.connect(self.clear_selected)
+        self.fixes = BookFixes(window, lambda: self.runtime, self._read, self._keep)
         window.act_copy.triggered.connect(self.copy_selected)
         window.act_find.triggered.connect(window.filters.focus_text)
         window.act_only_problems.toggled.connect(window.filters.only_problems.setChecked)
@@ -452,6 +454,9 @@ class Controller(QObject):
             model.apply_plan(plan)
         if result.events:
             self.window.events.add(result.events)
+        selected = self.window.table.current_key()
+        if selected is not None and selected[0] == result.account:
+            self.fixes.refresh()  # the selected row's status may allow other fixes now
         self.notifier.offer(result.account, result.state, result.rows, result.events)
         self._resync_pending.discard(result.account)
         # The worker publishes before it marks the sync finished: this account is done now,
@@ -465,7 +470,6 @@ class Controller(QObject):
             self._history_dirty = True  # the worker's save recorded the new chart point
             if self._history_visible():
                 self._load_account_history()
-        selected = self.window.table.current_key()
         if selected is not None and selected[0] == result.account and self._history_visible():
             self._row_history_soon()
         self.collector.settled()

@@ -171,6 +171,30 @@ class MainWindow(QMainWindow):
             ["Ctrl+Alt+K"],
             "Withdraw the acknowledgement and snooze of the selected row",
         )
+        self.act_fix_close = a(
+            self,
+            "&Close phantom in book…",
+            ["Ctrl+Shift+X"],
+            "Mark the book's lines of this phantom closed (never deleted); shows every write first",
+        )
+        self.act_fix_adopt = a(
+            self,
+            "&Adopt into book…",
+            ["Ctrl+Shift+A"],
+            "Insert the broker's untracked position into the book, marked external; shows it first",
+        )
+        self.act_fix_take = a(
+            self,
+            "&Take broker's figures…",
+            ["Ctrl+Shift+B"],
+            "Set the book's quantity and average price to the broker's; shows every write first",
+        )
+        self.act_fix_undo = a(
+            self,
+            "&Undo last book fix…",
+            ["Ctrl+Shift+Z"],
+            "Revert the last fix written to a book, if the trading system has not changed those rows since",
+        )
         self.act_copy = a(self, "&Copy rows", ["Ctrl+C"], "Copy the selected rows as tab-separated text")
         self.act_find = a(self, "&Find…", ["Ctrl+F"], "Filter the rows by text")
         self.act_only_problems = a(
@@ -281,6 +305,8 @@ class MainWindow(QMainWindow):
         row_menu.addActions([self.act_ack, self.act_snooze, self.act_clear_ack])
         row_menu.addMenu(self._snooze_menu())
         row_menu.addSeparator()
+        row_menu.addMenu(self._fix_menu())
+        row_menu.addSeparator()
         row_menu.addAction(self.act_copy)
         view_menu = bar.addMenu("&View")
         view_menu.addActions([self.act_find, self.act_only_problems, self.act_default_order])
@@ -290,6 +316,15 @@ class MainWindow(QMainWindow):
         help_menu.addAction(self.act_shortcuts)
         help_menu.addSeparator()
         help_menu.addAction(self.act_about)
+
+    def _fix_menu(self) -> QMenu:
+        """Writes to the trading system's book, apart from the rest: opt-in per SQL book."""
+        menu = QMenu("&Fix book", self)
+        menu.setToolTipsVisible(True)
+        menu.addActions([self.act_fix_close, self.act_fix_adopt, self.act_fix_take])
+        menu.addSeparator()
+        menu.addAction(self.act_fix_undo)
+        return menu
 
     def _snooze_menu(self) -> QMenu:
         menu = QMenu("Snooze &for", self)
@@ -325,6 +360,8 @@ class MainWindow(QMainWindow):
         menu.addAction(self.act_ack)
         menu.addMenu(self._snooze_menu())
         menu.addAction(self.act_clear_ack)
+        menu.addSeparator()
+        menu.addMenu(self._fix_menu())
         menu.addSeparator()
         menu.addAction(self.act_copy)
         menu.addAction(self.act_history)
