@@ -4,10 +4,9 @@ Everything here runs on the one asyncio loop that qasync puts on the Qt loop. Th
 ``on_result`` on that thread after reconciliation and the store already ran elsewhere, so the work
 left here is cheap and incremental: a model diff, a few labels, a notification policy. Store
 reads the window needs (history, acknowledgements, the event log) run on a reader thread of
-their own, never on the UI thread, and never through ``Store.rows()`` (which re-primes the
-store's write cache that belongs to the worker's thread). The window writes no sync data: the
-chart figures are recorded by the worker's own save; only the user's acknowledgements and
-snoozes are written from here.
+their own, never on the UI thread. The window writes no sync data: the chart figures are
+recorded by the worker's own save; only what the user asks for is written from here, on that
+same thread (acknowledgements, snoozes, and the "fix my book" actions of ``ui.book_fix``).
 """
 
 from __future__ import annotations
