@@ -9,11 +9,12 @@ once, after they held for ``confirm_syncs`` good syncs and the book settled (rul
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 
 from app.domain import (
     MISMATCH_STATUSES,
@@ -340,11 +341,22 @@ def _good(
     turning_phantom: set[str] = set()
     changed: list[str] = []  # rows that may carry an event; unchanged matches need no second look
     vanished: list[Row] = []
+    phantoms: list[Row] = []  # always rows built this sync: problem rows are never reused
+    untracked: list[Row] = []
+    initialised = memory.initialised
     prev_get, b_get, l_get = previous.get, b_map.get, l_map.get
+    # Most instruments are held once per side: skip the breakdown lookups when nothing was summed.
+    b_parts_get = b_parts.get if b_parts else _none
+    l_parts_get = l_parts.get if l_parts else _none
     for key in keys:
         prev = prev_get(key)
+        bp = b_get(key)
+        lp = l_get(key)
+        if prev is not None and bp is not None and lp is not None and _still_the_same_match(prev, bp, lp):
+            rows[key] = prev
+            continue
         row: Row | None = _build_row(
-            account, key, b_get(key), l_get(key), b_parts.get(key), l_parts.get(key), prev, now, settings
+            account, key, bp, lp, b_parts_get(key), l_parts_get(key), prev, now, settings
         )
         if row is None:
             if prev is not None:
@@ -353,7 +365,14 @@ def _good(
         rows[key] = row
         if row is prev:
             continue
+        status = row.status
+        if prev is None and not initialised and not status.is_problem:
+            continue  # a first sync's calm row: no event can come of it
         changed.append(key)
+        if status is Status.PHANTOM:
+            phantoms.append(row)
+        elif status is Status.UNTRACKED:
+            untracked.append(row)
         if prev is not None:
             if prev.broker_qty and not row.broker_qty:
                 closing.add(key)
@@ -367,7 +386,7 @@ def _good(
             return _hold(account, memory, affected, open_before, book, book_changed_at, now)
 
     pending = _pending(broker.orders) if broker.orders else {}
-    _apply_hints(rows, pending, l_map)
+    _apply_hints(rows, pending, l_map, phantoms, untracked)
     confirmed_mass = memory.held or frozenset()
     events: list[Event] = []
     closed: list[ClosedPosition] = []
@@ -449,6 +468,53 @@ def _hold(
     return Outcome(kept, [event], fresh, held=True)
 
 
+# ``Part(...)`` goes through the named tuple's Python-level ``__new__``; one per broker line of a
+# large account adds up, and this builds the same tuple in C.
+_new_part: Callable[[tuple[str, Decimal, Decimal | None]], Part] = partial(tuple.__new__, Part)
+
+
+def _none(_key: str) -> None:
+    return None
+
+
+def _still_the_same_match(prev: Row, bp: Position, lp: Position) -> bool:
+    """True when ``_build_row`` would rebuild ``prev`` unchanged: a calm match, single line per side.
+
+    The steady state of a large account is almost all such rows; comparing the inputs here
+    skips building a new row and comparing it field by field, which dominated a resync.
+    """
+    if prev.status is not Status.MATCH or prev.confirmed or prev.streak or prev.previous_status is not None:
+        return False
+    b_qty = bp.quantity
+    b_avg = bp.average_price
+    if (
+        b_qty != lp.quantity
+        or b_qty == ZERO
+        or b_qty != prev.broker_qty
+        or lp.quantity != prev.local_qty
+        or b_avg != prev.broker_avg
+        or lp.average_price != prev.local_avg
+        or (b_avg is not None and lp.average_price is not None and b_avg != lp.average_price)
+    ):
+        return False
+    last_price = bp.last_price if bp.last_price is not None else prev.last_price
+    if last_price != prev.last_price or bp.realised_pnl != prev.realised_pnl or prev.realised_estimated:
+        return False
+    if bp.multiplier != prev.multiplier or bp.price_missing_reason != prev.hint or prev.explained:
+        return False
+    if ((bp.currency or lp.currency) or prev.currency) != prev.currency or prev.local_parts:
+        return False
+    unrealised = bp.unrealised_pnl
+    if unrealised is None and b_avg is not None and last_price is not None:
+        unrealised = (last_price - b_avg) * b_qty * bp.multiplier
+    if unrealised != prev.unrealised_pnl:
+        return False
+    parts = prev.broker_parts
+    if bp.label:
+        return len(parts) == 1 and parts[0] == (bp.label, b_qty, b_avg)
+    return not parts
+
+
 def _build_row(
     account: str,
     key: str,
@@ -505,7 +571,7 @@ def _build_row(
             unrealised = (last_price - b_avg) * b_qty * multiplier
     hint = bp.price_missing_reason if bp is not None and b_qty != ZERO else None
     if b_parts is None and bp is not None and bp.label:
-        b_parts = (Part(bp.label, b_qty, b_avg),)
+        b_parts = (_new_part((bp.label, b_qty, b_avg)),)
     currency = (bp.currency if bp is not None else None) or (lp.currency if lp is not None else None)
     if currency is None and prev is not None:
         currency = prev.currency
@@ -541,7 +607,11 @@ def _build_row(
 
 
 def _apply_hints(
-    rows: dict[str, Row], pending: dict[str, tuple[Decimal, list[str]]], book: dict[str, Position]
+    rows: dict[str, Row],
+    pending: dict[str, tuple[Decimal, list[str]]],
+    book: dict[str, Position],
+    phantom_rows: list[Row],
+    untracked_rows: list[Row],
 ) -> None:
     """Explain gaps by working orders, and suggest aliases for phantom/untracked look-alikes."""
     for key, (total, texts) in pending.items():
@@ -551,10 +621,10 @@ def _apply_hints(
         if (row.broker_qty or ZERO) + total == (row.local_qty or ZERO):
             row.explained = True
             row.hint = f"{', '.join(texts)} would close the gap"
-    phantoms = [r for r in rows.values() if r.status is Status.PHANTOM and not r.explained]
+    phantoms = [r for r in phantom_rows if not r.explained]
     if not phantoms:
         return
-    untracked = [r for r in rows.values() if r.status is Status.UNTRACKED and not r.explained]
+    untracked = [r for r in untracked_rows if not r.explained]
     by_qty: dict[Decimal, list[Row]] = {}
     by_compact: dict[str, list[Row]] = {}
     for row in untracked:

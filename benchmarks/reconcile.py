@@ -2,8 +2,9 @@
 
 Prints the time of ``app.reconcile.reconcile`` and its ratio to the floor: a minimal dict join
 over the same data in the same run (index both sides by key, compare quantities). The ratio uses
-the floor timed with the cyclic GC paused, as reconcile pauses it, so like is compared with like. Two cases:
-a first sync (no previous rows) and a steady-state sync (the previous rows of an identical sync).
+the floor timed with the cyclic GC paused, as reconcile pauses it, so like is compared with like;
+floor and reconcile runs alternate, so a noisy machine's drift falls on both. Two cases: a first
+sync (no previous rows) and a steady-state sync (the previous rows of an identical sync).
 Goal: at most 3x the floor.
 """
 
@@ -51,16 +52,36 @@ def floor(broker: BrokerSnapshot, book: BookSnapshot) -> dict[str, bool]:
     return out
 
 
-def timed(function: Callable[[], object], repeat: int = 7, *, collector: bool = True) -> float:
-    """Median wall time; ``collector=False`` runs with the cyclic GC paused, as reconcile does."""
+def timed_pairs(
+    floor_run: Callable[[], object], runs: dict[str, Callable[[], object]], repeat: int = 9
+) -> tuple[float, dict[str, float]]:
+    """Medians of the floor and of each run, timed in turns so that drift of a noisy machine
+    (another process, CPU frequency) falls on all of them alike. The cyclic GC is paused around
+    the floor, as reconcile pauses it around its own work."""
+    floors: list[float] = []
+    samples: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeat):
+        gc.disable()
+        start = time.perf_counter()
+        floor_run()
+        floors.append(time.perf_counter() - start)
+        gc.enable()
+        gc.collect()
+        for name, function in runs.items():
+            start = time.perf_counter()
+            function()
+            samples[name].append(time.perf_counter() - start)
+            gc.collect()
+    return statistics.median(floors), {name: statistics.median(v) for name, v in samples.items()}
+
+
+def timed(function: Callable[[], object], repeat: int = 7) -> float:
+    """Median wall time with the cyclic GC running."""
     samples = []
     for _ in range(repeat):
-        if not collector:
-            gc.disable()
         start = time.perf_counter()
         function()
         samples.append(time.perf_counter() - start)
-        gc.enable()
     return statistics.median(samples)
 
 
@@ -73,9 +94,14 @@ def main() -> None:
     warm = first.memory
     later = now + timedelta(seconds=10)
     t_floor_gc = timed(lambda: floor(broker, book))
-    t_floor = timed(lambda: floor(broker, book), collector=False)
-    t_cold = timed(lambda: reconcile("bench", broker, book, empty, settings, now))
-    t_warm = timed(lambda: reconcile("bench", broker, book, warm, settings, later))
+    t_floor, times = timed_pairs(
+        lambda: floor(broker, book),
+        {
+            "cold": lambda: reconcile("bench", broker, book, empty, settings, now),
+            "warm": lambda: reconcile("bench", broker, book, warm, settings, later),
+        },
+    )
+    t_cold, t_warm = times["cold"], times["warm"]
     print(f"positions per side:          {N:,}")
     print(f"rows out:                    {len(first.rows):,}")
     print(f"floor (minimal dict join):   {t_floor * 1000:8.1f} ms   (GC paused, as in reconcile)")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 from decimal import Decimal
+from unittest.mock import patch
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -91,3 +93,40 @@ def test_a_side_against_itself_is_all_match(lines: list[Position]) -> None:
             assert out.rows[key].status is Status.CLOSED
         else:
             assert out.rows[key].status is Status.MATCH, out.rows[key]
+
+
+@st.composite
+def single_lines(draw: st.DrawFn) -> list[Position]:
+    """One line per instrument (the shape the steady-state shortcut handles), with prices and labels."""
+    symbols = draw(st.lists(SYMBOLS, unique=True, max_size=6))
+    return [
+        Position(
+            instrument=s,
+            symbol=s,
+            quantity=draw(QUANTITIES),
+            average_price=draw(PRICES),
+            last_price=draw(PRICES),
+            label=draw(st.sampled_from([None, "NRML", "MIS"])),
+            currency=draw(st.sampled_from([None, "INR"])),
+        )
+        for s in symbols
+    ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(single_lines(), single_lines(), single_lines(), st.lists(PRICES, min_size=6, max_size=6))
+def test_reusing_an_unchanged_match_gives_what_rebuilding_it_would(
+    b0: list[Position], l0: list[Position], b1: list[Position], ticks: list[Decimal | None]
+) -> None:
+    """The shortcut that hands back an unchanged match row must be invisible in every outcome."""
+    l1 = [replace(p, last_price=None, label="book") for p in b1]  # b1 held as the book holds it
+    ticked = [replace(p, last_price=t) for p, t in zip(b1, ticks, strict=False)]  # only prices move
+    sides = [(b0, l0), (b0, l0), (b1, l1), (b1, l1), (ticked, l1), (ticked, l1), (b1, l0)]
+    shortcut, rebuilt = Session(), Session()
+    for b, lines in sides:
+        fast = shortcut.sync(broker(*b), book(*lines))
+        with patch("app.reconcile._still_the_same_match", lambda *_: False):
+            slow = rebuilt.sync(broker(*b), book(*lines))
+        assert fast.rows == slow.rows
+        assert fast.events == slow.events
+        assert fast.closed == slow.closed

@@ -197,14 +197,6 @@ class SettingsDialog(QDialog):
         self.account_list = QListWidget()
         for account in self.accounts:
             self.account_list.addItem(str(account.get("id", "")))
-        add = QPushButton("Add")
-        add.setToolTip("Add an account (Alt+A)")
-        add.setShortcut("Alt+A")
-        remove = QPushButton("Remove")
-        remove.setToolTip("Remove the selected account (Alt+R)")
-        remove.setShortcut("Alt+R")
-        add.clicked.connect(self.add_account)
-        remove.clicked.connect(self.remove_account)
         self.a_id = QLineEdit()
         self.a_broker = QComboBox()
         for name in known_brokers():
@@ -283,18 +275,15 @@ class SettingsDialog(QDialog):
         form.addRow("", test_row)
         self.account_form = QGroupBox("Account")
         self.account_form.setLayout(form)
-        left = QVBoxLayout()
-        left.addWidget(self.account_list)
-        buttons = QHBoxLayout()
-        buttons.addWidget(add)
-        buttons.addWidget(remove)
-        left.addLayout(buttons)
-        page = QWidget()
-        layout = QHBoxLayout(page)
-        layout.addLayout(left, 1)
-        layout.addWidget(self.account_form, 3)
         self.account_list.currentRowChanged.connect(self._account_selected)
-        return page
+        return _list_and_form(
+            self.account_list,
+            self.account_form,
+            "account",
+            ("Alt+A", "Alt+R"),
+            self.add_account,
+            self.remove_account,
+        )
 
     def _account_selected(self, row: int) -> None:
         with contextlib.suppress(ConfigError):
@@ -374,29 +363,13 @@ class SettingsDialog(QDialog):
         self.book_list = QListWidget()
         for book in self.books:
             self.book_list.addItem(str(book.get("id", "")))
-        add = QPushButton("Add")
-        add.setToolTip("Add a book (Alt+B)")
-        add.setShortcut("Alt+B")
-        remove = QPushButton("Remove")
-        remove.setToolTip("Remove the selected book (Alt+E)")
-        remove.setShortcut("Alt+E")
-        add.clicked.connect(self.add_book)
-        remove.clicked.connect(self.remove_book)
         self.book_form = BookForm()
         if self.path is not None:
             self.book_form.base_dir = self.path.parent
-        left = QVBoxLayout()
-        left.addWidget(self.book_list)
-        buttons = QHBoxLayout()
-        buttons.addWidget(add)
-        buttons.addWidget(remove)
-        left.addLayout(buttons)
-        page = QWidget()
-        layout = QHBoxLayout(page)
-        layout.addLayout(left, 1)
-        layout.addWidget(self.book_form, 3)
         self.book_list.currentRowChanged.connect(self._book_selected)
-        return page
+        return _list_and_form(
+            self.book_list, self.book_form, "book", ("Alt+B", "Alt+E"), self.add_book, self.remove_book
+        )
 
     def _book_selected(self, row: int) -> None:
         with contextlib.suppress(ConfigError):
@@ -640,3 +613,33 @@ async def connection_report(settings: Settings, account_id: str, pending: dict[t
         except Exception as exc:
             parts.append(f"Book: failed ({exc.__class__.__name__}: {exc}).")
     return " ".join(parts)
+
+
+def _list_and_form(
+    items: QListWidget,
+    form: QWidget,
+    noun: str,
+    keys: tuple[str, str],
+    on_add: Callable[[], None],
+    on_remove: Callable[[], None],
+) -> QWidget:
+    """A tab of the dialog: the list with Add and Remove under it, the selected entry's form beside."""
+    add = QPushButton("Add")
+    add.setToolTip(f"Add {'an' if noun[0] in 'aeiou' else 'a'} {noun} ({keys[0]})")
+    add.setShortcut(keys[0])
+    remove = QPushButton("Remove")
+    remove.setToolTip(f"Remove the selected {noun} ({keys[1]})")
+    remove.setShortcut(keys[1])
+    add.clicked.connect(on_add)
+    remove.clicked.connect(on_remove)
+    left = QVBoxLayout()
+    left.addWidget(items)
+    buttons = QHBoxLayout()
+    buttons.addWidget(add)
+    buttons.addWidget(remove)
+    left.addLayout(buttons)
+    page = QWidget()
+    layout = QHBoxLayout(page)
+    layout.addLayout(left, 1)
+    layout.addWidget(form, 3)
+    return page

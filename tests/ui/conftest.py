@@ -35,29 +35,13 @@ from app.domain import AccountState, Event, EventKind, Row, Status
 from app.runtime import Runtime, build_runtime
 from app.sync import SyncResult, utcnow
 from brokers.simulated import SimulatedBroker
+from tests.conftest import MemoryKeyring
 from ui.controller import Controller
 from ui.preferences import Preferences
 from ui.window import MainWindow
 
 T = TypeVar("T")
 DEMO = Path(__file__).resolve().parents[2] / "resources" / "demo"
-
-
-class _DictKeyring(keyring.backend.KeyringBackend):
-    priority = -1
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.entries: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.entries.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.entries[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        self.entries.pop((service, username), None)
 
 
 @pytest.fixture(autouse=True)
@@ -84,9 +68,9 @@ def _collect_on_the_gui_thread() -> Iterator[None]:
 
 
 @pytest.fixture
-def dict_keyring() -> Iterator[_DictKeyring]:
+def dict_keyring() -> Iterator[MemoryKeyring]:
     previous = keyring.get_keyring()
-    backend = _DictKeyring()
+    backend = MemoryKeyring()
     keyring.set_keyring(backend)
     yield backend
     keyring.set_keyring(previous)

@@ -12,7 +12,8 @@ from pytestqt.qtbot import QtBot
 
 from app.config import BOOK_KIND_KEYS, load_settings
 from app.secrets import KEYRING_SERVICE
-from tests.ui.conftest import _DictKeyring, demo_project, run
+from tests.conftest import MemoryKeyring
+from tests.ui.conftest import demo_project, run
 from ui.preferences import preferences
 from ui.settings_dialog import SettingsDialog
 
@@ -55,7 +56,7 @@ def test_invalid_input_is_refused_with_the_reason(qtbot: QtBot, tmp_path: Path) 
 
 
 def test_saving_writes_the_toml_and_puts_secrets_in_the_keyring(
-    qtbot: QtBot, tmp_path: Path, dict_keyring: _DictKeyring, qloop: asyncio.AbstractEventLoop
+    qtbot: QtBot, tmp_path: Path, dict_keyring: MemoryKeyring, qloop: asyncio.AbstractEventLoop
 ) -> None:
     config = demo_project(tmp_path)
     dialog = dialog_for(qtbot, config)
@@ -280,7 +281,7 @@ def test_a_books_kind_can_change_and_a_bad_number_is_refused(qtbot: QtBot, tmp_p
 
 
 def test_a_book_password_goes_to_the_keyring_under_the_books_id(
-    qtbot: QtBot, tmp_path: Path, qloop: asyncio.AbstractEventLoop, dict_keyring: _DictKeyring
+    qtbot: QtBot, tmp_path: Path, qloop: asyncio.AbstractEventLoop, dict_keyring: MemoryKeyring
 ) -> None:
     config = mixed_project(tmp_path)
     dialog = dialog_for(qtbot, config)
