@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 TICK_MS = 1000
 INLINE_ROWS = 2000  # above this a picture is diffed off the UI thread
-APPLY_CHUNK = 2500  # rows of one diff applied between two turns of the loop
+APPLY_CHUNK = 500  # rows of one diff applied between two turns of the loop
 AGE_EVERY_TICKS = 30
 ACK_RELOAD = timedelta(seconds=30)  # acknowledgements written elsewhere (CLI, another desktop)
 
@@ -375,6 +375,9 @@ class Controller(QObject):
         A small picture is diffed and shown at once. A large one is diffed on a thread of its
         own, so the UI thread only applies the changes; results queue behind it in order.
         """
+        # The worker's new picture lives on (its memory, the store's cache): freezing it now
+        # keeps the collections the diff and the model's new entries trigger from walking it.
+        self.collector.settled()
         if self._queue or len(result.rows) > INLINE_ROWS:
             self._queue.append(result)
             if self._consumer is None or self._consumer.done():
@@ -416,6 +419,7 @@ class Controller(QObject):
         try:
             for piece in plan.split(APPLY_CHUNK):
                 model.apply_plan(piece, defer_moves=True)
+                self.collector.settled()  # this piece's entries stay: later collections skip them
                 await asyncio.sleep(0)
             model.settle_moves()
         finally:

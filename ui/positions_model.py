@@ -175,7 +175,7 @@ class _Desc:
 
 
 class _Entry:
-    __slots__ = ("ack", "cells", "exposure", "key", "pending", "row", "skey")
+    __slots__ = ("ack", "cells", "exposure", "key", "looks", "pending", "row", "skey")
 
     def __init__(self, row: Row, exposure: float | None = None) -> None:
         self.row = row
@@ -185,6 +185,26 @@ class _Entry:
         self.skey: Any = None  # the sort key while visible, None while filtered out
         self.pending: Any = None  # a new sort key not applied yet (see ``settle_moves``)
         self.cells: tuple[str, ...] | None = None
+        self.looks: tuple[_Look, ...] | None = None
+
+    def invalidate(self) -> None:
+        """The row, its acknowledgement or the clock changed: text and looks are worked out anew."""
+        self.cells = None
+        self.looks = None
+
+
+# (foreground, background, font, decoration) of one cell: what the view asks of every visible
+# cell on every repaint, kept per row so a repaint costs a lookup instead of the style logic.
+_Look = tuple[QColor | None, QColor | None, QFont | None, QIcon | None]
+_DISPLAY = Qt.ItemDataRole.DisplayRole.value
+_ALIGNMENT = Qt.ItemDataRole.TextAlignmentRole.value
+_TOOLTIP = Qt.ItemDataRole.ToolTipRole.value
+_LOOK_SLOT = {
+    Qt.ItemDataRole.ForegroundRole.value: 0,
+    Qt.ItemDataRole.BackgroundRole.value: 1,
+    Qt.ItemDataRole.FontRole.value: 2,
+    Qt.ItemDataRole.DecorationRole.value: 3,
+}
 
 
 def _exposure(row: Row) -> float:
@@ -225,6 +245,9 @@ class PositionsModel(QAbstractTableModel):
         self._icons = {status: status_style.status_icon(status) for status in Status}
         self._ack_icon = icon("ack")
         self._snooze_icon = icon("snooze")
+        right = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+        left = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
+        self._alignments = tuple(right if COLUMNS[Col(c)].numeric else left for c in range(len(COLUMNS)))
 
     # -- Qt interface ----------------------------------------------------------------------
 
@@ -254,43 +277,55 @@ class PositionsModel(QAbstractTableModel):
             return Qt.ItemFlag.NoItemFlags
         return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
 
-    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
+    def data(self, index: AnyIndex, role: int = _DISPLAY) -> Any:
+        """Called for every role of every visible cell on each repaint: lookups only."""
+        number = index.row()
+        if number < 0:
             return None
-        entry = self._entries[self._order[index.row()]]
-        column = index.column()
-        if role == Qt.ItemDataRole.DisplayRole:
+        entry = self._entries[self._order[number]]
+        if role == _DISPLAY:
             cells = entry.cells
             if cells is None:
                 cells = entry.cells = self._cells(entry)
-            return cells[column]
-        if role == Qt.ItemDataRole.ForegroundRole:
-            return self._foreground(entry, column)
-        if role == Qt.ItemDataRole.BackgroundRole:
-            row = entry.row
-            if row.status is Status.STALE:
-                return None
-            return status_style.tint(row.status, self._dark, quiet=self._quiet(entry))
-        if role == Qt.ItemDataRole.TextAlignmentRole:
-            if COLUMNS[Col(column)].numeric:
-                return Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
-            return Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
-        if role == Qt.ItemDataRole.DecorationRole:
-            return self._decoration(entry, column)
-        if role == Qt.ItemDataRole.FontRole:
-            row = entry.row
-            if row.status is Status.STALE:
-                return self._italic
-            if column in (Col.STATUS, Col.DIFF) and row.status.is_problem:
-                return self._bold
-            return None
-        if role == Qt.ItemDataRole.ToolTipRole:
+            return cells[index.column()]
+        slot = _LOOK_SLOT.get(role)
+        if slot is not None:
+            looks = entry.looks
+            if looks is None:
+                looks = entry.looks = self._looks(entry)
+            return looks[index.column()][slot]
+        if role == _ALIGNMENT:
+            return self._alignments[index.column()]
+        if role == _TOOLTIP:
             return self.tooltip(entry)
         if role == RowRole:
             return entry.row
         if role == KeyRole:
             return entry.row.key
         return None
+
+    def _looks(self, entry: _Entry) -> tuple[_Look, ...]:
+        row = entry.row
+        background = (
+            None
+            if row.status is Status.STALE
+            else status_style.tint(row.status, self._dark, quiet=self._quiet(entry))
+        )
+        if row.status is Status.STALE:
+            font: QFont | None = self._italic
+            bold = None
+        else:
+            font = None
+            bold = self._bold if row.status.is_problem else None
+        return tuple(
+            (
+                self._foreground(entry, column),
+                background,
+                bold if column in (Col.STATUS, Col.DIFF) and font is None else font,
+                self._decoration(entry, column),
+            )
+            for column in range(len(COLUMNS))
+        )
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
         """Header clicks land here; a negative column means the default order (problems first)."""
@@ -375,12 +410,14 @@ class PositionsModel(QAbstractTableModel):
             and (entry.row.status is Status.STALE or (entry.ack and entry.ack.snooze))
         ]
         for entry in touched:
-            entry.cells = None
+            entry.invalidate()
         self._reposition(touched)  # a snooze running out moves its row back among the loud ones
 
     def set_dark(self, dark: bool) -> None:
         if dark != self._dark:
             self._dark = dark
+            for entry in self._entries.values():
+                entry.looks = None
             if self._order:
                 self.dataChanged.emit(self.index(0, 0), self.index(len(self._order) - 1, len(COLUMNS) - 1))
 
@@ -401,7 +438,7 @@ class PositionsModel(QAbstractTableModel):
         else:
             touched = [self._entries[key] for key in self._by_account.get(account, ())]
         for entry in touched:
-            entry.cells = None
+            entry.invalidate()
         self._emit_changed([e for e in touched if e.skey is not None])
 
     def set_acks(self, states: Mapping[Key, AckState]) -> None:
@@ -412,7 +449,7 @@ class PositionsModel(QAbstractTableModel):
             state = states.get(key)
             if state is not entry.ack:
                 entry.ack = state
-                entry.cells = None
+                entry.invalidate()
                 touched.append(entry)
         self._reposition(touched)
 
@@ -437,7 +474,7 @@ class PositionsModel(QAbstractTableModel):
         if entry is None:
             return
         entry.ack = state
-        entry.cells = None
+        entry.invalidate()
         self._reposition([entry])
 
     def set_filter(self, spec: FilterSpec) -> None:
@@ -592,7 +629,7 @@ class PositionsModel(QAbstractTableModel):
                 count(entry.row, -1)
                 count(row, 1)
             entry.row = row
-            entry.cells = None
+            entry.invalidate()
             visible = accepts(row)
             if entry.skey is None:
                 if visible:
