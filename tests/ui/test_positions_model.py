@@ -322,3 +322,38 @@ def test_a_look_alike_hint_fits_its_cell_and_keeps_the_alias_in_the_tooltip(mode
     assert cell(model, "NSE:BAJAJ_AUTO", Col.HINT) == "did you mean NSE:BAJAJ-AUTO? add the alias"
     assert cell(model, "NSE:BAJAJ-AUTO", Col.HINT) == "same as the book's NSE:BAJAJ_AUTO?"
     assert alias in str(cell(model, "NSE:BAJAJ_AUTO", Col.HINT, Qt.ItemDataRole.ToolTipRole))
+
+
+def test_a_cell_looks_anew_when_the_row_the_palette_or_its_acknowledgement_changes(
+    model: PositionsModel,
+) -> None:
+    """Looks are kept per row between repaints; each of these changes must show at once."""
+    phantom = EXAMPLES[Status.PHANTOM]
+    model.apply_account("demo", {phantom.instrument: phantom})
+    background = Qt.ItemDataRole.BackgroundRole
+    light = cell(model, phantom.instrument, Col.STATUS, background)
+    assert light == status_style.tint(Status.PHANTOM, False)
+
+    model.set_dark(True)
+    assert cell(model, phantom.instrument, Col.STATUS, background) == status_style.tint(Status.PHANTOM, True)
+    assert cell(model, phantom.instrument, Col.STATUS, background) != light
+
+    matched = replace(phantom, status=Status.MATCH, broker_qty=D(50))
+    model.apply_account("demo", {phantom.instrument: matched})
+    assert cell(model, phantom.instrument, Col.STATUS, background) == status_style.tint(Status.MATCH, True)
+    assert cell(model, phantom.instrument, Col.STATUS, Qt.ItemDataRole.FontRole) is None  # calm: not bold
+
+    model.apply_account("demo", {phantom.instrument: phantom})
+    assert cell(model, phantom.instrument, Col.INSTRUMENT, Qt.ItemDataRole.DecorationRole) is None
+    note = Acknowledgement(
+        1,
+        "demo",
+        phantom.instrument,
+        AckKind.ACK,
+        NOW,
+        "known",
+        status="phantom",
+        fingerprint=fingerprint(phantom),
+    )
+    model.set_ack(phantom.key, AckState(note))
+    assert cell(model, phantom.instrument, Col.INSTRUMENT, Qt.ItemDataRole.DecorationRole) is not None
