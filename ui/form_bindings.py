@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from typing import Any
 
@@ -34,7 +35,7 @@ def parse_lines(text: str, where: str) -> Table:
         raise ConfigError(None, where, f'must be TOML lines such as api_key = "abc" ({exc})') from None
 
 
-class Binding:
+class Binding(ABC):
     """One key of a table shown in one widget; subclasses say how the widget holds a value."""
 
     def __init__(self, key: str) -> None:
@@ -43,16 +44,17 @@ class Binding:
 
     # -- what subclasses provide -----------------------------------------------------------
 
+    @abstractmethod
     def _show(self, value: Any) -> None:
-        raise NotImplementedError
+        """Put ``value`` (None: the key is absent) into the widget."""
 
+    @abstractmethod
     def _state(self) -> Any:
         """What the widget shows, comparable with the state right after loading."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _parse(self, where: str) -> tuple[bool, Any]:
         """(present, value) from the widget; ``present`` False removes the key."""
-        raise NotImplementedError
 
     # -- shared ----------------------------------------------------------------------------
 
