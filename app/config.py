@@ -425,11 +425,11 @@ def _parse_book(entry: dict[str, Any], index: int, path: Path | None, base_dir: 
             )
     if kind == "sql":
         assert url is not None
-        _check_sql_book(url, options, where, path)
+        check_sql_book(url, options, where, path)
     return BookConfig(book_id, kind, book_path, url, dict(fields), fmt, options)
 
 
-def _check_sql_book(url: str, options: dict[str, Any], where: str, path: Path | None) -> None:
+def check_sql_book(url: str, options: dict[str, Any], where: str, path: Path | None) -> None:
     """What a SQL book's settings must be before anything connects (the columns come later)."""
     try:
         parsed = make_url(url)

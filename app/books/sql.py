@@ -24,10 +24,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, inspect, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, NoSuchModuleError, SQLAlchemyError
 
 from app.books.rows import RecordError, belongs, fingerprint, label_lines, to_position
-from app.config import STATEMENT_KEYS, BookConfig, single_statement
+from app.config import STATEMENT_KEYS, BookConfig, check_sql_book
 from app.domain import BookSnapshot, Position
 from app.errors import ConfigError, ReadError, ReadErrorKind
 from app.secrets import Secrets, SecretUnavailable
@@ -82,18 +82,12 @@ class SqlBook:
         self.config_path = config_path
         options = config.options
         self.table: str | None = _opt_str(options, "table", config, config_path)
-        # Checked at config already; again here for a book built without the config file.
-        statements = {key: _opt_str(options, key, config, config_path) for key in STATEMENT_KEYS}
-        for key, value in statements.items():
-            if value is not None:
-                single = single_statement(value)
-                if single is None:
-                    raise ConfigError(
-                        config_path,
-                        f"books.{self.id}.{key}",
-                        "must be one SQL statement: a ';' may only end it",
-                    )
-                statements[key] = single
+        assert config.url is not None
+        # Checked at config already; again here for a book built without the config file. The
+        # check also leaves each statement as the one statement it must be.
+        options = dict(options)
+        check_sql_book(config.url, options, f"books.{self.id}", config_path)
+        statements = {key: options.get(key) for key in STATEMENT_KEYS}
         self.where: str | None = statements["where"]
         self.query: str | None = statements["query"]
         self.change_probe: str | None = statements["change_probe"]
@@ -109,19 +103,7 @@ class SqlBook:
             raise ConfigError(
                 config_path, f"books.{self.id}.where", "goes with 'table'; put the condition into 'query'"
             )
-        assert config.url is not None
-        try:
-            url = make_url(config.url)
-        except ArgumentError:
-            raise ConfigError(
-                config_path, f"books.{self.id}.url", "is not a SQLAlchemy URL such as sqlite:///positions.db"
-            ) from None
-        if url.password is not None:
-            raise ConfigError(
-                config_path,
-                f"books.{self.id}.url",
-                "must not hold a password; store it in the keyring or name a variable with 'password_env'",
-            )
+        url = make_url(config.url)
         self.where_text = safe_url(url)
         self._secrets = secrets
         if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
