@@ -10,10 +10,15 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
+from app.config import parse_settings
+from app.runtime import Runtime, build_runtime
+from app.secrets import Secrets
+from app.sync import Clock
 from tests.conftest import PG_PASSWORD_ENV, PG_URL
 
 
@@ -63,3 +68,19 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databas
         db.admin.dispose()
     else:
         yield request.getfixturevalue("pg_database")
+
+
+def simulated_runtime(
+    tmp_path: Path, scenario: str, book: dict[str, Any], clock: Clock | None = None, **account: Any
+) -> Runtime:
+    """The real runtime for one simulated account ``sim`` on the book ``bot`` described by ``book``."""
+    (tmp_path / "scenario.toml").write_text(scenario)
+    raw = {
+        "books": [{"id": "bot", **book}],
+        "accounts": [
+            {"id": "sim", "broker": "simulated", "scenario": "scenario.toml", "book": "bot", **account}
+        ],
+    }
+    settings = parse_settings(raw, tmp_path / "config.toml")
+    extra = {} if clock is None else {"clock": clock}
+    return build_runtime(settings, tmp_path / "data", secrets=Secrets(environ={}), **extra)

@@ -21,9 +21,8 @@ from typing import Any
 
 import pytest
 
-from app.config import parse_settings
-from app.runtime import Runtime, build_runtime
-from app.secrets import Secrets
+from app.runtime import Runtime
+from tests.books.conftest import simulated_runtime
 from tests.books.test_http_book import PositionsServer
 
 SETTLE = 5
@@ -43,23 +42,9 @@ class Clock:
 
 
 def runtime_for(tmp_path: Path, book: dict[str, Any], clock: Clock) -> Runtime:
-    (tmp_path / "scenario.toml").write_text(SCENARIO)
-    raw = {
-        "books": [{"id": "bot", **book}],
-        "accounts": [
-            {
-                "id": "sim",
-                "broker": "simulated",
-                "scenario": "scenario.toml",
-                "book": "bot",
-                "exchange": "NSE",
-                "confirm_syncs": 2,
-                "settle_seconds": SETTLE,
-            }
-        ],
-    }
-    settings = parse_settings(raw, tmp_path / "config.toml")
-    return build_runtime(settings, tmp_path / "data", secrets=Secrets(environ={}), clock=clock)
+    return simulated_runtime(
+        tmp_path, SCENARIO, book, clock, exchange="NSE", confirm_syncs=2, settle_seconds=SETTLE
+    )
 
 
 async def walk(

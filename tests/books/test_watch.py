@@ -13,10 +13,9 @@ from typing import Any
 
 import pytest
 
-from app.config import parse_settings
-from app.runtime import Runtime, build_runtime
-from app.secrets import Secrets
+from app.runtime import Runtime
 from app.sync import SyncResult
+from tests.books.conftest import simulated_runtime
 from tests.books.test_http_book import PositionsServer
 
 SCENARIO = """
@@ -26,23 +25,8 @@ positions = [{ symbol = "NSE:INFY", quantity = "100", average_price = "1500" }]
 
 
 def runtime_for(tmp_path: Path, book: dict[str, Any]) -> Runtime:
-    (tmp_path / "scenario.toml").write_text(SCENARIO)
-    raw = {
-        "books": [{"id": "bot", **book}],
-        "accounts": [
-            # A long interval: only the watcher can explain a quick second sync.
-            {
-                "id": "sim",
-                "broker": "simulated",
-                "scenario": "scenario.toml",
-                "book": "bot",
-                "interval": 3600,
-                "settle_seconds": 0,
-            }
-        ],
-    }
-    settings = parse_settings(raw, tmp_path / "config.toml")
-    return build_runtime(settings, tmp_path / "data", secrets=Secrets(environ={}))
+    # A long interval: only the watcher can explain a quick second sync.
+    return simulated_runtime(tmp_path, SCENARIO, book, interval=3600, settle_seconds=0)
 
 
 class Published:
