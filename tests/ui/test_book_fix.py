@@ -125,7 +125,8 @@ def test_close_phantom_shows_the_writes_waits_for_the_user_then_writes_and_undoe
     symbol, closed_at, reason = book_rows(book)[1]
     assert (symbol, reason) == ("TCS", "closed_at_broker") and closed_at
     assert len(book_rows(book)) == 2  # marked closed, never deleted
-    assert any(e.kind is EventKind.BOOK_FIXED for e in window.events.model.events())
+    # The book is written on the store thread before the loop adds the event: wait for it.
+    until(qloop, lambda: any(e.kind is EventKind.BOOK_FIXED for e in window.events.model.events()))
     # The fix triggers a sync of the account: the phantom is gone from the table.
     until(qloop, lambda: window.model.row_for(("sim", "NSE:TCS")) is None)
 
@@ -135,7 +136,8 @@ def test_close_phantom_shows_the_writes_waits_for_the_user_then_writes_and_undoe
     assert "undo of fix #1" in fixes.dialog.lines.toPlainText()
     fixes.dialog.write_button.click()
     until(qloop, lambda: book_rows(book)[1] == ("TCS", None, None))
-    assert any(e.kind is EventKind.BOOK_FIX_UNDONE for e in window.events.model.events())
+    # The book is written on the store thread before the loop adds the event: wait for it.
+    until(qloop, lambda: any(e.kind is EventKind.BOOK_FIX_UNDONE for e in window.events.model.events()))
 
 
 def test_cancel_writes_nothing(qloop: asyncio.AbstractEventLoop, writable_app: tuple[App, Path]) -> None:
