@@ -32,6 +32,7 @@ from app.config import (
 from app.domain import AccountState, Event, Row
 from app.errors import ConfigError
 from app.paths import resource_dir
+from app.redact import redact_logging
 from app.runtime import build_runtime
 from app.secrets import SecretUnavailable
 from app.store import Store, StoreError
@@ -125,6 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.WARNING - 10 * min(args.verbose, 2),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # urllib3 logs request lines with their query (a book's ?token=...) at debug level (-vv).
+    redact_logging()
     if args.self_check:
         return _self_check()
     try:

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import platformdirs
 from sqlalchemy.engine import make_url
@@ -22,6 +21,7 @@ from sqlalchemy.exc import ArgumentError
 
 from app.domain import to_decimal
 from app.errors import ConfigError
+from app.redact import url_has_credentials
 
 APP_NAME = "position-sync"
 CONFIG_ENV = "POSITION_SYNC_CONFIG"
@@ -229,15 +229,6 @@ def single_statement(sql: str) -> str | None:
     if text.endswith(";"):
         text = text[:-1].rstrip()
     return None if ";" in text else text
-
-
-def url_has_credentials(url: str) -> bool:
-    """True when a URL carries a user name or password (``http://user:pw@host/``)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return False
-    return parts.username is not None or parts.password is not None
 
 
 def refuse_unknown_keys(

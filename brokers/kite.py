@@ -37,6 +37,7 @@ from kiteconnect import exceptions as kite_errors
 from app.config import AccountConfig
 from app.domain import ZERO, BrokerSnapshot, Position, WorkingOrder, to_decimal
 from app.errors import ConfigError, LoginRequired, ReadError, ReadErrorKind
+from app.redact import mask_url, url_has_credentials
 from app.secrets import SecretUnavailable
 from brokers.base import PushHandler
 from brokers.rate_limit import SlidingWindowLimiter, shared_limiter
@@ -296,6 +297,13 @@ class KiteAdapter:
         """One endpoint read and parsed; every failure leaves as one ``ReadError`` sentence."""
         try:
             data = self._client.read(endpoint, cancel)
+            status = self._client.last_status
+            if status is None or not 200 <= status < 300:
+                # kiteconnect hands back ``data`` whatever the status when the body does not say
+                # "error": a proxy's 503 {"status": "success", "data": []} is not an empty account.
+                raise self._error(
+                    endpoint, ReadErrorKind.HTTP, f"answered HTTP {status or 'with no status'}, not 200"
+                )
         except kite_errors.TokenException as exc:
             raise _TokenRefused(str(exc)) from exc
         except kite_errors.KiteException as exc:
@@ -307,7 +315,7 @@ class KiteAdapter:
         except requests.RequestException as exc:
             host = urlsplit(self.api_root).netloc
             raise self._error(endpoint, ReadErrorKind.NETWORK, f"failed: {network_cause(exc, host)}") from exc
-        except (_Cancelled, PermissionError):
+        except (_Cancelled, PermissionError, ReadError):
             raise
         except Exception as exc:  # kiteconnect indexes the reply blindly; garbage ends up here
             raise self._error(
@@ -442,12 +450,19 @@ def api_root_of(account: AccountConfig) -> str:
     away, so a root with a path is refused rather than silently ignored.
     """
     root = (account.str_option("api_root", DEFAULT_API_ROOT) or DEFAULT_API_ROOT).strip()
-    parts = urlsplit(root)
+    field = f"accounts.{account.id}.api_root"
+    if url_has_credentials(root):
+        # They would travel in every request and show in every sentence naming the address.
+        raise ConfigError(account.config_path, field, "must not hold a user name or password")
+    try:
+        parts = urlsplit(root)
+    except ValueError:
+        parts = urlsplit("")
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
         raise ConfigError(
             account.config_path,
-            f"accounts.{account.id}.api_root",
-            f"must be an http(s) address without a path, like {DEFAULT_API_ROOT}, not {root!r}",
+            field,
+            f"must be an http(s) address without a path, like {DEFAULT_API_ROOT}, not {mask_url(root)!r}",
         )
     return root.rstrip("/")
 
@@ -474,6 +489,7 @@ def parse_positions(data: Any) -> list[Position]:
     if not isinstance(net, list):
         raise _Malformed(f"'net' should be a list, got {_kind(net)}")
     positions = []
+    seen: set[tuple[str, str]] = set()
     for index, row in enumerate(net):
         where = f"net[{index}]"
         if not isinstance(row, dict):
@@ -481,6 +497,7 @@ def parse_positions(data: Any) -> list[Position]:
         instrument, symbol = _instrument(row, where)
         where = f"{where} {instrument}"
         product = _text(row, "product", where)
+        _once(seen, (instrument, product), where)
         multiplier = _number(row, "multiplier", where)
         quantity = _required_number(row, "quantity", where)
         average_price = _number(row, "average_price", where)
@@ -515,6 +532,7 @@ def parse_holdings(data: Any) -> list[Position]:
     if not isinstance(data, list):
         raise _Malformed(f"expected a list of holdings, got {_kind(data)}")
     holdings = []
+    seen: set[tuple[str, str]] = set()
     for index, row in enumerate(data):
         where = f"holdings[{index}]"
         if not isinstance(row, dict):
@@ -525,6 +543,7 @@ def parse_holdings(data: Any) -> list[Position]:
         product = row.get("product") or "CNC"
         if not isinstance(product, str):
             raise _Malformed(f"{where}: product {product!r} is not text")
+        _once(seen, (instrument, product.strip().upper()), where)
         exchange = instrument.partition(":")[0]
         aliases = [symbol]
         if exchange in _CASH_EXCHANGES:
@@ -602,6 +621,16 @@ def _order_text(row: dict[str, Any], side: str, remaining: Decimal, status: str,
     if status != "OPEN":
         text += f" ({status})"
     return text
+
+
+def _once(seen: set[tuple[str, str]], key: tuple[str, str], where: str) -> None:
+    """Kite lists an instrument once per product; a repeat is a broken answer, never a sum.
+
+    Added up, two copies of one row would pass for a quantity mismatch the account does not have.
+    """
+    if key in seen:
+        raise _Malformed(f"{where}: {key[1]} is listed twice")
+    seen.add(key)
 
 
 def _instrument(row: dict[str, Any], where: str) -> tuple[str, str]:

@@ -899,3 +899,28 @@ async def test_runtime_builds_the_kite_account_from_config(kite: FakeKiteServer,
         await runtime.close()
     assert statuses(result) == {f"NFO:{OPTION}": Status.MATCH}
     only_reads(kite)
+
+
+@pytest.mark.parametrize(
+    "root",
+    ["http://trader:hunter2@127.0.0.1:9", "https://trader:hunter2@api.kite.trade/v3", "http://:hunter2@h"],
+)
+def test_credentials_in_the_api_root_are_refused_and_never_echoed(root: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        create(
+            AccountConfig(id=ACCOUNT, broker="kite", book="book", options={"api_key": "k", "api_root": root}),
+            AdapterContext(Path("."), Secrets()),
+        )
+    assert "api_root" in str(caught.value)
+    assert "hunter2" not in str(caught.value)
+
+
+async def test_a_non_2xx_status_is_a_failed_read_whatever_the_body(
+    kite: FakeKiteServer, adapter: KiteAdapter
+) -> None:
+    """kiteconnect returns ``data`` for any status whose body does not say "error"."""
+    kite.script(HOLDINGS, Reply(503, {"status": "success", "data": []}))
+    with pytest.raises(ReadError) as caught:
+        await adapter.fetch()
+    assert caught.value.kind is ReadErrorKind.HTTP
+    assert f"GET {HOLDINGS} answered HTTP 503" in str(caught.value)

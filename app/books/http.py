@@ -13,47 +13,22 @@ a service that stamps its answer with ``generated_at`` does not look like a chan
 from __future__ import annotations
 
 import json
-import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 import requests
 
 from app.books.payload import PayloadError, positions_from_json
 from app.books.rows import fingerprint, label_lines
-from app.config import HTTP_CREDENTIALS_REFUSED, BookConfig, url_has_credentials
+from app.config import HTTP_CREDENTIALS_REFUSED, BookConfig
 from app.domain import BookSnapshot, Position
 from app.errors import ConfigError, ReadError, ReadErrorKind
+from app.redact import mask_url, url_has_credentials
 from app.secrets import Secrets, SecretUnavailable
 
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_POLL_INTERVAL = 5.0
-MASK = "***"
-# Query parameters whose value is a credential by name (api_key, access_token, sig, X-Amz-...).
-_SECRET_PARAM = re.compile(r"token|key|secret|pass|pwd|auth|sig|session|credential|jwt|code", re.I)
-
-
-def mask_url(url: str) -> str:
-    """The URL as it may be shown: user information and secret-looking query values replaced.
-
-    Used for every sentence that names the URL, whatever the config check let through.
-    """
-    try:
-        parts = urlsplit(url)
-        netloc = parts.netloc
-        if "@" in netloc:
-            netloc = f"{MASK}@{netloc.rpartition('@')[2]}"
-        # Parameter by parameter, as written: only the values of secret-looking names change.
-        query = "&".join(
-            f"{name}={MASK}" if sep and _SECRET_PARAM.search(unquote_plus(name)) else f"{name}{sep}{value}"
-            for name, sep, value in (part.partition("=") for part in parts.query.split("&"))
-        )
-        # The fragment is never sent to the server, and may hold a token (#access_token=...).
-        return urlunsplit((parts.scheme, netloc, parts.path, query if parts.query else "", ""))
-    except ValueError:
-        return "(a URL that cannot be parsed)"
 
 
 class HttpBook:

@@ -214,3 +214,23 @@ def test_http_book_keys_are_checked(tmp_path: Path, entry: dict[str, Any], field
     with pytest.raises(ConfigError) as caught:
         parse_settings(raw, tmp_path / "config.toml")
     assert f"'{field}'" in str(caught.value) and words in str(caught.value)
+
+
+def test_the_http_librarys_debug_lines_never_show_a_query_token(
+    server: PositionsServer, tmp_path: Path
+) -> None:
+    """``-vv`` turns on urllib3's request lines ("GET /api/v1/positions?token=..."): masked."""
+    from tests.test_cli import cli
+
+    server.serve([{"symbol": "INFY", "quantity": 5}])
+    (tmp_path / "scenario.toml").write_text('[[steps]]\npositions = [{symbol = "INFY", quantity = 5}]\n')
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[[books]]\nid = "svc"\nkind = "http"\nurl = "{server.url}?account=1&token=hunter2-secret"\n\n'
+        '[[accounts]]\nid = "sim"\nbroker = "simulated"\nscenario = "scenario.toml"\nbook = "svc"\n'
+        'exchange = "NSE"\n'
+    )
+    run = cli("--config", config, "--data-dir", tmp_path / "data", "-vv", "sync", "--once")
+    assert "GET /api/v1/positions?account=1&token=***" in run.stderr, run.stderr[-3000:]
+    assert "hunter2" not in run.stderr + run.stdout
+    assert server.requests and "token=hunter2-secret" in server.requests[0]["path"]  # sent as written
