@@ -8,11 +8,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any, NamedTuple
 
 ZERO = Decimal(0)
+# Bounds on every number read from a broker or a book: far beyond any real quantity or price, and
+# far inside what Decimal arithmetic can carry (``1e999999`` parses, then overflows a sum inside
+# reconciliation) and what a terminal should print (``1E-99999999`` in plain notation is 100 MB).
+MAX_MAGNITUDE = Decimal("1e15")
+MAX_PLACES = 18
+_QUANTUM = Decimal(1).scaleb(-MAX_PLACES)
+_WIDE = Context(prec=MAX_PLACES + 20)
 
 
 class Status(StrEnum):
@@ -74,13 +81,13 @@ def to_decimal(value: Any) -> Decimal:
     if isinstance(value, Decimal):
         result = value
     elif isinstance(value, bool):
-        raise ValueError(f"expected a number, got {value!r}")
+        raise ValueError(f"expected a number, got {_short(value)}")
     elif isinstance(value, int):
         result = Decimal(value)
     elif isinstance(value, float):
         # repr is the shortest text that reads back as the same float: 0.1 stays 0.1, and a
         # REAL column's 100.0 becomes 100.
-        result = Decimal(repr(value))
+        result = bounded(Decimal(repr(value)), value)
         if result == result.to_integral_value():
             result = result.quantize(Decimal(1))
     elif isinstance(value, str):
@@ -88,12 +95,30 @@ def to_decimal(value: Any) -> Decimal:
         try:
             result = Decimal(text)
         except InvalidOperation:
-            raise ValueError(f"expected a number, got {value!r}") from None
+            raise ValueError(f"expected a number, got {_short(value)}") from None
     else:
-        raise ValueError(f"expected a number, got {value!r}")
+        raise ValueError(f"expected a number, got {_short(value)}")
+    return bounded(result, value)
+
+
+def bounded(result: Decimal, value: Any = None) -> Decimal:
+    """``result`` inside the bounds: too large or not finite is refused, finer than
+    ``MAX_PLACES`` decimals is rounded to them (a float's residue such as ``5.55e-17`` is a
+    value, not an error)."""
+    shown = _short(value if value is not None else result)
     if not result.is_finite():
-        raise ValueError(f"expected a finite number, got {value!r}")
+        raise ValueError(f"expected a finite number, got {shown}")
+    if abs(result) >= MAX_MAGNITUDE:
+        raise ValueError(f"expected a number smaller than 1e15, got {shown}")
+    exponent = result.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -MAX_PLACES:
+        result = result.quantize(_QUANTUM, context=_WIDE)
     return result
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
 
 
 def optional_decimal(value: Any) -> Decimal | None:

@@ -67,6 +67,7 @@ from brokers.ibkr_contracts import (
     wire_decimal,
     write_atomic,
 )
+from brokers.ibkr_wire import BadMessage, WireGuard
 from brokers.registry import AdapterContext
 
 try:  # the one place the client library is chosen
@@ -147,9 +148,13 @@ class _QuietLibraryLog(logging.Filter):
             match = self._CODE.match(record.getMessage())
             code = int(match[1]) if match is not None else None
             quiet = code is not None and (code in self.HANDLED or is_notice(code) or is_price_warning(code))
-        if quiet and record.levelno > logging.DEBUG:
+        if not quiet:
+            return True
+        if record.levelno > logging.DEBUG:
             record.levelno, record.levelname = logging.DEBUG, "DEBUG"
-        return True
+        # Demoting alone is not enough: handlers do not look at the logger's level again, so a
+        # demoted line would still print at the default verbosity. Kept only when debugging.
+        return logging.getLogger().isEnabledFor(logging.DEBUG)
 
 
 _LIBRARY_LOGGERS = ("client", "wrapper", "ib")
@@ -355,6 +360,7 @@ class _Link:
         self._ever_ready = False
         self._warned_codes: set[int] = set()
         self._degraded_by: int | None = None  # 1100 or 2110 while DEGRADED
+        self._pending_notice: int | None = None  # the last connectivity notice while CONNECTING
         self._stream_changed_at: dict[str, float] = {}
         self._stream_changed = asyncio.Event()
 
@@ -555,6 +561,7 @@ class _Link:
             reconnected = self._ever_ready
             self._ever_ready = True
             self._become_ready("reconnected to" if reconnected else "connected to")
+            self._replay_connect_notice()
             self._finish_attempt()
             if reconnected:
                 self._push_all()
@@ -579,6 +586,8 @@ class _Link:
         loop = asyncio.get_running_loop()
         ib = ibapi.IB()
         self._ib = ib
+        self._pending_notice = None
+        WireGuard(self._on_bad_message).install(ib.client.decoder)
         self._connect_error = None
         self._handshake_failed = loop.create_future()
         ib.errorEvent += self._on_error
@@ -652,6 +661,9 @@ class _Link:
         self._collecting = None
         # prices get what is left of the time; late ones arrive as pushes once ready
         await self._subscribe_portfolio(self._portfolio_candidate(), max(0.5, deadline - loop.time()))
+        if self._connect_error is not None:  # a message of the download could not be read
+            error = self._connect_error
+            raise _AttemptFailed(error.kind, error.reason, error.needs_user)
         if not ib.isConnected():  # dropped while the portfolio downloaded; nothing saw it as ready
             raise _AttemptFailed(
                 ReadErrorKind.NETWORK, f"the connection to TWS/IB Gateway at {self.where} was lost"
@@ -862,10 +874,9 @@ class _Link:
             self._restored(code)
         elif code == SOCKET_RESET:
             log.info("TWS at %s reset its API socket (error 1300); reconnecting when it closes", self.where)
-        elif (
-            code in FARM_OK_CODES
-            and self.state is _State.DEGRADED
-            and self._degraded_by == SERVER_CONNECTIVITY_BROKEN
+        elif code in FARM_OK_CODES and SERVER_CONNECTIVITY_BROKEN in (
+            self._degraded_by if self.state is _State.DEGRADED else None,
+            self._pending_notice if self.state is _State.CONNECTING else None,
         ):
             self._restored(code)
         elif is_notice(code):
@@ -894,9 +905,29 @@ class _Link:
         else:
             self._lose(failure.kind, failure.reason, failure.needs_user)
 
+    def _on_bad_message(self, bad: BadMessage) -> None:
+        """A quantity that cannot be read: the download is not complete, whatever else came."""
+        self._fail_handshake_or_lose(_Failure(ReadErrorKind.MALFORMED, bad.sentence(self.where)))
+
+    def _replay_connect_notice(self) -> None:
+        """Act on the last connectivity notice of the handshake now that the link is up.
+
+        TWS sends 1100/2110 among its first messages when it starts cut off from IB; the
+        positions it then sends are not to be trusted until it says the link is back and sends
+        them again, however good the download looked.
+        """
+        code, self._pending_notice = self._pending_notice, None
+        if code in CONNECTIVITY_CODES:
+            self._degrade(code)
+        elif code is not None:
+            self._restored(code)
+
     def _degrade(self, code: int) -> None:
         """1100 or 2110: the socket is fine but TWS is cut off from IB, so its positions may be
         old. Stale until 1101/1102 and a complete re-download (``_restored``)."""
+        if self.state is _State.CONNECTING:
+            self._pending_notice = code  # acted on once connected (``_replay_connect_notice``)
+            return
         if self.state not in (_State.READY, _State.RESYNCING):
             return
         self.state = _State.DEGRADED
@@ -913,6 +944,10 @@ class _Link:
         )
 
     def _restored(self, code: int) -> None:
+        if self.state is _State.CONNECTING:
+            if self._pending_notice is not None:  # back, but what was downloaded may predate it
+                self._pending_notice = code
+            return
         if self.state not in (_State.READY, _State.DEGRADED, _State.RESYNCING):
             return
         self.state = _State.RESYNCING

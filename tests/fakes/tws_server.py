@@ -80,6 +80,7 @@ ERROR_TEXTS = {
     1100: "Connectivity between IB and Trader Workstation has been lost.",
     1101: "Connectivity between IB and Trader Workstation has been restored - data lost.",
     1102: "Connectivity between IB and Trader Workstation has been restored - data maintained.",
+    2110: "Connectivity between Trader Workstation and server is broken. It will be restored automatically.",
     2104: "Market data farm connection is OK:usfarm",
     2106: "HMDS data farm connection is OK:ushmds",
     2107: "HMDS data farm connection is inactive but should be available upon demand.ushmds",
@@ -170,6 +171,15 @@ class _Client:
     received: list[int] = field(default_factory=list)
 
 
+def _held(quantity: str) -> bool:
+    """Whether TWS lists a position: anything but a clean zero (a scripted unreadable quantity
+    is sent as it is, which is the point of scripting it)."""
+    try:
+        return Decimal(quantity) != 0
+    except ArithmeticError:
+        return True
+
+
 def encode(fields: Iterable[Any]) -> bytes:
     """One message: 4-byte big-endian length, then NUL-terminated text fields."""
     payload = "".join(f"{'' if value is None else value}\0" for value in fields).encode()
@@ -188,7 +198,12 @@ class FakeTws:
         self.received: list[int] = []
         self.connections = 0
         self.startup_notices = True
+        # Codes sent right after the standard notices of the handshake, as a TWS that starts cut
+        # off from IB does (1100 or 2110 among its first messages).
+        self.handshake_notices: list[int] = []
         self.hold_position_end = False
+        # Close the socket after this many position messages of a download (None: never).
+        self.drop_after_positions: int | None = None
         self._held_ends: list[_Client] = []
         self._clients: set[_Client] = set()
         self._server: asyncio.Server | None = None
@@ -388,11 +403,17 @@ class FakeTws:
             if self.startup_notices:
                 for code, text in STARTUP_NOTICES:
                     self._send(client, self._error_message(-1, code, text))
+            for code in self.handshake_notices:
+                self._send(client, self._error_message(-1, code, ERROR_TEXTS.get(code, f"error {code}")))
         elif msg_id == 61:  # reqPositions
             client.positions = True
+            sent = 0
             for held in self.positions.values():
-                if Decimal(held.position) != 0:
+                if _held(held.position):
+                    if sent == self.drop_after_positions:
+                        return False
                     self._send(client, self._position_message(held))
+                    sent += 1
             if self.hold_position_end:
                 self._held_ends.append(client)
             else:
