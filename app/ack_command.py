@@ -8,7 +8,6 @@ bad duration) are one sentence and exit code 3, like every other configuration m
 from __future__ import annotations
 
 import argparse
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from app.errors import ConfigError
 from app.store import Store
 from app.store import acks as ack_store
 from app.store.codec import iso
+from app.terminal import echo, echo_json
 
 EXIT_OK = 0
 
@@ -106,9 +106,9 @@ def cmd_ack(settings: Settings, data_dir: Path, args: argparse.Namespace) -> int
     finally:
         store.close()
     if args.json:
-        print(json.dumps(_record_json(record), indent=2))
+        echo_json(_record_json(record))
     else:
-        print(message)
+        echo(message)
     return EXIT_OK
 
 
@@ -129,7 +129,7 @@ def _list(store: Store, settings: Settings, now: datetime, *, as_json: bool) -> 
         if len(entry) > 2:
             standing.append(entry)
     if as_json:
-        print(json.dumps(standing, indent=2))
+        echo_json(standing)
         return EXIT_OK
     for entry in standing:
         parts = []
@@ -141,5 +141,5 @@ def _list(store: Store, settings: Settings, now: datetime, *, as_json: bool) -> 
         if "snoozed" in entry:
             until = datetime.fromisoformat(entry["snoozed"]["until"])
             parts.append(f"snoozed until {clock(until)}")
-        print(f"{entry['account']} {entry['instrument']}: {'; '.join(parts)}")
+        echo(f"{entry['account']} {entry['instrument']}: {'; '.join(parts)}")
     return EXIT_OK

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import os
 import signal
@@ -38,6 +37,7 @@ from app.secrets import SecretUnavailable
 from app.store import Store, StoreError
 from app.store.codec import iso
 from app.sync import SyncResult
+from app.terminal import TerminalSafeFormatter, echo, echo_json, terminal_safe
 
 EXIT_OK = 0
 EXIT_MISMATCH = 1
@@ -63,7 +63,7 @@ class _Parser(argparse.ArgumentParser):
     """
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_CONFIG, f"{self.prog}: {message} (see {self.prog} --help)\n")
+        self.exit(EXIT_CONFIG, terminal_safe(f"{self.prog}: {message} (see {self.prog} --help)") + "\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -122,10 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.WARNING - 10 * min(args.verbose, 2),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    handler = logging.StreamHandler()
+    handler.setFormatter(TerminalSafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2), handlers=[handler])
     # urllib3 logs request lines with their query (a book's ?token=...) at debug level (-vv).
     redact_logging()
     if args.self_check:
@@ -158,13 +157,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command in ("sync", "daemon"):
             return asyncio.run(cmd_daemon(settings, data_dir))
     except ConfigError as exc:
-        print(f"position-sync: configuration error: {exc}", file=sys.stderr)
+        echo(f"position-sync: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except StoreError as exc:
-        print(f"position-sync: store error: {exc}", file=sys.stderr)
+        echo(f"position-sync: store error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except SecretUnavailable as exc:
-        print(f"position-sync: {exc}", file=sys.stderr)
+        echo(f"position-sync: {exc}", file=sys.stderr)
         return EXIT_STALE
     except KeyboardInterrupt:
         return 130
@@ -282,7 +281,7 @@ def print_table(accounts: list[dict[str, Any]], rows: list[Row], events: list[Ev
             summary += f" ({account['error']})"
         if account["last_success_at"]:
             summary += f", last good sync {account['last_success_at']}"
-        print(summary)
+        echo(summary)
     if rows:
         header: tuple[str, ...] = ("ACCOUNT", "INSTRUMENT", "BROKER", "LOCAL", "DIFF", "STATUS", "HINT")
         table: list[tuple[str, ...]] = [
@@ -300,18 +299,20 @@ def print_table(accounts: list[dict[str, Any]], rows: list[Row], events: list[Ev
                 for r in rows
             ],
         ]
+        # Escaped before measuring, so the columns line up with what is printed.
+        table = [tuple(terminal_safe(cell) for cell in line) for line in table]
         widths = [max(len(str(line[i])) for line in table) for i in range(len(header) - 1)]
-        print()
+        echo()
         for line in table:
             cells = [
                 str(c).ljust(w) if i < 2 or i == 5 else str(c).rjust(w)
                 for i, (c, w) in enumerate(zip(line, widths, strict=False))
             ]
-            print("  ".join([*cells, str(line[-1])]).rstrip())
+            echo("  ".join([*cells, str(line[-1])]).rstrip())
     if events:
-        print()
+        echo()
         for event in events:
-            print(_event_line(event))
+            echo(_event_line(event))
 
 
 def _plain(value: Any) -> str:
@@ -351,7 +352,7 @@ async def cmd_sync_once(
             "rows": [row_json(r) for r in rows],
             "events": [event_json(e) for e in events],
         }
-        print(json.dumps(payload, indent=2))
+        echo_json(payload)
     else:
         print_table(accounts, rows, events)
     return exit_code((r.state for r in results), rows, any(r.held for r in results))
@@ -389,7 +390,7 @@ def cmd_status(settings: Settings, data_dir: Path, *, as_json: bool) -> int:
             "rows": [row_json(r) for r in rows],
             "events": [event_json(e) for e in events],
         }
-        print(json.dumps(payload, indent=2))
+        echo_json(payload)
     else:
         print_table(accounts, rows, events)
     # A held mass change is a finding even though the rows still show the previous picture, as
@@ -417,10 +418,10 @@ def cmd_events(settings: Settings, data_dir: Path, args: argparse.Namespace) -> 
     finally:
         store.close()
     if args.json:
-        print(json.dumps([event_json(s.event) for s in stored], indent=2))
+        echo_json([event_json(s.event) for s in stored])
     else:
         for s in stored:
-            print(_event_line(s.event))
+            echo(_event_line(s.event))
     return EXIT_OK
 
 
@@ -441,13 +442,13 @@ async def cmd_daemon(settings: Settings, data_dir: Path) -> int:
 
     def report(result: SyncResult) -> None:
         for event in result.events:
-            print(_event_line(event), flush=True)
+            echo(_event_line(event), flush=True)
         if result.state is not AccountState.OK:
             log.warning("%s is %s: %s", result.account, result.state.value, result.error)
 
     runtime.worker.subscribe(report)
     await runtime.worker.start()
-    print(
+    echo(
         f"position-sync daemon: {len(runtime.worker.account_ids)} account(s), data in {data_dir} (pid {os.getpid()})",
         flush=True,
     )

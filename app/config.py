@@ -8,7 +8,9 @@ a ``*_env`` field names the environment variable that holds one (see ``app.secre
 from __future__ import annotations
 
 import difflib
+import math
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -16,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import platformdirs
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from app.domain import to_decimal
 from app.errors import ConfigError
@@ -341,7 +343,35 @@ def _parse_store(raw: dict[str, Any], path: Path | None, base_dir: Path) -> str 
     ):
         # Like book paths: relative to the config file, not to wherever the program started.
         url = url.set(database=str(base_dir / Path(database).expanduser()))
+    require_driver(url, path, field_name)
     return url.render_as_string(hide_password=False)
+
+
+def require_driver(url: URL, path: Path | None, field_name: str) -> None:
+    """The URL's database kind and its Python driver are there, or one sentence (exit 3).
+
+    Opening an engine imports the driver: ``mysql://`` without ``MySQLdb`` was a traceback, and a
+    NUL in a SQLite path a ``ValueError``, long after the file was read.
+    """
+    parts = (url.username, url.host, url.database, *map(str, url.query.values()))
+    if any("\x00" in part for part in parts if part):
+        raise ConfigError(path, field_name, "must not hold a NUL character")
+    try:
+        dialect = url.get_dialect()
+    except NoSuchModuleError:
+        raise ConfigError(
+            path, field_name, f"names the database kind '{url.drivername}', which is not one SQLAlchemy knows"
+        ) from None
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        missing = exc.name or str(exc)
+        raise ConfigError(
+            path,
+            field_name,
+            f"needs the Python driver '{missing}' for '{url.drivername}', which is not installed; "
+            "install it or use sqlite:/// or postgresql+psycopg://",
+        ) from None
 
 
 def _table_list(raw: dict[str, Any], name: str, path: Path | None) -> list[dict[str, Any]]:
@@ -351,10 +381,34 @@ def _table_list(raw: dict[str, Any], name: str, path: Path | None) -> list[dict[
     return value
 
 
+# Ids name accounts and books in events, file names, keyring entries and the command line: letters,
+# digits and ``. _ - : @`` (``kite:AB1234``, ``demo-us-book``, ``ops@desk``), starting with a
+# letter, digit or ``_``, so an id is never a path (``../x``), an option (``-x``), a line break,
+# a NUL or a terminal escape.
+ID_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._:@-]*")
+ID_MAX_LENGTH = 64
+ID_RULE = (
+    f"must be at most {ID_MAX_LENGTH} characters: letters, digits and . _ - : @, "
+    "starting with a letter, a digit or _"
+)
+
+
+def _require_id(entry: dict[str, Any], where: str, path: Path | None) -> str:
+    """An account's or book's ``id``: required, and from the safe character set."""
+    value = _require_str(entry, "id", where, path)
+    if len(value) > ID_MAX_LENGTH or not ID_PATTERN.fullmatch(value):
+        # The value itself is not quoted: it may hold the very characters that are refused.
+        raise ConfigError(path, f"{where}.id", ID_RULE)
+    return value
+
+
 def _require_str(entry: dict[str, Any], key: str, where: str, path: Path | None) -> str:
     value = entry.get(key)
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(path, f"{where}.{key}", "is required and must be a non-empty string")
+    if "\x00" in value:
+        # No id, kind, path or URL can hold one; left in, it crashes the first open() instead.
+        raise ConfigError(path, f"{where}.{key}", "must not hold a NUL character")
     return value.strip()
 
 
@@ -371,7 +425,7 @@ def _check_no_secrets(entry: dict[str, Any], where: str, path: Path | None) -> N
 
 def _parse_book(entry: dict[str, Any], index: int, path: Path | None, base_dir: Path) -> BookConfig:
     where = f"books[{index}]"
-    book_id = _require_str(entry, "id", where, path)
+    book_id = _require_id(entry, where, path)
     where = f"books.{book_id}"
     _check_no_secrets(entry, where, path)
     kind = _require_str(entry, "kind", where, path)
@@ -404,6 +458,9 @@ def _parse_book(entry: dict[str, Any], index: int, path: Path | None, base_dir: 
     if fmt is not None and fmt not in ("json", "csv"):
         raise ConfigError(path, f"{where}.format", "must be 'json' or 'csv'")
     options = {k: v for k, v in entry.items() if k not in {"id", "kind", "path", "url", "fields", "format"}}
+    for key in ("timeout", "poll_interval", "probe_interval"):
+        if key in options:  # only the keys of this kind got past ``refuse_unknown_keys``
+            options[key] = seconds_value(options, key, where, path)
     if "list_key" in options and (not isinstance(options["list_key"], str) or not options["list_key"]):
         raise ConfigError(path, f"{where}.list_key", "must be the name of the positions list, a string")
     if kind == "http":
@@ -467,25 +524,76 @@ SINGLE_STATEMENT_REFUSED = (
 )
 
 
+# Upper bounds of the tuning numbers. Beyond them a value is a typo or a test of the program,
+# never a setting: ``interval = 1e30`` overflowed the event loop's timer and ``inf`` the decimal
+# arithmetic; a bound turns each into one sentence at load time.
+MAX_INTERVAL_SECONDS = 86_400  # a day between syncs (and between book polls or probes)
+MAX_TIMEOUT_SECONDS = 3_600  # an hour for one read
+MAX_SETTLE_SECONDS = 86_400
+MAX_TOLERANCE_REL = 1  # 100 %: a wider relative tolerance accepts any price
+MAX_TOLERANCE_ABS = 1_000_000_000
+SECONDS_LIMITS: dict[str, tuple[float, float, bool]] = {
+    # key: (lowest, highest, whether the lowest itself is allowed)
+    "interval": (0, MAX_INTERVAL_SECONDS, False),
+    "timeout": (0, MAX_TIMEOUT_SECONDS, False),
+    "settle_seconds": (0, MAX_SETTLE_SECONDS, True),
+    "poll_interval": (0, MAX_INTERVAL_SECONDS, False),
+    "probe_interval": (0, MAX_INTERVAL_SECONDS, False),
+}
+
+
 def _number(
-    entry: dict[str, Any], key: str, where: str, path: Path | None, *, minimum: float | None = 0
+    entry: dict[str, Any],
+    key: str,
+    where: str,
+    path: Path | None,
+    *,
+    minimum: float | None = 0,
+    maximum: float | None = None,
 ) -> Any:
+    """A finite decimal within ``[minimum, maximum]``; NaN, infinities and overflow are refused.
+
+    A TOML float is checked as a float first: ``1e30`` cannot become an exact Decimal integer in
+    the default context, and ``inf``/``nan`` are no numbers of seconds or prices.
+    """
     value = entry[key]
+    field_name = f"{where}.{key}"
     # Decimal too: broker defaults from the registry are Decimals (IB's price tolerance).
     if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
-        raise ConfigError(path, f"{where}.{key}", "must be a number")
+        raise ConfigError(path, field_name, "must be a number")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(path, field_name, f"must be a finite number, not {value}")
+    if maximum is not None and isinstance(value, (int, float)) and value > maximum:
+        raise ConfigError(path, field_name, f"must be at most {maximum:g}, not {value:g}")
     try:
         number = to_decimal(value)
-    except ValueError:
-        raise ConfigError(path, f"{where}.{key}", f"must be a number, not {value!r}") from None
+    except (ValueError, ArithmeticError):
+        raise ConfigError(path, field_name, f"must be a number, not {value!r}") from None
     if minimum is not None and number < Decimal(str(minimum)):
-        raise ConfigError(path, f"{where}.{key}", f"must be at least {minimum:g}, not {value}")
+        raise ConfigError(path, field_name, f"must be at least {minimum:g}, not {value}")
+    if maximum is not None and number > Decimal(str(maximum)):
+        raise ConfigError(path, field_name, f"must be at most {maximum:g}, not {value}")
     return number
+
+
+def seconds_value(entry: dict[str, Any], key: str, where: str, path: Path | None) -> float:
+    """A number of seconds from ``entry[key]``, within ``SECONDS_LIMITS[key]``.
+
+    The one check of every duration, accounts' (``interval``, ``timeout``, ``settle_seconds``)
+    and books' (``timeout``, ``poll_interval``, ``probe_interval``) alike, so ``nan`` (which no
+    ``<= 0`` test catches) and ``1e30`` are refused everywhere the same way.
+    """
+    lowest, highest, lowest_allowed = SECONDS_LIMITS[key]
+    seconds = _number(entry, key, where, path, minimum=None, maximum=highest)
+    if seconds < lowest or (seconds == lowest and not lowest_allowed):
+        expected = f"{lowest:g} seconds or more" if lowest_allowed else f"greater than {lowest:g} seconds"
+        raise ConfigError(path, f"{where}.{key}", f"must be {expected}, not {entry[key]}")
+    return float(seconds)
 
 
 def _parse_account(entry: dict[str, Any], index: int, path: Path | None, base_dir: Path) -> AccountConfig:
     where = f"accounts[{index}]"
-    account_id = _require_str(entry, "id", where, path)
+    account_id = _require_id(entry, where, path)
     where = f"accounts.{account_id}"
     _check_no_secrets(entry, where, path)
     broker = _require_str(entry, "broker", where, path)
@@ -500,15 +608,8 @@ def _parse_account(entry: dict[str, Any], index: int, path: Path | None, base_di
     merged = {**defaults, **entry}
     for key in ("interval", "timeout", "settle_seconds"):
         if key in merged:
-            seconds = _number(merged, key, where, path, minimum=None)
             # Each field is named on its own, and 0 is refused where it would mean "never wait".
-            if key == "settle_seconds" and seconds < 0:
-                raise ConfigError(path, f"{where}.{key}", f"must be 0 seconds or more, not {merged[key]}")
-            if key != "settle_seconds" and seconds <= 0:
-                raise ConfigError(
-                    path, f"{where}.{key}", f"must be greater than 0 seconds, not {merged[key]}"
-                )
-            values[key] = float(seconds)
+            values[key] = seconds_value(merged, key, where, path)
     for key in ("confirm_syncs", "mass_change_min"):
         if key in merged:
             value = merged[key]
@@ -517,9 +618,14 @@ def _parse_account(entry: dict[str, Any], index: int, path: Path | None, base_di
                     path, f"{where}.{key}", f"must be a whole number of at least 1, not {value!r}"
                 )
             values[key] = value
-    for key in ("price_tolerance_rel", "price_tolerance_abs", "mass_change_fraction"):
+    highest = {
+        "price_tolerance_rel": MAX_TOLERANCE_REL,
+        "price_tolerance_abs": MAX_TOLERANCE_ABS,
+        "mass_change_fraction": None,  # its own sentence below: between 0 and 1
+    }
+    for key, maximum in highest.items():
         if key in merged:
-            values[key] = _number(merged, key, where, path)
+            values[key] = _number(merged, key, where, path, maximum=maximum)
     if "mass_change_fraction" in values and values["mass_change_fraction"] > 1:
         raise ConfigError(path, f"{where}.mass_change_fraction", "must be between 0 and 1")
     for key in ("exchange", "currency", "book_account"):

@@ -26,6 +26,7 @@ from app.config import Settings
 from app.errors import ConfigError
 from app.fix import ACTIONS, DEFAULT_REASON, BookFixer, FixError, FixFailed, FixNotAllowed
 from app.store import Store
+from app.terminal import echo
 
 EXIT_OK = 0
 EXIT_CONFIG = 3
@@ -79,27 +80,27 @@ def cmd_fix(
                 else fixer.plan(args.account, args.instrument, args.action, reason=args.reason)
             )
         except FixError as exc:
-            print(f"position-sync: fix refused: {exc}", file=sys.stderr)
+            echo(f"position-sync: fix refused: {exc}", file=sys.stderr)
             return _exit_for(exc)
         for line in plan.describe():
-            print(line)
+            echo(line)
         if not args.yes:
             if not sys.stdin.isatty() and ask is input:
-                print(
+                echo(
                     "position-sync: not confirmed (no terminal to ask on): nothing written; "
                     "pass --yes to write",
                     file=sys.stderr,
                 )
                 return EXIT_CONFIG
             if ask("Write this to the book? [y/N] ").strip().lower() not in ("y", "yes"):
-                print("declined: nothing written")
+                echo("declined: nothing written")
                 return EXIT_OK
         try:
             event = fixer.apply(plan)
         except FixError as exc:
-            print(f"position-sync: fix failed: {exc}", file=sys.stderr)
+            echo(f"position-sync: fix failed: {exc}", file=sys.stderr)
             return _exit_for(exc)
-        print(f"done: {event.detail}")
+        echo(f"done: {event.detail}")
         return EXIT_OK
     finally:
         store.close()

@@ -14,6 +14,7 @@ from typing import Any
 from app.config import Settings
 from app.errors import ConfigError
 from app.secrets import Secrets
+from app.terminal import echo
 from brokers.registry import AdapterContext, LoginFailed, login
 
 EXIT_OK = 0
@@ -41,12 +42,12 @@ def cmd_login(settings: Settings, data_dir: Path, args: argparse.Namespace) -> i
         raise ConfigError(
             settings.path, f"accounts.{account.id}.broker", f"is '{account.broker}', not '{args.broker}'"
         )
-    io: dict[str, Any] = {"prompt": input, "tell": print}
+    io: dict[str, Any] = {"prompt": input, "tell": echo}
     if args.no_browser:
         io["open_browser"] = _leave_to_the_user
     try:
-        print(login(account, AdapterContext(data_dir, Secrets()), **io))
+        echo(login(account, AdapterContext(data_dir, Secrets()), **io))
     except LoginFailed as exc:
-        print(f"position-sync: login failed: {exc}", file=sys.stderr)
+        echo(f"position-sync: login failed: {exc}", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK

@@ -9,6 +9,8 @@ self-check use it too.
 
 from __future__ import annotations
 
+import hashlib
+import re
 import sys
 from pathlib import Path
 
@@ -46,3 +48,18 @@ def cli_command() -> list[str]:
     if is_frozen():
         return [sys.executable]
     return [sys.executable, "-m", "app.cli"]
+
+
+def id_file_stem(identifier: str) -> str:
+    """A file name stem made from an account or book id: never a path of its own.
+
+    Config ids are limited to a safe character set (``app.config``), but an id can also reach
+    here from a config built in code or an older file, so every place an id becomes part of a
+    file name goes through this (defence in depth): ``../../x`` must not name a file outside
+    the data directory. Characters outside ``A-Za-z0-9._-`` become ``_``, leading dots go, and an
+    id that had to change gets a short hash so two ids never share a file.
+    """
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", identifier).lstrip(".")[:64] or "id"
+    if safe != identifier:
+        safe += "-" + hashlib.sha1(identifier.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return safe

@@ -41,12 +41,10 @@ contracts share a bare symbol, both claim it and the core drops such an alias ra
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import math
 import os
-import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -54,6 +52,8 @@ from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Protocol
+
+from app.paths import id_file_stem
 
 log = logging.getLogger(__name__)
 
@@ -366,10 +366,7 @@ def _parse_key_file(raw: Any) -> dict[int, _Entry]:
 
 def key_file_name(account_id: str) -> str:
     """``ibkr-keys-<account>.json``; an id with characters unfit for a file name gets a hash too."""
-    safe = re.sub(r"[^A-Za-z0-9._-]", "_", account_id).strip(".") or "account"
-    if safe != account_id:
-        safe += "-" + hashlib.sha1(account_id.encode()).hexdigest()[:8]
-    return f"ibkr-keys-{safe}.json"
+    return f"ibkr-keys-{id_file_stem(account_id)}.json"
 
 
 def write_atomic(path: Path, text: str) -> None:

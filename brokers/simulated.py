@@ -17,6 +17,7 @@ from typing import Any
 from app.config import AccountConfig
 from app.domain import BrokerSnapshot, Position, WorkingOrder, optional_decimal, to_decimal
 from app.errors import ConfigError, LoginRequired, ReadError, ReadErrorKind
+from app.paths import id_file_stem
 from brokers.base import PushHandler
 from brokers.registry import AdapterContext
 
@@ -181,5 +182,6 @@ def create(account: AccountConfig, context: AdapterContext) -> SimulatedBroker:
             f"names {scenario}, which does not exist",
         )
     steps = load_scenario(scenario)
-    state = context.data_dir / "simulated" / f"{account.id}.json"
+    # The id is part of a file name only through ``id_file_stem``: ``../../x`` stays inside.
+    state = context.data_dir / "simulated" / f"{id_file_stem(account.id)}.json"
     return SimulatedBroker(account.id, scenario, steps, state)

@@ -692,3 +692,68 @@ def test_headless_commands_refuse_a_config_without_an_enabled_account(project: P
         for command in (["sync", "--once"], ["status"], ["daemon"]):
             run = cli("--config", config, "--data-dir", project.data_dir, *command)
             one_line_error(run, str(config), "'accounts'", words)
+
+
+# -- terminal escapes in outside text ----------------------------------------------------
+
+EVIL = "NSE:EVIL\x1b]0;pwned\x07\x1b[2J\x9b31m\x7f\u202e"
+RAW_CONTROLS = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _no_raw_controls(run: Run) -> None:
+    """Nothing but newlines among the control characters, on stdout and stderr alike."""
+    assert not RAW_CONTROLS.search(run.stdout), repr(run.stdout)
+    assert not RAW_CONTROLS.search(run.stderr), repr(run.stderr)
+
+
+def test_control_characters_from_a_book_and_a_broker_are_printed_escaped(project: Project) -> None:
+    """A symbol cannot retitle or clear the terminal through sync, status or events."""
+    project.write(
+        broker_steps=[{"positions": [position(EVIL + "B", "5", "10", product="CNC")]}] * 2,
+        book=[book_line(EVIL, 7, 10)],
+    )
+    base = ("--config", project.config, "--data-dir", project.data_dir)
+    cli(*base, "sync", "--once")
+    synced = cli(*base, "sync", "--once")  # the second confirms the phantom: events to print
+    assert synced.code == 1, synced.stderr
+    status = cli(*base, "status")
+    events = cli(*base, "events")
+    for run in (synced, status, events):
+        _no_raw_controls(run)
+        assert "Traceback" not in run.stderr
+        # Symbols are upper-cased into instrument keys; the escapes are there either way.
+        assert "evil\\x1b]0;pwned\\x07\\x1b[2j\\x9b31m\\x7f\\u202e" in run.stdout.lower(), run.stdout
+    assert "untracked" in events.stdout
+    for run in (cli(*base, "status", "--json"), cli(*base, "events", "--json")):
+        _no_raw_controls(run)
+        items = run.json["events"] if isinstance(run.json, dict) else run.json
+        # JSON keeps the exact characters (escaped in its own notation), only the terminal is safe.
+        assert EVIL.upper() in {item["instrument"] for item in items}
+
+
+def test_control_characters_in_an_account_error_are_printed_escaped(project: Project) -> None:
+    """A book whose unreadable value holds escapes: the account error quotes it, escaped."""
+    project.write(broker_steps=[broker()], book=[book_line("NSE:INFY", "1\x1b[2J\x1b]0;pwned\x07", 10)])
+    base = ("--config", project.config, "--data-dir", project.data_dir)
+    synced = cli(*base, "sync", "--once")
+    assert synced.code == 2, synced.stderr
+    _no_raw_controls(synced)
+    assert "\\x1b[2J" in synced.stdout, synced.stdout
+    status = cli(*base, "status")
+    _no_raw_controls(status)
+    assert "stale" in status.stdout and "\\x1b]0;pwned\\x07" in status.stdout, status.stdout
+
+
+def test_json_output_escapes_every_control_character() -> None:
+    """``ensure_ascii`` writes C0, C1 and bidi characters as ``\\uXXXX``; DEL is escaped too."""
+    import contextlib
+    import io
+
+    from app.terminal import echo_json, terminal_safe
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        echo_json({"detail": EVIL})
+    assert not RAW_CONTROLS.search(out.getvalue())
+    assert json.loads(out.getvalue()) == {"detail": EVIL}
+    assert terminal_safe("a\x1bb\x9bc\u2066d\ne\tf") == "a\\x1bb\\x9bc\\u2066d\\x0ae\\x09f"

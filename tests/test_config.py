@@ -485,3 +485,110 @@ def test_a_relative_sqlite_store_follows_the_config_file(
     assert settings.store_url == f"sqlite:///{(tmp_path / 'conf' / 'state' / 'store.db').resolve()}"
     absolute = write_minimal(tmp_path / "abs", MINIMAL + f'\n[store]\nurl = "sqlite:///{tmp_path}/s.db"\n')
     assert load_settings(absolute).store_url == f"sqlite:///{tmp_path}/s.db"
+
+
+# -- values that crashed instead of exiting 3 --------------------------------------------
+
+HTTP_BOOK = MINIMAL.replace(
+    'kind = "file"\npath = "book.json"', 'kind = "http"\nurl = "http://127.0.0.1:9/positions"'
+)
+SQL_PROBE_BOOK = MINIMAL.replace(
+    'kind = "file"\npath = "book.json"',
+    'kind = "sql"\nurl = "sqlite:///bot.db"\ntable = "positions"',
+)
+
+
+def _account_line(line: str) -> str:
+    return MINIMAL.replace('exchange = "NFO"', f'exchange = "NFO"\n{line}', 1)
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "words"),
+    [
+        (_account_line("interval = 1e30"), "accounts.sim.interval", "at most 86400"),
+        (_account_line("interval = inf"), "accounts.sim.interval", "finite"),
+        (_account_line("interval = -inf"), "accounts.sim.interval", "finite"),
+        (_account_line("interval = nan"), "accounts.sim.interval", "finite"),
+        (_account_line('interval = "1e999999"'), "accounts.sim.interval", "at most 86400"),
+        (_account_line('interval = "NaN"'), "accounts.sim.interval", "must be a number"),
+        (_account_line("timeout = 1e30"), "accounts.sim.timeout", "at most 3600"),
+        (_account_line("timeout = nan"), "accounts.sim.timeout", "finite"),
+        (_account_line("settle_seconds = inf"), "accounts.sim.settle_seconds", "finite"),
+        (_account_line("price_tolerance_rel = 1e400"), "accounts.sim.price_tolerance_rel", "finite"),
+        (_account_line("price_tolerance_rel = 1e300"), "accounts.sim.price_tolerance_rel", "at most 1"),
+        (_account_line("price_tolerance_abs = 1e300"), "accounts.sim.price_tolerance_abs", "at most"),
+        (_account_line("price_tolerance_abs = nan"), "accounts.sim.price_tolerance_abs", "finite"),
+        (_account_line("mass_change_fraction = nan"), "accounts.sim.mass_change_fraction", "finite"),
+        (HTTP_BOOK.replace('positions"', 'positions"\ntimeout = nan', 1), "books.bot.timeout", "finite"),
+        (HTTP_BOOK.replace('positions"', 'positions"\ntimeout = 1e30', 1), "books.bot.timeout", "at most"),
+        (
+            HTTP_BOOK.replace('positions"', 'positions"\npoll_interval = inf', 1),
+            "books.bot.poll_interval",
+            "finite",
+        ),
+        (
+            SQL_PROBE_BOOK.replace('table = "positions"', 'table = "positions"\nprobe_interval = nan'),
+            "books.bot.probe_interval",
+            "finite",
+        ),
+        (MINIMAL + '\n[store]\nurl = "mysql://u@localhost/db"\n', "store.url", "driver"),
+        (MINIMAL + '\n[store]\nurl = "nosuchdb://u@localhost/db"\n', "store.url", "database kind"),
+        (MINIMAL + '\n[store]\nurl = "sqlite:///st\\u0000ore.db"\n', "store.url", "NUL"),
+        (MINIMAL.replace('id = "sim"', 'id = "si\\u0000m"'), "accounts[0].id", "NUL"),
+        (MINIMAL.replace('id = "sim"', 'id = "si\\nm"'), "accounts[0].id", "letters, digits"),
+        (MINIMAL.replace('id = "sim"', 'id = "../../x"'), "accounts[0].id", "letters, digits"),
+        (MINIMAL.replace('id = "sim"', 'id = "-x"'), "accounts[0].id", "starting with"),
+        (MINIMAL.replace('id = "sim"', 'id = "s\\u001b[2Jm"'), "accounts[0].id", "letters, digits"),
+        (MINIMAL.replace('id = "sim"', f'id = "{"s" * 65}"'), "accounts[0].id", "at most 64"),
+        (MINIMAL.replace('id = "bot"', 'id = "b/ot"'), "books[0].id", "letters, digits"),
+        (MINIMAL.replace('path = "book.json"', 'path = "bo\\u0000ok.json"'), "books.bot.path", "NUL"),
+    ],
+)
+def test_a_value_that_crashed_is_one_sentence_and_exit_3(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, field: str, words: str
+) -> None:
+    """Each value, through the real command: exit 3, one line naming the field, no traceback."""
+    from app.cli import EXIT_CONFIG, main
+
+    config = write_minimal(tmp_path / "conf", text)
+    code = main(["--config", str(config), "--data-dir", str(tmp_path / "data"), "sync", "--once"])
+    out, err = capsys.readouterr()
+    assert code == EXIT_CONFIG, (out, err)
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert f"'{field}'" in lines[0] and words in lines[0], lines[0]
+    assert "\x00" not in err and "\x1b" not in err
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("account_id", ["kite:AB1234", "demo-us", "ops@desk", "U1234567", "a_b.c", "_x"])
+def test_ids_in_the_safe_character_set_load(tmp_path: Path, account_id: str) -> None:
+    config = write_minimal(tmp_path / "conf", MINIMAL.replace('id = "sim"', f'id = "{account_id}"'))
+    assert load_settings(config).accounts[0].id == account_id
+
+
+async def test_an_id_that_is_a_path_cannot_write_outside_the_data_directory(tmp_path: Path) -> None:
+    """Past the config's check (an account built in code), the simulated step file stays inside."""
+    from brokers.registry import AdapterContext, create_adapter
+
+    root = tmp_path / "deep" / "er"
+    data_dir = root / "data"
+    root.mkdir(parents=True)
+    scenario = write_scenario(
+        root / "scenario.toml",
+        [{"positions": [{"symbol": "INFY", "quantity": "1", "average_price": "1"}]}] * 2,
+    )
+    before = {p for p in tmp_path.rglob("*")}
+    # Each would land inside tmp_path but outside the data directory, were the id used as a path.
+    for account_id in ("../../x", "../../../../escaped", f"{tmp_path}/absolute"):
+        account = AccountConfig(
+            id=account_id, broker="simulated", book="bot", options={"scenario": str(scenario)}, base_dir=root
+        )
+        adapter = create_adapter(account, AdapterContext(data_dir, Secrets()))
+        await adapter.fetch()
+        await adapter.close()
+    written = {p for p in tmp_path.rglob("*") if p.is_file()} - before
+    assert written, "the step files were written"
+    for path in written:
+        assert data_dir.resolve() in path.resolve().parents, path

@@ -31,6 +31,7 @@ from app.config import default_config_path, default_data_dir
 from app.paths import is_frozen
 from app.runtime import Runtime
 from app.store.repository import DB_NAME
+from ui.plain_text import plain_label
 from ui.resources import icon
 
 LOGS = "printed to standard error (start from a terminal, add -v for more); no log file is kept"
@@ -120,7 +121,7 @@ class AboutDialog(QDialog):
             ("logs", "Logs", info.logs),
             ("build", "Build", build_kind()),
         ):
-            field = QLabel(value)
+            field = plain_label(value)  # paths and URLs, shown as they are
             field.setObjectName(f"about_{key}")
             field.setWordWrap(True)
             field.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)

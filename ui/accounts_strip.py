@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QWidget
 
 from app.display import clock
 from app.domain import AccountState
+from ui.plain_text import markup, tooltip
 from ui.resources import icon
 
 _STYLE = {
@@ -86,7 +87,9 @@ class AccountBadge(QFrame):
         elif kind == "ok":
             detail = f" · {clock(badge.last_success_at, now)}"
         self.dot.setStyleSheet(f"color: {colour}; font-size: 14px;")
-        self.text.setText(f"<b>{badge.account}</b> &nbsp;{word}{detail}")
+        self.text.setText(
+            markup("<b>{account}</b> &nbsp;{rest}", account=badge.account, rest=f"{word}{detail}")
+        )
         tip = [f"{badge.account}: {word}{detail}"]
         if badge.error and kind in ("stale", "login", "syncing"):
             tip.append(f"Reason: {badge.error}")
@@ -94,11 +97,15 @@ class AccountBadge(QFrame):
             tip.append(f"Last good sync: {clock(badge.last_success_at, now)}")
         if kind == "stale":
             tip.append("Its rows are greyed and show their age; nothing is concluded from a failed read.")
-        self.setToolTip("\n".join(tip))
+        self.setToolTip(tooltip("\n".join(tip)))
         self.login.setVisible(kind == "login")
         self.login.setEnabled(badge.login_possible)
         self.login.setToolTip(
-            "Start the broker login for this account (Ctrl+L)" if badge.login_possible else badge.login_reason
+            tooltip(
+                "Start the broker login for this account (Ctrl+L)"
+                if badge.login_possible
+                else badge.login_reason
+            )
         )
         self.setStyleSheet(f"#accountBadge {{ border: 1px solid {colour}; border-radius: 10px; }}")
 

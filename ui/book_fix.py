@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 from app.domain import Event, Status
 from app.fix import BookFixer, FixError, FixPlan, action_fits, write_refusal
 from app.runtime import Runtime
+from ui.plain_text import markup, message_box
 from ui.window import MainWindow
 
 T = TypeVar("T")
@@ -50,8 +51,12 @@ class FixPlanDialog(QDialog):
         self.setWindowTitle(heading)
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         intro = QLabel(
-            f"<b>{heading}</b><br>Position Sync will make exactly these writes to book "
-            f"<b>{plan.book}</b> in one transaction. It then reads the book back and writes nothing "
+            markup(
+                "<b>{heading}</b><br>Position Sync will make exactly these writes to book <b>{book}</b> ",
+                heading=heading,
+                book=plan.book,
+            )
+            + "in one transaction. It then reads the book back and writes nothing "
             "unless the book holds what this action promises. The fix is recorded as an event, and "
             "<i>Undo last book fix</i> (Ctrl+Shift+Z) reverts it."
         )
@@ -171,7 +176,7 @@ class BookFixes(QObject):
 
     def _refused(self, title: str, sentence: str) -> None:
         self.window.statusBar().showMessage(f"{title}: {sentence}", 15000)
-        box = QMessageBox(
+        box = message_box(
             QMessageBox.Icon.Warning, title, sentence, QMessageBox.StandardButton.Ok, self.window
         )
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from PySide6.QtCore import QObject, QProcess, QTimer
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QApplication, QDialog, QInputDialog, QLineEdit
+from PySide6.QtWidgets import QApplication, QDialog, QInputDialog, QLabel, QLineEdit
 
 from app.config import Settings
 from app.display import ago, clock
@@ -38,6 +38,7 @@ from ui.book_fix import BookFixes
 from ui.history import TimelineItem
 from ui.login import LoginSupport, login_support
 from ui.notify import InWindowBackend, NotificationCenter, TrayBackend
+from ui.plain_text import make_plain
 from ui.positions_model import AccountInfo, Key, Plan
 from ui.preferences import Preferences, preferences
 from ui.responsiveness import CollectorPolicy
@@ -553,6 +554,8 @@ class Controller(QObject):
         dialog.setLabelText(
             f"Acknowledge {names}.\nIt stays visible and marked, and stops notifying until it changes.\nNote:"
         )
+        for label in dialog.findChildren(QLabel):
+            make_plain(label)  # the instruments are a book's or broker's spelling: text, not markup
         dialog.setTextEchoMode(QLineEdit.EchoMode.Normal)
         dialog.setOkButtonText("Acknowledge")
         dialog.textValueSelected.connect(lambda note: self._keep(self.acknowledge(rows, note)))

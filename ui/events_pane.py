@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 from app.display import clock, event_detail, event_label
 from app.domain import Event, EventKind, Status
 from ui import status_style
+from ui.plain_text import tooltip
 from ui.resources import icon
 
 AnyIndex = QModelIndex | QPersistentModelIndex
@@ -100,7 +101,9 @@ class EventsModel(QAbstractTableModel):
             where = f" {event.instrument}" if event.instrument else ""
             link = "\nDouble-click to select its row." if event.instrument else ""
             detail = event_detail(event, self.currency_of(event.account))
-            return f"{event.at.astimezone():%Y-%m-%d %H:%M:%S} {event.account}{where}\n{detail}{link}"
+            return tooltip(
+                f"{event.at.astimezone():%Y-%m-%d %H:%M:%S} {event.account}{where}\n{detail}{link}"
+            )
         if role == EventRole:
             return event
         return None

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 
 from app.display import clock
 from app.store.series import AccountSeries, QuantitySeries, steps
+from ui.plain_text import markup, tooltip
 
 RANGES: tuple[tuple[str, timedelta | None], ...] = (
     ("Last 24 hours", timedelta(days=1)),
@@ -263,7 +264,9 @@ class HistoryPane(QWidget):
             return
         moment = now or datetime.now(UTC)
         until = moment.timestamp()
-        self.row_title.setText(f"<b>{series.instrument}</b> at {series.account}")
+        self.row_title.setText(
+            markup("<b>{instrument}</b> at {account}", instrument=series.instrument, account=series.account)
+        )
         self.broker_curve.setData(*steps(series.times, series.broker, until))
         self.local_curve.setData(*steps(series.times, series.local, until))
         if series.times:
@@ -277,7 +280,7 @@ class HistoryPane(QWidget):
         items = []
         for item in sorted(timeline, key=lambda t: t.at, reverse=True):
             line = QTreeWidgetItem([clock(item.at, moment, seconds=True), item.text])
-            line.setToolTip(1, item.text)
+            line.setToolTip(1, tooltip(item.text))
             line.setData(0, Qt.ItemDataRole.UserRole, item.kind)
             items.append(line)
         self.timeline.addTopLevelItems(items)

@@ -29,6 +29,7 @@ from app.store import StoreError
 from ui import theme
 from ui.about import AboutInfo
 from ui.controller import Controller
+from ui.plain_text import message_box
 from ui.preferences import preferences
 from ui.resources import icon
 from ui.responsiveness import tune_interpreter
@@ -65,7 +66,7 @@ def run_window(settings: Settings, data_dir: Path, args: argparse.Namespace) -> 
     except (ConfigError, StoreError) as exc:
         print(f"position-sync: {exc}", file=sys.stderr)
         if not headless() and not getattr(args, "screenshot", None):
-            QMessageBox.critical(None, "Position Sync cannot start", str(exc))
+            message_box(QMessageBox.Icon.Critical, "Position Sync cannot start", str(exc)).exec()
         return EXIT_CONFIG
     result: int = qasync.run(_main(app, runtime, settings, args))
     return result

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from app.domain import AccountState, Event, Row
 from app.notify_policy import Notification, NotifyPolicy
+from ui.plain_text import escape, markup
 from ui.resources import icon
 from ui.tray import Tray
 
@@ -102,8 +103,10 @@ class Toast(QFrame):
         name = {3: "status-phantom", 2: "status-qty_mismatch"}.get(notification.severity, "status-closed")
         self.icon.setPixmap(icon(name).pixmap(20, 20))
         more = f" <i>(+{waiting} earlier in Notifications)</i>" if waiting else ""
-        body = notification.body.replace("\n", "<br>")
-        self.text.setText(f"<b>{notification.title}</b>{more}<br>{body}")
+        # Title and body quote brokers and books: escaped inside our own markup.
+        self.text.setText(
+            markup("<b>{title}</b>", title=notification.title) + f"{more}<br>{escape(notification.body)}"
+        )
         self.show()
         self._timer.start(TOAST_MS)
 

@@ -34,6 +34,7 @@ from app.display import clock, fmt_money, fmt_qty, short_hint, span, status_labe
 from app.domain import ZERO, AccountState, Row, Status
 from app.store.acks import AckState
 from ui import status_style
+from ui.plain_text import escape, markup
 from ui.resources import icon
 
 Key = tuple[str, str]
@@ -891,17 +892,20 @@ class PositionsModel(QAbstractTableModel):
         return None
 
     def tooltip(self, entry: _Entry) -> str:
-        """Says in words what the row's status means, then the detail behind it."""
+        """Says in words what the row's status means, then the detail behind it.
+
+        Rich text of our own; every value from a broker, a book or the user is escaped into it.
+        """
         row = entry.row
         status = row.effective_status
         lines = [
-            f"<b>{row.instrument}</b> at {row.account}",
+            markup("<b>{instrument}</b> at {account}", instrument=row.instrument, account=row.account),
             f"<b>{status_label(status)}</b>: {status_meaning(status)}",
         ]
         if row.status is Status.STALE:
             info = self._accounts.get(row.account)
             when = clock(info.last_success_at, self._now) if info and info.last_success_at else "never"
-            reason = f" ({info.error})" if info and info.error else ""
+            reason = f" ({escape(info.error)})" if info and info.error else ""
             lines.append(
                 f"<i>Stale</i>: the account could not be read{reason}; this is the picture from {when}."
             )
@@ -910,16 +914,20 @@ class PositionsModel(QAbstractTableModel):
         if row.explained:
             lines.append("Explained by working orders.")
         if row.broker_parts:
-            lines.append("Broker: " + ", ".join(f"{p.label} {fmt_qty(p.quantity)}" for p in row.broker_parts))
+            lines.append(
+                "Broker: " + escape(", ".join(f"{p.label} {fmt_qty(p.quantity)}" for p in row.broker_parts))
+            )
         if row.local_parts:
-            lines.append("Book: " + ", ".join(f"{p.label} {fmt_qty(p.quantity)}" for p in row.local_parts))
+            lines.append(
+                "Book: " + escape(", ".join(f"{p.label} {fmt_qty(p.quantity)}" for p in row.local_parts))
+            )
         if row.hint:
-            lines.append(f"Hint: {row.hint}")
+            lines.append(f"Hint: {escape(row.hint)}")
         if row.realised_estimated:
-            lines.append("* realised P&L estimated from the last known price")
+            lines.append("* realised P&amp;L estimated from the last known price")
         if entry.ack is not None:
             if entry.ack.acknowledged(row) and entry.ack.ack is not None:
-                note = f": “{entry.ack.ack.note}”" if entry.ack.ack.note else ""
+                note = f": “{escape(entry.ack.ack.note)}”" if entry.ack.ack.note else ""
                 lines.append(
                     f"Acknowledged at {clock(entry.ack.ack.at, self._now)}{note}; quiet until it changes."
                 )

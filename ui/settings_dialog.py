@@ -56,6 +56,7 @@ from app.secrets import Secrets
 from brokers.registry import AdapterContext, broker_defaults, create_adapter, known_brokers
 from ui.book_form import BookForm
 from ui.form_bindings import BoolBinding, OtherKeys, SpinBinding, Table, TextBinding
+from ui.plain_text import plain_label
 from ui.preferences import THEMES, Preferences, preferences
 
 # Keys with a widget of their own on the account form; the rest are "broker options".
@@ -158,11 +159,11 @@ class SettingsDialog(QDialog):
         self.tabs.addTab(self._accounts_tab(), "Accounts")
         self.tabs.addTab(self._books_tab(), "Books")
         self.tabs.addTab(self._general_tab(self.prefs), "Notifications and window")
-        self.error = QLabel()
+        self.error = plain_label()  # config errors quote the values they refuse
         self.error.setWordWrap(True)
         self.error.setStyleSheet("color: #D1362F; font-weight: bold;")
         self.error.hide()
-        note = QLabel(
+        note = plain_label(
             f"Writes {self.path} (the previous file is kept as .bak; comments are not kept). "
             "Secrets go to the system keyring, never into the file."
         )
@@ -251,7 +252,7 @@ class SettingsDialog(QDialog):
         self.test_button.setToolTip("Read the broker and the book once with these settings (Alt+T)")
         self.test_button.setShortcut("Alt+T")
         self.test_button.clicked.connect(self.test_connection)
-        self.test_result = QLabel()
+        self.test_result = plain_label()  # a broker's or a book's own error sentence
         self.test_result.setWordWrap(True)
         self.test_result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         form = QFormLayout()

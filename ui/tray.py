@@ -11,6 +11,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
+from ui.plain_text import notification_text, tooltip
 from ui.resources import tray_icon
 from ui.status_style import HEALTH_COLOURS, Health
 
@@ -70,14 +71,14 @@ class Tray(QObject):
         if health is not self.health:
             self.health = health
             self.icon.setIcon(tray_icon(HEALTH_COLOURS[health]))
-        self.icon.setToolTip(f"Position Sync — {summary}")
+        self.icon.setToolTip(tooltip(f"Position Sync — {summary}"))
 
     def show_message(self, title: str, body: str, severity: int) -> None:
         kind = {
             3: QSystemTrayIcon.MessageIcon.Critical,
             2: QSystemTrayIcon.MessageIcon.Warning,
         }.get(severity, QSystemTrayIcon.MessageIcon.Information)
-        self.icon.showMessage(title, body, kind, 10_000)
+        self.icon.showMessage(notification_text(title), notification_text(body), kind, 10_000)
 
     def hide(self) -> None:
         self._retry.stop()

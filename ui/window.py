@@ -33,6 +33,7 @@ from ui.accounts_strip import AccountsStrip
 from ui.events_pane import EventsPane
 from ui.history import HistoryPane
 from ui.notify import NotificationList, Toast
+from ui.plain_text import plain_label
 from ui.positions_model import PositionsModel
 from ui.positions_view import FilterBar, PositionsView
 from ui.resources import icon
@@ -106,7 +107,8 @@ class MainWindow(QMainWindow):
         self.accounts = AccountsStrip()
         self.banner = QLabel()
         self.banner.setObjectName("banner")
-        self.banner.setTextFormat(Qt.TextFormat.RichText)
+        # The banner quotes an account's error sentence, outside text: plain, never markup.
+        self.banner.setTextFormat(Qt.TextFormat.PlainText)
         self.banner.setContentsMargins(10, 5, 10, 5)
         self.banner.hide()
         self.toast = Toast()
@@ -335,8 +337,8 @@ class MainWindow(QMainWindow):
 
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
-        self.last_sync = QLabel("Not synced yet")
-        self.countdown = QLabel()
+        self.last_sync = plain_label("Not synced yet")
+        self.countdown = plain_label()
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(180)
         self.progress.setMaximumHeight(16)

@@ -21,7 +21,7 @@ import requests
 
 from app.books.payload import PayloadError, positions_from_json
 from app.books.rows import fingerprint, label_lines
-from app.config import HTTP_CREDENTIALS_REFUSED, BookConfig
+from app.config import HTTP_CREDENTIALS_REFUSED, BookConfig, seconds_value
 from app.domain import BookSnapshot, Position
 from app.errors import ConfigError, ReadError, ReadErrorKind
 from app.redact import mask_url, url_has_credentials
@@ -113,7 +113,7 @@ class HttpBook:
 def _seconds(
     options: dict[str, object], key: str, default: float, config: BookConfig, path: Path | None
 ) -> float:
-    value = options.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ConfigError(path, f"books.{config.id}.{key}", "must be a number of seconds above 0")
-    return float(value)
+    if key not in options:
+        return default
+    # The config's one check of durations: also refuses nan, inf and 1e30 (a book built in code).
+    return seconds_value(options, key, f"books.{config.id}", path)

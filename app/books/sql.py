@@ -27,7 +27,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, NoSuchModuleError, SQLAlchemyError
 
 from app.books.rows import RecordError, belongs, fingerprint, label_lines, to_position
-from app.config import STATEMENT_KEYS, BookConfig, check_sql_book
+from app.config import STATEMENT_KEYS, BookConfig, check_sql_book, seconds_value
 from app.domain import BookSnapshot, Position
 from app.errors import ConfigError, ReadError, ReadErrorKind
 from app.secrets import Secrets, SecretUnavailable
@@ -91,12 +91,11 @@ class SqlBook:
         self.where: str | None = statements["where"]
         self.query: str | None = statements["query"]
         self.change_probe: str | None = statements["change_probe"]
-        interval = options.get("probe_interval", DEFAULT_PROBE_INTERVAL)
-        if isinstance(interval, bool) or not isinstance(interval, (int, float)) or interval <= 0:
-            raise ConfigError(
-                config_path, f"books.{self.id}.probe_interval", "must be a number of seconds above 0"
-            )
-        self.watch_interval = float(interval)
+        self.watch_interval = (
+            seconds_value(options, "probe_interval", f"books.{self.id}", config_path)
+            if "probe_interval" in options
+            else DEFAULT_PROBE_INTERVAL
+        )
         if (self.table is None) == (self.query is None):
             raise ConfigError(config_path, f"books.{self.id}", "needs either 'table' or 'query' (not both)")
         if self.query is not None and self.where is not None:

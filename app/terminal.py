@@ -1,0 +1,55 @@
+"""Text for a terminal: every line the CLI prints goes through here.
+
+Symbols, account errors and event details come from brokers, books and config files. Printed
+raw, a control character in one of them is an instruction to the terminal: ``ESC ] 0 ; … BEL``
+retitles the window, ``ESC [ 2 J`` clears it, a C1 ``CSI`` (U+009B) does the same on terminals
+that honour 8-bit controls, and bidirectional overrides make a line read differently from what it
+holds. Each such character is shown as a visible escape (``\\x1b``, ``\\u202e``) instead, so the
+user sees exactly what the outside sent and the terminal obeys nothing of it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Any, TextIO
+
+#: Bidirectional embeddings, overrides and isolates: invisible, yet they reorder what is shown.
+_BIDI = {*range(0x202A, 0x202F), *range(0x2066, 0x206A)}
+
+#: C0 (all of them: a newline inside one field would forge a line of its own), DEL, C1, bidi.
+_UNSAFE = {*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0), *_BIDI}
+
+_ESCAPES = {code: (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}") for code in _UNSAFE}
+
+
+def terminal_safe(text: object) -> str:
+    """``text`` as a string with every control and bidi-override character escaped visibly."""
+    return str(text).translate(_ESCAPES)
+
+
+def echo(text: object = "", *, file: TextIO | None = None, flush: bool = False) -> None:
+    """Print one line, escaped: the one printer of every CLI line, stdout or stderr."""
+    print(terminal_safe(text), file=file if file is not None else sys.stdout, flush=flush)
+
+
+def echo_json(payload: Any) -> None:
+    """Print JSON whose strings cannot drive a terminal.
+
+    ``json.dumps`` with its default ``ensure_ascii`` already writes C0 and C1 controls and every
+    non-ASCII character as ``\\uXXXX``; DEL (U+007F) is ASCII and stays raw, so it is escaped here
+    too. DEL can only occur inside a JSON string, where ``\\u007f`` means the same character.
+    """
+    print(json.dumps(payload, indent=2, ensure_ascii=True).replace("\x7f", "\\u007f"))
+
+
+class TerminalSafeFormatter(logging.Formatter):
+    """Log lines on stderr: the message is escaped (an error sentence quotes outside text).
+
+    A traceback keeps its own newlines; only the message part, where outside text lands, is
+    escaped.
+    """
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return terminal_safe(super().formatMessage(record))
