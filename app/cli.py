@@ -28,6 +28,7 @@ from app.config import (
     load_settings,
     require_enabled_accounts,
 )
+from app.display import figures, instrument_label, plain_detail
 from app.domain import AccountState, Event, Row
 from app.errors import ConfigError
 from app.paths import resource_dir
@@ -234,16 +235,17 @@ def _num(value: Any) -> str | None:
 
 
 def row_json(row: Row) -> dict[str, Any]:
+    shown = figures(row)  # computed figures rounded as the window shows them
     return {
         "account": row.account,
         "instrument": row.instrument,
         "broker_qty": _num(row.broker_qty),
         "local_qty": _num(row.local_qty),
-        "broker_avg": _num(row.broker_avg),
-        "local_avg": _num(row.local_avg),
-        "last_price": _num(row.last_price),
-        "unrealised_pnl": _num(row.unrealised_pnl),
-        "realised_pnl": _num(row.realised_pnl),
+        "broker_avg": _num(shown.broker_avg),
+        "local_avg": _num(shown.local_avg),
+        "last_price": _num(shown.last_price),
+        "unrealised_pnl": _num(shown.unrealised_pnl),
+        "realised_pnl": _num(shown.realised_pnl),
         "status": row.status.value,
         "since": iso(row.since),
         "hint": row.hint,
@@ -253,6 +255,7 @@ def row_json(row: Row) -> dict[str, Any]:
 def event_json(event: Event) -> dict[str, Any]:
     data = event.to_json()
     data["at"] = iso(event.at)
+    data["detail"] = plain_detail(event)
     return data
 
 
@@ -289,7 +292,7 @@ def print_table(accounts: list[dict[str, Any]], rows: list[Row], events: list[Ev
             *[
                 (
                     r.account,
-                    r.instrument,
+                    instrument_label(r.instrument),
                     _plain(r.broker_qty),
                     _plain(r.local_qty),
                     _plain(r.difference) if r.status.is_problem else "",
@@ -320,8 +323,8 @@ def _plain(value: Any) -> str:
 
 
 def _event_line(event: Event) -> str:
-    where = f" {event.instrument}" if event.instrument else ""
-    return f"{iso(event.at)} {event.account}{where} {event.kind.value}: {event.detail}"
+    where = f" {instrument_label(event.instrument)}" if event.instrument else ""
+    return f"{iso(event.at)} {event.account}{where} {event.kind.value}: {plain_detail(event)}"
 
 
 # -- commands ----------------------------------------------------------------------------

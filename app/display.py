@@ -7,10 +7,12 @@ and so the wording of a status ("held by your book, not at the broker") lives in
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
+from typing import NamedTuple
 
-from app.domain import Event, EventKind, Status, normal
+from app.domain import Event, EventKind, Part, Row, Status, normal
 
 MINUS = "\u2212"  # as wide as "+" in tabular fonts, so signed columns stay aligned
 
@@ -103,6 +105,88 @@ def fmt_money(value: Decimal | None, currency: str | None = None, *, signed: boo
     return ("+" + text) if signed and amount > 0 else text
 
 
+def money(value: Decimal | None) -> Decimal | None:
+    """A computed amount of money (P&L) to the cent: ``-631.2999999999993`` is ``-631.3``.
+
+    Trailing zeros go, as for every number the core hands out (``normal``); ``fmt_money`` shows
+    cents again.
+
+    Brokers compute P&L in floating point and the core multiplies prices by quantities; neither
+    is more exact than the cent a person reads.
+    """
+    if value is None:
+        return None
+    return normal(value.quantize(_CENT, rounding=ROUND_HALF_UP))
+
+
+def leg_average(value: Decimal | None, parts: Sequence[Part]) -> Decimal | None:
+    """An average price the core worked out from several legs, to the legs' own precision.
+
+    Quantities and prices keep the digits the broker sent; an average of several legs is a
+    quotient (``801.0961538461538461538461538``), rounded to the finest decimal place its legs
+    are quoted in (the nearest to the instrument's tick a position carries), cents at least.
+    A single leg's price is the broker's own and is left alone.
+    """
+    priced = [part.average_price for part in parts if part.average_price is not None]
+    if value is None or len(priced) < 2:
+        return value
+    places = 2
+    for price in priced:
+        exponent = (normal(price) or Decimal(0)).as_tuple().exponent
+        if isinstance(exponent, int):
+            places = max(places, -exponent)
+    return normal(value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
+
+
+class Figures(NamedTuple):
+    """A row's prices and P&L as every output shows them (JSON, text and the window alike)."""
+
+    broker_avg: Decimal | None
+    local_avg: Decimal | None
+    last_price: Decimal | None
+    unrealised_pnl: Decimal | None
+    realised_pnl: Decimal | None
+
+
+def figures(row: Row) -> Figures:
+    """The one place a row's computed figures are rounded for output (see ``money``)."""
+    return Figures(
+        leg_average(row.broker_avg, row.broker_parts),
+        leg_average(row.local_avg, row.local_parts),
+        row.last_price,
+        money(row.unrealised_pnl),
+        money(row.realised_pnl),
+    )
+
+
+_COLLAPSED_OCC = re.compile(r"^((?:OPT:)?)([A-Z0-9.]{1,5}) (\d{6}[CP]\d{8})$")
+
+
+def instrument_label(key: str) -> str:
+    """The key as a person reads it: an OCC option symbol with its padding back.
+
+    Keys compare with runs of spaces folded to one (``app.symbols.clean``), which turns
+    ``SPX   200117P03205000`` into ``SPX 200117P03205000``; the OCC symbol is a fixed-width
+    format (root padded to six), so it is shown the way IB and the OCC write it.
+    """
+    match = _COLLAPSED_OCC.match(key)
+    if match is None:
+        return key
+    prefix, root, rest = match.groups()
+    return f"{prefix}{root.ljust(6)}{rest}"
+
+
+def plain_detail(event: Event) -> str:
+    """An event's detail for logs, the CLI and JSON, with its realised P&L to the cent."""
+    pnl = event.data.get("realised_pnl") if event.data else None
+
+    def rounded(match: re.Match[str]) -> str:
+        value = Decimal(str(pnl)) if pnl is not None else Decimal(match.group(1))
+        return f"realised P&L {money(value):f}"
+
+    return _PNL.sub(rounded, event.detail or "")
+
+
 def clock(moment: datetime | None, now: datetime | None = None, *, seconds: bool = False) -> str:
     """``14:02`` today, ``21 Nov 14:02`` on another day, in the user's local time.
 
@@ -164,11 +248,11 @@ def event_detail(event: Event, currency: str | None = None) -> str:
     text = _RAW_STATUS.sub(lambda m: status_label(Status(m.group(1))).lower(), text)
     pnl = event.data.get("realised_pnl") if event.data else None
 
-    def money(match: re.Match[str]) -> str:
+    def amount(match: re.Match[str]) -> str:
         value = Decimal(str(pnl)) if pnl is not None else Decimal(match.group(1))
-        return f"realised P&L {fmt_money(value, currency, signed=True)}"
+        return f"realised P&L {fmt_money(money(value), currency, signed=True)}"
 
-    return _PNL.sub(money, text)
+    return _PNL.sub(amount, text)
 
 
 def event_text(event: Event, currency: str | None = None) -> str:

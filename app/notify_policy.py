@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-from app.display import event_detail, event_label, fmt_money, fmt_qty
+from app.display import event_detail, event_label, fmt_money, fmt_qty, money
 from app.domain import ZERO, AccountState, Event, EventKind, Row, Status, optional_decimal
 
 DEFAULT_KINDS: frozenset[EventKind] = frozenset(
@@ -256,7 +256,7 @@ def _names(alerts: list[Alert]) -> str:
 def _pnl(alert: Alert) -> str:
     if alert.realised_pnl is None:
         return "realised P&L unknown"
-    text = fmt_money(alert.realised_pnl, alert.currency, signed=True)
+    text = fmt_money(money(alert.realised_pnl), alert.currency, signed=True)
     return f"realised P&L {text}" + (" (estimated)" if alert.estimated else "")
 
 
@@ -285,7 +285,7 @@ def compose(account: str, kind: EventKind, alerts: list[Alert]) -> Notification:
                 tuple(alerts),
             )
         known = [a.realised_pnl for a in alerts if a.realised_pnl is not None]
-        total = fmt_money(sum(known, ZERO), first.currency, signed=True) if known else "unknown"
+        total = fmt_money(money(sum(known, ZERO)), first.currency, signed=True) if known else "unknown"
         return Notification(
             f"{count} positions closed at {account}",
             f"{_names(alerts)}; realised P&L {total} in all",

@@ -32,6 +32,7 @@ from app.domain import (
     normal,
 )
 from app.errors import ReadError, ReadErrorKind
+from app.lookalike import can_be_same
 from app.symbols import compact, similarity, symbol_part
 
 
@@ -632,11 +633,20 @@ def _apply_hints(
         by_compact.setdefault(compact(row.instrument), []).append(row)
     for phantom in phantoms:
         quantity = phantom.local_qty or ZERO
-        same = [r for r in by_compact.get(compact(phantom.instrument), []) if r.broker_qty == quantity]
+        # only spellings that can be one instrument (app.lookalike): never two contracts
+        same = [
+            r
+            for r in by_compact.get(compact(phantom.instrument), [])
+            if r.broker_qty == quantity and can_be_same(r.instrument, phantom.instrument)
+        ]
         match = same[0] if len(same) == 1 else None
         candidates = by_qty.get(quantity, [])
         if match is None and len(candidates) <= _MAX_LOOKALIKES:
-            scored = [(similarity(c.instrument, phantom.instrument), c) for c in candidates]
+            scored = [
+                (similarity(c.instrument, phantom.instrument), c)
+                for c in candidates
+                if can_be_same(c.instrument, phantom.instrument)
+            ]
             scored = [pair for pair in scored if pair[0] >= _LOOKALIKE]
             if scored:
                 match = max(scored, key=lambda pair: pair[0])[1]

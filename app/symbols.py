@@ -62,11 +62,25 @@ def normalise(raw: str, exchange: str | None = None, market: str | None = None) 
     return text
 
 
+_CONID_SUFFIX = re.compile(r"@\d+$")
+
+
 def symbol_part(key: str) -> str:
-    """The part after an exchange prefix, for comparing spellings across exchanges."""
+    """The symbol alone, for comparing spellings across exchanges and brokers.
+
+    Drops an exchange prefix (``NSE:INFY`` -> ``INFY``) and, from IB's keys, the security type,
+    the currency and a collision's ``@conId`` (``STK:BRK B:USD`` -> ``BRK B``,
+    ``STK:SHOP:USD@2`` -> ``SHOP``); a ccxt unified symbol is kept whole.
+    """
     if "/" in key:
         return key
-    return key.partition(":")[2] or key
+    _, colon, rest = key.partition(":")
+    if not colon:
+        return key
+    rest = _CONID_SUFFIX.sub("", rest)
+    if ":" in rest:  # IB: <secType>:<name>:<currency>
+        rest = rest.rpartition(":")[0]
+    return rest.strip() or key
 
 
 def compact(key: str) -> str:

@@ -28,7 +28,19 @@ and ``conid:<conId>`` which every contract has:
 - CASH: ``CASH:<symbol>.<currency>`` (``CASH:EUR.USD``); aliases the localSymbol, the symbol,
   ``EUR/USD`` and ``EURUSD``.
 - CRYPTO: ``CRYPTO:<symbol>.<currency>`` (``CRYPTO:BTC.USD``); aliases as for CASH.
-- anything else: ``<secType>:<localSymbol>:<currency>``; alias the localSymbol.
+- anything else (CFD, IOPT warrants, FUND, CMDTY, BOND, ...): ``<secType>:<localSymbol>:<currency>``
+  (``CFD:AAPL:USD``); alias ``<secType>:<localSymbol>`` (``CFD:AAPL``), never the bare localSymbol:
+  IB gives a stock CFD the stock's own ticker as its localSymbol, and a book writing ``AAPL``
+  means the shares.
+
+A derivative's localSymbol is an alias only when it is not the bare symbol (``ESZ5``, the OCC
+symbol), for the same reason.
+
+The OCC spelling takes its expiry from the localSymbol whenever IB's localSymbol is an OCC symbol:
+for AM-settled index options (SPX monthlies, VIX) ``lastTradeDateOrContractMonth`` is the last
+trading day, the day before the expiration date the OCC symbol carries
+(``SPX   200117P03205000`` has ``lastTradeDateOrContractMonth`` ``20200116``). Only without an
+OCC-shaped localSymbol is the spelling built from the fields, with the last trade date.
 
 Without a localSymbol, derivatives fall back to trading class, expiry, strike and right.
 
@@ -45,6 +57,7 @@ import json
 import logging
 import math
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -63,6 +76,10 @@ UNSET_DOUBLE = sys.float_info.max
 # Bare symbols are aliases only where the symbol is the instrument itself.
 SYMBOL_ALIAS_TYPES = frozenset({"STK", "CASH", "CRYPTO"})
 PAIR_TYPES = frozenset({"CASH", "CRYPTO"})
+# Types whose localSymbol names the contract itself (an OCC symbol, ``ESZ5``, ``EUR.USD``).
+LOCAL_ALIAS_TYPES = frozenset({"STK", "CASH", "CRYPTO", "OPT", "FUT", "FOP"})
+# ROOT (up to 6, space padded) YYMMDD C|P STRIKE*1000 (8 digits)
+_OCC = re.compile(r"^([A-Z0-9./]{1,6}) *(\d{6})([CP])(\d{8})$")
 OCC_ROOT_WIDTH = 6
 KEY_FILE_VERSION = 1
 # A conId unseen this long is forgotten: an expired option never comes back, and a stock that
@@ -136,11 +153,16 @@ def _strike_text(contract: ContractLike) -> str:
 def occ_symbol(contract: ContractLike) -> str | None:
     """The OCC spelling ``ROOT(6) YYMMDD C|P STRIKE*1000(8)`` of a US-style option, or None.
 
-    The root is the trading class when IB gives one (``SPXW`` for SPX weeklies), as in the OCC
-    symbol itself; the symbol otherwise.
+    IB's own localSymbol when it is one: it carries the expiration date, which for AM-settled
+    index options is a day after ``lastTradeDateOrContractMonth``. Otherwise built from the
+    fields; the root is then the trading class when IB gives one (``SPXW`` for SPX weeklies), as
+    in the OCC symbol itself, the symbol otherwise.
     """
     if contract.secType != "OPT":
         return None
+    from_local = parse_occ(contract.localSymbol or "")
+    if from_local is not None:
+        return from_local
     root = (contract.tradingClass or contract.symbol or "").strip().upper()
     expiry = (contract.lastTradeDateOrContractMonth or "").strip()
     right = _right(contract)
@@ -155,6 +177,15 @@ def occ_symbol(contract: ContractLike) -> str | None:
     if thousandths != thousandths.to_integral_value() or thousandths >= 10**8:
         return None
     return f"{root.ljust(OCC_ROOT_WIDTH)}{expiry[2:8]}{right}{int(thousandths):08d}"
+
+
+def parse_occ(spelling: str) -> str | None:
+    """``spelling`` as a padded OCC symbol if it is one (with or without the padding), else None."""
+    match = _OCC.match(spelling.strip().upper())
+    if match is None:
+        return None
+    root, expiry, right, strike = match.groups()
+    return f"{root.ljust(OCC_ROOT_WIDTH)}{expiry}{right}{strike}"
 
 
 def instrument_key(contract: ContractLike) -> str:
@@ -197,8 +228,14 @@ def aliases(contract: ContractLike, key: str | None = None) -> tuple[str, ...]:
     found: list[str] = []
     if contract.conId:
         found += [str(contract.conId), f"conid:{contract.conId}"]
-    if local:
+    if (
+        local
+        and sec_type in LOCAL_ALIAS_TYPES
+        and (sec_type in SYMBOL_ALIAS_TYPES or fold(local) != fold(symbol))
+    ):
         found.append(local)
+    elif local and sec_type not in LOCAL_ALIAS_TYPES:
+        found.append(f"{sec_type or 'UNKNOWN'}:{local}")
     if sec_type in SYMBOL_ALIAS_TYPES and symbol:
         found.append(symbol)
     if sec_type == "STK" and symbol:

@@ -17,7 +17,7 @@ import subprocess
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -757,3 +757,85 @@ def test_json_output_escapes_every_control_character() -> None:
     assert not RAW_CONTROLS.search(out.getvalue())
     assert json.loads(out.getvalue()) == {"detail": EVIL}
     assert terminal_safe("a\x1bb\x9bc\u2066d\ne\tf") == "a\\x1bb\\x9bc\\u2066d\\x0ae\\x09f"
+
+
+# ---------------------------------------------------------------- numbers as numbers
+
+
+def _rounding_rows() -> list[Any]:
+    """The figures the issue saw reach JSON and the window, on rows as reconciliation makes them."""
+    from decimal import Decimal
+
+    from app.domain import Part, Row, Status
+
+    since = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
+    legs = (Part("NRML", Decimal(35), Decimal("801.05")), Part("MIS", Decimal(17), Decimal("801.2")))
+    return [
+        Row(
+            "kite",
+            "MCX:GOLDGUINEA17DECFUT",
+            Status.UNTRACKED,
+            since,
+            broker_qty=Decimal(52),
+            broker_avg=Decimal("801.0961538461538461538461538"),  # the legs' average, a quotient
+            last_price=Decimal("800.15"),
+            unrealised_pnl=Decimal("-49.19999999999999"),
+            realised_pnl=Decimal("-631.2999999999993"),
+            broker_parts=legs,
+        ),
+        Row(
+            "ib",
+            "OPT:SPX 200117P03205000",
+            Status.MATCH,
+            since,
+            broker_qty=Decimal(-1),
+            local_qty=Decimal(-1),
+            broker_avg=Decimal("28.10000038"),  # one leg: the broker's own digits stay
+            local_avg=Decimal("28.1"),
+        ),
+    ]
+
+
+def test_computed_figures_are_rounded_in_json_and_prices_keep_their_digits() -> None:
+    from app.cli import row_json
+
+    gold, spx = (row_json(row) for row in _rounding_rows())
+    assert gold["realised_pnl"] == "-631.3"
+    assert gold["unrealised_pnl"] == "-49.2"
+    assert gold["broker_avg"] == "801.1", "an average of legs quoted to 0.05 and 0.2, to the cent"
+    assert gold["last_price"] == "800.15" and gold["broker_qty"] == "52"
+    assert spx["broker_avg"] == "28.10000038" and spx["local_avg"] == "28.1"
+    assert spx["instrument"] == "OPT:SPX 200117P03205000", "JSON keeps the key a command accepts"
+
+
+def test_text_output_pads_occ_symbols_and_rounds_pnl_in_events(capsys: pytest.CaptureFixture[str]) -> None:
+    from decimal import Decimal
+
+    from app.cli import event_json, print_table
+    from app.domain import Event, EventKind
+
+    at = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
+    closed = Event(
+        at,
+        "kite",
+        EventKind.CLOSED,
+        "MCX:GOLDGUINEA17DECFUT",
+        "closed at the broker: was 52, realised P&L -631.2999999999993",
+        {"realised_pnl": str(Decimal("-631.2999999999993"))},
+    )
+    print_table([], _rounding_rows(), [closed])
+    out = capsys.readouterr().out
+    assert "OPT:SPX   200117P03205000" in out
+    assert "realised P&L -631.3" in out and "2999" not in out
+    assert event_json(closed)["detail"] == "closed at the broker: was 52, realised P&L -631.3"
+
+
+def test_the_window_shows_the_same_figures() -> None:
+    from app.display import figures, fmt_money, instrument_label
+
+    gold, spx = _rounding_rows()
+    shown = figures(gold)
+    assert fmt_money(shown.realised_pnl, "INR", signed=True) == "\u2212₹631.30"
+    assert fmt_money(shown.broker_avg, "INR") == "₹801.10"
+    assert instrument_label(spx.instrument) == "OPT:SPX   200117P03205000"
+    assert instrument_label("NFO:NIFTY25O0725150CE") == "NFO:NIFTY25O0725150CE"

@@ -7,9 +7,11 @@ fetch turning stale); reconnect backoff is shortened so the file stays fast.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -17,10 +19,12 @@ from typing import Any
 import pytest
 
 from app.config import AccountConfig
-from app.domain import AccountState, BrokerSnapshot, Event, EventKind, Position, Status
+from app.domain import AccountState, BookSnapshot, BrokerSnapshot, Event, EventKind, Position, Status
 from app.errors import ConfigError, ReadError, ReadErrorKind
+from app.reconcile import AccountMemory, JudgeSettings, reconcile
 from app.runtime import Runtime
 from app.secrets import Secrets
+from app.symbols import Resolver
 from app.sync import SyncResult
 from brokers import ibkr
 from brokers.base import BrokerAdapter
@@ -44,6 +48,30 @@ ES_CALL = FakeContract(
 EURUSD = FakeContract("CASH", "EUR", 12087792, "EUR.USD", exchange="IDEALPRO")
 BTC = FakeContract("CRYPTO", "BTC", 479624278, "BTC.USD", exchange="PAXOS")
 MSFT = FakeContract("STK", "MSFT", 272093, "MSFT", exchange="NASDAQ")
+# IB's stock CFD: the stock's ticker as symbol and localSymbol (tests/fixtures/ib/README.md)
+AAPL_CFD = FakeContract("CFD", "AAPL", 118239176, "AAPL", exchange="SMART")
+FIXTURES = Path(__file__).parent / "fixtures" / "ib"
+
+
+def recorded_contract(name: str) -> FakeContract:
+    """A contract ib_async printed in its notebooks (tests/fixtures/ib/README.md names where)."""
+    raw = json.loads((FIXTURES / "contracts.json").read_text(encoding="utf-8"))[name]
+    return FakeContract(
+        raw["secType"],
+        raw["symbol"],
+        raw["conId"],
+        raw["localSymbol"],
+        raw["lastTradeDateOrContractMonth"],
+        format(Decimal(repr(raw["strike"])).normalize(), "f"),
+        raw["right"],
+        raw["multiplier"],
+        exchange=raw["exchange"],
+        currency=raw["currency"],
+        trading_class=raw["tradingClass"],
+    )
+
+
+SPX_PUT = recorded_contract("spx_am_settled_put")
 
 Handler = Callable[[], None]
 
@@ -286,6 +314,71 @@ async def test_book_spellings_resolve_to_the_broker_rows(
     }.items():
         resolved = resolver.key(spelling)
         assert resolved == resolver.norm(key) and resolved in keyed, spelling
+
+
+async def reconciled(adapter: ibkr.IbkrAdapter, *book_lines: tuple[str, str]) -> dict[str, Status]:
+    """One sync of the adapter's positions against a book of (spelling, quantity) lines."""
+    resolver = Resolver()
+    positions = resolver.key_broker((await adapter.fetch()).positions)
+    lines = [Position(spelling, Decimal(qty), symbol=spelling) for spelling, qty in book_lines]
+    outcome = reconcile(
+        "ib1",
+        BrokerSnapshot(tuple(positions)),
+        BookSnapshot(tuple(resolver.key_book(lines))),
+        AccountMemory("ib1"),
+        JudgeSettings(settle_seconds=0),
+        datetime.now(UTC),
+    )
+    return {key: row.status for key, row in outcome.rows.items()}
+
+
+async def test_a_cfd_never_answers_to_the_stock_ticker(
+    server: FakeTws, make: Callable[..., ibkr.IbkrAdapter]
+) -> None:
+    server.accounts = [U1]
+    server.positions.clear()
+    server.set_position(U1, AAPL_CFD, "100", "150")
+    adapter = make()
+    cfd = by_key(await adapter.fetch())["CFD:AAPL:USD"]
+    assert "AAPL" not in cfd.aliases and "CFD:AAPL" in cfd.aliases
+
+    # only CFDs held: the book's shares are not there, the CFDs are nobody's
+    assert await reconciled(adapter, ("AAPL", "100")) == {
+        "AAPL": Status.PHANTOM,
+        "CFD:AAPL:USD": Status.UNTRACKED,
+    }
+    # the book may still name the CFD by its own key
+    assert await reconciled(adapter, ("CFD:AAPL", "100")) == {"CFD:AAPL:USD": Status.MATCH}
+
+    # shares and CFDs both held: AAPL is the shares, and only they
+    await server.update_position(U1, AAPL, "100", "150")
+    await eventually(lambda: _holds(adapter, "STK:AAPL:USD"))
+    assert await reconciled(adapter, ("AAPL", "100")) == {
+        "STK:AAPL:USD": Status.MATCH,
+        "CFD:AAPL:USD": Status.UNTRACKED,
+    }
+
+
+async def _holds(adapter: ibkr.IbkrAdapter, key: str) -> bool:
+    return key in by_key(await adapter.fetch())
+
+
+async def test_the_occ_spelling_carries_the_expiry_not_the_last_trade_date(
+    server: FakeTws, make: Callable[..., ibkr.IbkrAdapter]
+) -> None:
+    """An AM-settled SPX monthly as ib_async recorded it: last trade 2020-01-16, expiry 01-17."""
+    server.accounts = [U1]
+    server.positions.clear()
+    server.set_position(U1, SPX_PUT, "-1", "2810")
+    adapter = make()
+    put = by_key(await adapter.fetch())["OPT:SPX   200117P03205000"]
+    assert "SPX200117P03205000" in put.aliases
+    assert not any("200116" in alias for alias in put.aliases), put.aliases
+    key = Resolver().norm("OPT:SPX   200117P03205000")
+    assert await reconciled(adapter, ("SPX200117P03205000", "-1")) == {key: Status.MATCH}
+    assert await reconciled(adapter, ("SPX   200117P03205000", "-1")) == {key: Status.MATCH}
+    wrong_day = await reconciled(adapter, ("SPX200116P03205000", "-1"))
+    assert wrong_day == {"SPX200116P03205000": Status.PHANTOM, key: Status.UNTRACKED}
 
 
 async def test_fractional_quantities_stay_exact(

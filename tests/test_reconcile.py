@@ -253,6 +253,38 @@ def test_did_you_mean_hint_for_lookalike_spellings() -> None:
     assert "NFO:NIFTY25O07 25150CE" in (out.rows["NFO:NIFTY25O0725150CE"].hint or "")
 
 
+def test_hints_compare_the_symbol_part_of_ib_keys() -> None:
+    out = Session().sync(
+        broker(pos("STK:AAPL:USD", 100, 150), pos("STK:BRK B:USD", 5, 480)),
+        book(pos("AAPL", 100, 150), pos("BRK.B", 5, 480)),
+    )
+    assert out.rows["AAPL"].status is Status.PHANTOM
+    assert (out.rows["AAPL"].hint or "").startswith("did you mean STK:AAPL:USD?")
+    assert '"AAPL" = "STK:AAPL:USD"' in (out.rows["AAPL"].hint or "")
+    assert (out.rows["BRK.B"].hint or "").startswith("did you mean STK:BRK B:USD?")
+    assert "BRK.B" in (out.rows["STK:BRK B:USD"].hint or "")
+
+
+def test_no_hint_ever_pairs_two_different_contracts() -> None:
+    """Look-alikes with equal quantities that are other contracts stay phantom and untracked."""
+    pairs = [
+        ("NFO:NIFTY25O0725150CE", "NFO:NIFTY25OCT25150CE"),  # weekly in the book, monthly held
+        ("NFO:BANKNIFTY24JAN37500CE", "NFO:BANKNIFTY2413137500CE"),  # monthly in the book
+        ("MCX:GOLD25DECFUT", "MCX:GOLDM25DECFUT"),
+        ("AAPL", "CFD:AAPL:USD"),
+    ]
+    session = Session()
+    for _ in range(2):  # the second sync confirms the problems and sends their events
+        out = session.sync(
+            broker(*(pos(held, 75, 10) for _, held in pairs)),
+            book(*(pos(written, 75, 10) for written, _ in pairs)),
+        )
+    for written, held in pairs:
+        assert out.rows[written].status is Status.PHANTOM and out.rows[written].hint is None, written
+        assert out.rows[held].status is Status.UNTRACKED and out.rows[held].hint is None, held
+    assert out.events and not any("did you mean" in event.detail for event in out.events)
+
+
 def test_missing_price_is_said_not_invented() -> None:
     out = Session().sync(
         broker(pos("A", 1, 1, price_missing_reason="no price from IB for U2 (position stream only)")),

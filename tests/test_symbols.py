@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
+import pytest
+
 from app.domain import Position
-from app.symbols import Resolver, normalise
+from app.lookalike import can_be_same, read
+from app.symbols import Resolver, compact, normalise, symbol_part
 
 
 def test_exchange_prefix_case_and_spaces() -> None:
@@ -64,3 +68,87 @@ def test_ambiguous_alias_is_not_guessed() -> None:
         [Position("A:1", Decimal(1), aliases=("X",)), Position("B:1", Decimal(1), aliases=("X",))]
     )
     assert resolver.key("X") == "X"
+
+
+@pytest.mark.parametrize(
+    ("key", "symbol"),
+    [
+        ("STK:AAPL:USD", "AAPL"),
+        ("STK:BRK B:USD", "BRK B"),
+        ("STK:SHOP:USD@2", "SHOP"),
+        ("CFD:AAPL:USD", "AAPL"),
+        ("OPT:SPX 200117P03205000", "SPX 200117P03205000"),
+        ("CASH:EUR.USD", "EUR.USD"),
+        ("NFO:NIFTY25OCTFUT", "NIFTY25OCTFUT"),
+        ("BRK.B", "BRK.B"),
+        ("BTC/USDT:USDT", "BTC/USDT:USDT"),
+    ],
+)
+def test_the_symbol_part_leaves_out_exchange_type_currency_and_conid(key: str, symbol: str) -> None:
+    assert symbol_part(key) == symbol
+
+
+def test_ib_stock_keys_and_book_tickers_compare_on_the_symbol() -> None:
+    assert compact("STK:AAPL:USD") == compact("AAPL")
+    assert compact("STK:BRK B:USD") == compact("BRK.B")
+
+
+def test_kite_and_occ_symbols_are_read() -> None:
+    weekly = read("NFO:NIFTY25O0725150CE")
+    assert (weekly.underlying, weekly.expiry, weekly.strike, weekly.right) == (
+        "NIFTY",
+        date(2025, 10, 7),
+        Decimal(25150),
+        "C",
+    )
+    assert read("NIFTY2510725150CE").expiry == date(2025, 1, 7)
+    monthly = read("NFO:NIFTY25OCT25150CE")
+    assert (monthly.underlying, monthly.expiry, monthly.derivative) == ("NIFTY", (2025, 10), "option")
+    assert read("MCX:GOLD25DECFUT").underlying == "GOLD" and read("MCX:GOLDM25DECFUT").underlying == "GOLDM"
+    assert read("NFO:NIFTYNXT5025OCTFUT").underlying == "NIFTYNXT50"
+    spx = read("OPT:SPX 200117P03205000")
+    assert (spx.kind, spx.underlying, spx.expiry, spx.strike, spx.right) == (
+        "OPT",
+        "SPX",
+        date(2020, 1, 17),
+        Decimal(3205),
+        "P",
+    )
+    assert read("NSE:RELIANCE").derivative is None and read("STK:AAPL:USD").kind == "STK"
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("NFO:NIFTY25O07 25150CE", "NFO:NIFTY25O0725150CE"),  # a space is not another contract
+        ("NSE:BAJAJ_AUTO", "NSE:BAJAJ-AUTO"),
+        ("AAPL", "STK:AAPL:USD"),
+        ("BRK.B", "STK:BRK B:USD"),
+        ("SPX200117P03205000", "OPT:SPX 200117P03205000"),
+        ("NIFTY25OCTFUT", "NFO:NIFTY25OCTFUT"),
+    ],
+)
+def test_spellings_of_one_instrument_can_be_the_same(a: str, b: str) -> None:
+    assert can_be_same(a, b) and can_be_same(b, a)
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("NFO:NIFTY25O0725150CE", "NFO:NIFTY25OCT25150CE"),  # weekly and monthly
+        # January 2024: the weekly of the 31st and the monthly of the 25th, both in the last week
+        ("NFO:BANKNIFTY24JAN37500CE", "NFO:BANKNIFTY2413137500CE"),
+        ("MCX:GOLD25DECFUT", "MCX:GOLDM25DECFUT"),  # another contract size
+        ("NFO:NIFTY25OCT25150CE", "NFO:NIFTY25OCT25150PE"),
+        ("NFO:NIFTY25OCT25150CE", "NFO:NIFTY25OCT25200CE"),
+        ("NFO:NIFTY25OCTFUT", "NFO:NIFTY25NOVFUT"),
+        ("NFO:NIFTY25OCTFUT", "NFO:NIFTY25OCT25150CE"),
+        ("AAPL", "CFD:AAPL:USD"),  # a book's AAPL is the shares
+        ("STK:AAPL:USD", "CFD:AAPL:USD"),
+        ("AAPL", "OPT:AAPL 251219C00150000"),
+        ("SPX200116P03205000", "OPT:SPX 200117P03205000"),  # the last trade date, not the expiry
+        ("SPXW 200117P03205000", "OPT:SPX 200117P03205000"),  # PM-settled weekly class
+    ],
+)
+def test_different_contracts_can_never_be_the_same(a: str, b: str) -> None:
+    assert not can_be_same(a, b) and not can_be_same(b, a)

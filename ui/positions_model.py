@@ -30,7 +30,17 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QColor, QFont, QIcon
 
-from app.display import clock, fmt_money, fmt_qty, short_hint, span, status_label, status_meaning
+from app.display import (
+    clock,
+    figures,
+    fmt_money,
+    fmt_qty,
+    instrument_label,
+    short_hint,
+    span,
+    status_label,
+    status_meaning,
+)
 from app.domain import ZERO, AccountState, Row, Status
 from app.store.acks import AckState
 from ui import status_style
@@ -851,17 +861,18 @@ class PositionsModel(QAbstractTableModel):
         currency = self._currency(row)
         problem = row.effective_status.is_problem
         diff = row.difference
+        shown = figures(row)  # computed figures rounded as JSON and text output show them
         return (
             row.account,
-            row.instrument,
+            instrument_label(row.instrument),
             fmt_qty(row.broker_qty),
             fmt_qty(row.local_qty),
             fmt_qty(diff, signed=True) if problem and diff != ZERO else "",
-            fmt_money(row.broker_avg, currency) if row.broker_qty else "",  # no price for nothing held
-            fmt_money(row.local_avg, currency) if row.local_qty else "",
-            fmt_money(row.last_price, currency),
-            fmt_money(row.unrealised_pnl, currency, signed=True),
-            fmt_money(row.realised_pnl, currency, signed=True) + ("*" if row.realised_estimated else ""),
+            fmt_money(shown.broker_avg, currency) if row.broker_qty else "",  # no price for nothing held
+            fmt_money(shown.local_avg, currency) if row.local_qty else "",
+            fmt_money(shown.last_price, currency),
+            fmt_money(shown.unrealised_pnl, currency, signed=True),
+            fmt_money(shown.realised_pnl, currency, signed=True) + ("*" if row.realised_estimated else ""),
             self._status_text(entry),
             clock(row.since, self._now),
             short_hint(row.hint),  # the whole hint is in the tooltip
@@ -899,7 +910,12 @@ class PositionsModel(QAbstractTableModel):
         row = entry.row
         status = row.effective_status
         lines = [
-            markup("<b>{instrument}</b> at {account}", instrument=row.instrument, account=row.account),
+            # no-break spaces: rich text would fold an OCC symbol's padding
+            markup(
+                "<b>{instrument}</b> at {account}",
+                instrument=instrument_label(row.instrument).replace(" ", chr(0xA0)),
+                account=row.account,
+            ),
             f"<b>{status_label(status)}</b>: {status_meaning(status)}",
         ]
         if row.status is Status.STALE:
