@@ -49,7 +49,19 @@ def build_adapters(settings: Settings, data_dir: Path, secrets: Secrets) -> dict
 
 
 def build_books(settings: Settings, secrets: Secrets) -> dict[str, Book]:
-    return {b.id: open_book(b, secrets, settings.path) for b in settings.books.values()}
+    """Every configured book, each told how long its reads may take.
+
+    The worker abandons a read at its account's timeout; a book that can bound its own reads
+    (SQL statement and lock timeouts, an HTTP deadline) is told the longest timeout of the
+    accounts reading it, so an abandoned read also ends on the source's side soon after.
+    """
+    books = {b.id: open_book(b, secrets, settings.path) for b in settings.books.values()}
+    for book_id, book in books.items():
+        timeouts = [a.timeout for a in settings.accounts if a.enabled and a.book == book_id]
+        limit_reads = getattr(book, "limit_reads", None)
+        if timeouts and callable(limit_reads):
+            limit_reads(max(timeouts))
+    return books
 
 
 def build_runtime(

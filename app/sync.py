@@ -1,8 +1,8 @@
 """The asyncio sync worker: triggers, single flight, timeouts, backoff, publishing.
 
 One loop drives everything (the Qt loop through qasync in the window, a plain asyncio loop
-headless). What blocks runs elsewhere: book reads on a small pool, and reconciliation plus the
-store on one dedicated thread, because a SQLAlchemy engine is used from a single thread and a
+headless). What blocks runs elsewhere: book reads on daemon threads that a timeout abandons for
+real (``app.books.runner``), and reconciliation plus the store on one dedicated thread, because a SQLAlchemy engine is used from a single thread and a
 10,000-row reconciliation must not stall the window.
 """
 
@@ -13,12 +13,13 @@ import contextlib
 import logging
 import random
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from app.books.base import Book
+from app.books.runner import DaemonThreadExecutor
 from app.books.watch import BookWatcher
 from app.config import AccountConfig, Settings
 from app.domain import AccountState, BookSnapshot, BrokerSnapshot, Event, Row
@@ -105,7 +106,12 @@ class SyncWorker:
         self._rng = rng
         self.backoff_cap = backoff_cap
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="position-sync-store")
-        self._io = ThreadPoolExecutor(max_workers=4, thread_name_prefix="position-sync-books")
+        # Not a pool: a read stuck past its timeout must neither starve later reads nor keep the
+        # process alive at exit (a pool's threads are joined then).
+        self._io = DaemonThreadExecutor("position-sync-books")
+        # Per book, reads abandoned at their timeout and still running: while one is, the book
+        # is not read again, so a source that blocks forever costs one thread, not one a sync.
+        self._abandoned: dict[str, list[Future[BookSnapshot]]] = {}
         self._accounts: dict[str, _Account] = {}
         self._subscribers: list[Subscriber] = []
         self._tasks: set[asyncio.Task[object]] = set()
@@ -382,12 +388,19 @@ class SyncWorker:
         account = state.config
         loop = asyncio.get_running_loop()
         key = account.book_account or account.id
+        blocked = self._still_blocked(account.book)
+        if blocked is not None:
+            return blocked
         try:
-            future = loop.run_in_executor(self._io, state.book.read, key)
-            return await asyncio.wait_for(future, timeout=account.timeout)
+            submitted = self._io.submit(state.book.read, key)
+        except RuntimeError:  # the worker is stopping
+            return ReadError(ReadErrorKind.SOURCE, f"book '{account.book}' was not read: stopping")
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(submitted, loop=loop), timeout=account.timeout)
         except ReadError as exc:
             return exc
         except TimeoutError:
+            self._abandoned.setdefault(account.book, []).append(submitted)
             return ReadError(
                 ReadErrorKind.TIMEOUT, f"book '{account.book}' was not read within {account.timeout:g} s"
             )
@@ -396,6 +409,18 @@ class SyncWorker:
         except Exception as exc:
             log.exception("unexpected error reading book %s", account.book)
             return ReadError(ReadErrorKind.SOURCE, f"book '{account.book}' could not be read: {exc!r}")
+
+    def _still_blocked(self, book_id: str) -> ReadError | None:
+        """A failed read when an earlier read of this book, abandoned at its timeout, still runs."""
+        pending = [f for f in self._abandoned.get(book_id, []) if not f.done()]
+        if pending:
+            self._abandoned[book_id] = pending
+            return ReadError(
+                ReadErrorKind.TIMEOUT,
+                f"book '{book_id}' was not read: an earlier read of it is still blocked",
+            )
+        self._abandoned.pop(book_id, None)
+        return None
 
     async def _in_db(self, function: Callable[[], T]) -> T:
         loop = asyncio.get_running_loop()

@@ -12,6 +12,8 @@ import csv
 import hashlib
 import io
 import json
+import os
+import stat as stat_module
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -21,6 +23,44 @@ from app.books.rows import RecordError, belongs, fingerprint, label_lines, to_po
 from app.config import BookConfig
 from app.domain import BookSnapshot, Position
 from app.errors import ReadError, ReadErrorKind
+
+# What a path that is not a regular file is, in the sentence that refuses it.
+_FILE_KINDS = (
+    (stat_module.S_ISDIR, "a directory"),
+    (stat_module.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat_module.S_ISSOCK, "a socket"),
+    (stat_module.S_ISCHR, "a character device"),
+    (stat_module.S_ISBLK, "a block device"),
+)
+
+
+class NotRegularFile(OSError):
+    """The book path names something that is not a regular file; ``kind`` says what it is."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+
+
+def read_regular_file(path: os.PathLike[str] | str) -> tuple[bytes, os.stat_result]:
+    """The bytes and stat of a regular file, refusing anything else before reading it.
+
+    Opening a FIFO for reading blocks until some process opens it for writing, and a character
+    device such as ``/dev/zero`` never ends: either would hang the read past every timeout. So
+    the path is opened without blocking and checked on the descriptor itself (no window between
+    a check and the open for the path to be swapped), and only a regular file is read.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    descriptor = os.open(path, flags)
+    try:
+        status = os.fstat(descriptor)
+        if not stat_module.S_ISREG(status.st_mode):
+            kind = next((name for test, name in _FILE_KINDS if test(status.st_mode)), "not a regular file")
+            raise NotRegularFile(kind)
+        with os.fdopen(descriptor, "rb", closefd=False) as handle:
+            return handle.read(), status
+    finally:
+        os.close(descriptor)
 
 
 class FileBook:
@@ -55,7 +95,7 @@ class FileBook:
         signature = f"{stat.st_mtime_ns}:{stat.st_size}"
         if signature != self._stat:
             try:
-                data = self.path.read_bytes()
+                data, _ = read_regular_file(self.path)
             except OSError:
                 return None
             try:
@@ -67,10 +107,12 @@ class FileBook:
 
     def read(self, account: str | None) -> BookSnapshot:
         try:
-            data = self.path.read_bytes()
-            modified = datetime.fromtimestamp(self.path.stat().st_mtime, UTC)
+            data, status = read_regular_file(self.path)
+            modified = datetime.fromtimestamp(status.st_mtime, UTC)
         except FileNotFoundError:
             raise self._fail("", "file not found") from None
+        except NotRegularFile as exc:
+            raise self._fail("", f"is {exc.kind}, not a regular file: a book must be a file") from None
         except OSError as exc:
             raise self._fail("", f"cannot be read ({exc.strerror or exc})") from None
         lines = self._lines(data, account)

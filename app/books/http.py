@@ -6,6 +6,11 @@ credentials in it (``https://user:pw@host/``) are refused at config, and every s
 names the URL masks its user information and secret-looking query parameters anyway, because
 those sentences end up on screen, in logs and in stored ``sync_failed`` events.
 
+A read has a total deadline (the book's ``timeout``, shortened to the accounts' timeout when that
+is shorter), not only one per network read: a server that dribbles one byte every half second
+never trips a per-read timeout, and would keep the read, its thread and its connection busy for
+as long as it likes.
+
 The fingerprint (and the watch token) is a digest of the positions served, not of the body, so
 a service that stamps its answer with ``generated_at`` does not look like a changing book.
 """
@@ -13,11 +18,13 @@ a service that stamps its answer with ``generated_at`` does not look like a chan
 from __future__ import annotations
 
 import json
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import requests
+import urllib3.exceptions
 
 from app.books.payload import PayloadError, positions_from_json
 from app.books.rows import fingerprint, label_lines
@@ -29,6 +36,8 @@ from app.secrets import Secrets, SecretUnavailable
 
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_POLL_INTERVAL = 5.0
+# Bytes asked for per network read of the body; each read returns whatever has arrived.
+_CHUNK = 65536
 
 
 class HttpBook:
@@ -49,6 +58,11 @@ class HttpBook:
         self._wants_token = "token_env" in options or options.get("auth") == "bearer"
         self._session = requests.Session()
 
+    def limit_reads(self, seconds: float) -> None:
+        """Shorten the deadline to ``seconds`` (the accounts' timeout) when that is shorter."""
+        if 0 < seconds < self.timeout:
+            self.timeout = float(seconds)
+
     def _fail(self, kind: ReadErrorKind, cause: str) -> ReadError:
         return ReadError(kind, f"book '{self.id}' (GET {self.shown_url}): {cause}")
 
@@ -65,8 +79,11 @@ class HttpBook:
             )
         if token:
             headers["Authorization"] = f"Bearer {token}"
+        deadline = time.monotonic() + self.timeout
         try:
-            response = self._session.get(self.url, headers=headers, timeout=self.timeout, verify=True)
+            response = self._session.get(
+                self.url, headers=headers, timeout=self.timeout, verify=True, stream=True
+            )
         except requests.exceptions.SSLError as exc:
             raise self._fail(
                 ReadErrorKind.NETWORK, f"TLS certificate check failed ({exc.__class__.__name__})"
@@ -78,10 +95,43 @@ class HttpBook:
         except requests.exceptions.RequestException as exc:
             # Not str(exc): requests repeats the URL in it, query string and all.
             raise self._fail(ReadErrorKind.NETWORK, f"the request failed ({type(exc).__name__})") from None
-        if response.status_code != 200:
-            reason = response.reason or ""
-            raise self._fail(ReadErrorKind.HTTP, f"answered HTTP {response.status_code} {reason}".rstrip())
-        return response.content
+        with response:
+            if response.status_code != 200:
+                reason = response.reason or ""
+                raise self._fail(
+                    ReadErrorKind.HTTP, f"answered HTTP {response.status_code} {reason}".rstrip()
+                )
+            return self._body(response, deadline)
+
+    def _body(self, response: requests.Response, deadline: float) -> bytes:
+        """The whole body by ``deadline``, or a timeout: one network read at a time.
+
+        ``read1`` returns after at most one read of the socket, and before each the socket's
+        timeout is cut to what is left of the deadline, so no read can run past it.
+        """
+        raw = response.raw
+        chunks: list[bytes] = []
+        try:
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise self._fail(
+                        ReadErrorKind.TIMEOUT, f"the answer did not arrive whole within {self.timeout:g} s"
+                    )
+                sock = getattr(getattr(raw, "connection", None), "sock", None)
+                if sock is not None:
+                    sock.settimeout(left)
+                chunk = raw.read1(_CHUNK)
+                if not chunk:
+                    return b"".join(chunks)
+                chunks.append(chunk)
+        except (urllib3.exceptions.TimeoutError, TimeoutError):
+            raise self._fail(
+                ReadErrorKind.TIMEOUT, f"the answer did not arrive whole within {self.timeout:g} s"
+            ) from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            # Not str(exc): it may repeat the URL.
+            raise self._fail(ReadErrorKind.NETWORK, f"the answer broke off ({type(exc).__name__})") from None
 
     def _lines(self, account: str | None) -> list[tuple[str, Position]]:
         body = self._get()

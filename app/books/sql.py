@@ -9,7 +9,15 @@ cannot change the user's data:
 2. SQLite is opened read-only (``mode=ro``);
 3. PostgreSQL sessions open with ``default_transaction_read_only=on``, so every transaction of
    the session is read-only, even one begun after a ``COMMIT`` smuggled past the first check;
-   each read also begins with ``SET TRANSACTION READ ONLY``.
+   each read also begins with ``SET TRANSACTION READ ONLY``;
+4. on SQLite, an authorizer allows only reads (``app.books.sqlite_guard``): ``mode=ro`` alone
+   still let ``VACUUM INTO`` and ``ATTACH`` write other files.
+
+Reading never outlives its time either: every statement of a book's session is bounded by the
+read limit (the longest timeout of the accounts reading the book, see ``limit_reads``), as
+``statement_timeout`` and ``lock_timeout`` on PostgreSQL and a busy timeout plus a progress
+handler on SQLite, so a table the trading system keeps locked ends the read instead of leaving
+a connection waiting behind an abandoned read.
 
 The only writes to a book are the opt-in "fix my book" actions in ``app.fix``, on an engine of
 their own.
@@ -17,6 +25,7 @@ their own.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,12 +36,16 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, NoSuchModuleError, SQLAlchemyError
 
 from app.books.rows import RecordError, belongs, fingerprint, label_lines, to_position
+from app.books.sqlite_guard import ReadGuard
 from app.config import STATEMENT_KEYS, BookConfig, check_sql_book, seconds_value
 from app.domain import BookSnapshot, Position
 from app.errors import ConfigError, ReadError, ReadErrorKind
 from app.secrets import Secrets, SecretUnavailable
 
 DEFAULT_PROBE_INTERVAL = 2.0
+# Seconds a statement of a book may run (or wait for a lock) when no account said otherwise:
+# the default account timeout.
+DEFAULT_READ_LIMIT = 15.0
 # Seconds to wait for a database server to answer a connection: the config check runs before
 # `sync --once` syncs anything, and an unreachable host must not stall it for minutes.
 CONNECT_TIMEOUT = 5
@@ -42,23 +55,34 @@ _LIBPQ_DRIVERS = frozenset({"psycopg2", "psycopg", "psycopg2cffi"})
 _CASELESS_COLUMNS = frozenset({"sqlite", "mysql", "mariadb", "mssql"})
 
 
-def connect_args(url: URL, *, read_only: bool) -> dict[str, Any]:
-    """Driver arguments: a connect timeout, and for a book's reads a read-only session.
+def connect_args(url: URL, *, read_only: bool, limit: float | None = None) -> dict[str, Any]:
+    """Driver arguments: a connect timeout, and for a book's reads a read-only, bounded session.
 
     ``default_transaction_read_only`` makes every transaction of the session read-only, not only
     the one the read begins, so even a statement that commits cannot write afterwards. Given to
-    libpq as ``options`` at connect time, it is in force before the first statement runs.
+    libpq as ``options`` at connect time, it is in force before the first statement runs, and so
+    are ``statement_timeout`` and ``lock_timeout`` when ``limit`` (seconds) is given. On SQLite,
+    ``limit`` is the busy timeout: how long a read waits for a writer's lock.
     """
     backend, driver = url.get_backend_name(), url.get_driver_name()
+    connect = CONNECT_TIMEOUT if limit is None else max(2, min(CONNECT_TIMEOUT, math.ceil(limit)))
     if backend == "postgresql" and driver in _LIBPQ_DRIVERS:
-        args: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT}
+        args: dict[str, Any] = {"connect_timeout": connect}
+        options = []
         if read_only:
-            args["options"] = "-c default_transaction_read_only=on"
+            options.append("-c default_transaction_read_only=on")
+        if limit is not None:
+            milliseconds = max(1, round(limit * 1000))
+            options += [f"-c statement_timeout={milliseconds}", f"-c lock_timeout={milliseconds}"]
+        if options:
+            args["options"] = " ".join(options)
         return args
     if backend == "postgresql" and driver == "pg8000":
-        return {"timeout": CONNECT_TIMEOUT}
+        return {"timeout": connect}
     if backend in ("mysql", "mariadb") and driver in ("pymysql", "mysqldb"):
-        return {"connect_timeout": CONNECT_TIMEOUT}
+        return {"connect_timeout": connect}
+    if backend == "sqlite" and limit is not None:
+        return {"timeout": limit}
     return {}
 
 
@@ -112,6 +136,16 @@ class SqlBook:
             url = url.set(database=f"file:{database}", query={"mode": "ro", "uri": "true"})
         self.url = url
         self._engine: Engine | None = None
+        self.read_limit = DEFAULT_READ_LIMIT
+        self._guard: ReadGuard | None = None
+
+    def limit_reads(self, seconds: float) -> None:
+        """Bound every statement to ``seconds``: the runtime passes the accounts' longest timeout.
+
+        Takes effect for connections made afterwards, so it is called before the first read.
+        """
+        if math.isfinite(seconds) and seconds > 0:
+            self.read_limit = float(seconds)
 
     # -- engine ----------------------------------------------------------------------------
 
@@ -131,8 +165,10 @@ class SqlBook:
                 if password:
                     url = url.set(password=password)
             try:
-                self._engine = create_engine(
-                    url, pool_pre_ping=True, connect_args=connect_args(url, read_only=True)
+                engine = create_engine(
+                    url,
+                    pool_pre_ping=True,
+                    connect_args=connect_args(url, read_only=True, limit=self.read_limit),
                 )
             except NoSuchModuleError:
                 raise ConfigError(
@@ -146,6 +182,10 @@ class SqlBook:
                     f"books.{self.id}.url",
                     f"needs the driver '{exc.name}': pip install \"position-sync[postgres]\"",
                 ) from None
+            if engine.dialect.name == "sqlite":
+                self._guard = ReadGuard(self.read_limit)
+                self._guard.install(engine)
+            self._engine = engine
         return self._engine
 
     @contextmanager
@@ -162,6 +202,15 @@ class SqlBook:
     def close(self) -> None:
         if self._engine is not None:
             self._engine.dispose()
+
+    def _describe(self, exc: SQLAlchemyError) -> str:
+        """The driver's sentence; for a statement the authorizer refused, what and why."""
+        refused = self._guard.refused() if self._guard is not None else None
+        if refused is not None:
+            return f"statement refused: a book is read-only here, and {refused} is not a read"
+        if self._guard is not None and "interrupted" in describe_db_error(exc).lower():
+            return f"the statement ran longer than {self.read_limit:g} s and was stopped"
+        return describe_db_error(exc)
 
     def _fail(self, cause: str) -> ReadError:
         return ReadError(ReadErrorKind.SOURCE, f"book '{self.id}' ({self.where_text}): {cause}")
@@ -201,7 +250,7 @@ class SqlBook:
         except ConfigError:
             raise
         except (DBAPIError, SQLAlchemyError) as exc:
-            raise self._fail(describe_db_error(exc)) from None
+            raise self._fail(self._describe(exc)) from None
         except OSError as exc:
             raise self._fail(f"cannot be reached ({exc})") from None
         except SecretUnavailable as exc:

@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from typing import Protocol, runtime_checkable
 
+from app.books.runner import DaemonThreadExecutor
+
 log = logging.getLogger(__name__)
 
 
@@ -41,7 +43,9 @@ class BookWatcher:
     ) -> None:
         self._books = [b for b in books.values() if isinstance(b, Watchable)]
         self._on_change = on_change
-        self._executor = executor
+        # Never the loop's default executor: ``asyncio.run`` joins its threads at exit, and a
+        # probe stuck on a blocked source would keep the process alive.
+        self._executor = executor if executor is not None else DaemonThreadExecutor("position-sync-watch")
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
