@@ -271,7 +271,7 @@ def _stale(
     memory: AccountMemory,
     now: datetime,
 ) -> Outcome:
-    """Rule 1: keep the last good picture, marked stale; only failure events come out."""
+    """Rule 1 for a side that could not be read: the sentence names the side and what failed."""
     errors = []
     login = False
     if isinstance(broker, ReadError):
@@ -279,7 +279,16 @@ def _stale(
         login = broker.kind is ReadErrorKind.LOGIN_EXPIRED
     if isinstance(book, ReadError):
         errors.append(f"book: {book.message}")
-    error = "; ".join(errors)
+    return failed(account, "; ".join(errors), memory, now, login=login)
+
+
+def failed(account: str, error: str, memory: AccountMemory, now: datetime, *, login: bool = False) -> Outcome:
+    """Rule 1 for any failure of a sync: keep the last good picture, marked stale.
+
+    Only failure events come out, once per distinct error (a daemon that fails the same way
+    every minute reports it once). Shared by unreadable sides and by a sync that failed
+    unexpectedly after reading them, so both look the same to the user and the store.
+    """
     state = AccountState.LOGIN_REQUIRED if login else AccountState.STALE
     rows = {
         key: row
