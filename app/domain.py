@@ -8,18 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Context, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any, NamedTuple
 
 ZERO = Decimal(0)
-# Bounds on every number read from a broker or a book: far beyond any real quantity or price, and
-# far inside what Decimal arithmetic can carry (``1e999999`` parses, then overflows a sum inside
-# reconciliation) and what a terminal should print (``1E-99999999`` in plain notation is 100 MB).
-MAX_MAGNITUDE = Decimal("1e15")
-MAX_PLACES = 18
-_QUANTUM = Decimal(1).scaleb(-MAX_PLACES)
-_WIDE = Context(prec=MAX_PLACES + 20)
 
 
 class Status(StrEnum):
@@ -76,49 +69,73 @@ class AccountState(StrEnum):
     LOGIN_REQUIRED = "login_required"
 
 
+# The bounds of every quantity, price and P&L read from a broker or a book. Beyond them a value
+# is a malformed read, never a number to judge: ``1e999999`` overflows the first multiplication
+# of reconciliation, and ``1E-99999999`` printed in plain notation is 100 MB of zeros. The
+# magnitude leaves room for the largest token supplies (a few 1e17) and the decimal places for a
+# float's shortest ``repr`` of any price down to 1e-7 (17 significant digits), as Kite's and IB's
+# client libraries hand them over, and for 18-decimal tokens.
+MAX_MAGNITUDE = Decimal("1e18")
+MAX_DECIMAL_PLACES = 24
+
+
+class NumberOutOfBounds(ValueError):
+    """A number, but beyond ``MAX_MAGNITUDE`` or ``MAX_DECIMAL_PLACES``: a malformed read all the same."""
+
+
+def shown(value: Any) -> str:
+    """The value as a message quotes it: a megabyte of digits is cut, not echoed."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
+
+
 def to_decimal(value: Any) -> Decimal:
-    """Parse a quantity or price exactly; floats go through ``str`` so 0.1 stays 0.1."""
+    """Parse a quantity or price exactly; floats go through ``str`` so 0.1 stays 0.1.
+
+    Refuses with ``ValueError`` (one sentence quoting the value) what is not a finite number,
+    and with its ``NumberOutOfBounds`` a magnitude of ``MAX_MAGNITUDE`` or more or more than
+    ``MAX_DECIMAL_PLACES`` decimal places once trailing zeros are dropped (``1.50000`` has one).
+    """
     if isinstance(value, Decimal):
         result = value
     elif isinstance(value, bool):
-        raise ValueError(f"expected a number, got {_short(value)}")
+        raise ValueError(f"expected a number, got {shown(value)}")
     elif isinstance(value, int):
         result = Decimal(value)
     elif isinstance(value, float):
         # repr is the shortest text that reads back as the same float: 0.1 stays 0.1, and a
-        # REAL column's 100.0 becomes 100.
-        result = bounded(Decimal(repr(value)), value)
-        if result == result.to_integral_value():
-            result = result.quantize(Decimal(1))
+        # REAL column's 100.0 becomes 100 (below).
+        result = Decimal(repr(value))
     elif isinstance(value, str):
         text = value.strip().replace(",", "").replace("_", "")
         try:
             result = Decimal(text)
         except InvalidOperation:
-            raise ValueError(f"expected a number, got {_short(value)}") from None
+            raise ValueError(f"expected a number, got {shown(value)}") from None
     else:
-        raise ValueError(f"expected a number, got {_short(value)}")
-    return bounded(result, value)
-
-
-def bounded(result: Decimal, value: Any = None) -> Decimal:
-    """``result`` inside the bounds: too large or not finite is refused, finer than
-    ``MAX_PLACES`` decimals is rounded to them (a float's residue such as ``5.55e-17`` is a
-    value, not an error)."""
-    shown = _short(value if value is not None else result)
+        raise ValueError(f"expected a number, got {shown(value)}")
     if not result.is_finite():
-        raise ValueError(f"expected a finite number, got {shown}")
-    if abs(result) >= MAX_MAGNITUDE:
-        raise ValueError(f"expected a number smaller than 1e15, got {shown}")
-    exponent = result.as_tuple().exponent
-    if isinstance(exponent, int) and exponent < -MAX_PLACES:
-        result = result.quantize(_QUANTUM, context=_WIDE)
+        raise ValueError(f"expected a finite number, got {shown(value)}")
+    if not result:
+        # Any zero is plain zero: ``0E-99999999`` printed in plain notation is 100 MB as well.
+        return ZERO
+    _check_bounds(result, value)
+    if isinstance(value, float) and result == result.to_integral_value():
+        result = result.quantize(Decimal(1))  # within the bounds, so this cannot overflow
     return result
 
 
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else f"{text[:37]}..."
+def _check_bounds(number: Decimal, value: Any) -> None:
+    """Judge by exponent and digits, never by arithmetic: cheap and exact even for ``1e999999``."""
+    # adjusted() is the exponent of the leading digit: |x| >= 1e18 exactly when it is >= 18.
+    if number.adjusted() >= MAX_MAGNITUDE.adjusted():
+        raise NumberOutOfBounds(f"expected a number below 1e18 in size, got {shown(value)}")
+    _, digits, exponent = number.as_tuple()
+    assert isinstance(exponent, int)  # a finite number's exponent
+    # More places than allowed are fine only when the extra ones are trailing zeros (1.5000...).
+    extra = -exponent - MAX_DECIMAL_PLACES
+    if extra > 0 and (extra > len(digits) or any(digits[-extra:])):
+        raise NumberOutOfBounds(f"expected at most {MAX_DECIMAL_PLACES} decimal places, got {shown(value)}")
 
 
 def optional_decimal(value: Any) -> Decimal | None:

@@ -272,7 +272,7 @@ def _stale(
     memory: AccountMemory,
     now: datetime,
 ) -> Outcome:
-    """Rule 1: keep the last good picture, marked stale; only failure events come out."""
+    """Rule 1 for a side that could not be read: the sentence names the side and what failed."""
     errors = []
     login = False
     if isinstance(broker, ReadError):
@@ -280,7 +280,16 @@ def _stale(
         login = broker.kind is ReadErrorKind.LOGIN_EXPIRED
     if isinstance(book, ReadError):
         errors.append(f"book: {book.message}")
-    error = "; ".join(errors)
+    return failed(account, "; ".join(errors), memory, now, login=login)
+
+
+def failed(account: str, error: str, memory: AccountMemory, now: datetime, *, login: bool = False) -> Outcome:
+    """Rule 1 for any failure of a sync: keep the last good picture, marked stale.
+
+    Only failure events come out, once per distinct error (a daemon that fails the same way
+    every minute reports it once). Shared by unreadable sides and by a sync that failed
+    unexpectedly after reading them, so both look the same to the user and the store.
+    """
     state = AccountState.LOGIN_REQUIRED if login else AccountState.STALE
     rows = {
         key: row
@@ -380,11 +389,10 @@ def _good(
             if row.status is Status.PHANTOM and prev.effective_status is not Status.PHANTOM:
                 turning_phantom.add(key)
 
-    affected = closing | turning_phantom
-    if memory.initialised and memory.held is None and len(affected) >= settings.mass_change_min:
-        open_before = sum(1 for r in previous.values() if r.effective_status is not Status.CLOSED)
-        if Decimal(len(affected)) > settings.mass_change_fraction * Decimal(open_before):
-            return _hold(account, memory, affected, open_before, book, book_changed_at, now)
+    if memory.initialised and memory.held is None:
+        held = _mass_changes(account, previous, l_map, closing | turning_phantom, settings)
+        if held:
+            return _hold(account, memory, held, book, book_changed_at, now)
 
     pending = _pending(broker.orders) if broker.orders else {}
     _apply_hints(rows, pending, l_map, phantoms, untracked)
@@ -435,20 +443,69 @@ def _good(
     return Outcome(rows, events, new_memory, closed)
 
 
+def _is_mass(changed: int, before: int, settings: JudgeSettings) -> bool:
+    """Rule 3's threshold, the same for either side: at least the minimum and above the fraction."""
+    return changed >= settings.mass_change_min and Decimal(changed) > settings.mass_change_fraction * Decimal(
+        before
+    )
+
+
+def _mass_changes(
+    account: str,
+    previous: dict[str, Row],
+    book_now: dict[str, Position],
+    broker_affected: set[str],
+    settings: JudgeSettings,
+) -> list[tuple[str, set[str]]]:
+    """What a sync would change at once on either side, as (sentence, instruments), if too much.
+
+    Broker side: positions that would close or turn phantom, out of the account's open ones.
+    Book side: positions the book held at the last good sync and no longer holds, out of those
+    it held; a book truncated to its header by a non-atomic rewrite would otherwise turn every
+    broker position untracked at once. Both are held by the one rule, and confirmed alike.
+    """
+    found: list[tuple[str, set[str]]] = []
+    if len(broker_affected) >= settings.mass_change_min:
+        open_before = sum(1 for r in previous.values() if r.effective_status is not Status.CLOSED)
+        if _is_mass(len(broker_affected), open_before, settings):
+            found.append(
+                (
+                    f"{len(broker_affected)} of {open_before} positions at {account} would close or turn "
+                    "phantom at once",
+                    broker_affected,
+                )
+            )
+    # Set arithmetic first: in the steady state the book holds every key it held, and this is
+    # all the work done.
+    dropped = {key for key in previous.keys() - book_now.keys() if previous[key].local_qty}
+    dropped.update(
+        key for key, p in book_now.items() if not p.quantity and (old := previous.get(key)) and old.local_qty
+    )
+    if len(dropped) >= settings.mass_change_min:
+        book_before = sum(1 for r in previous.values() if r.local_qty)
+        if _is_mass(len(dropped), book_before, settings):
+            found.append(
+                (
+                    f"the book of {account} no longer holds {len(dropped)} of the {book_before} positions "
+                    "it held",
+                    dropped,
+                )
+            )
+    return found
+
+
 def _hold(
     account: str,
     memory: AccountMemory,
-    affected: set[str],
-    open_before: int,
+    changes: list[tuple[str, set[str]]],
     book: BookSnapshot,
     book_changed_at: datetime | None,
     now: datetime,
 ) -> Outcome:
     """Rule 3: keep the previous picture and say why, until the next good sync confirms."""
-    detail = (
-        f"{len(affected)} of {open_before} positions at {account} would close or turn phantom at "
-        f"once; the change is held until the next sync confirms it"
-    )
+    affected = set().union(*(instruments for _, instruments in changes))
+    detail = "; ".join(sentence for sentence, _ in changes)
+    detail += "; the change is held until the next sync confirms it"
     event = Event(now, account, EventKind.MASS_CHANGE_HELD, None, detail, {"instruments": sorted(affected)})
     kept = {
         key: replace(row, status=row.effective_status, previous_status=None)

@@ -24,7 +24,7 @@ from app.books.watch import BookWatcher
 from app.config import AccountConfig, Settings
 from app.domain import AccountState, BookSnapshot, BrokerSnapshot, Event, Row
 from app.errors import ReadError, ReadErrorKind
-from app.reconcile import AccountMemory, JudgeSettings, Outcome, reconcile
+from app.reconcile import AccountMemory, JudgeSettings, Outcome, failed, reconcile
 from app.store import Store, StoreError
 from app.symbols import Resolver
 from brokers.base import BrokerAdapter
@@ -300,8 +300,17 @@ class SyncWorker:
             state.running = None
 
     async def _sync_once(self, state: _Account, reason: str) -> SyncResult:
-        account = state.config
+        """One sync; whatever fails inside it leaves the account stale, never a crashed sync."""
         started = self._clock()
+        try:
+            return await self._judge(state, reason, started)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a store, keying or reconciliation failure alike
+            return await self._failed(state, reason, started, exc)
+
+    async def _judge(self, state: _Account, reason: str, started: datetime) -> SyncResult:
+        account = state.config
         broker, book = await asyncio.gather(self._read_broker(state), self._read_book(state))
         settings = judge_settings(account)
 
@@ -317,27 +326,7 @@ class SyncWorker:
             run_id = self.store.save(account.id, outcome, started, now, dict(state.resolver.learned))
             return outcome, run_id
 
-        try:
-            outcome, run_id = await self._in_db(judge_and_save)
-        except StoreError as exc:
-            log.error("%s", exc)
-            error = f"store: {exc}"
-            memory = replace(state.memory, state=AccountState.STALE, error=error)
-            result = SyncResult(
-                account.id,
-                reason,
-                started,
-                self._clock(),
-                AccountState.STALE,
-                error,
-                state.memory.rows,
-                [],
-                state.memory.last_success_at,
-            )
-            state.failures += 1
-            state.memory = replace(memory, rows=state.memory.rows)
-            self._publish(result)
-            return result
+        outcome, run_id = await self._in_db(judge_and_save)
         state.memory = outcome.memory
         state.failures = 0 if outcome.state is AccountState.OK else state.failures + 1
         result = SyncResult(
@@ -351,6 +340,50 @@ class SyncWorker:
             events=outcome.events,
             last_success_at=outcome.memory.last_success_at,
             held=outcome.held,
+            run_id=run_id,
+        )
+        self._publish(result)
+        return result
+
+    async def _failed(self, state: _Account, reason: str, started: datetime, exc: Exception) -> SyncResult:
+        """Safety rule 1 for a sync that failed after its reads: the account is stale.
+
+        The failure is recorded like an unreadable side (rows marked stale, one ``sync_failed``
+        event, the state ``status`` shows) unless the store itself failed: then nothing can be
+        recorded, and the result keeps the rows as stored and announces nothing the store lacks.
+        The traceback goes to the debug log; the user gets one sentence.
+        """
+        account = state.config
+        error = failure_sentence(exc)
+        log.error("%s: %s", account.id, error)
+        log.debug("the sync of %s failed", account.id, exc_info=exc)
+        now = self._clock()
+        outcome = failed(account.id, error, state.memory, now)
+        run_id: int | None = None
+        if not isinstance(exc, StoreError):
+            recorded = outcome
+            try:
+                run_id = await self._in_db(lambda: self.store.save(account.id, recorded, started, now))
+            except asyncio.CancelledError:
+                raise
+            except Exception as again:
+                log.error("%s: recording the failure failed too: %s", account.id, failure_sentence(again))
+                log.debug("recording the failure of %s failed", account.id, exc_info=again)
+        if run_id is None:
+            memory = replace(state.memory, state=AccountState.STALE, error=error)
+            outcome = Outcome(state.memory.rows, [], memory)
+        state.memory = outcome.memory
+        state.failures += 1
+        result = SyncResult(
+            account.id,
+            reason,
+            started,
+            self._clock(),
+            outcome.state,
+            error,
+            outcome.rows,
+            outcome.events,
+            outcome.memory.last_success_at,
             run_id=run_id,
         )
         self._publish(result)
@@ -370,7 +403,7 @@ class SyncWorker:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # an adapter bug must read as a failure, never as an empty broker
-            log.exception("unexpected error reading the broker of %s", account.id)
+            log.debug("unexpected error reading the broker of %s", account.id, exc_info=True)
             return ReadError(
                 ReadErrorKind.NETWORK, f"reading {account.broker} for {account.id} failed: {exc!r}"
             )
@@ -407,7 +440,7 @@ class SyncWorker:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            log.exception("unexpected error reading book %s", account.book)
+            log.debug("unexpected error reading book %s", account.book, exc_info=True)
             return ReadError(ReadErrorKind.SOURCE, f"book '{account.book}' could not be read: {exc!r}")
 
     def _still_blocked(self, book_id: str) -> ReadError | None:
@@ -432,6 +465,24 @@ class SyncWorker:
                 subscriber(result)
             except Exception:
                 log.exception("a subscriber failed on the result of %s", result.account)
+
+
+def failure_sentence(exc: Exception) -> str:
+    """One line for the user about a failure they did not cause; the traceback stays in the log.
+
+    A store failure already names the store and what failed. Anything else is a defect of ours
+    (an overflow in reconciliation, a keying bug): the type and the first words of its message,
+    kept short and on one line, and the same every time, so a repeated failure is reported once.
+    """
+    if isinstance(exc, StoreError):
+        return f"store: {exc}"
+    text = " ".join(str(exc).split())
+    if text.startswith("[<class "):  # decimal signals print as a list of classes
+        text = ""
+    if len(text) > 160:
+        text = text[:157] + "..."
+    cause = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return f"internal error ({cause}); the sync was abandoned and the details are in the debug log"
 
 
 def _key_sides(

@@ -172,6 +172,69 @@ def test_mass_disappearance_is_held_then_confirmed() -> None:
     assert sorted(str(k) for k, kind in kinds(confirmed) if kind == "phantom_detected") == list("ABCD")
 
 
+def test_a_book_that_loses_most_of_its_rows_is_held_then_confirmed() -> None:
+    """Rule 3 on the book side: a book truncated to its header is not six untracked positions."""
+    session = Session(JudgeSettings(settle_seconds=0, confirm_syncs=1))
+    everything = [pos(s, 1, 1) for s in "ABCDEF"]
+    session.sync(broker(*everything), book(*everything))
+    held = session.sync(broker(*everything), book(fingerprint="truncated"))
+    assert held.held is True
+    assert kinds(held) == [(None, "mass_change_held")]
+    assert "no longer holds 6 of the 6 positions" in held.events[0].detail
+    assert held.events[0].data["instruments"] == list("ABCDEF")
+    assert {r.status for r in held.rows.values()} == {Status.MATCH}
+    # The second consecutive sync that still reads it so confirms it, and reports at once.
+    confirmed = session.sync(broker(*everything), book(fingerprint="truncated"))
+    assert confirmed.held is False
+    assert {r.status for r in confirmed.rows.values()} == {Status.UNTRACKED}
+    assert sorted(str(k) for k, kind in kinds(confirmed) if kind == "untracked_detected") == list("ABCDEF")
+
+
+def test_a_book_restored_before_confirmation_changes_nothing() -> None:
+    session = Session()
+    everything = [pos(s, 1, 1) for s in "ABCD"]
+    session.sync(broker(*everything), book(*everything))
+    assert session.sync(broker(*everything), book(fingerprint="truncated")).held is True
+    restored = session.sync(broker(*everything), book(*everything))
+    assert restored.held is False
+    assert kinds(restored) == []
+    assert {r.status for r in restored.rows.values()} == {Status.MATCH}
+
+
+def test_book_lines_set_to_zero_count_as_dropped() -> None:
+    session = Session()
+    everything = [pos(s, 1, 1) for s in "ABCD"]
+    session.sync(broker(*everything), book(*everything))
+    zeroed = session.sync(broker(*everything), book(*[pos(s, 0, 1) for s in "ABC"], pos("D", 1, 1)))
+    assert zeroed.held is True
+    assert "no longer holds 3 of the 4 positions" in zeroed.events[0].detail
+
+
+def test_a_book_dropping_a_few_rows_or_never_holding_them_is_not_held() -> None:
+    session = Session()
+    everything = [pos(s, 1, 1) for s in "ABCDEF"]
+    session.sync(broker(*everything), book(*everything))
+    out = session.sync(broker(*everything), book(*everything[2:]))  # 2 of 6: below the minimum
+    assert out.held is False
+    assert {k for k, r in out.rows.items() if r.status is Status.UNTRACKED} == {"A", "B"}
+    # Rows the book never held (untracked from the start) are not the book's to lose.
+    fresh = Session()
+    fresh.sync(broker(*everything), book(pos("A", 1, 1)))
+    assert fresh.sync(broker(*everything), book(pos("A", 1, 1))).held is False
+
+
+def test_both_sides_changing_at_once_is_one_hold_naming_both() -> None:
+    session = Session()
+    everything = [pos(s, 1, 1) for s in "ABCDEF"]
+    session.sync(broker(*everything), book(*everything))
+    held = session.sync(broker(pos("E", 1, 1), pos("F", 1, 1)), book(pos("A", 1, 1), fingerprint="b"))
+    assert held.held is True
+    detail = held.events[0].detail
+    assert "4 of 6 positions at acct would close or turn phantom" in detail
+    assert "no longer holds 5 of the 6 positions" in detail
+    assert held.events[0].data["instruments"] == list("ABCDEF")
+
+
 def test_small_change_is_not_held() -> None:
     settings = JudgeSettings(settle_seconds=0, mass_change_min=3, mass_change_fraction=Decimal("0.5"))
     session = Session(settings)

@@ -7,11 +7,12 @@ from dataclasses import replace
 from decimal import Decimal
 from unittest.mock import patch
 
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from app.domain import ZERO, EventKind, Position, Status
 from app.errors import ReadError, ReadErrorKind
+from app.reconcile import JudgeSettings
 from tests.reconcile_helpers import Session, book, broker
 
 SYMBOLS = st.sampled_from(["NSE:A", "NSE:B", "NSE:C", "NFO:D", "NFO:E", "BTC/USDT:USDT"])
@@ -130,3 +131,19 @@ def test_reusing_an_unchanged_match_gives_what_rebuilding_it_would(
         assert fast.rows == slow.rows
         assert fast.events == slow.events
         assert fast.closed == slow.closed
+
+
+@settings(max_examples=200, deadline=None)
+@given(single_lines(), single_lines(), st.sampled_from([1, 2, 3]))
+def test_a_book_emptied_at_once_is_held_whatever_the_picture(
+    b0: list[Position], l0: list[Position], confirm_syncs: int
+) -> None:
+    """Rule 3 on the book side: a book that lost every row it held is held, never judged."""
+    assume(sum(1 for p in l0 if p.quantity != ZERO) >= 3)
+    session = Session(JudgeSettings(settle_seconds=0, confirm_syncs=confirm_syncs))
+    before = session.sync(broker(*b0), book(*l0))
+    out = session.sync(broker(*b0), book(fingerprint="emptied"))
+    assert out.held
+    assert [e.kind for e in out.events] == [EventKind.MASS_CHANGE_HELD]
+    assert out.rows == before.rows
+    assert out.closed == []

@@ -7,6 +7,7 @@ are the few that check that something does *not* happen while paused, which no e
 from __future__ import annotations
 
 import asyncio
+import decimal
 import logging
 import random
 import threading
@@ -17,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from app import sync as sync_module
 from app.books.base import Book
 from app.config import parse_settings
 from app.domain import AccountState, BrokerSnapshot, EventKind, Position, Status
@@ -389,6 +391,64 @@ async def test_a_store_failure_is_stale_and_keeps_the_previous_picture(
     assert result.rows == good.rows
     assert result.events == []
     assert worker.memory("a").rows == good.rows
+
+
+async def test_an_unexpected_failure_in_a_sync_is_stale_recorded_once_and_recovers(
+    make_worker: Factory, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    broker = ScriptedBroker("a", MATCHING)
+    worker = make_worker({"a": broker})
+    await worker.load()
+    good = await worker.sync("a")
+    real = sync_module.reconcile
+
+    def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise decimal.Overflow("[<class 'decimal.Overflow'>]")
+
+    monkeypatch.setattr(sync_module, "reconcile", broken)
+    with caplog.at_level(logging.DEBUG, logger="app.sync"):
+        first = await worker.sync("a")
+        second = await worker.sync("a")
+    assert first.state is second.state is AccountState.STALE
+    assert (
+        first.error
+        == "internal error (Overflow); the sync was abandoned and the details are in the debug log"
+    )
+    assert {key: row.status for key, row in first.rows.items()} == dict.fromkeys(good.rows, Status.STALE)
+    assert kinds(first) == [EventKind.SYNC_FAILED]
+    assert kinds(second) == []  # the same failure again is not announced again
+    assert first.run_id is not None
+    # The traceback is in the debug log only; what is shown at error level is the one sentence.
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors and all(r.exc_info is None for r in errors)
+    assert any(r.exc_info is not None for r in caplog.records if r.levelno == logging.DEBUG)
+    stored = worker.store.account_statuses()["a"]
+    assert (stored.state, stored.error) == (AccountState.STALE, first.error)
+    assert [e.event.kind for e in worker.store.events()][-1] is EventKind.SYNC_FAILED
+
+    monkeypatch.setattr(sync_module, "reconcile", real)
+    again = await worker.sync("a")
+    assert again.state is AccountState.OK
+    assert statuses(again) == statuses(good)
+
+
+async def test_a_failure_that_cannot_be_recorded_either_is_stale_in_memory(
+    make_worker: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broker = ScriptedBroker("a", MATCHING)
+    worker = make_worker({"a": broker})
+    await worker.load()
+    good = await worker.sync("a")
+
+    def broken(*_args: Any, **_kwargs: Any) -> int:
+        raise RuntimeError("codec bug")
+
+    monkeypatch.setattr(worker.store, "save", broken)
+    result = await worker.sync("a")
+    assert result.state is AccountState.STALE
+    assert result.error is not None and "RuntimeError: codec bug" in result.error
+    assert result.rows == good.rows and result.events == [] and result.run_id is None
+    assert worker.memory("a").state is AccountState.STALE
 
 
 # -- pushes, pause, stop, subscribers ----------------------------------------------------

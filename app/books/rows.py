@@ -6,17 +6,20 @@ Shared by every kind of book so that ``fields`` and the side column mean the sam
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
-from typing import Any
+from decimal import Decimal
+from typing import Any, TypeVar
 
 from app.config import BookConfig
-from app.domain import Position, optional_decimal, to_decimal
+from app.domain import NumberOutOfBounds, Position, optional_decimal, shown, to_decimal
 
 # The one definition of the side words, shared by the reads and the "fix my book" actions, so a
 # line the sync counts as short is the line a fix counts as short (IB writes SLD/BOT).
 SHORT_SIDES = frozenset({"SELL", "SHORT", "S", "SLD", "-1"})
 LONG_SIDES = frozenset({"BUY", "LONG", "B", "BOT", "1", "+1"})
+
+N = TypeVar("N", Decimal, Decimal | None)
 
 
 def side_sign(value: Any) -> int | None:
@@ -44,18 +47,8 @@ def to_position(record: Mapping[str, Any], book: BookConfig) -> Position:
         raise RecordError(f"'{symbol_field}' is missing or empty")
     if quantity_field not in record or record[quantity_field] is None or record[quantity_field] == "":
         raise RecordError(f"'{quantity_field}' is missing for {symbol}")
-    try:
-        quantity = to_decimal(record[quantity_field])
-    except ValueError:
-        raise RecordError(
-            f"'{quantity_field}' {record[quantity_field]!r} of {symbol} is not a number"
-        ) from None
-    try:
-        price = optional_decimal(record.get(price_field))
-    except ValueError:
-        raise RecordError(
-            f"'{price_field}' {record.get(price_field)!r} of {symbol} is not a number"
-        ) from None
+    quantity = _number(to_decimal, record[quantity_field], quantity_field, symbol)
+    price = _number(optional_decimal, record.get(price_field), price_field, symbol)
     if side_field is not None:
         sign = side_sign(record.get(side_field))
         if sign is None:
@@ -71,6 +64,16 @@ def to_position(record: Mapping[str, Any], book: BookConfig) -> Position:
         average_price=price,
         label=str(label) if label not in (None, "") else None,
     )
+
+
+def _number(parse: Callable[[Any], N], value: Any, field: str, symbol: Any) -> N:
+    """A quantity or price of a record, or a ``RecordError`` naming the field and the instrument."""
+    try:
+        return parse(value)
+    except NumberOutOfBounds as exc:
+        raise RecordError(f"'{field}' of {symbol} is out of bounds: {exc}") from None
+    except ValueError:
+        raise RecordError(f"'{field}' {shown(value)} of {symbol} is not a number") from None
 
 
 def belongs(record: Mapping[str, Any], book: BookConfig, account: str | None) -> bool:
