@@ -37,6 +37,9 @@ from app.runtime import build_runtime
 from app.secrets import SecretUnavailable
 from app.store import Store, StoreError
 from app.store.codec import iso
+from app.store.engine import sqlite_url
+from app.store.identity import refuse_store_on_book
+from app.store.repository import DB_NAME
 from app.sync import SyncResult
 from app.terminal import TerminalSafeFormatter, echo, echo_json, terminal_safe
 
@@ -44,6 +47,10 @@ EXIT_OK = 0
 EXIT_MISMATCH = 1
 EXIT_STALE = 2
 EXIT_CONFIG = 3
+
+# ``sync --once`` from cron waits this long for another one-shot sync (or a daemon shutting down)
+# to give the store up; a daemon or a window claims it at once or refuses.
+SYNC_ONCE_WAIT = 10.0
 
 DEMO_CONFIG = resource_dir() / "demo" / "config.toml"
 
@@ -65,6 +72,16 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_CONFIG, terminal_safe(f"{self.prog}: {message} (see {self.prog} --help)") + "\n")
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, not {text!r}") from None
+    if not 0 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 3600 seconds, not {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,6 +114,14 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--once", action="store_true", help="one sync of every account, then exit")
     sync.add_argument("--json", action="store_true", help="print the result as JSON")
     sync.add_argument("--account", action="append", help="only this account (repeatable)")
+    sync.add_argument(
+        "--wait",
+        type=_seconds,
+        default=SYNC_ONCE_WAIT,
+        metavar="SECONDS",
+        help=f"with --once: how long to wait for another process syncing the same store to finish "
+        f"before giving up with exit 3 (default {SYNC_ONCE_WAIT:g})",
+    )
 
     status = sub.add_parser("status", help="the cached picture from the store; no network")
     status.add_argument("--json", action="store_true")
@@ -154,7 +179,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return cmd_fix(settings, data_dir, args)
         if args.command == "sync" and args.once:
-            return asyncio.run(cmd_sync_once(settings, data_dir, as_json=args.json, only=args.account))
+            return asyncio.run(
+                cmd_sync_once(settings, data_dir, as_json=args.json, only=args.account, wait=args.wait)
+            )
         if args.command in ("sync", "daemon"):
             return asyncio.run(cmd_daemon(settings, data_dir))
     except ConfigError as exc:
@@ -184,7 +211,11 @@ def _settings_and_data_dir(args: argparse.Namespace) -> tuple[Settings, Path]:
         config = args.config or default_config_path()
         data_dir = args.data_dir or default_data_dir()
     settings = load_settings(config.expanduser())
-    return settings, data_dir.expanduser()
+    data_dir = data_dir.expanduser()
+    if settings.store_url is None:
+        # The default store's file, compared before any command opens (and migrates) it.
+        refuse_store_on_book(sqlite_url(data_dir / DB_NAME), settings.books, settings.path, field=None)
+    return settings, data_dir
 
 
 def _throwaway_demo_dir() -> Path:
@@ -331,9 +362,14 @@ def _event_line(event: Event) -> str:
 
 
 async def cmd_sync_once(
-    settings: Settings, data_dir: Path, *, as_json: bool, only: list[str] | None = None
+    settings: Settings,
+    data_dir: Path,
+    *,
+    as_json: bool,
+    only: list[str] | None = None,
+    wait: float = SYNC_ONCE_WAIT,
 ) -> int:
-    runtime = build_runtime(settings, data_dir)
+    runtime = build_runtime(settings, data_dir, purpose="sync --once", wait=wait)
     try:
         runtime.check_books()
         await runtime.worker.load()
@@ -429,7 +465,7 @@ def cmd_events(settings: Settings, data_dir: Path, args: argparse.Namespace) -> 
 
 
 async def cmd_daemon(settings: Settings, data_dir: Path) -> int:
-    runtime = build_runtime(settings, data_dir)
+    runtime = build_runtime(settings, data_dir, purpose="daemon")
     try:
         runtime.check_books()
     except ConfigError:

@@ -291,6 +291,11 @@ def parse_settings(raw: dict[str, Any], path: Path | None) -> Settings:
         seen.add(account.id)
         accounts.append(account)
     store_url = _parse_store(raw, path, base_dir)
+    if store_url is not None:
+        from app.store.identity import refuse_store_on_book
+
+        field_name = "store.url_env" if "url_env" in raw.get("store", {}) else "store.url"
+        refuse_store_on_book(store_url, books, path, field=field_name)
     # Last, so a mistake inside a known table is named first; then ``[[account]]`` for
     # ``[[accounts]]``, which would otherwise leave a file with no account and no complaint.
     refuse_unknown_keys(raw, TOP_LEVEL_KEYS, "", "the config file", path)

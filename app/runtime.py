@@ -13,6 +13,8 @@ from app.books import Book, check_books, open_book
 from app.config import Settings
 from app.secrets import Secrets
 from app.store import Store
+from app.store.identity import refuse_store_on_book
+from app.store.ownership import StoreClaim, claim_store
 from app.sync import Clock, SyncWorker, utcnow
 from brokers.base import BrokerAdapter
 from brokers.registry import AdapterContext, create_adapter
@@ -26,6 +28,9 @@ class Runtime:
     worker: SyncWorker
     books: dict[str, Book]
 
+    # This process's ownership of the store (one writer per store); None for an in-memory one.
+    claim: StoreClaim | None = None
+
     def check_books(self) -> None:
         """Mapped columns a SQL table lacks are configuration errors (exit 3), found before syncing.
 
@@ -35,12 +40,16 @@ class Runtime:
         check_books(self.books)
 
     async def close(self) -> None:
-        await self.worker.stop()
-        self.store.close()
-        for book in self.books.values():
-            close = getattr(book, "close", None)
-            if callable(close):
-                close()
+        try:
+            await self.worker.stop()
+            self.store.close()
+            for book in self.books.values():
+                close = getattr(book, "close", None)
+                if callable(close):
+                    close()
+        finally:
+            if self.claim is not None:
+                self.claim.release()  # last: nothing of this runtime writes any more
 
 
 def build_adapters(settings: Settings, data_dir: Path, secrets: Secrets) -> dict[str, BrokerAdapter]:
@@ -65,12 +74,32 @@ def build_books(settings: Settings, secrets: Secrets) -> dict[str, Book]:
 
 
 def build_runtime(
-    settings: Settings, data_dir: Path, *, secrets: Secrets | None = None, clock: Clock = utcnow
+    settings: Settings,
+    data_dir: Path,
+    *,
+    secrets: Secrets | None = None,
+    clock: Clock = utcnow,
+    purpose: str = "position-sync",
+    wait: float = 0.0,
 ) -> Runtime:
-    """Raises ``ConfigError`` or ``StoreError`` with one sentence; nothing is fetched yet."""
+    """Raises ``ConfigError`` or ``StoreError`` with one sentence; nothing is fetched yet.
+
+    The runtime syncs, so it owns its store first (``StoreBusy`` when another process does,
+    after waiting up to ``wait`` seconds); ``purpose`` ("daemon", "window") names this process
+    in the sentence a second one gets. The store's memory is loaded only after that.
+    """
+    url = Store.url_for(data_dir, settings.store_url)
+    if settings.store_url is None:
+        refuse_store_on_book(url, settings.books, settings.path, field=None)
     secrets = secrets or Secrets()
     books = build_books(settings, secrets)
     adapters = build_adapters(settings, data_dir, secrets)
-    store = Store.open(data_dir, settings.store_url)
+    claim = claim_store(url, purpose=purpose, wait=wait)
+    try:
+        store = Store(url)
+    except BaseException:
+        if claim is not None:
+            claim.release()
+        raise
     worker = SyncWorker(settings, store, adapters, books, clock=clock)
-    return Runtime(settings, data_dir, store, worker, books)
+    return Runtime(settings, data_dir, store, worker, books, claim)

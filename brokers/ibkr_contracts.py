@@ -67,6 +67,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from app.paths import id_file_stem
+from app.private import write_private_text
 
 log = logging.getLogger(__name__)
 
@@ -408,13 +409,9 @@ def key_file_name(account_id: str) -> str:
 
 def write_atomic(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` so that a crash leaves the old file or the new, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with open(temporary, "w", encoding="utf-8") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
+        write_private_text(temporary, text)  # owner-only, like everything in the data directory
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(OSError):

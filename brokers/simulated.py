@@ -18,6 +18,7 @@ from app.config import AccountConfig
 from app.domain import BrokerSnapshot, Position, WorkingOrder, optional_decimal, to_decimal
 from app.errors import ConfigError, LoginRequired, ReadError, ReadErrorKind
 from app.paths import id_file_stem
+from app.private import write_private_text
 from brokers.base import PushHandler
 from brokers.registry import AdapterContext
 
@@ -132,9 +133,8 @@ class SimulatedBroker:
             return 0
 
     def _save_step(self, index: int) -> None:
-        self.state_file.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.state_file.with_suffix(".tmp")
-        temporary.write_text(json.dumps({"step": index, "scenario": str(self.scenario)}), encoding="utf-8")
+        write_private_text(temporary, json.dumps({"step": index, "scenario": str(self.scenario)}))
         os.replace(temporary, self.state_file)
 
     @property

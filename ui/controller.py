@@ -295,7 +295,8 @@ class Controller(QObject):
         commit: Callable[[], Awaitable[None]] | None,
     ) -> str | None:
         data_dir = self.runtime.data_dir
-        maker = build or (lambda s: build_runtime(s, data_dir))
+        # The same store is claimed again by this process: the claim is shared, not refused.
+        maker = build or (lambda s: build_runtime(s, data_dir, purpose="window"))
         if self._builder is None:
             self._builder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="position-sync-ui-build")
         bar = self.window.statusBar()

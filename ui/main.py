@@ -62,7 +62,7 @@ def headless() -> bool:
 def run_window(settings: Settings, data_dir: Path, args: argparse.Namespace) -> int:
     app = application()
     try:
-        runtime = build_runtime(settings, data_dir)
+        runtime = build_runtime(settings, data_dir, purpose="window")
     except (ConfigError, StoreError) as exc:
         print(f"position-sync: {exc}", file=sys.stderr)
         if not headless() and not getattr(args, "screenshot", None):

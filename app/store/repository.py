@@ -24,9 +24,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from app.domain import PROBLEM_STATUSES, AccountState, Event, EventKind, Row, Status
+from app.private import private_dir, private_file, tighten_sqlite_files
 from app.reconcile import AccountMemory, ClosedPosition, Outcome
 from app.store.codec import from_iso, iso, material, row_record, rows_from_records, undec
 from app.store.engine import StoreError, make_engine, migrate, sqlite_url
+from app.store.foreign import refuse_foreign
+from app.store.identity import sqlite_file
 from app.store.metrics import last_point, metrics_of, metrics_record
 from app.store.models import (
     account_state,
@@ -73,12 +76,19 @@ class HistoryPoint:
 class Store:
     def __init__(self, url: str) -> None:
         self.url = url
+        database = _sqlite_path(url)
         try:
+            # Read before anything is written or tuned: a foreign database stays as it was.
+            refuse_foreign(url)
+            if database is not None:
+                private_file(database)  # SQLite's -wal and -shm then take this mode too
             self.engine: Engine = make_engine(url)
             migrate(self.engine)
+            if database is not None:
+                tighten_sqlite_files(database)  # side files an older version left readable
         except StoreError:
             raise
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, OSError) as exc:
             raise StoreError(f"the store at {_safe(url)} cannot be opened: {_cause(exc)}") from None
         # The rows as last committed, by account then instrument: a save compares against them
         # (by identity first: reconcile hands back the previous object for an unchanged row).
@@ -90,13 +100,18 @@ class Store:
 
     @classmethod
     def open(cls, data_dir: Path, url: str | None = None) -> Store:
-        if url is None:
-            try:
-                data_dir.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise StoreError(f"the data directory {data_dir} cannot be created: {exc}") from None
-            url = sqlite_url(data_dir / DB_NAME)
-        return cls(url)
+        return cls(cls.url_for(data_dir, url))
+
+    @staticmethod
+    def url_for(data_dir: Path, url: str | None = None) -> str:
+        """The store's URL: the configured one, or the data directory's file (folder made owner-only)."""
+        if url is not None:
+            return url
+        try:
+            private_dir(data_dir)
+        except OSError as exc:
+            raise StoreError(f"the data directory {data_dir} cannot be created: {exc}") from None
+        return sqlite_url(data_dir / DB_NAME)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -397,7 +412,7 @@ def _count_problems(rows: Collection[Row]) -> int:
     return problems
 
 
-def _cause(exc: SQLAlchemyError) -> str:
+def _cause(exc: SQLAlchemyError | OSError) -> str:
     """The driver's own words ("database or disk is full"), on one line.
 
     ``str()`` of a SQLAlchemy error appends the SQL, its parameters (position data) and a
@@ -406,6 +421,17 @@ def _cause(exc: SQLAlchemyError) -> str:
     cause = getattr(exc, "orig", None) or exc
     text = " ".join(str(cause).split("\n", 1)[0].split()) or cause.__class__.__name__
     return f"{cause.__class__.__name__}: {text}"
+
+
+def _sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite store, None for a server or an in-memory database."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    database = sqlite_file(parsed.database or "")
+    return None if database is None else Path(database)
 
 
 def _safe(url: str) -> str:
