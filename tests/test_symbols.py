@@ -64,3 +64,16 @@ def test_ambiguous_alias_is_not_guessed() -> None:
         [Position("A:1", Decimal(1), aliases=("X",)), Position("B:1", Decimal(1), aliases=("X",))]
     )
     assert resolver.key("X") == "X"
+
+
+def test_a_broker_instrument_is_never_redirected_by_another_ones_alias() -> None:
+    """A BSE holding answers to "NSE:X", but not while an NSE leg is held as "NSE:X" itself."""
+    resolver = Resolver()
+    holding = Position("BSE:SBIN", Decimal(16), symbol="SBIN", aliases=("SBIN", "NSE:SBIN"))
+    resolver.key_broker([holding])
+    assert resolver.key("NSE:SBIN") == "BSE:SBIN"  # learned, and kept across syncs
+
+    nse_mis = Position("NSE:SBIN", Decimal(10), symbol="SBIN", aliases=("SBIN",), label="NSE MIS")
+    bse_mis = Position("BSE:SBIN", Decimal(-5), symbol="SBIN", aliases=("SBIN",), label="BSE MIS")
+    keyed = resolver.key_broker([holding, nse_mis, bse_mis])
+    assert [p.instrument for p in keyed] == ["BSE:SBIN", "NSE:SBIN", "BSE:SBIN"]
