@@ -28,7 +28,7 @@ import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -604,7 +604,12 @@ def _pnl_split(
     if average is None or last is None:
         return None, None
     unrealised = quantity * (last - average) * multiplier
-    return normal(pnl - unrealised), normal(unrealised)
+    # ``pnl`` arrives as a float (Kite's own mocks carry -629.2999999999993); the difference is
+    # money, so it is taken to the paisa, lest float residue read as a realised 0.0000000000007.
+    return normal((pnl - unrealised).quantize(PAISA, rounding=ROUND_HALF_EVEN)), normal(unrealised)
+
+
+PAISA = Decimal("0.01")
 
 
 def leg_label(instrument: str, product: str) -> str:

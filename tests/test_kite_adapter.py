@@ -1128,3 +1128,13 @@ async def test_worker_keeps_nse_and_bse_intraday_rows_apart_beside_a_holding(des
         ("BSE CNC holding", 16),
         ("BSE MIS", 5),
     }
+
+
+async def test_float_residue_of_pnl_is_not_a_realised_amount(
+    kite: FakeKiteServer, adapter: KiteAdapter
+) -> None:
+    row = fixture_data("forum_short_option.json")["net"][0]
+    row["pnl"] = 272.50000000000006  # what float arithmetic on Kite's side can send
+    kite.set_positions([row])
+    short = by_label(await adapter.fetch(), "NFO:NIFTY15DEC9500CE")["NFO NRML"]
+    assert short.realised_pnl == 0
