@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import tempfile
 import time
 import uuid
@@ -81,6 +82,23 @@ def store_token(ring: KeyringBackend, token: str) -> None:
     ring.set_password(KEYRING_SERVICE, f"{ACCOUNT}:access_token", token)
 
 
+_TEMP_DIRS: list[str] = []
+
+
+def _temp_dir() -> Path:
+    """A data directory for an adapter built outside a test's ``tmp_path``; removed after the test."""
+    path = tempfile.mkdtemp(prefix="kite-test-")
+    _TEMP_DIRS.append(path)
+    return Path(path)
+
+
+@pytest.fixture(autouse=True)
+def _remove_temp_dirs() -> Iterator[None]:
+    yield
+    while _TEMP_DIRS:
+        shutil.rmtree(_TEMP_DIRS.pop(), ignore_errors=True)
+
+
 def make(
     kite: FakeKiteServer,
     *,
@@ -97,7 +115,7 @@ def make(
     """
     return KiteAdapter(
         account_for(kite, timeout=timeout, **options),
-        AdapterContext(data_dir or Path(tempfile.mkdtemp(prefix="kite-test-")), secrets or Secrets()),
+        AdapterContext(data_dir or _temp_dir(), secrets or Secrets()),
         limiter=SlidingWindowLimiter(100, 1.0),
     )
 
@@ -507,7 +525,7 @@ async def test_unreachable_kite_is_a_network_error(memory_keyring: KeyringBacken
     store_token(memory_keyring, "token")
     adapter = KiteAdapter(
         account,
-        AdapterContext(Path(tempfile.mkdtemp(prefix="kite-test-")), Secrets()),
+        AdapterContext(_temp_dir(), Secrets()),
         limiter=SlidingWindowLimiter(100, 1.0),
     )
     try:
@@ -538,7 +556,7 @@ async def test_hammered_fetches_are_delayed_never_dropped_and_stay_under_the_lim
     with FakeKiteServer(api_key=f"key{uuid.uuid4().hex[:12]}", rate_limit=10) as kite:
         store_token(memory_keyring, kite.access_token)
         kite.set_positions([position_row(OPTION, quantity=75, average_price=100, last_price=100)])
-        context = AdapterContext(Path(tempfile.mkdtemp(prefix="kite-test-")), Secrets())
+        context = AdapterContext(_temp_dir(), Secrets())
         first = create(account_for(kite), context)
         second = create(account_for(kite, include_orders=False), context)  # same API key: one budget
         try:
@@ -563,9 +581,7 @@ async def test_a_fetch_cancelled_while_waiting_for_the_limiter_sends_nothing(
     kite: FakeKiteServer, memory_keyring: KeyringBackend
 ) -> None:
     store_token(memory_keyring, kite.access_token)
-    adapter = create(
-        account_for(kite), AdapterContext(Path(tempfile.mkdtemp(prefix="kite-test-")), Secrets())
-    )
+    adapter = create(account_for(kite), AdapterContext(_temp_dir(), Secrets()))
     try:
         limiter = shared_limiter(f"kite:{kite.api_key}", REQUESTS_PER_SECOND, RATE_WINDOW_SECONDS)
         for _ in range(REQUESTS_PER_SECOND):
@@ -636,9 +652,7 @@ async def test_a_day_of_syncs_only_ever_reads(kite: FakeKiteServer, adapter: Kit
 
 
 async def test_registry_builds_a_broker_adapter(kite: FakeKiteServer) -> None:
-    made = create_adapter(
-        account_for(kite), AdapterContext(Path(tempfile.mkdtemp(prefix="kite-test-")), Secrets({}))
-    )
+    made = create_adapter(account_for(kite), AdapterContext(_temp_dir(), Secrets({})))
     try:
         assert isinstance(made, KiteAdapter)
         assert isinstance(made, BrokerAdapter)
@@ -674,14 +688,14 @@ async def test_registry_builds_a_broker_adapter(kite: FakeKiteServer) -> None:
 def test_config_mistakes_name_the_field(options: dict[str, Any], field: str, words: str) -> None:
     account = AccountConfig(id=ACCOUNT, broker="kite", book="book", options=options)
     with pytest.raises(ConfigError) as raised:
-        create(account, AdapterContext(Path(tempfile.mkdtemp(prefix="kite-test-")), Secrets({})))
+        create(account, AdapterContext(_temp_dir(), Secrets({})))
     assert raised.value.field == field
     assert words in str(raised.value)
 
 
 def test_default_api_root_is_kites_own() -> None:
     account = AccountConfig(id=ACCOUNT, broker="kite", book="book", options={"api_key": "k"})
-    made = create(account, AdapterContext(Path(tempfile.mkdtemp(prefix="kite-test-")), Secrets({})))
+    made = create(account, AdapterContext(_temp_dir(), Secrets({})))
     assert made.api_root == "https://api.kite.trade"
     asyncio.run(made.close())
 
@@ -926,7 +940,7 @@ def test_credentials_in_the_api_root_are_refused_and_never_echoed(root: str) -> 
     with pytest.raises(ConfigError) as caught:
         create(
             AccountConfig(id=ACCOUNT, broker="kite", book="book", options={"api_key": "k", "api_root": root}),
-            AdapterContext(Path(tempfile.mkdtemp(prefix="kite-test-")), Secrets()),
+            AdapterContext(_temp_dir(), Secrets()),
         )
     assert "api_root" in str(caught.value)
     assert "hunter2" not in str(caught.value)
