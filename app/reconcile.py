@@ -107,14 +107,20 @@ class _Merged:
         aliases: list[str] = []
         parts = []
         net = sum((line.quantity for line in lines), ZERO)
+        unknown_cost = False
         for number, line in enumerate(lines, 1):
             quantity += line.quantity
             parts.append(Part(line.label or f"{default_label} {number}", line.quantity, line.average_price))
             # The average of what is held: lines on the side of the net position. A sale today
-            # (a negative line at the sale price) reduces the holding, not its cost basis.
-            if line.average_price is not None and line.quantity != ZERO and (line.quantity > 0) == (net > 0):
-                cost += line.average_price * abs(line.quantity)
-                costed += abs(line.quantity)
+            # (a negative line at the sale price) reduces the holding, not its cost basis. One
+            # held line of unknown average makes the whole average unknown: the average of the
+            # others alone would be compared with the book's average of all of them.
+            if line.quantity != ZERO and (line.quantity > 0) == (net > 0):
+                if line.average_price is None:
+                    unknown_cost = True
+                else:
+                    cost += line.average_price * abs(line.quantity)
+                    costed += abs(line.quantity)
             if line.last_price is not None:
                 last_price = line.last_price
             if line.unrealised_pnl is not None:
@@ -130,7 +136,7 @@ class _Merged:
         self.position = Position(
             instrument=lines[0].instrument,
             quantity=normal(quantity) or ZERO,
-            average_price=normal(cost / costed) if costed else None,
+            average_price=normal(cost / costed) if costed and not unknown_cost else None,
             last_price=last_price,
             unrealised_pnl=unrealised,
             realised_pnl=realised,
@@ -218,6 +224,11 @@ def judge(
         if abs(broker_avg - local_avg) > allowed:
             return Status.PRICE_MISMATCH
     return Status.MATCH
+
+
+def legs_are_open(parts: Sequence[Part] | None) -> bool:
+    """True when a line behind the row is still held, whatever the lines add up to."""
+    return parts is not None and any(part.quantity != ZERO for part in parts)
 
 
 def _same_day(a: datetime, b: datetime) -> bool:
@@ -384,7 +395,7 @@ def _good(
         elif status is Status.UNTRACKED:
             untracked.append(row)
         if prev is not None:
-            if prev.broker_qty and not row.broker_qty:
+            if prev.broker_qty and not row.broker_qty and not legs_are_open(row.broker_parts):
                 closing.add(key)
             if row.status is Status.PHANTOM and prev.effective_status is not Status.PHANTOM:
                 turning_phantom.add(key)
@@ -404,7 +415,12 @@ def _good(
         prev = prev_get(key)
         if current.status.is_problem or (prev is not None and prev.confirmed):
             bp = b_get(key)
-            instant = current.status is Status.PHANTOM and bp is not None and bp.quantity == ZERO
+            instant = (
+                current.status is Status.PHANTOM
+                and bp is not None
+                and bp.quantity == ZERO
+                and not legs_are_open(current.broker_parts)
+            )
             events.extend(
                 _confirm(account, current, prev, settings, settled, now, key in confirmed_mass, instant)
             )
@@ -599,7 +615,12 @@ def _build_row(
     else:
         status = judge(b_qty, l_qty, b_avg, l_avg, settings)
     prev_b = (prev.broker_qty or ZERO) if prev is not None else ZERO
-    is_closing = prev_b != ZERO and b_qty == ZERO
+    # Legs that net to zero (NRML +35, MIS -35) are still open: judged on the net (0 against a
+    # book holding none is a match), but never closed, so no close is announced or archived.
+    legs_open = b_qty == ZERO and legs_are_open(b_parts)
+    is_closing = prev_b != ZERO and b_qty == ZERO and not legs_open
+    if status is None and legs_open:
+        status = Status.MATCH
     if status is None:
         closed_earlier_today = (
             prev is not None and prev.effective_status is Status.CLOSED and _same_day(prev.since, now)
@@ -623,7 +644,7 @@ def _build_row(
         elif status is Status.CLOSED:
             realised, estimated = prev.realised_pnl, prev.realised_estimated
     unrealised = None
-    if b_qty != ZERO:
+    if b_qty != ZERO or legs_open:
         unrealised = bp.unrealised_pnl if bp is not None else None
         if unrealised is None and b_avg is not None and last_price is not None:
             unrealised = (last_price - b_avg) * b_qty * multiplier
@@ -769,26 +790,25 @@ def _describe(row: Row) -> str:
 
 
 def _position_events(account: str, row: Row, prev: Row | None, now: datetime) -> list[Event]:
-    """Broker-side facts: opened, closed, quantity changed."""
+    """Broker-side facts: opened, closed, quantity changed.
+
+    A net of zero with legs still open is neither opened nor closed: the quantity changed.
+    """
     before = (prev.broker_qty or ZERO) if prev else ZERO
     after = row.broker_qty or ZERO
     if before == after:
         return []
-    if before == ZERO:
+    if before == ZERO and not (prev is not None and legs_are_open(prev.broker_parts)):
         return [Event(now, account, EventKind.OPENED, row.instrument, f"opened at the broker: {_fmt(after)}")]
-    if after == ZERO:
+    if after == ZERO and not legs_are_open(row.broker_parts):
         detail = f"closed at the broker: was {_fmt(before)}"
         if row.realised_pnl is not None:
             estimate = " (estimated)" if row.realised_estimated else ""
             detail += f", realised P&L {_fmt(row.realised_pnl)}{estimate}"
         data = {"realised_pnl": None if row.realised_pnl is None else str(row.realised_pnl)}
         return [Event(now, account, EventKind.CLOSED, row.instrument, detail, data)]
-    return [
-        Event(
-            now,
-            account,
-            EventKind.QTY_CHANGED,
-            row.instrument,
-            f"quantity at the broker changed from {_fmt(before)} to {_fmt(after)}",
-        )
-    ]
+    detail = f"quantity at the broker changed from {_fmt(before)} to {_fmt(after)}"
+    if after == ZERO:
+        legs = ", ".join(f"{part.label} {_fmt(part.quantity)}" for part in row.broker_parts if part.quantity)
+        detail += f" (legs still open: {legs})"
+    return [Event(now, account, EventKind.QTY_CHANGED, row.instrument, detail)]

@@ -121,13 +121,23 @@ class Resolver:
         return self.learned.get(key, key)
 
     def learn(self, positions: Iterable[Position]) -> None:
-        """Record broker aliases; a spelling claimed by two instruments is dropped, not guessed."""
+        """Record broker aliases; a spelling claimed by two instruments is dropped, not guessed.
+
+        A spelling the broker itself uses as an instrument this sync is that instrument, never
+        an alias of another one: a Kite holding listed under BSE answers to "NSE:X", but not
+        while an NSE intraday leg of X is held as "NSE:X" (it would fold into the holding's row
+        only when a holding happens to be present). Configured aliases still apply.
+        """
+        positions = list(positions)
+        owned = {self.norm(position.instrument) for position in positions}
+        for spelling in owned:
+            self.learned.pop(spelling, None)
         claims: dict[str, set[str]] = {}
         for position in positions:
             target = self.key(position.instrument)
             for alias in position.aliases:
                 spelling = self.norm(alias)
-                if spelling != target:
+                if spelling != target and spelling not in owned:
                     claims.setdefault(spelling, set()).add(target)
         for spelling, targets in claims.items():
             if len(targets) == 1:

@@ -22,11 +22,14 @@ import contextlib
 import hashlib
 import http.client
 import logging
+import os
+import re
 import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from decimal import Decimal
+from dataclasses import dataclass, replace
+from decimal import ROUND_HALF_EVEN, Decimal
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,7 +38,7 @@ from kiteconnect import KiteConnect
 from kiteconnect import exceptions as kite_errors
 
 from app.config import AccountConfig
-from app.domain import ZERO, BrokerSnapshot, Position, WorkingOrder, to_decimal
+from app.domain import ZERO, BrokerSnapshot, Position, WorkingOrder, normal, to_decimal
 from app.errors import ConfigError, LoginRequired, ReadError, ReadErrorKind
 from app.redact import mask_url, url_has_credentials
 from app.secrets import SecretUnavailable
@@ -183,7 +186,8 @@ class KiteAdapter:
     After Kite refuses a session (``TokenException``) the adapter sends nothing more for that
     account: each ``fetch`` re-reads the token from the keyring or environment and, while it is
     still the refused one, raises ``LoginRequired`` without touching the network. Only a digest
-    of the refused token is kept, never the token.
+    of the refused token is kept, never the token, and it is kept in the data directory too, so
+    the next process (``sync --once`` from cron, a restarted daemon) does not send it again.
     """
 
     #: How often, after a refused session, the keyring is checked for the token that
@@ -216,6 +220,7 @@ class KiteAdapter:
         self._executor = ThreadPoolExecutor(max_workers=3, thread_name_prefix=f"kite-{account.id}")
         self._lock = asyncio.Lock()
         self._refused_digest: str | None = None
+        self._refusal = RefusedToken(context.data_dir, account.id)
         self._push_handlers: list[PushHandler] = []
         self._watch: asyncio.Task[None] | None = None
         self._closed = False
@@ -237,6 +242,9 @@ class KiteAdapter:
                 self._watch_for_token()
                 raise LoginRequired(self._no_token_sentence())
             digest = _digest(token)
+            if self._refused_digest is None:
+                # Another process (an earlier ``sync --once``, the daemon) may have been refused.
+                self._refused_digest = await loop.run_in_executor(self._executor, self._refusal.load)
             if digest == self._refused_digest:
                 self._watch_for_token()
                 raise LoginRequired(self._expired_sentence())
@@ -259,12 +267,15 @@ class KiteAdapter:
             refused = [f for f in failures if isinstance(f, _TokenRefused)]
             if refused:
                 self._refused_digest = digest
+                await loop.run_in_executor(self._executor, self._refusal.save, digest)
                 self._watch_for_token()
                 raise LoginRequired(self._expired_sentence()) from refused[0]
             if failures:
                 raise failures[0]
-            self._refused_digest = None
-            positions: list[Position] = [*parsed[0], *parsed[1]]
+            if self._refused_digest is not None:
+                self._refused_digest = None
+                await loop.run_in_executor(self._executor, self._refusal.clear)
+            positions: list[Position] = [*join_delivery_legs(parsed[0], parsed[1]), *parsed[1]]
             orders: list[WorkingOrder] = parsed[2] if self.include_orders else []
             return BrokerSnapshot(tuple(positions), tuple(orders))
 
@@ -421,6 +432,46 @@ class KiteAdapter:
                 return
 
 
+class RefusedToken:
+    """The digest of the access token Kite last refused for one account, in the data directory.
+
+    A file per account (``kite/<account>.refused-token``) holding a SHA-256 hex digest: enough
+    to recognise the same token again, useless to anyone who reads it. Written on a
+    ``TokenException``, removed after a read succeeds with another token. A file that cannot be
+    read or written only costs the one refused request this exists to save, so its errors are
+    logged, never raised: they must not turn a good read into a failed one.
+    """
+
+    def __init__(self, data_dir: Path, account_id: str) -> None:
+        name = re.sub(r"[^A-Za-z0-9_.-]", "_", account_id)
+        self.path = data_dir / "kite" / f"{name}.refused-token"
+
+    def load(self) -> str | None:
+        try:
+            text = self.path.read_text(encoding="ascii").strip()
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError) as exc:
+            log.warning("could not read %s: %s", self.path, exc)
+            return None
+        return text if re.fullmatch(r"[0-9a-f]{64}", text) else None
+
+    def save(self, digest: str) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            partial = self.path.with_suffix(".partial")
+            partial.write_text(digest + "\n", encoding="ascii")
+            os.replace(partial, self.path)
+        except OSError as exc:
+            log.warning("could not remember the refused Kite token in %s: %s", self.path, exc)
+
+    def clear(self) -> None:
+        try:
+            self.path.unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning("could not remove %s: %s", self.path, exc)
+
+
 # --- options ---------------------------------------------------------------------------------
 
 
@@ -478,10 +529,12 @@ def _bool_option(account: AccountConfig, name: str, default: bool) -> bool:
 
 
 def parse_positions(data: Any) -> list[Position]:
-    """Kite's ``net`` positions, closed-today rows (quantity 0) included.
+    """Kite's ``net`` positions, closed-today rows (quantity 0) included, labelled "NSE MIS".
 
-    ``unrealised`` and ``realised`` are Kite's own split of ``pnl``; ``m2m`` is measured from the
-    previous close, not from the entry price, so it is not the unrealised P&L.
+    P&L comes from ``pnl``, not from ``realised`` and ``unrealised``: real answers leave those
+    two at 0 (or put the whole ``pnl`` in ``unrealised``) whatever happened, so a close read from
+    them would be archived with "realised P&L 0". See ``_pnl_split``. ``m2m`` is measured from the
+    previous close, not from the entry price, so it is neither.
     """
     if not isinstance(data, dict):
         raise _Malformed(f"expected an object with 'net' and 'day', got {_kind(data)}")
@@ -498,22 +551,24 @@ def parse_positions(data: Any) -> list[Position]:
         where = f"{where} {instrument}"
         product = _text(row, "product", where)
         _once(seen, (instrument, product), where)
-        multiplier = _number(row, "multiplier", where)
+        multiplier = _number(row, "multiplier", where) or Decimal(1)
         quantity = _required_number(row, "quantity", where)
         average_price = _number(row, "average_price", where)
         if quantity == ZERO and average_price == ZERO:
             average_price = None  # a closed row's 0 is "no position", not a price
+        last_price = _number(row, "last_price", where)
+        realised, unrealised = _pnl_split(row, quantity, average_price, last_price, multiplier, where)
         positions.append(
             Position(
                 instrument=instrument,
                 quantity=quantity,
                 average_price=average_price,
-                last_price=_number(row, "last_price", where),
-                unrealised_pnl=_number(row, "unrealised", where),
-                realised_pnl=_number(row, "realised", where),
-                label=product,
+                last_price=last_price,
+                unrealised_pnl=unrealised,
+                realised_pnl=realised,
+                label=leg_label(instrument, product),
                 symbol=symbol,
-                multiplier=multiplier if multiplier else Decimal(1),
+                multiplier=multiplier,
                 currency=CURRENCY,
                 aliases=(symbol,),
             )
@@ -521,13 +576,59 @@ def parse_positions(data: Any) -> list[Position]:
     return positions
 
 
+def _pnl_split(
+    row: dict[str, Any],
+    quantity: Decimal,
+    average: Decimal | None,
+    last: Decimal | None,
+    multiplier: Decimal,
+    where: str,
+) -> tuple[Decimal | None, Decimal | None]:
+    """(realised, unrealised) of one position row, from Kite's ``pnl``.
+
+    Zerodha's formula is ``pnl = (sell_value - buy_value) + quantity * last_price * multiplier``
+    (used here when ``pnl`` itself is missing). What is still open is worth
+    ``quantity * (last_price - average_price) * multiplier`` against its entry; the rest of
+    ``pnl`` was made by what was closed. A closed row (quantity 0) is all realised. When the
+    split cannot be made (no average or no last price on an open row), both are unknown rather
+    than 0, so the core may estimate them.
+    """
+    pnl = _number(row, "pnl", where)
+    if pnl is None:
+        sold, bought = _number(row, "sell_value", where), _number(row, "buy_value", where)
+        if sold is None or bought is None or last is None:
+            return None, None
+        pnl = sold - bought + quantity * last * multiplier
+    if quantity == ZERO:
+        return normal(pnl), None
+    if average is None or last is None:
+        return None, None
+    unrealised = quantity * (last - average) * multiplier
+    # ``pnl`` arrives as a float (Kite's own mocks carry -629.2999999999993); the difference is
+    # money, so it is taken to the paisa, lest float residue read as a realised 0.0000000000007.
+    return normal((pnl - unrealised).quantize(PAISA, rounding=ROUND_HALF_EVEN)), normal(unrealised)
+
+
+PAISA = Decimal("0.01")
+
+
+def leg_label(instrument: str, product: str) -> str:
+    """ "NSE MIS": a leg names its exchange too, since legs of two exchanges may share a row."""
+    return f"{instrument.partition(':')[0]} {product}"
+
+
 def parse_holdings(data: Any) -> list[Position]:
-    """Delivery holdings, one ``Position`` each, labelled "CNC holding".
+    """Delivery holdings, labelled "BSE CNC holding", and their margin-funded part "BSE MTF holding".
 
     The quantity is ``quantity + t1_quantity``: shares bought on the previous trading day
     appear only in ``t1_quantity`` until the exchange delivers them, yet they are held.
     ``used_quantity`` (sold today) is *not* subtracted, because today's sale already appears
     as a negative CNC row among positions, which the core adds to this one.
+
+    An ``average_price`` of 0 is Kite saying it has no buy average (shares from a corporate
+    action or a transfer-in), not a price: it is unknown, never compared, and Kite's ``pnl``
+    (measured from that 0) is not used. Shares bought with margin trading (MTF) are counted in
+    the ``mtf`` block, apart from ``quantity``, so they are a leg of their own (see ``_mtf_leg``).
     """
     if not isinstance(data, list):
         raise _Malformed(f"expected a list of holdings, got {_kind(data)}")
@@ -543,7 +644,8 @@ def parse_holdings(data: Any) -> list[Position]:
         product = row.get("product") or "CNC"
         if not isinstance(product, str):
             raise _Malformed(f"{where}: product {product!r} is not text")
-        _once(seen, (instrument, product.strip().upper()), where)
+        product = product.strip().upper()
+        _once(seen, (instrument, product), where)
         exchange = instrument.partition(":")[0]
         aliases = [symbol]
         if exchange in _CASH_EXCHANGES:
@@ -551,20 +653,93 @@ def parse_holdings(data: Any) -> list[Position]:
         isin = row.get("isin")
         if isinstance(isin, str) and isin.strip():
             aliases.append(isin.strip().upper())
-        holdings.append(
-            Position(
-                instrument=instrument,
-                quantity=quantity,
-                average_price=_number(row, "average_price", where),
-                last_price=_number(row, "last_price", where),
-                unrealised_pnl=_number(row, "pnl", where),
-                label=f"{product.strip().upper()} holding",
-                symbol=symbol,
-                currency=CURRENCY,
-                aliases=tuple(aliases),
-            )
+        last_price = _number(row, "last_price", where)
+        average = _known_average(_number(row, "average_price", where))
+        holding = Position(
+            instrument=instrument,
+            quantity=quantity,
+            average_price=average,
+            last_price=last_price,
+            unrealised_pnl=_number(row, "pnl", where) if average is not None else None,
+            label=f"{leg_label(instrument, product)} holding",
+            symbol=symbol,
+            currency=CURRENCY,
+            aliases=tuple(aliases),
+            price_missing_reason=None if average is not None or quantity == ZERO else NO_AVERAGE,
         )
+        holdings.append(holding)
+        mtf = _mtf_leg(row, holding, where)
+        if mtf is not None:
+            _once(seen, (instrument, "MTF"), where)
+            holdings.append(mtf)
     return holdings
+
+
+# Why a holding's row has no average (shown as the row's note, never a price mismatch).
+NO_AVERAGE = "Kite has no buy average for this holding (corporate action or transfer-in); not compared"
+
+
+def _known_average(average: Decimal | None) -> Decimal | None:
+    return None if average is None or average == ZERO else average
+
+
+def _mtf_leg(row: dict[str, Any], holding: Position, where: str) -> Position | None:
+    """The margin-funded shares of a holding, as Kite counts them: in ``mtf``, not in ``quantity``.
+
+    Kite's own example (AARON: ``quantity`` 1 at 161, ``mtf.quantity`` 1000 at 100, ``pnl``
+    191.95 = 1 x (352.95 - 161)) shows the two apart: the account holds both, so the MTF
+    quantity is added as a leg with its own average and P&L. ``mtf.used_quantity`` (sold today)
+    is not subtracted, for the same reason as ``used_quantity``: the sale is a position row.
+    """
+    block = row.get("mtf")
+    if block is None:
+        return None
+    if not isinstance(block, dict):
+        raise _Malformed(f"{where}: mtf should be an object, got {_kind(block)}")
+    quantity = _number(block, "quantity", f"{where} mtf") or ZERO
+    if quantity == ZERO:
+        return None
+    average = _known_average(_number(block, "average_price", f"{where} mtf"))
+    last = holding.last_price
+    unrealised = normal(quantity * (last - average)) if average is not None and last is not None else None
+    return replace(
+        holding,
+        quantity=quantity,
+        average_price=average,
+        unrealised_pnl=unrealised,
+        label=f"{leg_label(holding.instrument, 'MTF')} holding",
+        price_missing_reason=None if average is not None else NO_AVERAGE,
+    )
+
+
+# Products whose shares land in (or leave) the demat account: their legs join the holding.
+DELIVERY_PRODUCTS = frozenset({"CNC", "MTF"})
+
+
+def join_delivery_legs(positions: list[Position], holdings: list[Position]) -> list[Position]:
+    """Today's delivery legs (CNC, MTF) of a stock move onto its holding's instrument.
+
+    A holding is one demat balance, listed under either cash exchange, and a delivery sale on the
+    other exchange reduces it, so that leg belongs on the holding's row. Intraday legs (MIS, CO,
+    BO) are squared off on the exchange they were traded on and stay on their own exchange's
+    row, whether or not a holding exists: one rule, so NSE and BSE MIS never fold together.
+    """
+    home: dict[str, set[str]] = {}
+    for holding in holdings:
+        exchange = holding.instrument.partition(":")[0]
+        if exchange in _CASH_EXCHANGES and holding.symbol:
+            home.setdefault(holding.symbol, set()).add(holding.instrument)
+    if not home:
+        return positions
+    joined = []
+    for position in positions:
+        exchange = position.instrument.partition(":")[0]
+        product = (position.label or "").rpartition(" ")[2]
+        targets = home.get(position.symbol or "", set())
+        if exchange in _CASH_EXCHANGES and product in DELIVERY_PRODUCTS and len(targets) == 1:
+            position = replace(position, instrument=next(iter(targets)))
+        joined.append(position)
+    return joined
 
 
 def parse_orders(data: Any) -> list[WorkingOrder]:
@@ -597,18 +772,44 @@ def parse_orders(data: Any) -> list[WorkingOrder]:
         )
         if remaining <= ZERO:
             continue
+        later = _iceberg_rest(row, where)
+        text = _order_text(row, side, remaining + later, status.strip().upper(), where)
+        if later:
+            text += f" (iceberg: {_plain(remaining)} in this leg, {_plain(later)} in later legs)"
+        remaining += later
         orders.append(
             WorkingOrder(
                 instrument=instrument,
                 quantity=remaining if side == "BUY" else -remaining,
-                description=_order_text(row, side, remaining, status.strip().upper(), where),
+                description=text,
             )
         )
     return orders
 
 
+def _iceberg_rest(row: dict[str, Any], where: str) -> Decimal:
+    """What an iceberg order still has to place after the leg this row is.
+
+    Kite lists only the working leg; ``meta.iceberg.remaining_quantity`` is the quantity of the
+    legs not placed yet (Kite's own example: leg 1 of 5, 200 a leg, 1000 in all, 800 remaining),
+    so the whole order's unfilled quantity is this leg's plus that.
+    """
+    meta = row.get("meta")
+    iceberg = meta.get("iceberg") if isinstance(meta, dict) else None
+    if not isinstance(iceberg, dict):
+        return ZERO
+    rest = _number(iceberg, "remaining_quantity", f"{where} meta.iceberg") or ZERO
+    if rest < ZERO:
+        raise _Malformed(f"{where}: meta.iceberg.remaining_quantity {rest} is negative")
+    return rest
+
+
+def _plain(value: Decimal) -> str:
+    return f"{normal(value):f}"
+
+
 def _order_text(row: dict[str, Any], side: str, remaining: Decimal, status: str, where: str) -> str:
-    text = f"{side} {remaining} pending"
+    text = f"{side} {_plain(remaining)} pending"
     order_type = row.get("order_type")
     price = _number(row, "price", where)
     if order_type == "LIMIT" and price:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -41,6 +43,8 @@ from tests.fakes.kite_server import (
     Reply,
     delayed,
     dropped,
+    fixture_data,
+    fixture_reply,
     holding_row,
     html_page,
     input_error,
@@ -78,16 +82,40 @@ def store_token(ring: KeyringBackend, token: str) -> None:
     ring.set_password(KEYRING_SERVICE, f"{ACCOUNT}:access_token", token)
 
 
+_TEMP_DIRS: list[str] = []
+
+
+def _temp_dir() -> Path:
+    """A data directory for an adapter built outside a test's ``tmp_path``; removed after the test."""
+    path = tempfile.mkdtemp(prefix="kite-test-")
+    _TEMP_DIRS.append(path)
+    return Path(path)
+
+
+@pytest.fixture(autouse=True)
+def _remove_temp_dirs() -> Iterator[None]:
+    yield
+    while _TEMP_DIRS:
+        shutil.rmtree(_TEMP_DIRS.pop(), ignore_errors=True)
+
+
 def make(
-    kite: FakeKiteServer, *, secrets: Secrets | None = None, timeout: float = 2.0, **options: Any
+    kite: FakeKiteServer,
+    *,
+    secrets: Secrets | None = None,
+    timeout: float = 2.0,
+    data_dir: Path | None = None,
+    **options: Any,
 ) -> KiteAdapter:
     """An adapter with a roomy private limiter, so tests that are not about the rate run fast.
 
     The tests about the rate build theirs with ``create``, which uses the real shared limit.
+    Each gets a data directory of its own (unless one is given), since a refused token is
+    remembered there.
     """
     return KiteAdapter(
         account_for(kite, timeout=timeout, **options),
-        AdapterContext(Path("."), secrets or Secrets()),
+        AdapterContext(data_dir or _temp_dir(), secrets or Secrets()),
         limiter=SlidingWindowLimiter(100, 1.0),
     )
 
@@ -141,7 +169,7 @@ async def test_startup_fetch_reads_positions_holdings_and_working_orders(
 
     snapshot = await adapter.fetch()
 
-    option = by_label(snapshot, f"NFO:{OPTION}")["NRML"]
+    option = by_label(snapshot, f"NFO:{OPTION}")["NFO NRML"]
     assert option.quantity == Decimal(-75)
     assert option.average_price == Decimal("120.35")
     assert option.last_price == Decimal("118.1")
@@ -149,10 +177,10 @@ async def test_startup_fetch_reads_positions_holdings_and_working_orders(
     assert option.realised_pnl == Decimal(0)
     assert option.currency == "INR"
     assert option.symbol == OPTION
-    crude = by_label(snapshot, "MCX:CRUDEOIL25OCTFUT")["NRML"]
+    crude = by_label(snapshot, "MCX:CRUDEOIL25OCTFUT")["MCX NRML"]
     assert crude.multiplier == Decimal(100)
     assert crude.quantity == Decimal(2)
-    infy = by_label(snapshot, "NSE:INFY")["CNC holding"]
+    infy = by_label(snapshot, "NSE:INFY")["NSE CNC holding"]
     assert infy.quantity == Decimal(10)
     assert infy.last_price == Decimal("1500.05")
     assert all(isinstance(p.quantity, Decimal) for p in snapshot.positions)
@@ -182,10 +210,10 @@ async def test_position_closed_at_the_broker_comes_back_as_zero_with_realised_pn
         ),
     )
     first = await adapter.fetch()
-    assert by_label(first, f"NFO:{OPTION}")["NRML"].quantity == 75
+    assert by_label(first, f"NFO:{OPTION}")["NFO NRML"].quantity == 75
 
     second = await adapter.fetch()
-    closed = by_label(second, f"NFO:{OPTION}")["NRML"]
+    closed = by_label(second, f"NFO:{OPTION}")["NFO NRML"]
     assert closed.quantity == 0
     assert closed.realised_pnl == Decimal("412.5")
     assert closed.average_price is None  # Kite's 0 on a closed row is not a price
@@ -206,7 +234,7 @@ async def test_partial_close_reports_the_remaining_quantity(
         ),
     )
     await adapter.fetch()
-    row = by_label(await adapter.fetch(), f"NFO:{OPTION}")["NRML"]
+    row = by_label(await adapter.fetch(), f"NFO:{OPTION}")["NFO NRML"]
     assert row.quantity == 75
     assert row.realised_pnl == Decimal(150)
     assert row.unrealised_pnl == Decimal(225)
@@ -242,11 +270,11 @@ async def test_mis_and_nrml_of_one_instrument_stay_two_labelled_rows(
         ]
     )
     rows = by_label(await adapter.fetch(), f"NFO:{OPTION}")
-    assert set(rows) == {"MIS", "NRML"}
-    assert rows["MIS"].quantity == 50
-    assert rows["NRML"].quantity == 25
-    assert rows["MIS"].average_price == 101
-    assert rows["NRML"].average_price == 99
+    assert set(rows) == {"NFO MIS", "NFO NRML"}
+    assert rows["NFO MIS"].quantity == 50
+    assert rows["NFO NRML"].quantity == 25
+    assert rows["NFO MIS"].average_price == 101
+    assert rows["NFO NRML"].average_price == 99
 
 
 async def test_delivery_equity_comes_from_holdings_with_t1_quantity(
@@ -265,13 +293,14 @@ async def test_delivery_equity_comes_from_holdings_with_t1_quantity(
     )
     snapshot = await adapter.fetch()
 
-    sbin = by_label(snapshot, "BSE:SBIN")["CNC holding"]
+    sbin = by_label(snapshot, "BSE:SBIN")["BSE CNC holding"]
     assert sbin.quantity == 18  # quantity + t1_quantity; today's sale is the CNC position below
     assert sbin.unrealised_pnl == Decimal(270)
     assert sbin.realised_pnl is None
     assert "NSE:SBIN" in sbin.aliases  # Kite lists demat shares under either cash exchange
-    assert by_label(snapshot, "NSE:SBIN")["CNC"].quantity == -3
-    reliance = by_label(snapshot, "NSE:RELIANCE")["CNC holding"]
+    # Today's delivery sale on NSE reduces the one demat balance Kite lists under BSE.
+    assert by_label(snapshot, "BSE:SBIN")["NSE CNC"].quantity == -3
+    reliance = by_label(snapshot, "NSE:RELIANCE")["NSE CNC holding"]
     assert reliance.quantity == 2  # bought yesterday, not delivered yet: still held
 
 
@@ -495,7 +524,9 @@ async def test_unreachable_kite_is_a_network_error(memory_keyring: KeyringBacken
         account = account_for(kite)
     store_token(memory_keyring, "token")
     adapter = KiteAdapter(
-        account, AdapterContext(Path("."), Secrets()), limiter=SlidingWindowLimiter(100, 1.0)
+        account,
+        AdapterContext(_temp_dir(), Secrets()),
+        limiter=SlidingWindowLimiter(100, 1.0),
     )
     try:
         with pytest.raises(ReadError) as raised:
@@ -525,7 +556,7 @@ async def test_hammered_fetches_are_delayed_never_dropped_and_stay_under_the_lim
     with FakeKiteServer(api_key=f"key{uuid.uuid4().hex[:12]}", rate_limit=10) as kite:
         store_token(memory_keyring, kite.access_token)
         kite.set_positions([position_row(OPTION, quantity=75, average_price=100, last_price=100)])
-        context = AdapterContext(Path("."), Secrets())
+        context = AdapterContext(_temp_dir(), Secrets())
         first = create(account_for(kite), context)
         second = create(account_for(kite, include_orders=False), context)  # same API key: one budget
         try:
@@ -550,7 +581,7 @@ async def test_a_fetch_cancelled_while_waiting_for_the_limiter_sends_nothing(
     kite: FakeKiteServer, memory_keyring: KeyringBackend
 ) -> None:
     store_token(memory_keyring, kite.access_token)
-    adapter = create(account_for(kite), AdapterContext(Path("."), Secrets()))
+    adapter = create(account_for(kite), AdapterContext(_temp_dir(), Secrets()))
     try:
         limiter = shared_limiter(f"kite:{kite.api_key}", REQUESTS_PER_SECOND, RATE_WINDOW_SECONDS)
         for _ in range(REQUESTS_PER_SECOND):
@@ -621,7 +652,7 @@ async def test_a_day_of_syncs_only_ever_reads(kite: FakeKiteServer, adapter: Kit
 
 
 async def test_registry_builds_a_broker_adapter(kite: FakeKiteServer) -> None:
-    made = create_adapter(account_for(kite), AdapterContext(Path("."), Secrets({})))
+    made = create_adapter(account_for(kite), AdapterContext(_temp_dir(), Secrets({})))
     try:
         assert isinstance(made, KiteAdapter)
         assert isinstance(made, BrokerAdapter)
@@ -657,14 +688,14 @@ async def test_registry_builds_a_broker_adapter(kite: FakeKiteServer) -> None:
 def test_config_mistakes_name_the_field(options: dict[str, Any], field: str, words: str) -> None:
     account = AccountConfig(id=ACCOUNT, broker="kite", book="book", options=options)
     with pytest.raises(ConfigError) as raised:
-        create(account, AdapterContext(Path("."), Secrets({})))
+        create(account, AdapterContext(_temp_dir(), Secrets({})))
     assert raised.value.field == field
     assert words in str(raised.value)
 
 
 def test_default_api_root_is_kites_own() -> None:
     account = AccountConfig(id=ACCOUNT, broker="kite", book="book", options={"api_key": "k"})
-    made = create(account, AdapterContext(Path("."), Secrets({})))
+    made = create(account, AdapterContext(_temp_dir(), Secrets({})))
     assert made.api_root == "https://api.kite.trade"
     asyncio.run(made.close())
 
@@ -792,7 +823,7 @@ async def test_worker_sums_mis_and_nrml_and_keeps_the_breakdown(desk: Desk) -> N
     row = (await desk.sync()).rows[f"NFO:{OPTION}"]
     assert row.status is Status.MATCH
     assert row.broker_qty == 75
-    assert {(p.label, p.quantity) for p in row.broker_parts} == {("MIS", 50), ("NRML", 25)}
+    assert {(p.label, p.quantity) for p in row.broker_parts} == {("NFO MIS", 50), ("NFO NRML", 25)}
 
 
 async def test_worker_adds_holdings_t1_and_todays_cnc_sale(desk: Desk) -> None:
@@ -812,7 +843,7 @@ async def test_worker_adds_holdings_t1_and_todays_cnc_sale(desk: Desk) -> None:
     assert statuses(result) == {"BSE:SBIN": Status.MATCH}
     row = result.rows["BSE:SBIN"]
     assert row.broker_qty == 15
-    assert {(p.label, p.quantity) for p in row.broker_parts} == {("CNC holding", 18), ("CNC", -3)}
+    assert {(p.label, p.quantity) for p in row.broker_parts} == {("BSE CNC holding", 18), ("NSE CNC", -3)}
 
 
 async def test_worker_marks_login_required_and_keeps_the_picture(
@@ -909,7 +940,7 @@ def test_credentials_in_the_api_root_are_refused_and_never_echoed(root: str) -> 
     with pytest.raises(ConfigError) as caught:
         create(
             AccountConfig(id=ACCOUNT, broker="kite", book="book", options={"api_key": "k", "api_root": root}),
-            AdapterContext(Path("."), Secrets()),
+            AdapterContext(_temp_dir(), Secrets()),
         )
     assert "api_root" in str(caught.value)
     assert "hunter2" not in str(caught.value)
@@ -924,3 +955,200 @@ async def test_a_non_2xx_status_is_a_failed_read_whatever_the_body(
         await adapter.fetch()
     assert caught.value.kind is ReadErrorKind.HTTP
     assert f"GET {HOLDINGS} answered HTTP 503" in str(caught.value)
+
+
+# --- Kite's own payloads (tests/fixtures/kite, sources in its README) ------------------------
+
+
+async def test_pnl_comes_from_pnl_not_from_realised_and_unrealised(
+    kite: FakeKiteServer, adapter: KiteAdapter
+) -> None:
+    """Real rows leave ``realised``/``unrealised`` at 0 (or put all of ``pnl`` in ``unrealised``)."""
+    kite.script(POSITIONS, fixture_reply("positions.json"))
+    snapshot = await adapter.fetch()
+    # Closed today with pnl 801 (Kite: realised 0, unrealised 801): all of it is realised.
+    gold = by_label(snapshot, "MCX:GOLDGUINEA17DECFUT")["MCX NRML"]
+    assert (gold.quantity, gold.realised_pnl, gold.unrealised_pnl) == (0, Decimal(801), None)
+    # An NSE cover order bought at 311, sold at 309: pnl -2, realised.
+    sbin = by_label(snapshot, "NSE:SBIN")["NSE CO"]
+    assert (sbin.realised_pnl, sbin.average_price) == (Decimal(-2), None)
+    # Open at the last price: nothing made yet either way.
+    lead = by_label(snapshot, "MCX:LEADMINI17DECFUT")["MCX NRML"]
+    assert (lead.multiplier, lead.unrealised_pnl, lead.realised_pnl) == (Decimal(1000), 0, 0)
+
+    # The row Zerodha staff posted with the formula: short 100 at 3.475, now 0.75, pnl 272.5.
+    kite.script(POSITIONS, fixture_reply("forum_short_option.json"))
+    short = by_label(await adapter.fetch(), "NFO:NIFTY15DEC9500CE")["NFO NRML"]
+    assert (short.quantity, short.unrealised_pnl, short.realised_pnl) == (-100, Decimal("272.5"), 0)
+
+
+async def test_pnl_is_split_between_what_is_open_and_what_was_closed(
+    kite: FakeKiteServer, adapter: KiteAdapter
+) -> None:
+    """Forum row changed: 60 of the 100 bought back at 1.475 today, 40 still short at 3.475."""
+    row = fixture_data("forum_short_option.json")["net"][0]
+    row.update(quantity=-40, buy_quantity=60, buy_price=1.475, buy_value=88.5, realised=0, unrealised=0)
+    row["pnl"] = round(347.5 - 88.5 + -40 * 0.75, 4)  # Zerodha's formula: 229.0
+    kite.set_positions([row])
+    short = by_label(await adapter.fetch(), "NFO:NIFTY15DEC9500CE")["NFO NRML"]
+    assert short.unrealised_pnl == Decimal(109)  # -40 x (0.75 - 3.475)
+    assert short.realised_pnl == Decimal(120)  # 60 x (3.475 - 1.475)
+
+    del row["pnl"]  # no pnl field at all: the formula from the values
+    kite.set_positions([row])
+    again = by_label(await adapter.fetch(), "NFO:NIFTY15DEC9500CE")["NFO NRML"]
+    assert (again.unrealised_pnl, again.realised_pnl) == (Decimal(109), Decimal(120))
+
+
+async def test_a_holding_without_a_buy_average_is_unknown_not_zero(
+    kite: FakeKiteServer, adapter: KiteAdapter
+) -> None:
+    rows = fixture_data("holdings.json")
+    rows[1]["average_price"] = 0  # SBIN as Kite lists shares from a corporate action or transfer-in
+    rows[1]["pnl"] = rows[1]["last_price"] * rows[1]["quantity"]  # what Kite computes from that 0
+    kite.set_holdings(rows)
+    sbin = by_label(await adapter.fetch(), "BSE:SBIN")["BSE CNC holding"]
+    assert sbin.quantity == 16
+    assert sbin.average_price is None and sbin.unrealised_pnl is None
+    assert sbin.price_missing_reason and "no buy average" in sbin.price_missing_reason
+
+
+async def test_mtf_shares_are_a_leg_of_their_own(kite: FakeKiteServer, adapter: KiteAdapter) -> None:
+    """Kite counts margin-funded shares in ``mtf``, apart from ``quantity`` (AARON: 1 + 1000)."""
+    kite.script(HOLDINGS, fixture_reply("holdings.json"))
+    legs = by_label(await adapter.fetch(), "NSE:AARON")
+    assert set(legs) == {"NSE CNC holding", "NSE MTF holding"}
+    cnc, mtf = legs["NSE CNC holding"], legs["NSE MTF holding"]
+    assert (cnc.quantity, cnc.average_price, cnc.unrealised_pnl) == (1, 161, Decimal("191.95"))
+    assert (mtf.quantity, mtf.average_price, mtf.last_price) == (1000, 100, Decimal("352.95"))
+    assert mtf.unrealised_pnl == Decimal(252950)
+    assert set(by_label(await adapter.fetch(), "BSE:SBIN")) == {"BSE CNC holding"}  # mtf quantity 0
+
+
+async def test_an_iceberg_order_explains_a_gap_with_all_its_legs(
+    kite: FakeKiteServer, adapter: KiteAdapter
+) -> None:
+    """Kite's iceberg row: leg 1 of 5, 200 a leg, 800 in later legs (made OPEN, it was REJECTED)."""
+    rows = fixture_data("orders.json")
+    iceberg = next(o for o in rows if o["variety"] == "iceberg")
+    iceberg["status"] = "OPEN"
+    kite.set_orders(rows)
+    orders = (await adapter.fetch()).orders
+    assert [(o.instrument, o.quantity) for o in orders] == [("NSE:SBIN", Decimal(1000))]
+    assert orders[0].description.startswith("BUY 1000 pending")
+    assert "200 in this leg, 800 in later legs" in orders[0].description
+
+
+async def test_intraday_legs_stay_on_their_exchange_whatever_else_is_held(
+    kite: FakeKiteServer, adapter: KiteAdapter
+) -> None:
+    """NSE MIS and BSE MIS of one stock: the same rows with a holding as without one."""
+    mis = [
+        position_row("SBIN", "NSE", product="MIS", quantity=10, average_price=760, last_price=762),
+        position_row("SBIN", "BSE", product="MIS", quantity=-10, average_price=763, last_price=762),
+    ]
+    kite.set_positions(mis)
+    without = {(p.instrument, p.label, p.quantity) for p in (await adapter.fetch()).positions}
+    kite.script(HOLDINGS, fixture_reply("holdings.json"))  # SBIN is held, listed under BSE
+    kite.set_positions([*mis, position_row("SBIN", "NSE", product="CNC", quantity=-4, average_price=765)])
+    with_holding = {(p.instrument, p.label, p.quantity) for p in (await adapter.fetch()).positions}
+    assert without == {("NSE:SBIN", "NSE MIS", 10), ("BSE:SBIN", "BSE MIS", -10)}
+    assert without <= with_holding
+    assert ("BSE:SBIN", "NSE CNC", -4) in with_holding  # a delivery sale reduces the holding
+
+
+async def test_a_refused_token_is_not_sent_again_by_the_next_process(
+    kite: FakeKiteServer, memory_keyring: KeyringBackend, tmp_path: Path
+) -> None:
+    """Two adapters on one data directory stand for two runs of ``sync --once``."""
+    store_token(memory_keyring, kite.access_token)
+    kite.expire_tokens()
+    first = make(kite, data_dir=tmp_path)
+    try:
+        with pytest.raises(LoginRequired):
+            await first.fetch()
+    finally:
+        await first.close()
+    sent = kite.count()
+    assert sent > 0
+    stored = (tmp_path / "kite" / f"{ACCOUNT}.refused-token").read_text()
+    assert kite.access_token not in stored
+
+    second = make(kite, data_dir=tmp_path)
+    try:
+        with pytest.raises(LoginRequired, match="expired"):
+            await second.fetch()
+        assert kite.count() == sent  # nothing sent for the refused token
+
+        kite.accept_token("token-day-2")
+        store_token(memory_keyring, "token-day-2")
+        await second.fetch()
+        assert kite.count() > sent
+    finally:
+        await second.close()
+    assert not (tmp_path / "kite" / f"{ACCOUNT}.refused-token").exists()  # a good read forgets it
+
+
+async def test_worker_archives_a_kite_close_with_its_pnl(desk: Desk) -> None:
+    """GOLDGUINEA17DECFUT, held at the last sync, comes back closed with Kite's pnl 801."""
+    desk.write_book([])
+    open_row = fixture_data("positions.json")["net"][1]
+    open_row.update(quantity=1, average_price=23139.75, sell_quantity=3, sell_value=70020, pnl=1016)
+    desk.kite.script(POSITIONS, success({"net": [open_row], "day": []}), fixture_reply("positions.json"))
+    await desk.sync()
+    closed = await desk.sync()
+    row = closed.rows["MCX:GOLDGUINEA17DECFUT"]
+    assert (row.status, row.realised_pnl, row.realised_estimated) == (Status.CLOSED, Decimal(801), False)
+    event = next(e for e in closed.events if e.kind is EventKind.CLOSED and e.instrument == row.instrument)
+    assert "realised P&L 801" in event.detail
+
+
+async def test_worker_never_compares_an_unknown_holding_average(desk: Desk) -> None:
+    rows = fixture_data("holdings.json")
+    rows[1]["average_price"] = 0
+    desk.kite.set_holdings(rows)
+    desk.write_book(
+        [
+            {"symbol": "NSE:SBIN", "quantity": 16, "average_price": 801.78},
+            {"symbol": "NSE:AARON", "quantity": 1001, "average_price": 100.06},
+        ]
+    )
+    first = await desk.sync()
+    second = await desk.sync()
+    assert statuses(second) == {"BSE:SBIN": Status.MATCH, "NSE:AARON": Status.MATCH}
+    assert second.rows["BSE:SBIN"].broker_avg is None
+    assert not [e for e in [*first.events, *second.events] if e.kind is EventKind.MISMATCH_DETECTED]
+
+
+async def test_worker_keeps_nse_and_bse_intraday_rows_apart_beside_a_holding(desk: Desk) -> None:
+    desk.kite.script(HOLDINGS, fixture_reply("holdings.json"))
+    desk.kite.set_positions(
+        [
+            position_row("SBIN", "NSE", product="MIS", quantity=10, average_price=760, last_price=762),
+            position_row("SBIN", "BSE", product="MIS", quantity=5, average_price=763, last_price=762),
+        ]
+    )
+    desk.write_book(
+        [
+            {"symbol": "NSE:SBIN", "quantity": 10, "average_price": 760},
+            {"symbol": "BSE:SBIN", "quantity": 21},
+            {"symbol": "NSE:AARON", "quantity": 1001},
+        ]
+    )
+    result = await desk.sync()
+    assert statuses(result) == {"NSE:SBIN": Status.MATCH, "BSE:SBIN": Status.MATCH, "NSE:AARON": Status.MATCH}
+    assert [(p.label, p.quantity) for p in result.rows["NSE:SBIN"].broker_parts] == [("NSE MIS", 10)]
+    assert {(p.label, p.quantity) for p in result.rows["BSE:SBIN"].broker_parts} == {
+        ("BSE CNC holding", 16),
+        ("BSE MIS", 5),
+    }
+
+
+async def test_float_residue_of_pnl_is_not_a_realised_amount(
+    kite: FakeKiteServer, adapter: KiteAdapter
+) -> None:
+    row = fixture_data("forum_short_option.json")["net"][0]
+    row["pnl"] = 272.50000000000006  # what float arithmetic on Kite's side can send
+    kite.set_positions([row])
+    short = by_label(await adapter.fetch(), "NFO:NIFTY15DEC9500CE")["NFO NRML"]
+    assert short.realised_pnl == 0

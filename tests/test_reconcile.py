@@ -402,3 +402,39 @@ def test_a_changed_fingerprint_restarts_the_settle_clock_with_its_modification_t
     session.now = changed_at + timedelta(seconds=30)
     out = session.sync(broker(), BookSnapshot((pos("P", 2, 1),), "v2", modified_at=changed_at))
     assert kinds(out) == [("P", "phantom_detected")]
+
+
+def test_legs_that_net_to_zero_are_open_never_closed() -> None:
+    """NRML +35 and MIS -35 of one future: two open legs, judged on the net, never ``closed``."""
+    fut = "NFO:BANKNIFTY25NOVFUT"
+    session = Session(JudgeSettings(settle_seconds=0, confirm_syncs=1))
+    session.sync(broker(pos(fut, 35, 51000, label="NFO NRML")), book(pos(fut, 35, 51000)))
+    legs = broker(pos(fut, 35, 51000, label="NFO NRML"), pos(fut, -35, 51100, label="NFO MIS"))
+
+    flat_book = session.sync(legs, book())
+    row = flat_book.rows[fut]
+    assert row.status is Status.MATCH  # the net (0) against a book that holds none
+    assert [(p.label, p.quantity) for p in row.broker_parts] == [("NFO NRML", 35), ("NFO MIS", -35)]
+    assert flat_book.closed == []
+    assert EventKind.CLOSED not in {e.kind for e in flat_book.events}
+    changed = [e for e in flat_book.events if e.kind is EventKind.QTY_CHANGED]
+    assert changed and "legs still open: NFO NRML 35, NFO MIS -35" in changed[0].detail
+
+    # Judged on the net: a book still holding 35 is phantom-like on the net, yet not closed.
+    holding_book = session.sync(legs, book(pos(fut, 35, 51000)))
+    assert holding_book.rows[fut].status is Status.PHANTOM
+    assert holding_book.closed == []
+
+    # Once both legs are flat the row is closed, as any other.
+    done = session.sync(broker(pos(fut, 0, label="NFO NRML"), pos(fut, 0, label="NFO MIS")), book())
+    assert done.rows[fut].status is Status.CLOSED
+
+
+def test_a_leg_of_unknown_average_makes_the_summed_average_unknown() -> None:
+    """Kite's 0 average (no buy average) must not leave the other leg's average to be compared."""
+    out = Session().sync(
+        broker(pos("BSE:SBIN", 16, None, label="BSE CNC holding"), pos("BSE:SBIN", 4, 700, label="NSE CNC")),
+        book(pos("BSE:SBIN", 20, 801)),
+    )
+    row = out.rows["BSE:SBIN"]
+    assert (row.status, row.broker_avg) == (Status.MATCH, None)

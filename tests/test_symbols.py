@@ -152,3 +152,16 @@ def test_spellings_of_one_instrument_can_be_the_same(a: str, b: str) -> None:
 )
 def test_different_contracts_can_never_be_the_same(a: str, b: str) -> None:
     assert not can_be_same(a, b) and not can_be_same(b, a)
+
+
+def test_a_broker_instrument_is_never_redirected_by_another_ones_alias() -> None:
+    """A BSE holding answers to "NSE:X", but not while an NSE leg is held as "NSE:X" itself."""
+    resolver = Resolver()
+    holding = Position("BSE:SBIN", Decimal(16), symbol="SBIN", aliases=("SBIN", "NSE:SBIN"))
+    resolver.key_broker([holding])
+    assert resolver.key("NSE:SBIN") == "BSE:SBIN"  # learned, and kept across syncs
+
+    nse_mis = Position("NSE:SBIN", Decimal(10), symbol="SBIN", aliases=("SBIN",), label="NSE MIS")
+    bse_mis = Position("BSE:SBIN", Decimal(-5), symbol="SBIN", aliases=("SBIN",), label="BSE MIS")
+    keyed = resolver.key_broker([holding, nse_mis, bse_mis])
+    assert [p.instrument for p in keyed] == ["BSE:SBIN", "NSE:SBIN", "BSE:SBIN"]

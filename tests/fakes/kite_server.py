@@ -26,6 +26,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -101,6 +102,29 @@ def dropped() -> Reply:
 
 def delayed(reply: Reply, seconds: float) -> Reply:
     return replace(reply, delay=seconds)
+
+
+# --- real payloads -------------------------------------------------------------------------------
+
+# Kite's own responses (``zerodha/kiteconnect-mocks``) and a row Zerodha staff posted; where each
+# comes from, with the commit, is in that folder's README.
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "kite"
+
+
+def fixture_envelope(name: str) -> dict[str, Any]:
+    """A stored Kite response, envelope and all, as parsed JSON (a fresh copy each call)."""
+    document: dict[str, Any] = json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+    return document
+
+
+def fixture_data(name: str) -> Any:
+    """The ``data`` part of a stored Kite response, to change a field before serving it."""
+    return fixture_envelope(name)["data"]
+
+
+def fixture_reply(name: str) -> Reply:
+    """A stored Kite response served byte for byte as Kite sent it."""
+    return Reply(200, body=(FIXTURES / name).read_bytes())
 
 
 # --- realistic rows ------------------------------------------------------------------------------

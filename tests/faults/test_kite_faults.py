@@ -175,3 +175,19 @@ def test_a_refused_token_asks_for_a_login_and_keeps_the_picture(
     assert faulted.account(ACCOUNT)["state"] == "login_required"
     assert set(faulted.rows(ACCOUNT)) == set(good.rows(ACCOUNT))
     assert not faulted.event_kinds() & {"phantom_detected", "untracked_detected", "closed"}
+
+    # The next run, a new process with the same token, sends nothing and says so at once.
+    kite.clear_requests()
+    again = sync_once(config, data_dir, capsys)
+    assert kite.count() == 0
+    assert again.code == 2
+    assert again.account(ACCOUNT)["state"] == "login_required"
+    assert set(again.rows(ACCOUNT)) == set(good.rows(ACCOUNT))
+
+    # A different token stored (a login) is tried, and the account reads again.
+    kite.script(POSITIONS, positions_payload([POSITION]))
+    kite.accept_token("token-day-2")
+    memory_keyring.set_password("position-sync", f"{ACCOUNT}:access_token", "token-day-2")
+    recovered = sync_once(config, data_dir, capsys)
+    assert recovered.account(ACCOUNT)["state"] == "ok"
+    assert kite.count() > 0
