@@ -557,6 +557,8 @@ class _Link:
                 self._finish_attempt()
                 await self._sleep_before_retry(failures)
                 continue
+            if self.state is _State.CLOSED:  # released while the attempt finished
+                return
             failures = 0
             reconnected = self._ever_ready
             self._ever_ready = True
@@ -619,8 +621,10 @@ class _Link:
         finally:
             if not connect.done():
                 connect.cancel()
-                with contextlib.suppress(BaseException):
-                    await connect
+                # Wait for it to unwind without taking on its outcome: awaiting it under
+                # suppress(BaseException) would also swallow a cancellation of this task (close),
+                # leaving the supervisor reconnecting and close waiting forever.
+                await asyncio.wait({connect})
         if self._connect_error is not None:
             error = self._connect_error
             raise _AttemptFailed(error.kind, error.reason, error.needs_user)
@@ -757,6 +761,8 @@ class _Link:
 
     def _go_down(self, failure: _Failure) -> None:
         """Mark the connection unusable; the first sentence of an outage is a warning, retries are quiet."""
+        if self.state is _State.CLOSED:  # closed meanwhile: nothing to reconnect
+            return
         self.state = _State.DOWN
         self.positions = {}
         self.portfolio = {}
