@@ -12,14 +12,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from app.config import Settings
-from app.display import clock, parse_duration, status_label
-from app.domain import Row
-from app.errors import ConfigError
-from app.store import Store
-from app.store import acks as ack_store
-from app.store.codec import iso
-from app.terminal import echo, echo_json
+from position_sync.app.config import Settings
+from position_sync.app.display import clock, parse_duration, status_label
+from position_sync.app.domain import Row
+from position_sync.app.errors import ConfigError
+from position_sync.app.store import Store
+from position_sync.app.store import acks as ack_store
+from position_sync.app.store.codec import iso
+from position_sync.app.terminal import echo, echo_json
 
 EXIT_OK = 0
 

@@ -21,27 +21,27 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, NoReturn
 
-from app.config import (
+from position_sync.app.config import (
     Settings,
     default_config_path,
     default_data_dir,
     load_settings,
     require_enabled_accounts,
 )
-from app.display import figures, instrument_label, plain_detail
-from app.domain import AccountState, Event, Row
-from app.errors import ConfigError
-from app.paths import resource_dir
-from app.redact import redact_logging
-from app.runtime import build_runtime
-from app.secrets import SecretUnavailable
-from app.store import Store, StoreError
-from app.store.codec import iso
-from app.store.engine import sqlite_url
-from app.store.identity import refuse_store_on_book
-from app.store.repository import DB_NAME
-from app.sync import SyncResult
-from app.terminal import TerminalSafeFormatter, echo, echo_json, terminal_safe
+from position_sync.app.display import figures, instrument_label, plain_detail
+from position_sync.app.domain import AccountState, Event, Row
+from position_sync.app.errors import ConfigError
+from position_sync.app.paths import resource_dir
+from position_sync.app.redact import redact_logging
+from position_sync.app.runtime import build_runtime
+from position_sync.app.secrets import SecretUnavailable
+from position_sync.app.store import Store, StoreError
+from position_sync.app.store.codec import iso
+from position_sync.app.store.engine import sqlite_url
+from position_sync.app.store.identity import refuse_store_on_book
+from position_sync.app.store.repository import DB_NAME
+from position_sync.app.sync import SyncResult
+from position_sync.app.terminal import TerminalSafeFormatter, echo, echo_json, terminal_safe
 
 EXIT_OK = 0
 EXIT_MISMATCH = 1
@@ -133,13 +133,13 @@ def build_parser() -> argparse.ArgumentParser:
     events.add_argument("--json", action="store_true")
 
     sub.add_parser("daemon", help="sync on every account's interval until stopped (SIGINT/SIGTERM)")
-    from app.ack_command import add_ack_parser
+    from position_sync.app.ack_command import add_ack_parser
 
     add_ack_parser(sub)
-    from app.fix_command import add_fix_parser
+    from position_sync.app.fix_command import add_fix_parser
 
     add_fix_parser(sub)
-    from app.login_command import add_login_parser
+    from position_sync.app.login_command import add_login_parser
 
     add_login_parser(sub)
     return parser
@@ -167,15 +167,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "events":
             return cmd_events(settings, data_dir, args)
         if args.command == "ack":
-            from app.ack_command import cmd_ack
+            from position_sync.app.ack_command import cmd_ack
 
             return cmd_ack(settings, data_dir, args)
         if args.command == "login":
-            from app.login_command import cmd_login
+            from position_sync.app.login_command import cmd_login
 
             return cmd_login(settings, data_dir, args)
         if args.command == "fix":
-            from app.fix_command import cmd_fix
+            from position_sync.app.fix_command import cmd_fix
 
             return cmd_fix(settings, data_dir, args)
         if args.command == "sync" and args.once:
@@ -237,16 +237,16 @@ def _self_check() -> int:
     try:
         import PySide6  # noqa: F401
     except ImportError:
-        from app.self_check import run_self_check
+        from position_sync.app.self_check import run_self_check
     else:
-        from ui.self_check import run_self_check  # type: ignore[import-not-found,unused-ignore,no-redef]
+        from position_sync.ui.self_check import run_self_check  # type: ignore[import-not-found,unused-ignore,no-redef]
     result: int = run_self_check()
     return result
 
 
 def _window(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     try:
-        from ui.main import run_window  # type: ignore[import-not-found,unused-ignore]
+        from position_sync.ui.main import run_window  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
         parser.print_help()
         return EXIT_OK

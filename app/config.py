@@ -21,9 +21,9 @@ import platformdirs
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
-from app.domain import to_decimal
-from app.errors import ConfigError
-from app.redact import url_has_credentials
+from position_sync.app.domain import to_decimal
+from position_sync.app.errors import ConfigError
+from position_sync.app.redact import url_has_credentials
 
 APP_NAME = "position-sync"
 CONFIG_ENV = "POSITION_SYNC_CONFIG"
@@ -292,7 +292,7 @@ def parse_settings(raw: dict[str, Any], path: Path | None) -> Settings:
         accounts.append(account)
     store_url = _parse_store(raw, path, base_dir)
     if store_url is not None:
-        from app.store.identity import refuse_store_on_book
+        from position_sync.app.store.identity import refuse_store_on_book
 
         field_name = "store.url_env" if "url_env" in raw.get("store", {}) else "store.url"
         refuse_store_on_book(store_url, books, path, field=field_name)
@@ -604,7 +604,7 @@ def _parse_account(entry: dict[str, Any], index: int, path: Path | None, base_di
     broker = _require_str(entry, "broker", where, path)
     book = _require_str(entry, "book", where, path)
     values: dict[str, Any] = {}
-    from brokers.registry import broker_defaults  # registry only: app never names a broker
+    from position_sync.brokers.registry import broker_defaults  # registry only: app never names a broker
 
     try:
         defaults = broker_defaults(broker)

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import NamedTuple
 
-from app.domain import Event, EventKind, Part, Row, Status, normal
+from position_sync.app.domain import Event, EventKind, Part, Row, Status, normal
 
 MINUS = "\u2212"  # as wide as "+" in tabular fonts, so signed columns stay aligned
 

@@ -21,15 +21,15 @@ from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.books.rows import RecordError, belongs, side_sign, to_position
-from app.books.sql import connect_args, describe_db_error, safe_url
-from app.config import AccountConfig, BookConfig, Settings
-from app.domain import ZERO, Event, EventKind, Row, Status, to_decimal
-from app.secrets import Secrets
-from app.store import Store
-from app.store.codec import iso
-from app.store.fixes import last_fix, mark_undone, record_fix
-from app.symbols import Resolver, similarity, symbol_part
+from position_sync.app.books.rows import RecordError, belongs, side_sign, to_position
+from position_sync.app.books.sql import connect_args, describe_db_error, safe_url
+from position_sync.app.config import AccountConfig, BookConfig, Settings
+from position_sync.app.domain import ZERO, Event, EventKind, Row, Status, to_decimal
+from position_sync.app.secrets import Secrets
+from position_sync.app.store import Store
+from position_sync.app.store.codec import iso
+from position_sync.app.store.fixes import last_fix, mark_undone, record_fix
+from position_sync.app.symbols import Resolver, similarity, symbol_part
 
 ACTIONS = ("close-phantom", "adopt", "take-broker")
 _NEEDS: dict[str, frozenset[Status]] = {

@@ -22,11 +22,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from app.config import Settings
-from app.errors import ConfigError
-from app.fix import ACTIONS, DEFAULT_REASON, BookFixer, FixError, FixFailed, FixNotAllowed
-from app.store import Store
-from app.terminal import echo
+from position_sync.app.config import Settings
+from position_sync.app.errors import ConfigError
+from position_sync.app.fix import ACTIONS, DEFAULT_REASON, BookFixer, FixError, FixFailed, FixNotAllowed
+from position_sync.app.store import Store
+from position_sync.app.terminal import echo
 
 EXIT_OK = 0
 EXIT_CONFIG = 3

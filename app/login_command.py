@@ -11,11 +11,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from app.config import Settings
-from app.errors import ConfigError
-from app.secrets import Secrets
-from app.terminal import echo
-from brokers.registry import AdapterContext, LoginFailed, login
+from position_sync.app.config import Settings
+from position_sync.app.errors import ConfigError
+from position_sync.app.secrets import Secrets
+from position_sync.app.terminal import echo
+from position_sync.brokers.registry import AdapterContext, LoginFailed, login
 
 EXIT_OK = 0
 EXIT_FAILED = 2

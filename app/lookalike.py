@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
-from app.symbols import compact, symbol_part
+from position_sync.app.symbols import compact, symbol_part
 
 # IB security types as they lead IB's instrument keys.
 IB_KINDS = frozenset(

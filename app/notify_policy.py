@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-from app.display import event_detail, event_label, fmt_money, fmt_qty, money
-from app.domain import ZERO, AccountState, Event, EventKind, Row, Status, optional_decimal
+from position_sync.app.display import event_detail, event_label, fmt_money, fmt_qty, money
+from position_sync.app.domain import ZERO, AccountState, Event, EventKind, Row, Status, optional_decimal
 
 DEFAULT_KINDS: frozenset[EventKind] = frozenset(
     {EventKind.PHANTOM_DETECTED, EventKind.CLOSED, EventKind.LOGIN_REQUIRED}

@@ -47,7 +47,7 @@ def cli_command() -> list[str]:
     """
     if is_frozen():
         return [sys.executable]
-    return [sys.executable, "-m", "app.cli"]
+    return [sys.executable, "-m", "position_sync.app.cli"]
 
 
 def id_file_stem(identifier: str) -> str:

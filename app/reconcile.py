@@ -16,7 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 from functools import partial
 
-from app.domain import (
+from position_sync.app.domain import (
     MISMATCH_STATUSES,
     ZERO,
     AccountState,
@@ -31,9 +31,9 @@ from app.domain import (
     WorkingOrder,
     normal,
 )
-from app.errors import ReadError, ReadErrorKind
-from app.lookalike import can_be_same
-from app.symbols import compact, similarity, symbol_part
+from position_sync.app.errors import ReadError, ReadErrorKind
+from position_sync.app.lookalike import can_be_same
+from position_sync.app.symbols import compact, similarity, symbol_part
 
 
 @dataclass(frozen=True)

@@ -9,15 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.books import Book, check_books, open_book
-from app.config import Settings
-from app.secrets import Secrets
-from app.store import Store
-from app.store.identity import refuse_store_on_book
-from app.store.ownership import StoreClaim, claim_store
-from app.sync import Clock, SyncWorker, utcnow
-from brokers.base import BrokerAdapter
-from brokers.registry import AdapterContext, create_adapter
+from position_sync.app.books import Book, check_books, open_book
+from position_sync.app.config import Settings
+from position_sync.app.secrets import Secrets
+from position_sync.app.store import Store
+from position_sync.app.store.identity import refuse_store_on_book
+from position_sync.app.store.ownership import StoreClaim, claim_store
+from position_sync.app.sync import Clock, SyncWorker, utcnow
+from position_sync.brokers.base import BrokerAdapter
+from position_sync.brokers.registry import AdapterContext, create_adapter
 
 
 @dataclass

@@ -11,7 +11,7 @@ import logging
 import os
 from typing import Any
 
-from app.errors import ReadError, ReadErrorKind
+from position_sync.app.errors import ReadError, ReadErrorKind
 
 KEYRING_SERVICE = "position-sync"
 

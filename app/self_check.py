@@ -22,8 +22,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import TextIO
 
-from app.cli import DEMO_CONFIG, version
-from app.paths import is_frozen, migrations_dir, resource_dir
+from position_sync.app.cli import DEMO_CONFIG, version
+from position_sync.app.paths import is_frozen, migrations_dir, resource_dir
 
 EXIT_PASSED = 0
 EXIT_FAILED = 1
@@ -31,7 +31,12 @@ SYNC_TIMEOUT = 30.0  # one demo sync takes well under a second; a hang must not 
 
 # Brokers are imported by name through ``brokers.registry`` (importlib), which is exactly what
 # PyInstaller's import analysis cannot see; importing them here proves the bundle has them.
-BROKER_MODULES = ("brokers.simulated", "brokers.kite", "brokers.kite_login", "brokers.ibkr")
+BROKER_MODULES = (
+    "position_sync.brokers.simulated",
+    "position_sync.brokers.kite",
+    "position_sync.brokers.kite_login",
+    "position_sync.brokers.ibkr",
+)
 KEYRING_BACKEND = {"linux": "keyring.backends.SecretService", "darwin": "keyring.backends.macOS"}
 KEYRING_BACKEND_WINDOWS = "keyring.backends.Windows"
 
@@ -119,7 +124,7 @@ def check_resources() -> str:
 
 
 def check_migrations() -> str:
-    from app.store.engine import head_revision
+    from position_sync.app.store.engine import head_revision
 
     folder = migrations_dir()
     scripts = sorted((folder / "versions").glob("*.py"))
@@ -186,15 +191,15 @@ def check_keyring() -> str:
 
 
 def check_demo_config() -> str:
-    from app.config import load_settings
+    from position_sync.app.config import load_settings
 
     settings = load_settings(DEMO_CONFIG)
     return f"{DEMO_CONFIG}: {len(settings.accounts)} account(s), {len(settings.books)} book(s)"
 
 
 def check_store(data_dir: Path) -> str:
-    from app.store import Store
-    from app.store.engine import current_revision, head_revision
+    from position_sync.app.store import Store
+    from position_sync.app.store.engine import current_revision, head_revision
 
     store = Store.open(data_dir)
     try:
@@ -209,9 +214,9 @@ def check_store(data_dir: Path) -> str:
 
 async def check_demo_sync(data_dir: Path) -> str:
     """One sync of every demo account through the same runtime and worker the window uses."""
-    from app.config import load_settings
-    from app.domain import AccountState
-    from app.runtime import build_runtime
+    from position_sync.app.config import load_settings
+    from position_sync.app.domain import AccountState
+    from position_sync.app.runtime import build_runtime
 
     runtime = build_runtime(load_settings(DEMO_CONFIG), data_dir)
     try:

@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
-from app.domain import Position
+from position_sync.app.domain import Position
 
 _SPACES = re.compile(r"\s+")
 # Longest first, so USDT wins over USD.

@@ -14,10 +14,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from app.config import parse_settings
-from app.runtime import build_runtime
-from app.secrets import Secrets
-from app.sync import SyncResult
+from position_sync.app.config import parse_settings
+from position_sync.app.runtime import build_runtime
+from position_sync.app.secrets import Secrets
+from position_sync.app.sync import SyncResult
 
 CHANGES = 20
 

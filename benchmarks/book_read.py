@@ -16,9 +16,9 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from app.books.sql import SqlBook
-from app.config import BookConfig
-from app.secrets import Secrets
+from position_sync.app.books.sql import SqlBook
+from position_sync.app.config import BookConfig
+from position_sync.app.secrets import Secrets
 
 N = 10_000
 ROWS = [

@@ -16,10 +16,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from app.domain import BookSnapshot, BrokerSnapshot, Position
-from app.reconcile import AccountMemory, JudgeSettings, reconcile
-from app.store import Store
-from app.store.repository import DB_NAME
+from position_sync.app.domain import BookSnapshot, BrokerSnapshot, Position
+from position_sync.app.reconcile import AccountMemory, JudgeSettings, reconcile
+from position_sync.app.store import Store
+from position_sync.app.store.repository import DB_NAME
 
 SYNCS = 1_440
 POSITIONS = 500

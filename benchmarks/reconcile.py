@@ -17,8 +17,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from app.domain import BookSnapshot, BrokerSnapshot, Position
-from app.reconcile import AccountMemory, JudgeSettings, reconcile
+from position_sync.app.domain import BookSnapshot, BrokerSnapshot, Position
+from position_sync.app.reconcile import AccountMemory, JudgeSettings, reconcile
 
 N = 100_000
 

@@ -28,12 +28,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from app.domain import Part, Row, Status
-from app.reconcile import AccountMemory, Outcome
-from app.store import Store
-from app.store.codec import iso
-from app.store.models import current_rows
-from app.store.repository import DB_NAME
+from position_sync.app.domain import Part, Row, Status
+from position_sync.app.reconcile import AccountMemory, Outcome
+from position_sync.app.store import Store
+from position_sync.app.store.codec import iso
+from position_sync.app.store.models import current_rows
+from position_sync.app.store.repository import DB_NAME
 
 N = 10_000
 ACCOUNT = "bench"

@@ -23,9 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from PySide6.QtWidgets import QApplication
 
-from app.domain import Row, Status
-from ui.positions_model import PositionsModel
-from ui.positions_view import PositionsView
+from position_sync.app.domain import Row, Status
+from position_sync.ui.positions_model import PositionsModel
+from position_sync.ui.positions_view import PositionsView
 
 COUNT = 10_000
 RUNS = 9

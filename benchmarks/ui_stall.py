@@ -24,12 +24,12 @@ import _data10k
 import qasync
 from PySide6.QtCore import QTimer
 
-from app.config import load_settings
-from app.runtime import build_runtime
-from ui.controller import Controller
-from ui.main import application
-from ui.preferences import Preferences
-from ui.window import MainWindow
+from position_sync.app.config import load_settings
+from position_sync.app.runtime import build_runtime
+from position_sync.ui.controller import Controller
+from position_sync.ui.main import application
+from position_sync.ui.preferences import Preferences
+from position_sync.ui.window import MainWindow
 
 GOAL_MS = 50
 

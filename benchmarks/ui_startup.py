@@ -41,11 +41,11 @@ def child(config: Path, data: Path, spawned: float) -> None:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import QEvent, QObject, QTimer
 
-    from app.config import load_settings
-    from app.runtime import build_runtime
-    from ui import main as ui_main
-    from ui.positions_view import PositionsView
-    from ui.window import MainWindow
+    from position_sync.app.config import load_settings
+    from position_sync.app.runtime import build_runtime
+    from position_sync.ui import main as ui_main
+    from position_sync.ui.positions_view import PositionsView
+    from position_sync.ui.window import MainWindow
 
     imported = time.monotonic()
     app = ui_main.application()
@@ -88,8 +88,8 @@ def child(config: Path, data: Path, spawned: float) -> None:
 def parent() -> None:
     import _data10k
 
-    from app.config import load_settings
-    from app.runtime import build_runtime
+    from position_sync.app.config import load_settings
+    from position_sync.app.runtime import build_runtime
 
     with tempfile.TemporaryDirectory(prefix="position-sync-startup-") as scratch:
         folder = Path(scratch)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
-from app.domain import BrokerSnapshot
+from position_sync.app.domain import BrokerSnapshot
 
 PushHandler = Callable[[], None]
 

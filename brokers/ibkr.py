@@ -55,11 +55,11 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from app.config import AccountConfig
-from app.domain import ZERO, BrokerSnapshot, Position, normal
-from app.errors import ConfigError, ReadError, ReadErrorKind
-from brokers.base import PushHandler
-from brokers.ibkr_contracts import (
+from position_sync.app.config import AccountConfig
+from position_sync.app.domain import ZERO, BrokerSnapshot, Position, normal
+from position_sync.app.errors import ConfigError, ReadError, ReadErrorKind
+from position_sync.brokers.base import PushHandler
+from position_sync.brokers.ibkr_contracts import (
     ContractKeys,
     ContractLike,
     key_file_name,
@@ -67,8 +67,8 @@ from brokers.ibkr_contracts import (
     wire_decimal,
     write_atomic,
 )
-from brokers.ibkr_wire import BadMessage, WireGuard
-from brokers.registry import AdapterContext
+from position_sync.brokers.ibkr_wire import BadMessage, WireGuard
+from position_sync.brokers.registry import AdapterContext
 
 try:  # the one place the client library is chosen
     import ib_async as ibapi

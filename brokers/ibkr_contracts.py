@@ -66,8 +66,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Protocol
 
-from app.paths import id_file_stem
-from app.private import write_private_text
+from position_sync.app.paths import id_file_stem
+from position_sync.app.private import write_private_text
 
 log = logging.getLogger(__name__)
 

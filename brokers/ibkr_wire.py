@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from app.domain import MAX_MAGNITUDE
-from brokers.ibkr_contracts import UNSET_DOUBLE
+from position_sync.app.domain import MAX_MAGNITUDE
+from position_sync.brokers.ibkr_contracts import UNSET_DOUBLE
 
 POSITION_MESSAGE = 61  # position: ..., position, avgCost
 PORTFOLIO_MESSAGE = (

@@ -36,13 +36,13 @@ import requests
 from kiteconnect import KiteConnect
 from kiteconnect import exceptions as kite_errors
 
-from app.config import AccountConfig
-from app.domain import BrokerSnapshot, Position, WorkingOrder
-from app.errors import ConfigError, LoginRequired, ReadError, ReadErrorKind
-from app.redact import mask_url, url_has_credentials
-from app.secrets import SecretUnavailable
-from brokers.base import PushHandler
-from brokers.kite_payloads import (
+from position_sync.app.config import AccountConfig
+from position_sync.app.domain import BrokerSnapshot, Position, WorkingOrder
+from position_sync.app.errors import ConfigError, LoginRequired, ReadError, ReadErrorKind
+from position_sync.app.redact import mask_url, url_has_credentials
+from position_sync.app.secrets import SecretUnavailable
+from position_sync.brokers.base import PushHandler
+from position_sync.brokers.kite_payloads import (
     Malformed,
     join_delivery_legs,
     parse_holdings,
@@ -50,8 +50,8 @@ from brokers.kite_payloads import (
     parse_positions,
     short_text,
 )
-from brokers.rate_limit import SlidingWindowLimiter, shared_limiter
-from brokers.registry import AdapterContext
+from position_sync.brokers.rate_limit import SlidingWindowLimiter, shared_limiter
+from position_sync.brokers.registry import AdapterContext
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from dataclasses import replace
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from app.domain import ZERO, Position, WorkingOrder, normal, to_decimal
+from position_sync.app.domain import ZERO, Position, WorkingOrder, normal, to_decimal
 
 CURRENCY = "INR"
 

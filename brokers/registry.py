@@ -12,14 +12,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from app.config import AccountConfig
-from app.secrets import Secrets
-from brokers.base import BrokerAdapter
+from position_sync.app.config import AccountConfig
+from position_sync.app.secrets import Secrets
+from position_sync.brokers.base import BrokerAdapter
 
 _MODULES: dict[str, str] = {
-    "simulated": "brokers.simulated",
-    "kite": "brokers.kite",
-    "ibkr": "brokers.ibkr",
+    "simulated": "position_sync.brokers.simulated",
+    "kite": "position_sync.brokers.kite",
+    "ibkr": "position_sync.brokers.ibkr",
 }
 
 _DEFAULTS: dict[str, dict[str, Any]] = {
@@ -48,7 +48,7 @@ def broker_defaults(name: str) -> dict[str, Any]:
 
 
 # Brokers whose sessions expire and need an interactive login (Kite's token expires daily).
-_LOGINS: dict[str, str] = {"kite": "brokers.kite_login"}
+_LOGINS: dict[str, str] = {"kite": "position_sync.brokers.kite_login"}
 
 
 class LoginFailed(Exception):

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.config import AccountConfig
-from app.domain import BrokerSnapshot, Position, WorkingOrder, optional_decimal, to_decimal
-from app.errors import ConfigError, LoginRequired, ReadError, ReadErrorKind
-from app.paths import id_file_stem
-from app.private import write_private_text
-from brokers.base import PushHandler
-from brokers.registry import AdapterContext
+from position_sync.app.config import AccountConfig
+from position_sync.app.domain import BrokerSnapshot, Position, WorkingOrder, optional_decimal, to_decimal
+from position_sync.app.errors import ConfigError, LoginRequired, ReadError, ReadErrorKind
+from position_sync.app.paths import id_file_stem
+from position_sync.app.private import write_private_text
+from position_sync.brokers.base import PushHandler
+from position_sync.brokers.registry import AdapterContext
 
 FAILURES: dict[str, tuple[ReadErrorKind, str]] = {
     "network": (ReadErrorKind.NETWORK, "the simulated broker is unreachable (connection refused)"),

@@ -22,9 +22,9 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
-from app.config import CONFIG_ENV, HOME_ENV
-from app.domain import Row, Status
-from app.store import Store
+from position_sync.app.config import CONFIG_ENV, HOME_ENV
+from position_sync.app.domain import Row, Status
+from position_sync.app.store import Store
 
 T0 = datetime(2026, 11, 20, 9, 15, tzinfo=UTC)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from app.domain import BookSnapshot, BrokerSnapshot, Position, WorkingOrder
-from app.errors import ReadError
-from app.reconcile import AccountMemory, JudgeSettings, Outcome, reconcile
+from position_sync.app.domain import BookSnapshot, BrokerSnapshot, Position, WorkingOrder
+from position_sync.app.errors import ReadError
+from position_sync.app.reconcile import AccountMemory, JudgeSettings, Outcome, reconcile
 
 T0 = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
 ACCOUNT = "acct"

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect
 
-from app.cli import main
-from app.config import load_settings
-from app.domain import Row, Status
-from app.runtime import build_runtime
-from app.store import Store, acks
-from app.store.engine import current_revision, head_revision
+from position_sync.app.cli import main
+from position_sync.app.config import load_settings
+from position_sync.app.domain import Row, Status
+from position_sync.app.runtime import build_runtime
+from position_sync.app.store import Store, acks
+from position_sync.app.store.engine import current_revision, head_revision
 
 NOW = datetime(2026, 11, 21, 9, 30, tzinfo=UTC)
 DEMO = Path(__file__).resolve().parents[1] / "resources" / "demo"

@@ -77,7 +77,7 @@ def cli(*args: str | Path, env: Mapping[str, str] | None = None, cwd: Path | Non
     environ.update(env or {})
     environ.pop("PYTHONWARNINGS", None)
     done = subprocess.run(
-        [sys.executable, "-m", "app.cli", *map(str, args)],
+        [sys.executable, "-m", "position_sync.app.cli", *map(str, args)],
         capture_output=True,
         text=True,
         env=environ,
@@ -642,7 +642,7 @@ async def test_the_daemon_syncs_prints_events_and_stops_on_sigterm(project: Proj
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "app.cli",
+        "position_sync.app.cli",
         "--config",
         str(project.config),
         "--data-dir",
@@ -749,7 +749,7 @@ def test_json_output_escapes_every_control_character() -> None:
     import contextlib
     import io
 
-    from app.terminal import echo_json, terminal_safe
+    from position_sync.app.terminal import echo_json, terminal_safe
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
@@ -766,7 +766,7 @@ def _rounding_rows() -> list[Any]:
     """The figures the issue saw reach JSON and the window, on rows as reconciliation makes them."""
     from decimal import Decimal
 
-    from app.domain import Part, Row, Status
+    from position_sync.app.domain import Part, Row, Status
 
     since = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
     legs = (Part("NRML", Decimal(35), Decimal("801.05")), Part("MIS", Decimal(17), Decimal("801.2")))
@@ -797,7 +797,7 @@ def _rounding_rows() -> list[Any]:
 
 
 def test_computed_figures_are_rounded_in_json_and_prices_keep_their_digits() -> None:
-    from app.cli import row_json
+    from position_sync.app.cli import row_json
 
     gold, spx = (row_json(row) for row in _rounding_rows())
     assert gold["realised_pnl"] == "-631.3"
@@ -811,8 +811,8 @@ def test_computed_figures_are_rounded_in_json_and_prices_keep_their_digits() -> 
 def test_text_output_pads_occ_symbols_and_rounds_pnl_in_events(capsys: pytest.CaptureFixture[str]) -> None:
     from decimal import Decimal
 
-    from app.cli import event_json, print_table
-    from app.domain import Event, EventKind
+    from position_sync.app.cli import event_json, print_table
+    from position_sync.app.domain import Event, EventKind
 
     at = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
     closed = Event(
@@ -831,7 +831,7 @@ def test_text_output_pads_occ_symbols_and_rounds_pnl_in_events(capsys: pytest.Ca
 
 
 def test_the_window_shows_the_same_figures() -> None:
-    from app.display import figures, fmt_money, instrument_label
+    from position_sync.app.display import figures, fmt_money, instrument_label
 
     gold, spx = _rounding_rows()
     shown = figures(gold)

@@ -9,7 +9,7 @@ from pathlib import Path
 import keyring
 import pytest
 
-from app.config import (
+from position_sync.app.config import (
     WRITE_KEYS,
     AccountConfig,
     BookConfig,
@@ -19,11 +19,11 @@ from app.config import (
     load_settings,
     require_enabled_accounts,
 )
-from app.domain import AccountState, Status
-from app.errors import ConfigError, ReadErrorKind
-from app.fix import FixNotAllowed, WriteMapping
-from app.runtime import build_runtime
-from app.secrets import KEYRING_SERVICE, Secrets, SecretUnavailable, keyring_username
+from position_sync.app.domain import AccountState, Status
+from position_sync.app.errors import ConfigError, ReadErrorKind
+from position_sync.app.fix import FixNotAllowed, WriteMapping
+from position_sync.app.runtime import build_runtime
+from position_sync.app.secrets import KEYRING_SERVICE, Secrets, SecretUnavailable, keyring_username
 from tests.conftest import MemoryKeyring, write_book, write_scenario
 
 MINIMAL = """\
@@ -548,7 +548,7 @@ def test_a_value_that_crashed_is_one_sentence_and_exit_3(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, field: str, words: str
 ) -> None:
     """Each value, through the real command: exit 3, one line naming the field, no traceback."""
-    from app.cli import EXIT_CONFIG, main
+    from position_sync.app.cli import EXIT_CONFIG, main
 
     config = write_minimal(tmp_path / "conf", text)
     code = main(["--config", str(config), "--data-dir", str(tmp_path / "data"), "sync", "--once"])
@@ -570,7 +570,7 @@ def test_ids_in_the_safe_character_set_load(tmp_path: Path, account_id: str) -> 
 
 async def test_an_id_that_is_a_path_cannot_write_outside_the_data_directory(tmp_path: Path) -> None:
     """Past the config's check (an account built in code), the simulated step file stays inside."""
-    from brokers.registry import AdapterContext, create_adapter
+    from position_sync.brokers.registry import AdapterContext, create_adapter
 
     root = tmp_path / "deep" / "er"
     data_dir = root / "data"

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from app.domain import MAX_DECIMAL_PLACES, NumberOutOfBounds, to_decimal
+from position_sync.app.domain import MAX_DECIMAL_PLACES, NumberOutOfBounds, to_decimal
 
 
 @pytest.mark.parametrize(

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from app.books import FileBook, open_book
-from app.config import BookConfig, parse_settings
-from app.domain import BookSnapshot, BrokerSnapshot, Part, Position, Status
-from app.errors import ReadError, ReadErrorKind
-from app.reconcile import AccountMemory, JudgeSettings, reconcile
-from app.symbols import Resolver
+from position_sync.app.books import FileBook, open_book
+from position_sync.app.config import BookConfig, parse_settings
+from position_sync.app.domain import BookSnapshot, BrokerSnapshot, Part, Position, Status
+from position_sync.app.errors import ReadError, ReadErrorKind
+from position_sync.app.reconcile import AccountMemory, JudgeSettings, reconcile
+from position_sync.app.symbols import Resolver
 from tests.conftest import T0
 
 FIELDS = {

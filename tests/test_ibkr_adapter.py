@@ -18,18 +18,26 @@ from typing import Any
 
 import pytest
 
-from app.config import AccountConfig
-from app.domain import AccountState, BookSnapshot, BrokerSnapshot, Event, EventKind, Position, Status
-from app.errors import ConfigError, ReadError, ReadErrorKind
-from app.reconcile import AccountMemory, JudgeSettings, reconcile
-from app.runtime import Runtime
-from app.secrets import Secrets
-from app.symbols import Resolver
-from app.sync import SyncResult
-from brokers import ibkr
-from brokers.base import BrokerAdapter
-from brokers.ibkr_contracts import ContractKeys, instrument_key, key_file_name
-from brokers.registry import AdapterContext
+from position_sync.app.config import AccountConfig
+from position_sync.app.domain import (
+    AccountState,
+    BookSnapshot,
+    BrokerSnapshot,
+    Event,
+    EventKind,
+    Position,
+    Status,
+)
+from position_sync.app.errors import ConfigError, ReadError, ReadErrorKind
+from position_sync.app.reconcile import AccountMemory, JudgeSettings, reconcile
+from position_sync.app.runtime import Runtime
+from position_sync.app.secrets import Secrets
+from position_sync.app.symbols import Resolver
+from position_sync.app.sync import SyncResult
+from position_sync.brokers import ibkr
+from position_sync.brokers.base import BrokerAdapter
+from position_sync.brokers.ibkr_contracts import ContractKeys, instrument_key, key_file_name
+from position_sync.brokers.registry import AdapterContext
 from tests.conftest import write_book
 from tests.fakes.tws_server import ORDER_MESSAGE_IDS, ORDER_REQUEST_IDS, FakeContract, FakeTws
 
@@ -295,7 +303,7 @@ async def test_every_security_type_keys_and_aliases(
 async def test_book_spellings_resolve_to_the_broker_rows(
     server: FakeTws, make: Callable[..., ibkr.IbkrAdapter]
 ) -> None:
-    symbols = pytest.importorskip("app.symbols")
+    symbols = pytest.importorskip("position_sync.app.symbols")
     server.accounts = [U1]
     server.positions.clear()
     for contract in (AAPL, AAPL_CALL, ES, EURUSD):
@@ -441,7 +449,7 @@ def test_the_key_file_survives_restarts_and_damage(tmp_path: Path, caplog: pytes
     assert not again.dirty, "a known conId seen again the same day changes nothing"
 
     path.write_text('{"version": 1, "keys": {"1": {"key": "STK:FB:USD"', encoding="utf-8")
-    with caplog.at_level(logging.WARNING, logger="brokers.ibkr_contracts"):
+    with caplog.at_level(logging.WARNING, logger="position_sync.brokers.ibkr_contracts"):
         damaged = ContractKeys.load(path)
     assert len(damaged) == 0 and damaged.dirty, "ignored, and rewritten at the next save"
     assert str(path) in caplog.text and "damaged" in caplog.text
@@ -539,14 +547,18 @@ async def test_a_restart_window_is_one_warning_and_quiet_retries(
     await server.drop_clients()
 
     def refusals() -> int:
-        return sum("connection refused" in r.getMessage() for r in caplog.records if r.name == "brokers.ibkr")
+        return sum(
+            "connection refused" in r.getMessage()
+            for r in caplog.records
+            if r.name == "position_sync.brokers.ibkr"
+        )
 
     async def retried() -> bool:
         return refusals() >= 3
 
     await eventually(retried)
     loud = [r for r in caplog.records if r.levelno >= logging.WARNING]
-    assert [r.name for r in loud] == ["brokers.ibkr"], [(r.name, r.getMessage()) for r in loud]
+    assert [r.name for r in loud] == ["position_sync.brokers.ibkr"], [(r.name, r.getMessage()) for r in loud]
     assert "was lost" in loud[0].getMessage()
 
     await server.start()
@@ -578,7 +590,7 @@ async def test_an_outage_is_one_sentence_from_start_to_end(
     """No countdown and no change of cause in what fetch says: each change would be an event."""
     # retries 0.6-1.2 s apart: long enough for a countdown to have shown whole seconds
     monkeypatch.setattr(ibkr, "BACKOFF", ibkr.Backoff(initial=1.2, cap=1.2))
-    caplog.set_level(logging.DEBUG, logger="brokers.ibkr")
+    caplog.set_level(logging.DEBUG, logger="position_sync.brokers.ibkr")
     adapter = make(ib_account=U1)
     await adapter.fetch()
     caplog.clear()
@@ -588,7 +600,11 @@ async def test_an_outage_is_one_sentence_from_start_to_end(
     await eventually(lambda: stale(adapter))
 
     def refusals() -> int:
-        return sum("connection refused" in r.getMessage() for r in caplog.records if r.name == "brokers.ibkr")
+        return sum(
+            "connection refused" in r.getMessage()
+            for r in caplog.records
+            if r.name == "position_sync.brokers.ibkr"
+        )
 
     seen = await _outage_sentences(adapter, lambda: refusals() >= 2, timeout=10.0)
     assert len(seen) >= 5
@@ -750,7 +766,9 @@ async def test_data_farm_warnings_are_logged_once_and_leave_positions_alone(
     await _after_messages(server, adapter, pushes, "102")  # read, and not stale
 
     loud = [r for r in caplog.records if r.levelno >= logging.WARNING]
-    assert [r.name for r in loud] == ["brokers.ibkr"] * 3, [(r.name, r.getMessage()) for r in loud]
+    assert [r.name for r in loud] == ["position_sync.brokers.ibkr"] * 3, [
+        (r.name, r.getMessage()) for r in loud
+    ]
     for record, (code, text) in zip(loud, broken.items(), strict=True):
         assert f"IB warning {code}" in record.getMessage() and text in record.getMessage()
         assert "positions are not affected" in record.getMessage()
@@ -839,8 +857,8 @@ def ib_runtime(
     server: FakeTws, tmp_path: Path, books: dict[str, list[dict[str, Any]]], accounts: list[dict[str, Any]]
 ) -> IbRun:
     """Books by id (written now, dated an hour back) and ``[[accounts]]`` entries on the fake."""
-    from app.config import parse_settings
-    from app.runtime import build_runtime
+    from position_sync.app.config import parse_settings
+    from position_sync.app.runtime import build_runtime
 
     for book_id, positions in books.items():
         write_book(tmp_path / f"{book_id}.json", positions)
@@ -907,7 +925,7 @@ async def test_ibs_nightly_restart_is_one_sync_failed_event(
     server: FakeTws, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Dropped, then refused for several syncs, then back: one event, and a resync before judging."""
-    caplog.set_level(logging.DEBUG, logger="brokers.ibkr")
+    caplog.set_level(logging.DEBUG, logger="position_sync.brokers.ibkr")
     run = ib_runtime(
         server,
         tmp_path,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from app.domain import AccountState, Event, EventKind, Row, Status
-from app.notify_policy import NotifyPolicy
+from position_sync.app.domain import AccountState, Event, EventKind, Row, Status
+from position_sync.app.notify_policy import NotifyPolicy
 
 NOW = datetime(2026, 11, 21, 9, 30, tzinfo=UTC)
 

@@ -27,7 +27,7 @@ from types import ModuleType
 
 import pytest
 
-from app.paths import cli_command
+from position_sync.app.paths import cli_command
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGING = ROOT / "packaging"

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from app.domain import AccountState, BookSnapshot, EventKind, Status, WorkingOrder
-from app.errors import LoginRequired, ReadError, ReadErrorKind
-from app.reconcile import JudgeSettings, Outcome
+from position_sync.app.domain import AccountState, BookSnapshot, EventKind, Status, WorkingOrder
+from position_sync.app.errors import LoginRequired, ReadError, ReadErrorKind
+from position_sync.app.reconcile import JudgeSettings, Outcome
 from tests.reconcile_helpers import Session, book, broker, kinds, pos
 
 NETWORK = ReadError(ReadErrorKind.NETWORK, "connection refused")

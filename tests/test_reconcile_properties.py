@@ -10,9 +10,9 @@ from unittest.mock import patch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from app.domain import ZERO, EventKind, Position, Status
-from app.errors import ReadError, ReadErrorKind
-from app.reconcile import JudgeSettings
+from position_sync.app.domain import ZERO, EventKind, Position, Status
+from position_sync.app.errors import ReadError, ReadErrorKind
+from position_sync.app.reconcile import JudgeSettings
 from tests.reconcile_helpers import Session, book, broker
 
 SYMBOLS = st.sampled_from(["NSE:A", "NSE:B", "NSE:C", "NFO:D", "NFO:E", "BTC/USDT:USDT"])
@@ -125,7 +125,7 @@ def test_reusing_an_unchanged_match_gives_what_rebuilding_it_would(
     shortcut, rebuilt = Session(), Session()
     for b, lines in sides:
         fast = shortcut.sync(broker(*b), book(*lines))
-        with patch("app.reconcile._still_the_same_match", lambda *_: False):
+        with patch("position_sync.app.reconcile._still_the_same_match", lambda *_: False):
             slow = rebuilt.sync(broker(*b), book(*lines))
         assert fast.rows == slow.rows
         assert fast.events == slow.events

@@ -16,12 +16,12 @@ import pytest
 from sqlalchemy import Engine, event, inspect, text
 from sqlalchemy.exc import OperationalError
 
-from app.domain import AccountState, Event, EventKind, Part, Row, Status
-from app.reconcile import AccountMemory, ClosedPosition, Outcome
-from app.store import Store, StoreError
-from app.store.codec import parts_from_json, parts_json
-from app.store.engine import current_revision, head_revision, make_engine, migrate, sqlite_url
-from app.store.repository import DB_NAME
+from position_sync.app.domain import AccountState, Event, EventKind, Part, Row, Status
+from position_sync.app.reconcile import AccountMemory, ClosedPosition, Outcome
+from position_sync.app.store import Store, StoreError
+from position_sync.app.store.codec import parts_from_json, parts_json
+from position_sync.app.store.engine import current_revision, head_revision, make_engine, migrate, sqlite_url
+from position_sync.app.store.repository import DB_NAME
 from tests.conftest import T0, make_row, pg_url_with_password
 
 TABLES = {

@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from app.domain import Position
-from app.lookalike import can_be_same, read
-from app.symbols import Resolver, compact, normalise, symbol_part
+from position_sync.app.domain import Position
+from position_sync.app.lookalike import can_be_same, read
+from position_sync.app.symbols import Resolver, compact, normalise, symbol_part
 
 
 def test_exchange_prefix_case_and_spaces() -> None:

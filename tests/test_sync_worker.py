@@ -18,16 +18,16 @@ from typing import Any
 
 import pytest
 
-from app import sync as sync_module
-from app.books.base import Book
-from app.config import parse_settings
-from app.domain import AccountState, BrokerSnapshot, EventKind, Position, Status
-from app.errors import LoginRequired, ReadError, ReadErrorKind
-from app.runtime import build_books
-from app.secrets import Secrets
-from app.store import Store, StoreError
-from app.sync import SyncResult, SyncWorker
-from brokers.base import BrokerAdapter, PushHandler
+from position_sync.app import sync as sync_module
+from position_sync.app.books.base import Book
+from position_sync.app.config import parse_settings
+from position_sync.app.domain import AccountState, BrokerSnapshot, EventKind, Position, Status
+from position_sync.app.errors import LoginRequired, ReadError, ReadErrorKind
+from position_sync.app.runtime import build_books
+from position_sync.app.secrets import Secrets
+from position_sync.app.store import Store, StoreError
+from position_sync.app.sync import SyncResult, SyncWorker
+from position_sync.brokers.base import BrokerAdapter, PushHandler
 from tests.conftest import write_book
 
 WAIT = 5.0  # a generous ceiling on awaited events; a healthy run takes milliseconds
@@ -406,7 +406,7 @@ async def test_an_unexpected_failure_in_a_sync_is_stale_recorded_once_and_recove
         raise decimal.Overflow("[<class 'decimal.Overflow'>]")
 
     monkeypatch.setattr(sync_module, "reconcile", broken)
-    with caplog.at_level(logging.DEBUG, logger="app.sync"):
+    with caplog.at_level(logging.DEBUG, logger="position_sync.app.sync"):
         first = await worker.sync("a")
         second = await worker.sync("a")
     assert first.state is second.state is AccountState.STALE
@@ -573,7 +573,7 @@ async def test_accounts_sync_independently(make_worker: Factory) -> None:
 
 async def test_a_headless_sync_records_the_chart_series_when_a_figure_changed(make_worker: Factory) -> None:
     """Exposure and unrealised P&L are written by the worker's own save, no window needed."""
-    from app.store.series import account_series
+    from position_sync.app.store.series import account_series
 
     def priced(last: str) -> BrokerSnapshot:
         return BrokerSnapshot(

@@ -26,13 +26,13 @@ from PySide6.QtWidgets import (
 )
 from sqlalchemy.engine import make_url
 
-from app.cli import version
-from app.config import default_config_path, default_data_dir
-from app.paths import is_frozen
-from app.runtime import Runtime
-from app.store.repository import DB_NAME
-from ui.plain_text import plain_label
-from ui.resources import icon
+from position_sync.app.cli import version
+from position_sync.app.config import default_config_path, default_data_dir
+from position_sync.app.paths import is_frozen
+from position_sync.app.runtime import Runtime
+from position_sync.app.store.repository import DB_NAME
+from position_sync.ui.plain_text import plain_label
+from position_sync.ui.resources import icon
 
 LOGS = "printed to standard error (start from a terminal, add -v for more); no log file is kept"
 DESCRIPTION = "Broker positions next to your trading system's book, every mismatch highlighted."

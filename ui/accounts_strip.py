@@ -12,10 +12,10 @@ from datetime import datetime
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QWidget
 
-from app.display import clock
-from app.domain import AccountState
-from ui.plain_text import markup, tooltip
-from ui.resources import icon
+from position_sync.app.display import clock
+from position_sync.app.domain import AccountState
+from position_sync.ui.plain_text import markup, tooltip
+from position_sync.ui.resources import icon
 
 _STYLE = {
     "ok": ("#009E73", "ok"),

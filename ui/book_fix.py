@@ -25,11 +25,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.domain import Event, Status
-from app.fix import BookFixer, FixError, FixPlan, action_fits, write_refusal
-from app.runtime import Runtime
-from ui.plain_text import markup, message_box
-from ui.window import MainWindow
+from position_sync.app.domain import Event, Status
+from position_sync.app.fix import BookFixer, FixError, FixPlan, action_fits, write_refusal
+from position_sync.app.runtime import Runtime
+from position_sync.ui.plain_text import markup, message_box
+from position_sync.ui.window import MainWindow
 
 T = TypeVar("T")
 Runner = Callable[[Callable[[], T]], Awaitable[T]]

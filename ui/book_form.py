@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui.form_bindings import (
+from position_sync.ui.form_bindings import (
     Binding,
     BoolBinding,
     ChoiceBinding,

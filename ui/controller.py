@@ -24,28 +24,28 @@ from PySide6.QtCore import QObject, QProcess, QTimer
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication, QDialog, QInputDialog, QLabel, QLineEdit
 
-from app.config import Settings
-from app.display import ago, clock
-from app.domain import AccountState, Row, Status
-from app.notify_policy import Notification, NotifyPolicy
-from app.runtime import Runtime, build_runtime
-from app.store import acks as ack_store
-from app.store import series as series_store
-from app.sync import SyncResult, SyncWorker, utcnow
-from ui import status_style, theme
-from ui.accounts_strip import BadgeState
-from ui.book_fix import BookFixes
-from ui.history import TimelineItem
-from ui.login import LoginSupport, login_support
-from ui.notify import InWindowBackend, NotificationCenter, TrayBackend
-from ui.plain_text import make_plain
-from ui.positions_model import AccountInfo, Key, Plan
-from ui.preferences import Preferences, preferences
-from ui.responsiveness import CollectorPolicy
-from ui.status_style import Health
-from ui.timeline import row_timeline
-from ui.tray import Tray
-from ui.window import TAB_HISTORY, MainWindow
+from position_sync.app.config import Settings
+from position_sync.app.display import ago, clock
+from position_sync.app.domain import AccountState, Row, Status
+from position_sync.app.notify_policy import Notification, NotifyPolicy
+from position_sync.app.runtime import Runtime, build_runtime
+from position_sync.app.store import acks as ack_store
+from position_sync.app.store import series as series_store
+from position_sync.app.sync import SyncResult, SyncWorker, utcnow
+from position_sync.ui import status_style, theme
+from position_sync.ui.accounts_strip import BadgeState
+from position_sync.ui.book_fix import BookFixes
+from position_sync.ui.history import TimelineItem
+from position_sync.ui.login import LoginSupport, login_support
+from position_sync.ui.notify import InWindowBackend, NotificationCenter, TrayBackend
+from position_sync.ui.plain_text import make_plain
+from position_sync.ui.positions_model import AccountInfo, Key, Plan
+from position_sync.ui.preferences import Preferences, preferences
+from position_sync.ui.responsiveness import CollectorPolicy
+from position_sync.ui.status_style import Health
+from position_sync.ui.timeline import row_timeline
+from position_sync.ui.tray import Tray
+from position_sync.ui.window import TAB_HISTORY, MainWindow
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -69,8 +69,8 @@ class AccountView:
 
 def one_sentence(exc: BaseException) -> str:
     """A failure as the sentence a person reads: our own errors already are one."""
-    from app.errors import ConfigError
-    from app.store import StoreError
+    from position_sync.app.errors import ConfigError
+    from position_sync.app.store import StoreError
 
     if isinstance(exc, (ConfigError, StoreError)):
         return str(exc)
@@ -343,7 +343,7 @@ class Controller(QObject):
 
     def open_settings(self) -> None:
         """The settings dialog; on save it asks ``apply_settings`` to start what it would write."""
-        from ui.settings_dialog import SettingsDialog
+        from position_sync.ui.settings_dialog import SettingsDialog
 
         dialog = SettingsDialog(
             self.settings,

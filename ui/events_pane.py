@@ -29,11 +29,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.display import clock, event_detail, event_label
-from app.domain import Event, EventKind, Status
-from ui import status_style
-from ui.plain_text import tooltip
-from ui.resources import icon
+from position_sync.app.display import clock, event_detail, event_label
+from position_sync.app.domain import Event, EventKind, Status
+from position_sync.ui import status_style
+from position_sync.ui.plain_text import tooltip
+from position_sync.ui.resources import icon
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 EventRole = Qt.ItemDataRole.UserRole + 1

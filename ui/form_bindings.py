@@ -18,7 +18,7 @@ from typing import Any
 import tomli_w
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QLineEdit, QPlainTextEdit, QSpinBox
 
-from app.errors import ConfigError
+from position_sync.app.errors import ConfigError
 
 Table = dict[str, Any]
 _INTEGER = re.compile(r"^[+-]?\d+$")

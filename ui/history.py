@@ -31,9 +31,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.display import clock
-from app.store.series import AccountSeries, QuantitySeries, steps
-from ui.plain_text import markup, tooltip
+from position_sync.app.display import clock
+from position_sync.app.store.series import AccountSeries, QuantitySeries, steps
+from position_sync.ui.plain_text import markup, tooltip
 
 RANGES: tuple[tuple[str, timedelta | None], ...] = (
     ("Last 24 hours", timedelta(days=1)),

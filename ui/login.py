@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass, field
 from functools import cache
 
-from app.config import AccountConfig, Settings
+from position_sync.app.config import AccountConfig, Settings
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class LoginSupport:
 @cache
 def _login_brokers() -> tuple[bool, frozenset[str] | None]:
     """Whether the CLI has ``login``, and which brokers it names (None: it takes any)."""
-    from app.cli import build_parser
+    from position_sync.app.cli import build_parser
 
     parser = build_parser()
     for action in parser._actions:
@@ -49,7 +49,7 @@ def login_support(settings: Settings, account: AccountConfig) -> LoginSupport:
         )
     if brokers is not None and account.broker not in brokers:
         return LoginSupport(False, f"`position-sync login` does not support the {account.broker} broker.")
-    command = [sys.executable, "-m", "app.cli"]
+    command = [sys.executable, "-m", "position_sync.app.cli"]
     if settings.path is not None:
         command += ["--config", str(settings.path)]
     command += ["login", account.broker, "--account", account.id]

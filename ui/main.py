@@ -22,18 +22,18 @@ from PySide6.QtCore import QSettings
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from app.config import Settings
-from app.errors import ConfigError
-from app.runtime import Runtime, build_runtime
-from app.store import StoreError
-from ui import theme
-from ui.about import AboutInfo
-from ui.controller import Controller
-from ui.plain_text import message_box
-from ui.preferences import preferences
-from ui.resources import icon
-from ui.responsiveness import tune_interpreter
-from ui.window import SETTINGS_APP, SETTINGS_ORG, MainWindow
+from position_sync.app.config import Settings
+from position_sync.app.errors import ConfigError
+from position_sync.app.runtime import Runtime, build_runtime
+from position_sync.app.store import StoreError
+from position_sync.ui import theme
+from position_sync.ui.about import AboutInfo
+from position_sync.ui.controller import Controller
+from position_sync.ui.plain_text import message_box
+from position_sync.ui.preferences import preferences
+from position_sync.ui.resources import icon
+from position_sync.ui.responsiveness import tune_interpreter
+from position_sync.ui.window import SETTINGS_APP, SETTINGS_ORG, MainWindow
 
 log = logging.getLogger(__name__)
 EXIT_CONFIG = 3
@@ -101,7 +101,7 @@ async def _main(app: QApplication, runtime: Runtime, settings: Settings, args: a
         log.info("window shown: %s (pid %d)", window.windowTitle(), os.getpid())
         controller.report_exposed()
         if screenshot is not None:
-            from ui.screenshot import ScreenshotWhenReady
+            from position_sync.ui.screenshot import ScreenshotWhenReady
 
             shooter = ScreenshotWhenReady(controller, screenshot, quit_event)
         await controller.start()

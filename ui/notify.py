@@ -25,11 +25,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.domain import AccountState, Event, Row
-from app.notify_policy import Notification, NotifyPolicy
-from ui.plain_text import escape, markup
-from ui.resources import icon
-from ui.tray import Tray
+from position_sync.app.domain import AccountState, Event, Row
+from position_sync.app.notify_policy import Notification, NotifyPolicy
+from position_sync.ui.plain_text import escape, markup
+from position_sync.ui.resources import icon
+from position_sync.ui.tray import Tray
 
 FLUSH_MS = 400  # a burst of results (one per account after "resync all") becomes one message
 TOAST_MS = 20_000

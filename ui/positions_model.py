@@ -30,7 +30,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QColor, QFont, QIcon
 
-from app.display import (
+from position_sync.app.display import (
     clock,
     figures,
     fmt_money,
@@ -41,11 +41,11 @@ from app.display import (
     status_label,
     status_meaning,
 )
-from app.domain import ZERO, AccountState, Row, Status
-from app.store.acks import AckState
-from ui import status_style
-from ui.plain_text import escape, markup
-from ui.resources import icon
+from position_sync.app.domain import ZERO, AccountState, Row, Status
+from position_sync.app.store.acks import AckState
+from position_sync.ui import status_style
+from position_sync.ui.plain_text import escape, markup
+from position_sync.ui.resources import icon
 
 Key = tuple[str, str]
 AnyIndex = QModelIndex | QPersistentModelIndex

@@ -25,10 +25,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.display import status_label
-from app.domain import PROBLEM_STATUSES, Status
-from ui import status_style
-from ui.positions_model import COLUMNS, Col, FilterSpec, Key, KeyRole, PositionsModel
+from position_sync.app.display import status_label
+from position_sync.app.domain import PROBLEM_STATUSES, Status
+from position_sync.ui import status_style
+from position_sync.ui.positions_model import COLUMNS, Col, FilterSpec, Key, KeyRole, PositionsModel
 
 # Tight enough that the Hint column (the last, stretching) keeps room for its short form.
 DEFAULT_WIDTHS = {

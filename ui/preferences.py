@@ -13,9 +13,9 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.config import Settings
-from app.domain import EventKind
-from app.notify_policy import DEFAULT_KINDS
+from position_sync.app.config import Settings
+from position_sync.app.domain import EventKind
+from position_sync.app.notify_policy import DEFAULT_KINDS
 
 log = logging.getLogger(__name__)
 THEMES = ("system", "light", "dark")

@@ -13,7 +13,7 @@ from PySide6.QtCore import QByteArray, QRectF, Qt
 from PySide6.QtGui import QIcon, QImage, QPainter, QPixmap
 from PySide6.QtSvg import QSvgRenderer
 
-from app.paths import resource_dir
+from position_sync.app.paths import resource_dir
 
 ICONS = resource_dir() / "icons"
 _TRAY_BASE_COLOUR = "#009E73"

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer
 
-from app.config import AccountConfig
-from app.sync import SyncResult
-from ui.controller import Controller
+from position_sync.app.config import AccountConfig
+from position_sync.app.sync import SyncResult
+from position_sync.ui.controller import Controller
 
 log = logging.getLogger(__name__)
 SETTLE_MS = 900  # let the last result paint and the notification burst flush
@@ -25,7 +25,7 @@ TIMEOUT_S = 180
 def syncs_needed(account: AccountConfig) -> int:
     if account.broker == "simulated":
         try:
-            from brokers.simulated import load_scenario
+            from position_sync.brokers.simulated import load_scenario
 
             scenario = account.path_option("scenario")
             if scenario is not None:

@@ -19,8 +19,8 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from app.paths import resource_dir
-from app.self_check import Report, check_demo_sync, core_checks
+from position_sync.app.paths import resource_dir
+from position_sync.app.self_check import Report, check_demo_sync, core_checks
 
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QApplication
@@ -36,7 +36,7 @@ def _start_qt() -> tuple[QApplication, str]:
     from PySide6.QtCore import qVersion
     from PySide6.QtGui import QGuiApplication
 
-    from ui.main import application
+    from position_sync.ui.main import application
 
     app = application()
     platform = QGuiApplication.platformName()
@@ -92,7 +92,7 @@ def check_qt_locale_data() -> str:
 
 def check_icons() -> str:
     """Every icon of the window renders through ``ui.resources`` into a non-blank pixmap."""
-    from ui.resources import ICONS, render
+    from position_sync.ui.resources import ICONS, render
 
     names = sorted(ICONS.glob("*.svg"))
     if not names:
@@ -120,8 +120,8 @@ def check_window() -> str:
     """The main window and the About dialog build, paint and close (the whole ui import graph)."""
     from PySide6.QtWidgets import QApplication
 
-    from ui.about import AboutDialog, AboutInfo
-    from ui.window import MainWindow
+    from position_sync.ui.about import AboutDialog, AboutInfo
+    from position_sync.ui.window import MainWindow
 
     window = MainWindow("Position Sync self-check")
     window.resize(1000, 640)

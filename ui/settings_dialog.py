@@ -48,16 +48,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.config import SECRET_FIELDS, Settings, parse_settings
-from app.display import event_label
-from app.errors import ConfigError, ReadError
-from app.notify_policy import NOTIFIABLE_KINDS
-from app.secrets import Secrets
-from brokers.registry import AdapterContext, broker_defaults, create_adapter, known_brokers
-from ui.book_form import BookForm
-from ui.form_bindings import BoolBinding, OtherKeys, SpinBinding, Table, TextBinding
-from ui.plain_text import plain_label
-from ui.preferences import THEMES, Preferences, preferences
+from position_sync.app.config import SECRET_FIELDS, Settings, parse_settings
+from position_sync.app.display import event_label
+from position_sync.app.errors import ConfigError, ReadError
+from position_sync.app.notify_policy import NOTIFIABLE_KINDS
+from position_sync.app.secrets import Secrets
+from position_sync.brokers.registry import AdapterContext, broker_defaults, create_adapter, known_brokers
+from position_sync.ui.book_form import BookForm
+from position_sync.ui.form_bindings import BoolBinding, OtherKeys, SpinBinding, Table, TextBinding
+from position_sync.ui.plain_text import plain_label
+from position_sync.ui.preferences import THEMES, Preferences, preferences
 
 # Keys with a widget of their own on the account form; the rest are "broker options".
 _ACCOUNT_FIELDS = (
@@ -584,7 +584,7 @@ class SettingsDialog(QDialog):
 
 async def connection_report(settings: Settings, account_id: str, pending: dict[tuple[str, str], str]) -> str:
     """One sentence on reading the broker and the book once (in a scratch data directory)."""
-    from app.books import open_book
+    from position_sync.app.books import open_book
 
     account = settings.account(account_id)
     secrets = PendingSecrets(pending)

@@ -12,9 +12,9 @@ from enum import IntEnum
 
 from PySide6.QtGui import QColor, QIcon, QPalette
 
-from app.display import status_label, status_meaning
-from app.domain import AccountState, Status
-from ui.resources import icon
+from position_sync.app.display import status_label, status_meaning
+from position_sync.app.domain import AccountState, Status
+from position_sync.ui.resources import icon
 
 STATUS_COLOURS: dict[Status, str] = {
     Status.MATCH: "#009E73",

@@ -7,12 +7,12 @@ currency and sign, and an event's kind not repeated by its detail.
 
 from __future__ import annotations
 
-from app.display import clock, event_text, fmt_money, fmt_qty, status_label
-from app.domain import Status
-from app.store import acks as ack_store
-from app.store import series as series_store
-from app.store.repository import HistoryPoint, Store
-from ui.history import TimelineItem
+from position_sync.app.display import clock, event_text, fmt_money, fmt_qty, status_label
+from position_sync.app.domain import Status
+from position_sync.app.store import acks as ack_store
+from position_sync.app.store import series as series_store
+from position_sync.app.store.repository import HistoryPoint, Store
+from position_sync.ui.history import TimelineItem
 
 
 def change_text(point: HistoryPoint, currency: str | None) -> str:

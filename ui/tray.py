@@ -11,9 +11,9 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
-from ui.plain_text import notification_text, tooltip
-from ui.resources import tray_icon
-from ui.status_style import HEALTH_COLOURS, Health
+from position_sync.ui.plain_text import notification_text, tooltip
+from position_sync.ui.resources import tray_icon
+from position_sync.ui.status_style import HEALTH_COLOURS, Health
 
 RETRY_MS = 10_000
 

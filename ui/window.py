@@ -28,15 +28,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ui.about import AboutDialog, AboutInfo
-from ui.accounts_strip import AccountsStrip
-from ui.events_pane import EventsPane
-from ui.history import HistoryPane
-from ui.notify import NotificationList, Toast
-from ui.plain_text import plain_label
-from ui.positions_model import PositionsModel
-from ui.positions_view import FilterBar, PositionsView
-from ui.resources import icon
+from position_sync.ui.about import AboutDialog, AboutInfo
+from position_sync.ui.accounts_strip import AccountsStrip
+from position_sync.ui.events_pane import EventsPane
+from position_sync.ui.history import HistoryPane
+from position_sync.ui.notify import NotificationList, Toast
+from position_sync.ui.plain_text import plain_label
+from position_sync.ui.positions_model import PositionsModel
+from position_sync.ui.positions_view import FilterBar, PositionsView
+from position_sync.ui.resources import icon
 
 SNOOZES: tuple[tuple[str, int, str], ...] = (
     ("15 minutes", 15, "Ctrl+Alt+1"),

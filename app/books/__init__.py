@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.books.base import Book
-from app.books.file import FileBook
-from app.books.http import HttpBook
-from app.books.sql import SqlBook
-from app.config import BookConfig
-from app.errors import ConfigError
-from app.secrets import Secrets
+from position_sync.app.books.base import Book
+from position_sync.app.books.file import FileBook
+from position_sync.app.books.http import HttpBook
+from position_sync.app.books.sql import SqlBook
+from position_sync.app.config import BookConfig
+from position_sync.app.errors import ConfigError
+from position_sync.app.secrets import Secrets
 
 
 def open_book(config: BookConfig, secrets: Secrets | None = None, config_path: Path | None = None) -> Book:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from app.domain import BookSnapshot
+from position_sync.app.domain import BookSnapshot
 
 
 class Book(Protocol):

@@ -18,11 +18,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from app.books.payload import PayloadError, entry_line, list_key, positions_from_json
-from app.books.rows import RecordError, belongs, fingerprint, label_lines, to_position
-from app.config import BookConfig
-from app.domain import BookSnapshot, Position
-from app.errors import ReadError, ReadErrorKind
+from position_sync.app.books.payload import PayloadError, entry_line, list_key, positions_from_json
+from position_sync.app.books.rows import RecordError, belongs, fingerprint, label_lines, to_position
+from position_sync.app.config import BookConfig
+from position_sync.app.domain import BookSnapshot, Position
+from position_sync.app.errors import ReadError, ReadErrorKind
 
 # What a path that is not a regular file is, in the sentence that refuses it.
 _FILE_KINDS = (

@@ -26,13 +26,13 @@ from typing import Any
 import requests
 import urllib3.exceptions
 
-from app.books.payload import PayloadError, positions_from_json
-from app.books.rows import fingerprint, label_lines
-from app.config import HTTP_CREDENTIALS_REFUSED, BookConfig, seconds_value
-from app.domain import BookSnapshot, Position
-from app.errors import ConfigError, ReadError, ReadErrorKind
-from app.redact import mask_url, url_has_credentials
-from app.secrets import Secrets, SecretUnavailable
+from position_sync.app.books.payload import PayloadError, positions_from_json
+from position_sync.app.books.rows import fingerprint, label_lines
+from position_sync.app.config import HTTP_CREDENTIALS_REFUSED, BookConfig, seconds_value
+from position_sync.app.domain import BookSnapshot, Position
+from position_sync.app.errors import ConfigError, ReadError, ReadErrorKind
+from position_sync.app.redact import mask_url, url_has_credentials
+from position_sync.app.secrets import Secrets, SecretUnavailable
 
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_POLL_INTERVAL = 5.0

@@ -9,9 +9,9 @@ import json
 import re
 from typing import Any
 
-from app.books.rows import RecordError, belongs, to_position
-from app.config import BookConfig
-from app.domain import Position
+from position_sync.app.books.rows import RecordError, belongs, to_position
+from position_sync.app.config import BookConfig
+from position_sync.app.domain import Position
 
 _BLANK = re.compile(r"[ \t\n\r]*")
 

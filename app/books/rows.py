@@ -11,8 +11,8 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from app.config import BookConfig
-from app.domain import NumberOutOfBounds, Position, optional_decimal, shown, to_decimal
+from position_sync.app.config import BookConfig
+from position_sync.app.domain import NumberOutOfBounds, Position, optional_decimal, shown, to_decimal
 
 # The one definition of the side words, shared by the reads and the "fix my book" actions, so a
 # line the sync counts as short is the line a fix counts as short (IB writes SLD/BOT).

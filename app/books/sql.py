@@ -35,12 +35,12 @@ from sqlalchemy import Connection, Engine, create_engine, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, NoSuchModuleError, SQLAlchemyError
 
-from app.books.rows import RecordError, belongs, fingerprint, label_lines, to_position
-from app.books.sqlite_guard import ReadGuard
-from app.config import STATEMENT_KEYS, BookConfig, check_sql_book, seconds_value
-from app.domain import BookSnapshot, Position
-from app.errors import ConfigError, ReadError, ReadErrorKind
-from app.secrets import Secrets, SecretUnavailable
+from position_sync.app.books.rows import RecordError, belongs, fingerprint, label_lines, to_position
+from position_sync.app.books.sqlite_guard import ReadGuard
+from position_sync.app.config import STATEMENT_KEYS, BookConfig, check_sql_book, seconds_value
+from position_sync.app.domain import BookSnapshot, Position
+from position_sync.app.errors import ConfigError, ReadError, ReadErrorKind
+from position_sync.app.secrets import Secrets, SecretUnavailable
 
 DEFAULT_PROBE_INTERVAL = 2.0
 # Seconds a statement of a book may run (or wait for a lock) when no account said otherwise:

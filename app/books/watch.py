@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from typing import Protocol, runtime_checkable
 
-from app.books.runner import DaemonThreadExecutor
+from position_sync.app.books.runner import DaemonThreadExecutor
 
 log = logging.getLogger(__name__)
 

@@ -19,10 +19,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from app.domain import Row
-from app.store.codec import from_iso, iso
-from app.store.models import acknowledgements
-from app.store.repository import Store
+from position_sync.app.domain import Row
+from position_sync.app.store.codec import from_iso, iso
+from position_sync.app.store.models import acknowledgements
+from position_sync.app.store.repository import Store
 
 Key = tuple[str, str]
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 from json.encoder import encode_basestring_ascii as _quote
 from typing import Any
 
-from app.domain import Part, Row, Status
+from position_sync.app.domain import Part, Row, Status
 
 
 def iso(moment: datetime | None) -> str | None:

@@ -15,7 +15,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, inspect
 
-from app.paths import migrations_dir
+from position_sync.app.paths import migrations_dir
 
 MIGRATIONS = migrations_dir()
 

@@ -13,10 +13,10 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from app.domain import Event
-from app.store.codec import from_iso, iso
-from app.store.models import book_fixes, events
-from app.store.repository import Store, event_record
+from position_sync.app.domain import Event
+from position_sync.app.store.codec import from_iso, iso
+from position_sync.app.store.models import book_fixes, events
+from position_sync.app.store.repository import Store, event_record
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from app.store.engine import StoreError
-from app.store.identity import sqlite_file
+from position_sync.app.store.engine import StoreError
+from position_sync.app.store.identity import sqlite_file
 
 ALEMBIC_TABLE = "alembic_version"
 

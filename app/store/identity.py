@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 if TYPE_CHECKING:
-    from app.config import BookConfig
+    from position_sync.app.config import BookConfig
 
 _LOCAL_HOSTS = frozenset({"", "localhost", "127.0.0.1", "::1"})
 _DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306, "mssql": 1433, "oracle": 1521}
@@ -111,7 +111,7 @@ def refuse_store_on_book(
     ``field`` names the setting that chose the store; None when it is the data directory's
     default file, and the book's own setting is named instead.
     """
-    from app.errors import ConfigError
+    from position_sync.app.errors import ConfigError
 
     base_dir = config_path.parent.resolve() if config_path else Path.cwd()
     book_id = book_sharing_store(store_url, books, base_dir)

@@ -18,9 +18,9 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from app.domain import ZERO, Row, Status
-from app.store.codec import iso
-from app.store.models import sync_metrics
+from position_sync.app.domain import ZERO, Row, Status
+from position_sync.app.store.codec import iso
+from position_sync.app.store.models import sync_metrics
 
 
 @dataclass(frozen=True)

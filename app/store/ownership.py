@@ -38,9 +38,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from app.private import FILE_MODE
-from app.store.engine import StoreError
-from app.store.identity import sqlite_file
+from position_sync.app.private import FILE_MODE
+from position_sync.app.store.engine import StoreError
+from position_sync.app.store.identity import sqlite_file
 
 STORE_SCOPE = "store"
 POLL_SECONDS = 0.2

@@ -23,15 +23,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from app.domain import PROBLEM_STATUSES, AccountState, Event, EventKind, Row, Status
-from app.private import private_dir, private_file, tighten_sqlite_files
-from app.reconcile import AccountMemory, ClosedPosition, Outcome
-from app.store.codec import from_iso, iso, material, row_record, rows_from_records, undec
-from app.store.engine import StoreError, make_engine, migrate, sqlite_url
-from app.store.foreign import refuse_foreign
-from app.store.identity import sqlite_file
-from app.store.metrics import last_point, metrics_of, metrics_record
-from app.store.models import (
+from position_sync.app.domain import PROBLEM_STATUSES, AccountState, Event, EventKind, Row, Status
+from position_sync.app.private import private_dir, private_file, tighten_sqlite_files
+from position_sync.app.reconcile import AccountMemory, ClosedPosition, Outcome
+from position_sync.app.store.codec import from_iso, iso, material, row_record, rows_from_records, undec
+from position_sync.app.store.engine import StoreError, make_engine, migrate, sqlite_url
+from position_sync.app.store.foreign import refuse_foreign
+from position_sync.app.store.identity import sqlite_file
+from position_sync.app.store.metrics import last_point, metrics_of, metrics_record
+from position_sync.app.store.models import (
     account_state,
     closed_positions,
     current_rows,

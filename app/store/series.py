@@ -17,11 +17,11 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from app.domain import Event, EventKind
-from app.store.codec import from_iso, iso
-from app.store.metrics import Metrics, metrics_of
-from app.store.models import events, row_history, sync_metrics, sync_runs
-from app.store.repository import Store
+from position_sync.app.domain import Event, EventKind
+from position_sync.app.store.codec import from_iso, iso
+from position_sync.app.store.metrics import Metrics, metrics_of
+from position_sync.app.store.models import events, row_history, sync_metrics, sync_runs
+from position_sync.app.store.repository import Store
 
 __all__ = [
     "AccountSeries",

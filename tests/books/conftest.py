@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from app.config import parse_settings
-from app.runtime import Runtime, build_runtime
-from app.secrets import Secrets
-from app.sync import Clock
+from position_sync.app.config import parse_settings
+from position_sync.app.runtime import Runtime, build_runtime
+from position_sync.app.secrets import Secrets
+from position_sync.app.sync import Clock
 from tests.conftest import PG_PASSWORD_ENV, PG_URL
 
 
@@ -82,5 +82,6 @@ def simulated_runtime(
         ],
     }
     settings = parse_settings(raw, tmp_path / "config.toml")
-    extra = {} if clock is None else {"clock": clock}
-    return build_runtime(settings, tmp_path / "data", secrets=Secrets(environ={}), **extra)
+    if clock is None:
+        return build_runtime(settings, tmp_path / "data", secrets=Secrets(environ={}))
+    return build_runtime(settings, tmp_path / "data", secrets=Secrets(environ={}), clock=clock)

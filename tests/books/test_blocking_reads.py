@@ -21,13 +21,13 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-from app.books.file import FileBook
-from app.books.http import HttpBook
-from app.books.runner import DaemonThreadExecutor
-from app.books.sql import SqlBook
-from app.config import BookConfig
-from app.errors import ReadError, ReadErrorKind
-from app.secrets import Secrets
+from position_sync.app.books.file import FileBook
+from position_sync.app.books.http import HttpBook
+from position_sync.app.books.runner import DaemonThreadExecutor
+from position_sync.app.books.sql import SqlBook
+from position_sync.app.config import BookConfig
+from position_sync.app.errors import ReadError, ReadErrorKind
+from position_sync.app.secrets import Secrets
 from tests.books.conftest import Database
 from tests.conftest import pg_url_with_password, toml_table, write_scenario
 from tests.fakes.dribble_server import DribbleServer
@@ -70,7 +70,16 @@ def _config(tmp_path: Path, book: dict[str, Any], timeout: float) -> Path:
 
 
 def _cli(config: Path, data_dir: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "app.cli", "--config", str(config), "--data-dir", str(data_dir), *args]
+    return [
+        sys.executable,
+        "-m",
+        "position_sync.app.cli",
+        "--config",
+        str(config),
+        "--data-dir",
+        str(data_dir),
+        *args,
+    ]
 
 
 # -- the file book ---------------------------------------------------------------------------

@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from app.books.rows import to_position
-from app.cli import build_parser, main
-from app.config import BookConfig, Settings, load_settings
-from app.domain import EventKind
-from app.errors import ConfigError
-from app.fix import BookFixer, FixError
-from app.fix_command import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, EXIT_REFUSED, cmd_fix
-from app.store import Store
+from position_sync.app.books.rows import to_position
+from position_sync.app.cli import build_parser, main
+from position_sync.app.config import BookConfig, Settings, load_settings
+from position_sync.app.domain import EventKind
+from position_sync.app.errors import ConfigError
+from position_sync.app.fix import BookFixer, FixError
+from position_sync.app.fix_command import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, EXIT_REFUSED, cmd_fix
+from position_sync.app.store import Store
 from tests.books.conftest import PG_PASSWORD_ENV, Database
 
 SCENARIO = """

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from app.books.http import HttpBook, mask_url
-from app.config import BookConfig, parse_settings
-from app.errors import ConfigError, ReadError, ReadErrorKind
-from app.secrets import Secrets
+from position_sync.app.books.http import HttpBook, mask_url
+from position_sync.app.config import BookConfig, parse_settings
+from position_sync.app.errors import ConfigError, ReadError, ReadErrorKind
+from position_sync.app.secrets import Secrets
 
 
 class PositionsServer:

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from app.runtime import Runtime
+from position_sync.app.runtime import Runtime
 from tests.books.conftest import simulated_runtime
 from tests.books.test_http_book import PositionsServer
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from app.runtime import Runtime
-from app.sync import SyncResult
+from position_sync.app.runtime import Runtime
+from position_sync.app.sync import SyncResult
 from tests.books.conftest import simulated_runtime
 from tests.books.test_http_book import PositionsServer
 

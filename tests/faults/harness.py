@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from app.cli import EXIT_STALE, main
+from position_sync.app.cli import EXIT_STALE, main
 
 # The two settings every fault runs under: what ships, and nothing that delays a verdict.
 SETTINGS: dict[str, dict[str, Any]] = {

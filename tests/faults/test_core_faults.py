@@ -19,11 +19,11 @@ from typing import Any
 
 import pytest
 
-import brokers.simulated
-from app import sync as sync_module
-from app.cli import EXIT_CONFIG, EXIT_MISMATCH, EXIT_STALE, cmd_daemon, main
-from app.config import load_settings
-from app.store import Store
+from position_sync.app import sync as sync_module
+from position_sync.app.cli import EXIT_CONFIG, EXIT_MISMATCH, EXIT_STALE, cmd_daemon, main
+from position_sync.app.config import load_settings
+from position_sync.app.store import Store
+from position_sync.brokers import simulated as simulated_broker
 from tests.conftest import Project, age, toml_table, write_book, write_scenario
 from tests.faults.harness import (
     FORBIDDEN,
@@ -159,9 +159,9 @@ def test_an_adapter_that_lets_an_overflow_through_leaves_the_account_stale(
     good = sync_once(project.config, project.data_dir, capsys)
     assert_good(good, "sim", INSTRUMENTS)
     _rescript(project, fault)
-    monkeypatch.setattr(brokers.simulated, "to_decimal", lambda value: Decimal(str(value)))
+    monkeypatch.setattr(simulated_broker, "to_decimal", lambda value: Decimal(str(value)))
     monkeypatch.setattr(
-        brokers.simulated, "optional_decimal", lambda value: None if value is None else Decimal(str(value))
+        simulated_broker, "optional_decimal", lambda value: None if value is None else Decimal(str(value))
     )
     faulted = sync_once(project.config, project.data_dir, capsys)
     assert_fault_held(

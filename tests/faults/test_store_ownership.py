@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from app.store.repository import DB_NAME
+from position_sync.app.store.repository import DB_NAME
 from tests.conftest import Project
 
 REPO = Path(__file__).resolve().parents[2]
@@ -45,7 +45,7 @@ def _cli(project: Project, *args: str) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "app.cli",
+        "position_sync.app.cli",
         "--config",
         str(project.config),
         "--data-dir",

@@ -30,15 +30,15 @@ from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 from pytestqt.qtbot import QtBot
 
-from app.config import Settings, load_settings
-from app.domain import AccountState, Event, EventKind, Row, Status
-from app.runtime import Runtime, build_runtime
-from app.sync import SyncResult, utcnow
-from brokers.simulated import SimulatedBroker
+from position_sync.app.config import Settings, load_settings
+from position_sync.app.domain import AccountState, Event, EventKind, Row, Status
+from position_sync.app.runtime import Runtime, build_runtime
+from position_sync.app.sync import SyncResult, utcnow
+from position_sync.brokers.simulated import SimulatedBroker
+from position_sync.ui.controller import Controller
+from position_sync.ui.preferences import Preferences
+from position_sync.ui.window import MainWindow
 from tests.conftest import MemoryKeyring
-from ui.controller import Controller
-from ui.preferences import Preferences
-from ui.window import MainWindow
 
 T = TypeVar("T")
 DEMO = Path(__file__).resolve().parents[2] / "resources" / "demo"

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from pytestqt.qtbot import QtBot
 
-from app.config import load_settings
-from app.domain import EventKind, Status
+from position_sync.app.config import load_settings
+from position_sync.app.domain import EventKind, Status
 from tests.ui.conftest import App, make_app, run
 
 SCENARIO = """

@@ -14,18 +14,18 @@ from pathlib import Path
 import pytest
 from pytestqt.qtbot import QtBot
 
-from app.config import Settings, load_settings
-from app.domain import AccountState, Row, Status
-from app.runtime import Runtime
-from app.store import Store, StoreError
-from app.store import acks as ack_store
-from app.sync import SyncResult
+from position_sync.app.config import Settings, load_settings
+from position_sync.app.domain import AccountState, Row, Status
+from position_sync.app.runtime import Runtime
+from position_sync.app.store import Store, StoreError
+from position_sync.app.store import acks as ack_store
+from position_sync.app.sync import SyncResult
+from position_sync.ui import status_style
+from position_sync.ui.positions_model import Plan
+from position_sync.ui.preferences import Preferences
+from position_sync.ui.settings_dialog import SettingsDialog
+from position_sync.ui.status_style import Health
 from tests.ui.conftest import T0, App, demo_project, make_app, phantom_result, run, walk
-from ui import status_style
-from ui.positions_model import Plan
-from ui.preferences import Preferences
-from ui.settings_dialog import SettingsDialog
-from ui.status_style import Health
 
 
 class Clock:

@@ -14,12 +14,12 @@ from PySide6.QtGui import QColor
 from PySide6.QtTest import QAbstractItemModelTester
 from pytestqt.qtbot import QtBot
 
-from app.display import STATUS_MEANINGS, fmt_money
-from app.domain import Part, Row, Status
-from app.store.acks import AckKind, Acknowledgement, AckState, fingerprint
-from ui import status_style
-from ui.positions_model import AccountInfo, Col, FilterSpec, PositionsModel, RowRole
-from ui.positions_view import PositionsView
+from position_sync.app.display import STATUS_MEANINGS, fmt_money
+from position_sync.app.domain import Part, Row, Status
+from position_sync.app.store.acks import AckKind, Acknowledgement, AckState, fingerprint
+from position_sync.ui import status_style
+from position_sync.ui.positions_model import AccountInfo, Col, FilterSpec, PositionsModel, RowRole
+from position_sync.ui.positions_view import PositionsView
 
 NOW = datetime(2026, 11, 21, 9, 30, tzinfo=UTC)
 D = Decimal

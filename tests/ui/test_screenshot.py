@@ -11,10 +11,10 @@ from PySide6.QtCore import QByteArray, QSettings, QTimer
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
 
-from app.config import load_settings
+from position_sync.app.config import load_settings
+from position_sync.ui.main import SCREENSHOT_SIZE, run_window
+from position_sync.ui.window import SETTINGS_APP, SETTINGS_ORG, MainWindow
 from tests.ui.conftest import demo_project
-from ui.main import SCREENSHOT_SIZE, run_window
-from ui.window import SETTINGS_APP, SETTINGS_ORG, MainWindow
 
 
 def test_screenshot_after_the_demo_walked_every_step(
@@ -23,7 +23,7 @@ def test_screenshot_after_the_demo_walked_every_step(
     config = demo_project(tmp_path, interval=0.25)
     shot = tmp_path / "shot.png"
     args = argparse.Namespace(demo=True, screenshot=shot)
-    with caplog.at_level(logging.INFO, logger="ui.screenshot"):
+    with caplog.at_level(logging.INFO, logger="position_sync.ui.screenshot"):
         assert run_window(load_settings(config), tmp_path / "data", args) == 0
     statuses = "match, phantom, price_mismatch, qty_mismatch, side_mismatch, stale, untracked"
     assert f"(statuses on screen: closed, {statuses})" in caplog.text  # every status at once

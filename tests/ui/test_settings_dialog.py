@@ -10,12 +10,12 @@ from pathlib import Path
 from PySide6.QtWidgets import QDialogButtonBox
 from pytestqt.qtbot import QtBot
 
-from app.config import BOOK_KIND_KEYS, load_settings
-from app.secrets import KEYRING_SERVICE
+from position_sync.app.config import BOOK_KIND_KEYS, load_settings
+from position_sync.app.secrets import KEYRING_SERVICE
+from position_sync.ui.preferences import preferences
+from position_sync.ui.settings_dialog import SettingsDialog
 from tests.conftest import MemoryKeyring
 from tests.ui.conftest import demo_project, run
-from ui.preferences import preferences
-from ui.settings_dialog import SettingsDialog
 
 
 def dialog_for(qtbot: QtBot, config: Path, read_only: bool = False) -> SettingsDialog:

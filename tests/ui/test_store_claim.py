@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from PySide6.QtWidgets import QApplication
 
-from app.config import load_settings
-from app.store.ownership import FileLockOwnership
-from app.store.repository import DB_NAME
+from position_sync.app.config import load_settings
+from position_sync.app.store.ownership import FileLockOwnership
+from position_sync.app.store.repository import DB_NAME
+from position_sync.ui.main import run_window
 from tests.ui.conftest import demo_project
-from ui.main import run_window
 
 
 def test_the_window_refuses_a_store_another_process_syncs(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from app.store.models import metadata
+from position_sync.app.store.models import metadata
 
 connection = context.config.attributes["connection"]
 context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
