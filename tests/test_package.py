@@ -30,7 +30,11 @@ print("ok", len([n for n in sys.modules if n.startswith("position_sync.")]))
 def test_a_traders_own_app_package_is_never_shadowed(tmp_path: Path) -> None:
     (tmp_path / "app").mkdir()
     (tmp_path / "app" / "__init__.py").write_text('WHO = "trader"\n')
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO)])}
+    env = {
+        **os.environ,
+        "QT_QPA_PLATFORM": "offscreen",
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO)]),
+    }
     done = subprocess.run(
         [sys.executable, "-c", SCRIPT], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120
     )
