@@ -16,12 +16,11 @@ from position_sync.app.config import Settings
 from position_sync.app.display import clock, parse_duration, status_label
 from position_sync.app.domain import Row
 from position_sync.app.errors import ConfigError
+from position_sync.app.exit_codes import ExitCode
 from position_sync.app.store import Store
 from position_sync.app.store import acks as ack_store
 from position_sync.app.store.codec import iso
 from position_sync.app.terminal import echo, echo_json
-
-EXIT_OK = 0
 
 
 def add_ack_parser(sub: Any) -> None:
@@ -109,7 +108,7 @@ def cmd_ack(settings: Settings, data_dir: Path, args: argparse.Namespace) -> int
         echo_json(_record_json(record))
     else:
         echo(message)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _list(store: Store, settings: Settings, now: datetime, *, as_json: bool) -> int:
@@ -130,7 +129,7 @@ def _list(store: Store, settings: Settings, now: datetime, *, as_json: bool) -> 
             standing.append(entry)
     if as_json:
         echo_json(standing)
-        return EXIT_OK
+        return ExitCode.OK
     for entry in standing:
         parts = []
         if "acknowledged" in entry:
@@ -142,4 +141,4 @@ def _list(store: Store, settings: Settings, now: datetime, *, as_json: bool) -> 
             until = datetime.fromisoformat(entry["snoozed"]["until"])
             parts.append(f"snoozed until {clock(until)}")
         echo(f"{entry['account']} {entry['instrument']}: {'; '.join(parts)}")
-    return EXIT_OK
+    return ExitCode.OK

@@ -31,6 +31,7 @@ from position_sync.app.config import (
 from position_sync.app.display import figures, instrument_label, plain_detail
 from position_sync.app.domain import AccountState, Event, Row
 from position_sync.app.errors import ConfigError
+from position_sync.app.exit_codes import ExitCode
 from position_sync.app.paths import resource_dir
 from position_sync.app.redact import redact_logging
 from position_sync.app.runtime import build_runtime
@@ -42,11 +43,6 @@ from position_sync.app.store.identity import refuse_store_on_book
 from position_sync.app.store.repository import DB_NAME
 from position_sync.app.sync import SyncResult
 from position_sync.app.terminal import TerminalSafeFormatter, echo, echo_json, terminal_safe
-
-EXIT_OK = 0
-EXIT_MISMATCH = 1
-EXIT_STALE = 2
-EXIT_CONFIG = 3
 
 # ``sync --once`` from cron waits this long for another one-shot sync (or a daemon shutting down)
 # to give the store up; a daemon or a window claims it at once or refuses.
@@ -71,7 +67,7 @@ class _Parser(argparse.ArgumentParser):
     """
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_CONFIG, terminal_safe(f"{self.prog}: {message} (see {self.prog} --help)") + "\n")
+        self.exit(ExitCode.CONFIG, terminal_safe(f"{self.prog}: {message} (see {self.prog} --help)") + "\n")
 
 
 def _seconds(text: str) -> float:
@@ -186,21 +182,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(cmd_daemon(settings, data_dir))
     except ConfigError as exc:
         echo(f"position-sync: configuration error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+        return ExitCode.CONFIG
     except StoreError as exc:
         echo(f"position-sync: store error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+        return ExitCode.CONFIG
     except SecretUnavailable as exc:
         echo(f"position-sync: {exc}", file=sys.stderr)
-        return EXIT_STALE
+        return ExitCode.STALE
     except KeyboardInterrupt:
-        return 130
+        return ExitCode.INTERRUPTED
     except BrokenPipeError:
         # The reader went away (`position-sync status | head`): not an error worth a traceback.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_OK
+        return ExitCode.OK
     parser.error(f"unknown command {args.command}")
-    return EXIT_CONFIG
+    return ExitCode.CONFIG
 
 
 def _settings_and_data_dir(args: argparse.Namespace) -> tuple[Settings, Path]:
@@ -246,10 +242,10 @@ def _self_check() -> int:
 
 def _window(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     try:
-        from position_sync.ui.main import run_window  # type: ignore[import-not-found,unused-ignore]
+        from position_sync.ui.main import run_window  # type: ignore[import-not-found, unused-ignore]
     except ImportError:
         parser.print_help()
-        return EXIT_OK
+        return ExitCode.OK
     settings, data_dir = _settings_and_data_dir(args)
     result: int = run_window(settings, data_dir, args)
     return result
@@ -298,10 +294,10 @@ def account_json(
 
 def exit_code(states: Iterable[AccountState], rows: Iterable[Row], held: bool = False) -> int:
     if any(state is not AccountState.OK for state in states):
-        return EXIT_STALE
+        return ExitCode.STALE
     if held or any(row.status.is_problem for row in rows):
-        return EXIT_MISMATCH
-    return EXIT_OK
+        return ExitCode.MISMATCH
+    return ExitCode.OK
 
 
 def _sort_rows(rows: Iterable[Row]) -> list[Row]:
@@ -461,7 +457,7 @@ def cmd_events(settings: Settings, data_dir: Path, args: argparse.Namespace) -> 
     else:
         for s in stored:
             echo(_event_line(s.event))
-    return EXIT_OK
+    return ExitCode.OK
 
 
 async def cmd_daemon(settings: Settings, data_dir: Path) -> int:
@@ -495,7 +491,7 @@ async def cmd_daemon(settings: Settings, data_dir: Path) -> int:
         await stop.wait()
     finally:
         await runtime.close()
-    return EXIT_OK
+    return ExitCode.OK
 
 
 if __name__ == "__main__":

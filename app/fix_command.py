@@ -24,14 +24,10 @@ from typing import Any
 
 from position_sync.app.config import Settings
 from position_sync.app.errors import ConfigError
+from position_sync.app.exit_codes import ExitCode
 from position_sync.app.fix import ACTIONS, DEFAULT_REASON, BookFixer, FixError, FixFailed, FixNotAllowed
 from position_sync.app.store import Store
 from position_sync.app.terminal import echo
-
-EXIT_OK = 0
-EXIT_CONFIG = 3
-EXIT_REFUSED = 4
-EXIT_FAILED = 5
 
 
 def add_fix_parser(sub: Any) -> None:
@@ -59,10 +55,10 @@ def add_fix_parser(sub: Any) -> None:
 
 def _exit_for(exc: FixError) -> int:
     if isinstance(exc, FixNotAllowed):
-        return EXIT_CONFIG
+        return ExitCode.CONFIG
     if isinstance(exc, FixFailed):
-        return EXIT_FAILED
-    return EXIT_REFUSED
+        return ExitCode.ROLLED_BACK
+    return ExitCode.REFUSED
 
 
 def cmd_fix(
@@ -91,16 +87,16 @@ def cmd_fix(
                     "pass --yes to write",
                     file=sys.stderr,
                 )
-                return EXIT_CONFIG
+                return ExitCode.CONFIG
             if ask("Write this to the book? [y/N] ").strip().lower() not in ("y", "yes"):
                 echo("declined: nothing written")
-                return EXIT_OK
+                return ExitCode.OK
         try:
             event = fixer.apply(plan)
         except FixError as exc:
             echo(f"position-sync: fix failed: {exc}", file=sys.stderr)
             return _exit_for(exc)
         echo(f"done: {event.detail}")
-        return EXIT_OK
+        return ExitCode.OK
     finally:
         store.close()

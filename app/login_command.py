@@ -13,12 +13,10 @@ from typing import Any
 
 from position_sync.app.config import Settings
 from position_sync.app.errors import ConfigError
+from position_sync.app.exit_codes import ExitCode
 from position_sync.app.secrets import Secrets
 from position_sync.app.terminal import echo
 from position_sync.brokers.registry import AdapterContext, LoginFailed, login
-
-EXIT_OK = 0
-EXIT_FAILED = 2
 
 
 def add_login_parser(sub: Any) -> None:
@@ -49,5 +47,5 @@ def cmd_login(settings: Settings, data_dir: Path, args: argparse.Namespace) -> i
         echo(login(account, AdapterContext(data_dir, Secrets()), **io))
     except LoginFailed as exc:
         echo(f"position-sync: login failed: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    return EXIT_OK
+        return ExitCode.LOGIN_FAILED
+    return ExitCode.OK

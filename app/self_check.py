@@ -23,10 +23,9 @@ from pathlib import Path
 from typing import TextIO
 
 from position_sync.app.cli import DEMO_CONFIG, version
+from position_sync.app.exit_codes import ExitCode
 from position_sync.app.paths import is_frozen, migrations_dir, resource_dir
 
-EXIT_PASSED = 0
-EXIT_FAILED = 1
 SYNC_TIMEOUT = 30.0  # one demo sync takes well under a second; a hang must not hang CI
 
 # Brokers are imported by name through ``brokers.registry`` (importlib), which is exactly what
@@ -93,9 +92,9 @@ class Report:
             print(
                 f"self-check FAILED: {len(self.failed)} of {len(self.checks)} checks ({names})", file=self.out
             )
-            return EXIT_FAILED
+            return ExitCode.SELF_CHECK_FAILED
         print(f"self-check passed: {len(self.checks)} checks ok in {seconds:.2f} s", file=self.out)
-        return EXIT_PASSED
+        return ExitCode.OK
 
 
 def _reason(exc: BaseException) -> str:

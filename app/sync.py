@@ -2,8 +2,9 @@
 
 One loop drives everything (the Qt loop through qasync in the window, a plain asyncio loop
 headless). What blocks runs elsewhere: book reads on daemon threads that a timeout abandons for
-real (``app.books.runner``), and reconciliation plus the store on one dedicated thread, because a SQLAlchemy engine is used from a single thread and a
-10,000-row reconciliation must not stall the window.
+real (``app.books.runner``), and reconciliation plus the store on one dedicated thread, because
+a SQLAlchemy engine is used from a single thread and a 10,000-row reconciliation must not stall
+the window.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from position_sync.app.config import (
 )
 from position_sync.app.domain import AccountState, Status
 from position_sync.app.errors import ConfigError, ReadErrorKind
+from position_sync.app.exit_codes import ExitCode
 from position_sync.app.fix import FixNotAllowed, WriteMapping
 from position_sync.app.runtime import build_runtime
 from position_sync.app.secrets import KEYRING_SERVICE, Secrets, SecretUnavailable, keyring_username
@@ -548,12 +549,12 @@ def test_a_value_that_crashed_is_one_sentence_and_exit_3(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, field: str, words: str
 ) -> None:
     """Each value, through the real command: exit 3, one line naming the field, no traceback."""
-    from position_sync.app.cli import EXIT_CONFIG, main
+    from position_sync.app.cli import main
 
     config = write_minimal(tmp_path / "conf", text)
     code = main(["--config", str(config), "--data-dir", str(tmp_path / "data"), "sync", "--once"])
     out, err = capsys.readouterr()
-    assert code == EXIT_CONFIG, (out, err)
+    assert code == ExitCode.CONFIG, (out, err)
     assert out == ""
     lines = err.strip().splitlines()
     assert len(lines) == 1, err

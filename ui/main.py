@@ -24,6 +24,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from position_sync.app.config import Settings
 from position_sync.app.errors import ConfigError
+from position_sync.app.exit_codes import ExitCode
 from position_sync.app.runtime import Runtime, build_runtime
 from position_sync.app.store import StoreError
 from position_sync.ui import theme
@@ -36,7 +37,6 @@ from position_sync.ui.responsiveness import tune_interpreter
 from position_sync.ui.window import SETTINGS_APP, SETTINGS_ORG, MainWindow
 
 log = logging.getLogger(__name__)
-EXIT_CONFIG = 3
 SCREENSHOT_SIZE = (1500, 940)
 
 
@@ -67,7 +67,7 @@ def run_window(settings: Settings, data_dir: Path, args: argparse.Namespace) -> 
         print(f"position-sync: {exc}", file=sys.stderr)
         if not headless() and not getattr(args, "screenshot", None):
             message_box(QMessageBox.Icon.Critical, "Position Sync cannot start", str(exc)).exec()
-        return EXIT_CONFIG
+        return ExitCode.CONFIG
     result: int = qasync.run(_main(app, runtime, settings, args))
     return result
 

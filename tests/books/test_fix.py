@@ -15,8 +15,9 @@ from position_sync.app.cli import build_parser, main
 from position_sync.app.config import BookConfig, Settings, load_settings
 from position_sync.app.domain import EventKind
 from position_sync.app.errors import ConfigError
+from position_sync.app.exit_codes import ExitCode
 from position_sync.app.fix import BookFixer, FixError
-from position_sync.app.fix_command import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, EXIT_REFUSED, cmd_fix
+from position_sync.app.fix_command import cmd_fix
 from position_sync.app.store import Store
 from tests.books.conftest import PG_PASSWORD_ENV, Database
 
@@ -262,12 +263,12 @@ def test_fix_exit_codes(setup: Setup, capsys: pytest.CaptureFixture[str]) -> Non
         return cmd_fix(settings, setup.data, args, ask=lambda _: answer)
 
     close = ("--account", "sim", "--instrument", "tcs", "--action", "close-phantom")
-    assert run(*close, answer="n") == EXIT_OK  # the user said no: nothing written, no failure
+    assert run(*close, answer="n") == ExitCode.OK  # the user said no: nothing written, no failure
     assert "declined: nothing written" in capsys.readouterr().out
     assert setup.rows() == before
-    assert run("--account", "sim", "--instrument", "NSE:TCS", "--action", "adopt") == EXIT_REFUSED
-    assert run("--account", "sim", "--instrument", "NOPE", "--action", "adopt") == EXIT_REFUSED
-    assert run("--undo") == EXIT_REFUSED  # nothing to undo
+    assert run("--account", "sim", "--instrument", "NSE:TCS", "--action", "adopt") == ExitCode.REFUSED
+    assert run("--account", "sim", "--instrument", "NOPE", "--action", "adopt") == ExitCode.REFUSED
+    assert run("--undo") == ExitCode.REFUSED  # nothing to undo
     with pytest.raises(ConfigError, match="needs --account, --instrument and --action"):
         run("--account", "sim")
     assert setup.rows() == before
@@ -279,10 +280,10 @@ def test_fix_exit_codes(setup: Setup, capsys: pytest.CaptureFixture[str]) -> Non
         return "y"
 
     args = build_parser().parse_args(["fix", *plan_then_change])
-    assert cmd_fix(settings, setup.data, args, ask=change_meanwhile) == EXIT_FAILED
+    assert cmd_fix(settings, setup.data, args, ask=change_meanwhile) == ExitCode.ROLLED_BACK
     assert "changed since the action was planned" in capsys.readouterr().err
-    assert run(*close) == EXIT_OK
-    assert EXIT_CONFIG == 3
+    assert run(*close) == ExitCode.OK
+    assert ExitCode.CONFIG == 3
 
 
 def test_a_non_writable_book_exits_3(database: Database, tmp_path: Path) -> None:

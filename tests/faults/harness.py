@@ -20,7 +20,8 @@ from typing import Any
 
 import pytest
 
-from position_sync.app.cli import EXIT_STALE, main
+from position_sync.app.cli import main
+from position_sync.app.exit_codes import ExitCode
 
 # The two settings every fault runs under: what ships, and nothing that delays a verdict.
 SETTINGS: dict[str, dict[str, Any]] = {
@@ -91,7 +92,7 @@ def assert_fault_held(
     ``words`` is a fragment the stale sentence must contain (the thing that failed, or where).
     """
     state = faulted.account(account_id)
-    assert faulted.code == EXIT_STALE, (faulted.code, state, faulted.stderr[-2000:])
+    assert faulted.code == ExitCode.STALE, (faulted.code, state, faulted.stderr[-2000:])
     assert state["state"] == "stale", state
     assert state["error"], "a stale account names what failed"
     assert "\n" not in state["error"], "one sentence, one line"

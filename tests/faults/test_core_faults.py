@@ -20,8 +20,9 @@ from typing import Any
 import pytest
 
 from position_sync.app import sync as sync_module
-from position_sync.app.cli import EXIT_CONFIG, EXIT_MISMATCH, EXIT_STALE, cmd_daemon, main
+from position_sync.app.cli import cmd_daemon, main
 from position_sync.app.config import load_settings
+from position_sync.app.exit_codes import ExitCode
 from position_sync.app.store import Store
 from position_sync.brokers import simulated as simulated_broker
 from tests.conftest import Project, age, toml_table, write_book, write_scenario
@@ -134,7 +135,7 @@ def test_a_scenario_number_out_of_bounds_is_refused_as_configuration(
         ["--config", str(project.config), "--data-dir", str(project.data_dir), "sync", "--once", "--json"]
     )
     out, err = capsys.readouterr()
-    assert code == EXIT_CONFIG, (out, err)
+    assert code == ExitCode.CONFIG, (out, err)
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
     assert "scenario.toml" in err and "steps[0].positions[0]" in err, err
     assert not set(stored_event_kinds(project.config, project.data_dir, capsys)) & FORBIDDEN
@@ -204,7 +205,7 @@ def test_a_reconciliation_that_crashes_leaves_the_account_stale(
     capsys.readouterr()
     code = main(["--config", str(project.config), "--data-dir", str(project.data_dir), "status", "--json"])
     status = json.loads(capsys.readouterr().out)
-    assert code == EXIT_STALE
+    assert code == ExitCode.STALE
     assert status["accounts"][0]["state"] == "stale"
 
 
@@ -243,7 +244,7 @@ def test_a_csv_book_truncated_to_its_header_is_held_not_untracked(
     assert_good(good, "sim", INSTRUMENTS)
     book.write_text(CSV_HEADER, encoding="utf-8")  # a rewrite caught before its rows
     held = sync_once(project.config, project.data_dir, capsys)
-    assert held.code == EXIT_MISMATCH, (held.code, held.payload["accounts"], held.stderr[-2000:])
+    assert held.code == ExitCode.MISMATCH, (held.code, held.payload["accounts"], held.stderr[-2000:])
     assert held.account("sim")["state"] == "ok"
     assert held.event_kinds() == {"mass_change_held"}
     (event,) = held.payload["events"]
@@ -337,7 +338,7 @@ async def test_the_daemon_outlives_an_account_whose_sync_raises(
         )
         status = json.loads(capsys.readouterr().out)
         accounts = {a["id"]: a for a in status["accounts"]}
-        assert code == EXIT_STALE
+        assert code == ExitCode.STALE
         assert accounts["bad"]["state"] == "stale"
         assert "RuntimeError: a defect that strikes one account" in accounts["bad"]["error"]
         assert accounts["good"]["state"] == "ok"
