@@ -21,6 +21,7 @@ import platformdirs
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
+from position_sync.app.broker import broker_catalog
 from position_sync.app.domain import to_decimal
 from position_sync.app.errors import ConfigError
 from position_sync.app.redact import url_has_credentials
@@ -604,10 +605,8 @@ def _parse_account(entry: dict[str, Any], index: int, path: Path | None, base_di
     broker = _require_str(entry, "broker", where, path)
     book = _require_str(entry, "book", where, path)
     values: dict[str, Any] = {}
-    from position_sync.brokers.registry import broker_defaults  # registry only: app never names a broker
-
     try:
-        defaults = broker_defaults(broker)
+        defaults = broker_catalog().broker_defaults(broker)
     except KeyError as exc:
         raise ConfigError(path, f"{where}.broker", str(exc.args[0])) from None
     merged = {**defaults, **entry}

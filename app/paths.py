@@ -42,12 +42,12 @@ def migrations_dir() -> Path:
 def cli_command() -> list[str]:
     """The argv prefix that runs ``position-sync`` again in a child process.
 
-    ``python -m app.cli`` from a checkout or an install; the executable itself when frozen,
+    ``python -m position_sync`` from a checkout or an install; the executable itself when frozen,
     where there is no interpreter that understands ``-m``.
     """
     if is_frozen():
         return [sys.executable]
-    return [sys.executable, "-m", "position_sync.app.cli"]
+    return [sys.executable, "-m", "position_sync"]
 
 
 def id_file_stem(identifier: str) -> str:

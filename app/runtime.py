@@ -1,11 +1,12 @@
-"""Everything one run needs, built from the settings: store, adapters, books, worker.
+"""Everything one run needs: store, books, worker, and the claim on the store.
 
-Shared by the CLI, the daemon and the window so that all three check the configuration the
-same way before anything touches the network.
+What a runtime is lives in the core; building one from the settings needs the adapters'
+registry, so that is the entry point's wiring (``position_sync.wiring``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,11 +14,8 @@ from position_sync.app.books import Book, check_books, open_book
 from position_sync.app.config import Settings
 from position_sync.app.secrets import Secrets
 from position_sync.app.store import Store
-from position_sync.app.store.identity import refuse_store_on_book
-from position_sync.app.store.ownership import StoreClaim, claim_store
-from position_sync.app.sync import Clock, SyncWorker, utcnow
-from position_sync.brokers.base import BrokerAdapter
-from position_sync.brokers.registry import AdapterContext, create_adapter
+from position_sync.app.store.ownership import StoreClaim
+from position_sync.app.sync import SyncWorker
 
 
 @dataclass
@@ -52,9 +50,9 @@ class Runtime:
                 self.claim.release()  # last: nothing of this runtime writes any more
 
 
-def build_adapters(settings: Settings, data_dir: Path, secrets: Secrets) -> dict[str, BrokerAdapter]:
-    context = AdapterContext(data_dir=data_dir, secrets=secrets)
-    return {a.id: create_adapter(a, context) for a in settings.accounts if a.enabled}
+# Settings in, a runtime out: what the entry point hands the window, so the window can rebuild
+# its runtime on new settings without reaching the adapters itself.
+RuntimeMaker = Callable[[Settings], "Runtime"]
 
 
 def build_books(settings: Settings, secrets: Secrets) -> dict[str, Book]:
@@ -71,35 +69,3 @@ def build_books(settings: Settings, secrets: Secrets) -> dict[str, Book]:
         if timeouts and callable(limit_reads):
             limit_reads(max(timeouts))
     return books
-
-
-def build_runtime(
-    settings: Settings,
-    data_dir: Path,
-    *,
-    secrets: Secrets | None = None,
-    clock: Clock = utcnow,
-    purpose: str = "position-sync",
-    wait: float = 0.0,
-) -> Runtime:
-    """Raises ``ConfigError`` or ``StoreError`` with one sentence; nothing is fetched yet.
-
-    The runtime syncs, so it owns its store first (``StoreBusy`` when another process does,
-    after waiting up to ``wait`` seconds); ``purpose`` ("daemon", "window") names this process
-    in the sentence a second one gets. The store's memory is loaded only after that.
-    """
-    url = Store.url_for(data_dir, settings.store_url)
-    if settings.store_url is None:
-        refuse_store_on_book(url, settings.books, settings.path, field=None)
-    secrets = secrets or Secrets()
-    books = build_books(settings, secrets)
-    adapters = build_adapters(settings, data_dir, secrets)
-    claim = claim_store(url, purpose=purpose, wait=wait)
-    try:
-        store = Store(url)
-    except BaseException:
-        if claim is not None:
-            claim.release()
-        raise
-    worker = SyncWorker(settings, store, adapters, books, clock=clock)
-    return Runtime(settings, data_dir, store, worker, books, claim)

@@ -22,13 +22,13 @@ from typing import TypeVar
 from position_sync.app.books.base import Book
 from position_sync.app.books.runner import DaemonThreadExecutor
 from position_sync.app.books.watch import BookWatcher
+from position_sync.app.broker import BrokerAdapter
 from position_sync.app.config import AccountConfig, Settings
 from position_sync.app.domain import AccountState, BookSnapshot, BrokerSnapshot, Event, Row
 from position_sync.app.errors import ReadError, ReadErrorKind
 from position_sync.app.reconcile import AccountMemory, JudgeSettings, Outcome, failed, reconcile
 from position_sync.app.store import Store, StoreError
 from position_sync.app.symbols import Resolver
-from position_sync.brokers.base import BrokerAdapter
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ import time
 from pathlib import Path
 
 from position_sync.app.config import parse_settings
-from position_sync.app.runtime import build_runtime
 from position_sync.app.secrets import Secrets
 from position_sync.app.sync import SyncResult
+from position_sync.wiring import build_runtime
 
 CHANGES = 20
 

@@ -48,7 +48,7 @@ def write_inputs(root: Path) -> Path:
 
 def command() -> list[str]:
     script = shutil.which("position-sync")
-    return [script] if script else [sys.executable, "-m", "position_sync.app.cli"]
+    return [script] if script else [sys.executable, "-m", "position_sync.cli"]
 
 
 def timed(args: list[str]) -> tuple[float, int]:

@@ -20,10 +20,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from position_sync.app.broker import AdapterContext
 from position_sync.app.config import AccountConfig
 from position_sync.app.secrets import Secrets
 from position_sync.brokers import ibkr
-from position_sync.brokers.registry import AdapterContext
 from tests.fakes.tws_server import FakeContract, FakeTws
 
 ACCOUNT = "U1111111"

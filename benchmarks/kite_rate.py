@@ -19,11 +19,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from position_sync.app.broker import AdapterContext
 from position_sync.app.config import AccountConfig
 from position_sync.app.errors import ReadError
 from position_sync.app.secrets import Secrets
 from position_sync.brokers.kite import RATE_WINDOW_SECONDS, REQUESTS_PER_SECOND, KiteAdapter, create
-from position_sync.brokers.registry import AdapterContext
 from tests.fakes.kite_server import FakeKiteServer, position_row
 
 KITE_LIMIT_PER_SECOND = (

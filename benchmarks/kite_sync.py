@@ -23,10 +23,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from position_sync.app.broker import AdapterContext
 from position_sync.app.config import AccountConfig
 from position_sync.app.secrets import Secrets
 from position_sync.brokers.kite import RATE_WINDOW_SECONDS, create
-from position_sync.brokers.registry import AdapterContext
 from tests.fakes.kite_server import FakeKiteServer, holding_row, order_row, position_row
 
 

@@ -25,11 +25,11 @@ import qasync
 from PySide6.QtCore import QTimer
 
 from position_sync.app.config import load_settings
-from position_sync.app.runtime import build_runtime
 from position_sync.ui.controller import Controller
 from position_sync.ui.main import application
 from position_sync.ui.preferences import Preferences
 from position_sync.ui.window import MainWindow
+from position_sync.wiring import build_runtime
 
 GOAL_MS = 50
 
@@ -62,7 +62,13 @@ async def main(folder: Path) -> None:
     settings = load_settings(config)
     runtime = build_runtime(settings, folder / "data")
     window = MainWindow("Position Sync — stall benchmark")
-    controller = Controller(runtime, window, prefs=Preferences(), quit_event=asyncio.Event())
+    controller = Controller(
+        runtime,
+        window,
+        prefs=Preferences(),
+        quit_event=asyncio.Event(),
+        make_runtime=lambda new: build_runtime(new, runtime.data_dir, purpose="window"),
+    )
     window.resize(1500, 940)
     await controller.load_cached()
     window.show()

@@ -42,10 +42,10 @@ def child(config: Path, data: Path, spawned: float) -> None:
     from PySide6.QtCore import QEvent, QObject, QTimer
 
     from position_sync.app.config import load_settings
-    from position_sync.app.runtime import build_runtime
     from position_sync.ui import main as ui_main
     from position_sync.ui.positions_view import PositionsView
     from position_sync.ui.window import MainWindow
+    from position_sync.wiring import build_runtime
 
     imported = time.monotonic()
     app = ui_main.application()
@@ -71,7 +71,7 @@ def child(config: Path, data: Path, spawned: float) -> None:
     args = argparse.Namespace(demo=False, screenshot=None)
     import qasync
 
-    qasync.run(ui_main._main(app, runtime, settings, args))
+    qasync.run(ui_main._main(app, runtime, settings, args, lambda new: build_runtime(new, data)))
     print(
         json.dumps(
             {
@@ -89,7 +89,7 @@ def parent() -> None:
     import _data10k
 
     from position_sync.app.config import load_settings
-    from position_sync.app.runtime import build_runtime
+    from position_sync.wiring import build_runtime
 
     with tempfile.TemporaryDirectory(prefix="position-sync-startup-") as scratch:
         folder = Path(scratch)

@@ -55,10 +55,10 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
+from position_sync.app.broker import AdapterContext, PushHandler
 from position_sync.app.config import AccountConfig
 from position_sync.app.domain import ZERO, BrokerSnapshot, Position, normal
 from position_sync.app.errors import ConfigError, ReadError, ReadErrorKind
-from position_sync.brokers.base import PushHandler
 from position_sync.brokers.ibkr_contracts import (
     ContractKeys,
     ContractLike,
@@ -68,7 +68,6 @@ from position_sync.brokers.ibkr_contracts import (
     write_atomic,
 )
 from position_sync.brokers.ibkr_wire import BadMessage, WireGuard
-from position_sync.brokers.registry import AdapterContext
 
 try:  # the one place the client library is chosen
     import ib_async as ibapi

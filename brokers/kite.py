@@ -36,12 +36,12 @@ import requests
 from kiteconnect import KiteConnect
 from kiteconnect import exceptions as kite_errors
 
+from position_sync.app.broker import AdapterContext, PushHandler
 from position_sync.app.config import AccountConfig
 from position_sync.app.domain import BrokerSnapshot, Position, WorkingOrder
 from position_sync.app.errors import ConfigError, LoginRequired, ReadError, ReadErrorKind
 from position_sync.app.redact import mask_url, url_has_credentials
 from position_sync.app.secrets import SecretUnavailable
-from position_sync.brokers.base import PushHandler
 from position_sync.brokers.kite_payloads import (
     Malformed,
     join_delivery_legs,
@@ -51,7 +51,6 @@ from position_sync.brokers.kite_payloads import (
     short_text,
 )
 from position_sync.brokers.rate_limit import SlidingWindowLimiter, shared_limiter
-from position_sync.brokers.registry import AdapterContext
 
 log = logging.getLogger(__name__)
 

@@ -28,10 +28,10 @@ import requests
 from kiteconnect import KiteConnect
 from kiteconnect import exceptions as kite_errors
 
+from position_sync.app.broker import AdapterContext
 from position_sync.app.config import AccountConfig
 from position_sync.app.errors import ConfigError
 from position_sync.brokers.kite import api_key_of, api_root_of, check_options, network_cause
-from position_sync.brokers.registry import AdapterContext
 
 LISTEN_SECONDS = 300.0
 _TOKEN = re.compile(r"^[A-Za-z0-9]{8,128}$")

@@ -1,4 +1,4 @@
-"""Broker adapters by name: the one place the core reaches a concrete broker through.
+"""Broker adapters by name: the one place a concrete broker is reached through.
 
 Modules are imported only when an account uses them, so a Kite-only user never loads the IB
 client and the config check stays fast. Per-broker defaults live here for the same reason.
@@ -7,14 +7,12 @@ client and the config check stays fast. Per-broker defaults live here for the sa
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+import sys
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
+from position_sync.app.broker import AdapterContext, BrokerAdapter, LoginFailed, use_brokers
 from position_sync.app.config import AccountConfig
-from position_sync.app.secrets import Secrets
-from position_sync.brokers.base import BrokerAdapter
 
 _MODULES: dict[str, str] = {
     "simulated": "position_sync.brokers.simulated",
@@ -31,12 +29,6 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
-@dataclass(frozen=True)
-class AdapterContext:
-    data_dir: Path
-    secrets: Secrets
-
-
 def known_brokers() -> list[str]:
     return sorted(_MODULES)
 
@@ -49,10 +41,6 @@ def broker_defaults(name: str) -> dict[str, Any]:
 
 # Brokers whose sessions expire and need an interactive login (Kite's token expires daily).
 _LOGINS: dict[str, str] = {"kite": "position_sync.brokers.kite_login"}
-
-
-class LoginFailed(Exception):
-    """A login that did not complete (no redirect in time, a refused request token): one sentence."""
 
 
 def supports_login(broker: str) -> bool:
@@ -74,8 +62,20 @@ def login(account: AccountConfig, context: AdapterContext, **io: Any) -> str:
         raise LoginFailed(str(exc)) from None
 
 
+def scripted_steps(account: AccountConfig) -> int | None:
+    """How many fetches a scripted broker (the demo's) takes to play its scenario; None for a
+    real broker. The window's screenshot waits for that many syncs."""
+    steps = getattr(importlib.import_module(_MODULES[account.broker]), "scripted_steps", None)
+    return int(steps(account)) if callable(steps) else None
+
+
 def create_adapter(account: AccountConfig, context: AdapterContext) -> BrokerAdapter:
     """Build the adapter for ``account``; config mistakes surface as ``ConfigError``."""
     module = importlib.import_module(_MODULES[account.broker])
     adapter: BrokerAdapter = module.create(account, context)
     return adapter
+
+
+# The core reads broker names and defaults through this module (config parsing); handing it over
+# here keeps the dependency pointing from the adapters to the core.
+use_brokers(sys.modules[__name__])

@@ -14,13 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from position_sync.app.broker import AdapterContext, PushHandler
 from position_sync.app.config import AccountConfig
 from position_sync.app.domain import BrokerSnapshot, Position, WorkingOrder, optional_decimal, to_decimal
 from position_sync.app.errors import ConfigError, LoginRequired, ReadError, ReadErrorKind
 from position_sync.app.paths import id_file_stem
 from position_sync.app.private import write_private_text
-from position_sync.brokers.base import PushHandler
-from position_sync.brokers.registry import AdapterContext
 
 FAILURES: dict[str, tuple[ReadErrorKind, str]] = {
     "network": (ReadErrorKind.NETWORK, "the simulated broker is unreachable (connection refused)"),
@@ -158,6 +157,12 @@ class SimulatedBroker:
 
     async def close(self) -> None:
         self._push = None
+
+
+def scripted_steps(account: AccountConfig) -> int | None:
+    """The number of steps of the account's scenario (the registry's ``scripted_steps``)."""
+    scenario = account.path_option("scenario")
+    return len(load_scenario(scenario)) if scenario is not None else None
 
 
 def create(account: AccountConfig, context: AdapterContext) -> SimulatedBroker:

@@ -1,8 +1,8 @@
 """The frozen build's entry script: what the ``position-sync`` console script runs, nothing more.
 
-PyInstaller needs a script file rather than an ``position_sync.app.cli:main`` entry point. Running
-``app/cli.py`` itself as the script would load it twice (once as ``__main__``, once as
-``position_sync.app.cli`` when the self-check imports it), so this stays a one-line shim.
+PyInstaller needs a script file rather than an ``position_sync.cli:main`` entry point. Running
+``position_sync/cli.py`` itself as the script would load it twice (once as ``__main__``, once as
+``position_sync.cli`` when the self-check imports it), so this stays a one-line shim.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import multiprocessing
 import sys
 
-from position_sync.app.cli import main
+from position_sync.cli import main
 
 if __name__ == "__main__":
     # A no-op until something starts a process pool; then, in a frozen build, it stops a child

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from position_sync.app.cli import main
+from position_sync.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

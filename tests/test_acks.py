@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect
 
-from position_sync.app.cli import main
 from position_sync.app.config import load_settings
 from position_sync.app.domain import Row, Status
-from position_sync.app.runtime import build_runtime
 from position_sync.app.store import Store, acks
 from position_sync.app.store.engine import current_revision, head_revision
+from position_sync.cli import main
+from position_sync.wiring import build_runtime
 
 NOW = datetime(2026, 11, 21, 9, 30, tzinfo=UTC)
 DEMO = Path(__file__).resolve().parents[1] / "resources" / "demo"

@@ -77,7 +77,7 @@ def cli(*args: str | Path, env: Mapping[str, str] | None = None, cwd: Path | Non
     environ.update(env or {})
     environ.pop("PYTHONWARNINGS", None)
     done = subprocess.run(
-        [sys.executable, "-m", "position_sync.app.cli", *map(str, args)],
+        [sys.executable, "-m", "position_sync.cli", *map(str, args)],
         capture_output=True,
         text=True,
         env=environ,
@@ -404,7 +404,7 @@ def test_the_demo_removes_only_the_data_directory_it_made(tmp_path: Path) -> Non
     script = (
         "import argparse, sys\n"
         "from pathlib import Path\n"
-        "from app.cli import _settings_and_data_dir\n"
+        "from position_sync.cli import _settings_and_data_dir\n"
         "given = Path(sys.argv[1]) if len(sys.argv) > 1 else None\n"
         "args = argparse.Namespace(demo=True, config=None, data_dir=given)\n"
         "_, data = _settings_and_data_dir(args)\n"
@@ -642,7 +642,7 @@ async def test_the_daemon_syncs_prints_events_and_stops_on_sigterm(project: Proj
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "position_sync.app.cli",
+        "position_sync.cli",
         "--config",
         str(project.config),
         "--data-dir",
@@ -797,7 +797,7 @@ def _rounding_rows() -> list[Any]:
 
 
 def test_computed_figures_are_rounded_in_json_and_prices_keep_their_digits() -> None:
-    from position_sync.app.cli import row_json
+    from position_sync.cli import row_json
 
     gold, spx = (row_json(row) for row in _rounding_rows())
     assert gold["realised_pnl"] == "-631.3"
@@ -811,8 +811,8 @@ def test_computed_figures_are_rounded_in_json_and_prices_keep_their_digits() -> 
 def test_text_output_pads_occ_symbols_and_rounds_pnl_in_events(capsys: pytest.CaptureFixture[str]) -> None:
     from decimal import Decimal
 
-    from position_sync.app.cli import event_json, print_table
     from position_sync.app.domain import Event, EventKind
+    from position_sync.cli import event_json, print_table
 
     at = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
     closed = Event(

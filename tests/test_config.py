@@ -23,8 +23,8 @@ from position_sync.app.domain import AccountState, Status
 from position_sync.app.errors import ConfigError, ReadErrorKind
 from position_sync.app.exit_codes import ExitCode
 from position_sync.app.fix import FixNotAllowed, WriteMapping
-from position_sync.app.runtime import build_runtime
 from position_sync.app.secrets import KEYRING_SERVICE, Secrets, SecretUnavailable, keyring_username
+from position_sync.wiring import build_runtime
 from tests.conftest import MemoryKeyring, write_book, write_scenario
 
 MINIMAL = """\
@@ -549,7 +549,7 @@ def test_a_value_that_crashed_is_one_sentence_and_exit_3(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, field: str, words: str
 ) -> None:
     """Each value, through the real command: exit 3, one line naming the field, no traceback."""
-    from position_sync.app.cli import main
+    from position_sync.cli import main
 
     config = write_minimal(tmp_path / "conf", text)
     code = main(["--config", str(config), "--data-dir", str(tmp_path / "data"), "sync", "--once"])
@@ -571,7 +571,8 @@ def test_ids_in_the_safe_character_set_load(tmp_path: Path, account_id: str) -> 
 
 async def test_an_id_that_is_a_path_cannot_write_outside_the_data_directory(tmp_path: Path) -> None:
     """Past the config's check (an account built in code), the simulated step file stays inside."""
-    from position_sync.brokers.registry import AdapterContext, create_adapter
+    from position_sync.app.broker import AdapterContext
+    from position_sync.brokers.registry import create_adapter
 
     root = tmp_path / "deep" / "er"
     data_dir = root / "data"

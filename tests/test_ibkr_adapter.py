@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from position_sync.app.broker import AdapterContext, BrokerAdapter
 from position_sync.app.config import AccountConfig
 from position_sync.app.domain import (
     AccountState,
@@ -35,9 +36,7 @@ from position_sync.app.secrets import Secrets
 from position_sync.app.symbols import Resolver
 from position_sync.app.sync import SyncResult
 from position_sync.brokers import ibkr
-from position_sync.brokers.base import BrokerAdapter
 from position_sync.brokers.ibkr_contracts import ContractKeys, instrument_key, key_file_name
-from position_sync.brokers.registry import AdapterContext
 from tests.conftest import write_book
 from tests.fakes.tws_server import ORDER_MESSAGE_IDS, ORDER_REQUEST_IDS, FakeContract, FakeTws
 
@@ -858,7 +857,7 @@ def ib_runtime(
 ) -> IbRun:
     """Books by id (written now, dated an hour back) and ``[[accounts]]`` entries on the fake."""
     from position_sync.app.config import parse_settings
-    from position_sync.app.runtime import build_runtime
+    from position_sync.wiring import build_runtime
 
     for book_id, positions in books.items():
         write_book(tmp_path / f"{book_id}.json", positions)

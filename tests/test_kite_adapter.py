@@ -22,17 +22,18 @@ import keyring
 import pytest
 from keyring.backend import KeyringBackend
 
+from position_sync.app.broker import AdapterContext, BrokerAdapter
 from position_sync.app.config import AccountConfig, Settings, parse_settings
 from position_sync.app.domain import AccountState, BrokerSnapshot, EventKind, Position, Status
 from position_sync.app.errors import ConfigError, LoginRequired, ReadError, ReadErrorKind
-from position_sync.app.runtime import build_books, build_runtime
+from position_sync.app.runtime import build_books
 from position_sync.app.secrets import KEYRING_SERVICE, Secrets
 from position_sync.app.store import Store
 from position_sync.app.sync import SyncResult, SyncWorker
-from position_sync.brokers.base import BrokerAdapter
 from position_sync.brokers.kite import RATE_WINDOW_SECONDS, REQUESTS_PER_SECOND, KiteAdapter, create
 from position_sync.brokers.rate_limit import SlidingWindowLimiter, shared_limiter
-from position_sync.brokers.registry import AdapterContext, create_adapter
+from position_sync.brokers.registry import create_adapter
+from position_sync.wiring import build_runtime
 from tests.conftest import MemoryKeyring, write_book
 from tests.fakes.kite_server import (
     HOLDINGS,

@@ -20,13 +20,13 @@ import pytest
 import requests
 from keyring.backend import KeyringBackend
 
+from position_sync.app.broker import AdapterContext
 from position_sync.app.config import AccountConfig
 from position_sync.app.errors import ConfigError
 from position_sync.app.secrets import KEYRING_SERVICE, Secrets
 from position_sync.brokers.kite import KiteAdapter
 from position_sync.brokers.kite_login import LoginError, LoginResult, login, parse_request_token
 from position_sync.brokers.rate_limit import SlidingWindowLimiter
-from position_sync.brokers.registry import AdapterContext
 from tests.fakes.kite_server import SESSION_TOKEN, FakeKiteServer, html_page, position_row, server_error
 
 ACCOUNT = "AB1234"
@@ -390,7 +390,7 @@ def test_the_cli_login_command(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """``position-sync login kite --account ID`` with a pasted token stores it; a wrong broker exits 3."""
-    from position_sync.app.cli import main
+    from position_sync.cli import main
 
     (tmp_path / "book.json").write_text("[]")
     config = tmp_path / "config.toml"

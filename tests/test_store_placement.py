@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, inspect, text
 
-from position_sync.app.cli import main
 from position_sync.app.config import load_settings
 from position_sync.app.errors import ConfigError
-from position_sync.app.runtime import build_runtime
 from position_sync.app.store import Store, StoreError
 from position_sync.app.store.ownership import AdvisoryLockOwnership, FileLockOwnership, StoreBusy
 from position_sync.app.store.repository import DB_NAME
+from position_sync.cli import main
+from position_sync.wiring import build_runtime
 from tests.conftest import Project, pg_url_with_password, toml_table
 
 POSITIONS = [{"symbol": "NIFTY25NOVFUT", "quantity": 75, "average_price": 24000}]

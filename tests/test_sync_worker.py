@@ -20,6 +20,7 @@ import pytest
 
 from position_sync.app import sync as sync_module
 from position_sync.app.books.base import Book
+from position_sync.app.broker import BrokerAdapter, PushHandler
 from position_sync.app.config import parse_settings
 from position_sync.app.domain import AccountState, BrokerSnapshot, EventKind, Position, Status
 from position_sync.app.errors import LoginRequired, ReadError, ReadErrorKind
@@ -27,7 +28,6 @@ from position_sync.app.runtime import build_books
 from position_sync.app.secrets import Secrets
 from position_sync.app.store import Store, StoreError
 from position_sync.app.sync import SyncResult, SyncWorker
-from position_sync.brokers.base import BrokerAdapter, PushHandler
 from tests.conftest import write_book
 
 WAIT = 5.0  # a generous ceiling on awaited events; a healthy run takes milliseconds

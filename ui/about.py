@@ -26,11 +26,11 @@ from PySide6.QtWidgets import (
 )
 from sqlalchemy.engine import make_url
 
-from position_sync.app.cli import version
 from position_sync.app.config import default_config_path, default_data_dir
 from position_sync.app.paths import is_frozen
 from position_sync.app.runtime import Runtime
 from position_sync.app.store.repository import DB_NAME
+from position_sync.app.version import version
 from position_sync.ui.plain_text import plain_label
 from position_sync.ui.resources import icon
 

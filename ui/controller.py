@@ -28,7 +28,7 @@ from position_sync.app.config import Settings
 from position_sync.app.display import ago, clock
 from position_sync.app.domain import AccountState, Row, Status
 from position_sync.app.notify_policy import Notification, NotifyPolicy
-from position_sync.app.runtime import Runtime, build_runtime
+from position_sync.app.runtime import Runtime, RuntimeMaker
 from position_sync.app.store import acks as ack_store
 from position_sync.app.store import series as series_store
 from position_sync.app.sync import SyncResult, SyncWorker, utcnow
@@ -88,11 +88,15 @@ class Controller(QObject):
         *,
         prefs: Preferences,
         quit_event: asyncio.Event,
+        make_runtime: RuntimeMaker,
         demo: bool = False,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         super().__init__()  # not the window's child: it outlives the window's C++ side at quit
         self.runtime = runtime
+        # Handed in by the entry point: building a runtime needs the adapters, which the window
+        # does not reach past the registry.
+        self._make_runtime = make_runtime
         self.window = window
         self.prefs = prefs
         self.demo = demo
@@ -294,9 +298,8 @@ class Controller(QObject):
         build: Callable[[Settings], Runtime] | None,
         commit: Callable[[], Awaitable[None]] | None,
     ) -> str | None:
-        data_dir = self.runtime.data_dir
         # The same store is claimed again by this process: the claim is shared, not refused.
-        maker = build or (lambda s: build_runtime(s, data_dir, purpose="window"))
+        maker = build or self._make_runtime
         if self._builder is None:
             self._builder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="position-sync-ui-build")
         bar = self.window.statusBar()

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from position_sync.app.config import Settings
 from position_sync.app.errors import ConfigError
 from position_sync.app.exit_codes import ExitCode
-from position_sync.app.runtime import Runtime, build_runtime
+from position_sync.app.runtime import Runtime, RuntimeMaker
 from position_sync.app.store import StoreError
 from position_sync.ui import theme
 from position_sync.ui.about import AboutInfo
@@ -59,16 +59,20 @@ def headless() -> bool:
     return QGuiApplication.platformName() in ("offscreen", "minimal")
 
 
-def run_window(settings: Settings, data_dir: Path, args: argparse.Namespace) -> int:
+def run_window(
+    settings: Settings, data_dir: Path, args: argparse.Namespace, make_runtime: RuntimeMaker
+) -> int:
+    """The window on ``settings``; ``make_runtime`` (from the entry point's wiring) builds the
+    runtime now and again whenever the settings change."""
     app = application()
     try:
-        runtime = build_runtime(settings, data_dir, purpose="window")
+        runtime = make_runtime(settings)
     except (ConfigError, StoreError) as exc:
         print(f"position-sync: {exc}", file=sys.stderr)
         if not headless() and not getattr(args, "screenshot", None):
             message_box(QMessageBox.Icon.Critical, "Position Sync cannot start", str(exc)).exec()
         return ExitCode.CONFIG
-    result: int = qasync.run(_main(app, runtime, settings, args))
+    result: int = qasync.run(_main(app, runtime, settings, args, make_runtime))
     return result
 
 
@@ -79,7 +83,13 @@ def window_title(settings: Settings, demo: bool) -> str:
     return f"Position Sync{where}"
 
 
-async def _main(app: QApplication, runtime: Runtime, settings: Settings, args: argparse.Namespace) -> int:
+async def _main(
+    app: QApplication,
+    runtime: Runtime,
+    settings: Settings,
+    args: argparse.Namespace,
+    make_runtime: RuntimeMaker,
+) -> int:
     quit_event = asyncio.Event()
     loop = asyncio.get_running_loop()
     demo = bool(getattr(args, "demo", False))
@@ -88,7 +98,9 @@ async def _main(app: QApplication, runtime: Runtime, settings: Settings, args: a
     theme.apply(app, prefs.theme)
     window = MainWindow(window_title(settings, demo))
     window.about_info = AboutInfo.for_runtime(runtime, demo=demo)
-    controller = Controller(runtime, window, prefs=prefs, quit_event=quit_event, demo=demo)
+    controller = Controller(
+        runtime, window, prefs=prefs, quit_event=quit_event, make_runtime=make_runtime, demo=demo
+    )
     previous = _install_signal_handlers(loop, quit_event)
     layout = QSettings(SETTINGS_ORG, SETTINGS_APP)
     remember = remembers_layout(demo=demo, screenshot=screenshot)

@@ -15,6 +15,7 @@ from PySide6.QtCore import QObject, QTimer
 
 from position_sync.app.config import AccountConfig
 from position_sync.app.sync import SyncResult
+from position_sync.brokers.registry import scripted_steps
 from position_sync.ui.controller import Controller
 
 log = logging.getLogger(__name__)
@@ -23,16 +24,13 @@ TIMEOUT_S = 180
 
 
 def syncs_needed(account: AccountConfig) -> int:
-    if account.broker == "simulated":
-        try:
-            from position_sync.brokers.simulated import load_scenario
-
-            scenario = account.path_option("scenario")
-            if scenario is not None:
-                return len(load_scenario(scenario)) + 1
-        except Exception:  # a broken scenario shows in the window; the picture still gets taken
-            log.exception("could not read the scenario of %s", account.id)
-    return 2
+    """A scripted (demo) account's scenario played through, else a first sync and one more."""
+    try:
+        steps = scripted_steps(account)
+    except Exception:  # a broken scenario shows in the window; the picture still gets taken
+        log.exception("could not read the scenario of %s", account.id)
+        steps = None
+    return steps + 1 if steps is not None else 2
 
 
 class ScreenshotWhenReady(QObject):

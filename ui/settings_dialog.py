@@ -48,12 +48,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from position_sync.app.broker import AdapterContext
 from position_sync.app.config import SECRET_FIELDS, Settings, parse_settings
 from position_sync.app.display import event_label
 from position_sync.app.errors import ConfigError, ReadError
 from position_sync.app.notify_policy import NOTIFIABLE_KINDS
 from position_sync.app.secrets import Secrets
-from position_sync.brokers.registry import AdapterContext, broker_defaults, create_adapter, known_brokers
+from position_sync.brokers.registry import broker_defaults, create_adapter, known_brokers
 from position_sync.ui.book_form import BookForm
 from position_sync.ui.form_bindings import BoolBinding, OtherKeys, SpinBinding, Table, TextBinding
 from position_sync.ui.plain_text import plain_label

@@ -16,9 +16,10 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 
 from position_sync.app.config import parse_settings
-from position_sync.app.runtime import Runtime, build_runtime
+from position_sync.app.runtime import Runtime
 from position_sync.app.secrets import Secrets
 from position_sync.app.sync import Clock
+from position_sync.wiring import build_runtime
 from tests.conftest import PG_PASSWORD_ENV, PG_URL
 
 

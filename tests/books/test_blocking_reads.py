@@ -73,7 +73,7 @@ def _cli(config: Path, data_dir: Path, *args: str) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "position_sync.app.cli",
+        "position_sync.cli",
         "--config",
         str(config),
         "--data-dir",

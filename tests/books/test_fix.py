@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy import text
 
 from position_sync.app.books.rows import to_position
-from position_sync.app.cli import build_parser, main
 from position_sync.app.config import BookConfig, Settings, load_settings
 from position_sync.app.domain import EventKind
 from position_sync.app.errors import ConfigError
@@ -19,6 +18,7 @@ from position_sync.app.exit_codes import ExitCode
 from position_sync.app.fix import BookFixer, FixError
 from position_sync.app.fix_command import cmd_fix
 from position_sync.app.store import Store
+from position_sync.cli import build_parser, main
 from tests.books.conftest import PG_PASSWORD_ENV, Database
 
 SCENARIO = """

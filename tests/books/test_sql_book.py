@@ -18,10 +18,10 @@ from sqlalchemy.exc import DBAPIError
 
 from position_sync.app.books import sql as sql_book
 from position_sync.app.books.sql import SqlBook
-from position_sync.app.cli import main
 from position_sync.app.config import BookConfig, parse_settings
 from position_sync.app.errors import ConfigError, ReadError
 from position_sync.app.secrets import Secrets
+from position_sync.cli import main
 from tests.books.conftest import PG_PASSWORD_ENV, Database
 
 REPO = Path(__file__).resolve().parents[2]

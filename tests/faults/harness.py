@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from position_sync.app.cli import main
 from position_sync.app.exit_codes import ExitCode
+from position_sync.cli import main
 
 # The two settings every fault runs under: what ships, and nothing that delays a verdict.
 SETTINGS: dict[str, dict[str, Any]] = {

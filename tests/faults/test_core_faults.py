@@ -20,11 +20,11 @@ from typing import Any
 import pytest
 
 from position_sync.app import sync as sync_module
-from position_sync.app.cli import cmd_daemon, main
 from position_sync.app.config import load_settings
 from position_sync.app.exit_codes import ExitCode
 from position_sync.app.store import Store
 from position_sync.brokers import simulated as simulated_broker
+from position_sync.cli import cmd_daemon, main
 from tests.conftest import Project, age, toml_table, write_book, write_scenario
 from tests.faults.harness import (
     FORBIDDEN,

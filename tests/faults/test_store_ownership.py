@@ -45,7 +45,7 @@ def _cli(project: Project, *args: str) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "position_sync.app.cli",
+        "position_sync.cli",
         "--config",
         str(project.config),
         "--data-dir",

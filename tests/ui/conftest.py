@@ -32,12 +32,13 @@ from pytestqt.qtbot import QtBot
 
 from position_sync.app.config import Settings, load_settings
 from position_sync.app.domain import AccountState, Event, EventKind, Row, Status
-from position_sync.app.runtime import Runtime, build_runtime
+from position_sync.app.runtime import Runtime
 from position_sync.app.sync import SyncResult, utcnow
 from position_sync.brokers.simulated import SimulatedBroker
 from position_sync.ui.controller import Controller
 from position_sync.ui.preferences import Preferences
 from position_sync.ui.window import MainWindow
+from position_sync.wiring import build_runtime
 from tests.conftest import MemoryKeyring
 
 T = TypeVar("T")
@@ -182,7 +183,14 @@ def make_app(
     window = MainWindow()
     qtbot.addWidget(window)
     quit_event = asyncio.Event()
-    controller = Controller(runtime, window, prefs=Preferences(**prefs), quit_event=quit_event, clock=clock)
+    controller = Controller(
+        runtime,
+        window,
+        prefs=Preferences(**prefs),
+        quit_event=quit_event,
+        make_runtime=lambda new: build_runtime(new, data_dir, purpose="window"),
+        clock=clock,
+    )
     return App(controller, window, runtime, quit_event)
 
 
@@ -199,3 +207,8 @@ def phantom_result(account: str = "demo", instrument: str = "NSE:TCS", confirmed
     row = Row(account, instrument, Status.PHANTOM, T0, None, Decimal(50), confirmed=confirmed)
     event = Event(T0, account, EventKind.PHANTOM_DETECTED, instrument, "phantom: broker none, book 50")
     return SyncResult(account, "test", T0, T0, AccountState.OK, None, {instrument: row}, [event], T0)
+
+
+def window_runtime(data_dir: Path) -> Callable[[Settings], Runtime]:
+    """What the entry point hands the window: a runtime maker for its data directory."""
+    return lambda settings: build_runtime(settings, data_dir, purpose="window")

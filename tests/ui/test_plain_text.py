@@ -25,12 +25,12 @@ from pytestqt.qtbot import QtBot
 from position_sync.app.config import load_settings
 from position_sync.app.domain import Event, EventKind, Row, Status
 from position_sync.app.errors import ReadError, ReadErrorKind
-from position_sync.app.runtime import build_runtime
 from position_sync.app.store.series import QuantitySeries
 from position_sync.app.sync import SyncResult
 from position_sync.brokers.simulated import SimulatedBroker
 from position_sync.ui.history import TimelineItem
 from position_sync.ui.plain_text import escape, markup, message_box, notification_text, tooltip
+from position_sync.wiring import build_runtime
 from tests.ui.conftest import T0, App, demo_project, make_app, run, walk
 
 HOSTILE = "<font size=6 color=red>BIG</font><img src=x>"

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QApplication
 from position_sync.app.config import load_settings
 from position_sync.ui.main import SCREENSHOT_SIZE, run_window
 from position_sync.ui.window import SETTINGS_APP, SETTINGS_ORG, MainWindow
-from tests.ui.conftest import demo_project
+from tests.ui.conftest import demo_project, window_runtime
 
 
 def test_screenshot_after_the_demo_walked_every_step(
@@ -24,7 +24,9 @@ def test_screenshot_after_the_demo_walked_every_step(
     shot = tmp_path / "shot.png"
     args = argparse.Namespace(demo=True, screenshot=shot)
     with caplog.at_level(logging.INFO, logger="position_sync.ui.screenshot"):
-        assert run_window(load_settings(config), tmp_path / "data", args) == 0
+        assert (
+            run_window(load_settings(config), tmp_path / "data", args, window_runtime(tmp_path / "data")) == 0
+        )
     statuses = "match, phantom, price_mismatch, qty_mismatch, side_mismatch, stale, untracked"
     assert f"(statuses on screen: closed, {statuses})" in caplog.text  # every status at once
     image = QImage(str(shot))
@@ -66,7 +68,10 @@ def test_a_demo_run_leaves_the_users_window_layout_alone(qapp: QApplication, tmp
         quitter = _quit_when_shown(qapp)
         try:
             args = argparse.Namespace(demo=demo, screenshot=None)
-            assert run_window(load_settings(config), tmp_path / "data", args) == 0
+            assert (
+                run_window(load_settings(config), tmp_path / "data", args, window_runtime(tmp_path / "data"))
+                == 0
+            )
         finally:
             quitter.stop()
         layout.sync()

@@ -14,7 +14,7 @@ from position_sync.app.config import load_settings
 from position_sync.app.store.ownership import FileLockOwnership
 from position_sync.app.store.repository import DB_NAME
 from position_sync.ui.main import run_window
-from tests.ui.conftest import demo_project
+from tests.ui.conftest import demo_project, window_runtime
 
 
 def test_the_window_refuses_a_store_another_process_syncs(
@@ -28,7 +28,7 @@ def test_the_window_refuses_a_store_another_process_syncs(
     daemon.acquire()
     try:
         args = argparse.Namespace(demo=False, screenshot=None)
-        assert run_window(load_settings(config), data, args) == 3
+        assert run_window(load_settings(config), data, args, window_runtime(data)) == 3
     finally:
         daemon.release()
     err = capsys.readouterr().err

@@ -46,7 +46,7 @@ def test_demo_window_appears_and_survives_a_minute(tmp_path: Path) -> None:
         "-screen 0 1600x1000x24",
         sys.executable,
         "-m",
-        "position_sync.app.cli",
+        "position_sync.cli",
         "-v",
         "--demo",
         "--data-dir",

@@ -17,7 +17,6 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from importlib import metadata
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -34,7 +33,6 @@ from position_sync.app.errors import ConfigError
 from position_sync.app.exit_codes import ExitCode
 from position_sync.app.paths import resource_dir
 from position_sync.app.redact import redact_logging
-from position_sync.app.runtime import build_runtime
 from position_sync.app.secrets import SecretUnavailable
 from position_sync.app.store import Store, StoreError
 from position_sync.app.store.codec import iso
@@ -43,6 +41,8 @@ from position_sync.app.store.identity import refuse_store_on_book
 from position_sync.app.store.repository import DB_NAME
 from position_sync.app.sync import SyncResult
 from position_sync.app.terminal import TerminalSafeFormatter, echo, echo_json, terminal_safe
+from position_sync.app.version import version
+from position_sync.wiring import build_runtime
 
 # ``sync --once`` from cron waits this long for another one-shot sync (or a daemon shutting down)
 # to give the store up; a daemon or a window claims it at once or refuses.
@@ -51,13 +51,6 @@ SYNC_ONCE_WAIT = 10.0
 DEMO_CONFIG = resource_dir() / "demo" / "config.toml"
 
 log = logging.getLogger("position_sync")
-
-
-def version() -> str:
-    try:
-        return metadata.version("position-sync")
-    except metadata.PackageNotFoundError:
-        return "0+unknown"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -135,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     from position_sync.app.fix_command import add_fix_parser
 
     add_fix_parser(sub)
-    from position_sync.app.login_command import add_login_parser
+    from position_sync.login_command import add_login_parser
 
     add_login_parser(sub)
     return parser
@@ -167,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return cmd_ack(settings, data_dir, args)
         if args.command == "login":
-            from position_sync.app.login_command import cmd_login
+            from position_sync.login_command import cmd_login
 
             return cmd_login(settings, data_dir, args)
         if args.command == "fix":
@@ -233,9 +226,9 @@ def _self_check() -> int:
     try:
         import PySide6  # noqa: F401
     except ImportError:
-        from position_sync.app.self_check import run_self_check
+        from position_sync.self_check import run_self_check
     else:
-        from position_sync.ui.self_check import run_self_check  # type: ignore[import-not-found,unused-ignore,no-redef]
+        from position_sync.self_check_window import run_self_check  # type: ignore[import-not-found,unused-ignore,no-redef]
     result: int = run_self_check()
     return result
 
@@ -247,7 +240,10 @@ def _window(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser.print_help()
         return ExitCode.OK
     settings, data_dir = _settings_and_data_dir(args)
-    result: int = run_window(settings, data_dir, args)
+    # The same store is claimed again when the window rebuilds: the claim is shared, not refused.
+    result: int = run_window(
+        settings, data_dir, args, lambda new: build_runtime(new, data_dir, purpose="window")
+    )
     return result
 
 

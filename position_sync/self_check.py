@@ -22,9 +22,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import TextIO
 
-from position_sync.app.cli import DEMO_CONFIG, version
 from position_sync.app.exit_codes import ExitCode
 from position_sync.app.paths import is_frozen, migrations_dir, resource_dir
+from position_sync.cli import DEMO_CONFIG, version
 
 SYNC_TIMEOUT = 30.0  # one demo sync takes well under a second; a hang must not hang CI
 
@@ -215,7 +215,7 @@ async def check_demo_sync(data_dir: Path) -> str:
     """One sync of every demo account through the same runtime and worker the window uses."""
     from position_sync.app.config import load_settings
     from position_sync.app.domain import AccountState
-    from position_sync.app.runtime import build_runtime
+    from position_sync.wiring import build_runtime
 
     runtime = build_runtime(load_settings(DEMO_CONFIG), data_dir)
     try:

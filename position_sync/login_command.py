@@ -11,12 +11,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from position_sync.app.broker import AdapterContext, LoginFailed
 from position_sync.app.config import Settings
 from position_sync.app.errors import ConfigError
 from position_sync.app.exit_codes import ExitCode
 from position_sync.app.secrets import Secrets
 from position_sync.app.terminal import echo
-from position_sync.brokers.registry import AdapterContext, LoginFailed, login
+from position_sync.brokers.registry import login
 
 
 def add_login_parser(sub: Any) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from position_sync.app.paths import resource_dir
-from position_sync.app.self_check import Report, check_demo_sync, core_checks
+from position_sync.self_check import Report, check_demo_sync, core_checks
 
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QApplication

@@ -1,0 +1,78 @@
+"""What the core asks of a broker adapter, and how it reaches the catalogue of brokers.
+
+The core (the sync worker, the config parser) works with any broker without naming one: an
+adapter meets ``BrokerAdapter``, is built with an ``AdapterContext``, and the broker names and
+their defaults come from a ``BrokerCatalog`` that the adapters' registry hands to the core when
+it is imported (``use_brokers``). So the dependency points from the adapters to the core, never
+back, and a new broker is a module of its own plus a line in the registry.
+
+Adapters are read-only towards the broker: they fetch what it holds and may announce that
+something changed; placing, modifying or cancelling orders is outside this protocol on purpose.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from position_sync.app.domain import BrokerSnapshot
+from position_sync.app.secrets import Secrets
+
+PushHandler = Callable[[], None]
+
+
+@runtime_checkable
+class BrokerAdapter(Protocol):
+    """What the sync worker needs of a broker.
+
+    ``fetch`` returns the whole current picture or raises ``app.errors.ReadError`` (or its
+    ``LoginRequired``); it never returns an empty snapshot for a failed read. ``on_push`` lets an
+    adapter with a live feed ask for a sync of its account at once.
+    """
+
+    account_id: str
+
+    async def fetch(self) -> BrokerSnapshot: ...
+
+    def on_push(self, handler: PushHandler) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class AdapterContext:
+    """What every adapter is built with besides its account: where to keep files, and secrets."""
+
+    data_dir: Path
+    secrets: Secrets
+
+
+class LoginFailed(Exception):
+    """A login that did not complete (no redirect in time, a refused request token): one sentence."""
+
+
+class BrokerCatalog(Protocol):
+    """The broker names the config may use and each one's defaults (the adapters' registry)."""
+
+    def known_brokers(self) -> list[str]: ...
+
+    def broker_defaults(self, name: str) -> dict[str, Any]: ...
+
+
+_catalog: BrokerCatalog | None = None
+
+
+def use_brokers(catalog: BrokerCatalog) -> None:
+    """Called by the adapters' registry as it is imported; the entry point imports it first."""
+    global _catalog
+    _catalog = catalog
+
+
+def broker_catalog() -> BrokerCatalog:
+    if _catalog is None:
+        raise RuntimeError(
+            "no broker catalogue: import position_sync.brokers.registry before reading a config"
+        )
+    return _catalog
