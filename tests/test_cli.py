@@ -72,7 +72,7 @@ class Run:
 
 
 def cli(*args: str | Path, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Run:
-    """``python -m app.cli ARGS`` with the test's environment (no user config, no real home)."""
+    """``python -m position_sync.cli ARGS`` with the test's environment (no user config, no real home)."""
     environ = dict(os.environ)
     environ.update(env or {})
     environ.pop("PYTHONWARNINGS", None)

@@ -1,7 +1,7 @@
 """One writer per store, with real processes: a second one refuses or waits, a killed one leaves
 no stale claim, and neither way produces a duplicate event or a second archived close.
 
-Each process is the real ``position-sync`` (``python -m app.cli``) with this checkout on
+Each process is the real ``position-sync`` (``python -m position_sync.cli``) with this checkout on
 ``PYTHONPATH``. The simulated broker keeps its scenario step in the data directory, so every
 process on one store walks the same scenario: two writers beside each other would both see the
 close and each announce and archive it from its own memory.
