@@ -121,9 +121,9 @@ def test_a_read_that_never_returns_is_abandoned_and_the_process_exits(tmp_path: 
     script.write_text(
         "import asyncio, sys, threading\n"
         "from pathlib import Path\n"
-        "from app.config import parse_settings\n"
-        "from app.runtime import build_runtime\n"
-        "from app.secrets import Secrets\n"
+        "from position_sync.app.config import parse_settings\n"
+        "from position_sync.wiring import build_runtime\n"
+        "from position_sync.app.secrets import Secrets\n"
         "settings = parse_settings({'books': [{'id': 'bot', 'kind': 'file', 'path': 'book.json'}],\n"
         "    'accounts': [{'id': 'sim', 'broker': 'simulated', 'scenario': 'scenario.toml',\n"
         "    'book': 'bot', 'timeout': 1}]}, Path(sys.argv[1]))\n"
