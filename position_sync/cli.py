@@ -300,6 +300,27 @@ def _sort_rows(rows: Iterable[Row]) -> list[Row]:
     return sorted(rows, key=lambda r: (r.account, r.instrument))
 
 
+def print_picture(
+    synced_at: str | None,
+    accounts: list[dict[str, Any]],
+    rows: list[Row],
+    events: list[Event],
+    *,
+    as_json: bool,
+) -> None:
+    """The picture ``sync --once`` and ``status`` print alike: JSON, or the table."""
+    if as_json:
+        payload = {
+            "synced_at": synced_at,
+            "accounts": accounts,
+            "rows": [row_json(r) for r in rows],
+            "events": [event_json(e) for e in events],
+        }
+        echo_json(payload)
+    else:
+        print_table(accounts, rows, events)
+
+
 def print_table(accounts: list[dict[str, Any]], rows: list[Row], events: list[Event]) -> None:
     for account in accounts:
         summary = f"{account['id']}: {account['state']}"
@@ -376,16 +397,8 @@ async def cmd_sync_once(
     rows = _sort_rows(row for result in results for row in result.rows.values())
     events = [e for result in results for e in result.events]
     accounts = [account_json(r.account, r.state, r.error, r.last_success_at) for r in results]
-    if as_json:
-        payload = {
-            "synced_at": iso(max((r.finished_at for r in results), default=datetime.now(UTC))),
-            "accounts": accounts,
-            "rows": [row_json(r) for r in rows],
-            "events": [event_json(e) for e in events],
-        }
-        echo_json(payload)
-    else:
-        print_table(accounts, rows, events)
+    synced_at = iso(max((r.finished_at for r in results), default=datetime.now(UTC)))
+    print_picture(synced_at, accounts, rows, events, as_json=as_json)
     return exit_code((r.state for r in results), rows, any(r.held for r in results))
 
 
@@ -414,16 +427,7 @@ def cmd_status(settings: Settings, data_dir: Path, *, as_json: bool) -> int:
         accounts.append(account_json(account_id, status.state, status.error, status.last_success_at))
         states.append(status.state)
     attempts = [s.last_attempt_at for s in statuses.values() if s.last_attempt_at and s.account in configured]
-    if as_json:
-        payload = {
-            "synced_at": iso(max(attempts)) if attempts else None,
-            "accounts": accounts,
-            "rows": [row_json(r) for r in rows],
-            "events": [event_json(e) for e in events],
-        }
-        echo_json(payload)
-    else:
-        print_table(accounts, rows, events)
+    print_picture(iso(max(attempts)) if attempts else None, accounts, rows, events, as_json=as_json)
     # A held mass change is a finding even though the rows still show the previous picture, as
     # in ``sync --once`` right before.
     held = any(s.held for s in statuses.values() if s.account in configured)
