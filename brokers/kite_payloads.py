@@ -9,6 +9,7 @@ turns into one stale sentence.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
@@ -57,12 +58,7 @@ def parse_positions(data: Any) -> list[Position]:
         raise Malformed(f"'net' should be a list, got {_kind(net)}")
     positions = []
     seen: set[tuple[str, str]] = set()
-    for index, row in enumerate(net):
-        where = f"net[{index}]"
-        if not isinstance(row, dict):
-            raise Malformed(f"{where} should be an object, got {_kind(row)}")
-        instrument, symbol = _instrument(row, where)
-        where = f"{where} {instrument}"
+    for row, instrument, symbol, where in _rows(net, "net"):
         product = _text(row, "product", where)
         _once(seen, (instrument, product), where)
         multiplier = _number(row, "multiplier", where) or Decimal(1)
@@ -148,12 +144,7 @@ def parse_holdings(data: Any) -> list[Position]:
         raise Malformed(f"expected a list of holdings, got {_kind(data)}")
     holdings = []
     seen: set[tuple[str, str]] = set()
-    for index, row in enumerate(data):
-        where = f"holdings[{index}]"
-        if not isinstance(row, dict):
-            raise Malformed(f"{where} should be an object, got {_kind(row)}")
-        instrument, symbol = _instrument(row, where)
-        where = f"{where} {instrument}"
+    for row, instrument, symbol, where in _rows(data, "holdings"):
         quantity = _required_number(row, "quantity", where) + (_number(row, "t1_quantity", where) or ZERO)
         product = row.get("product") or "CNC"
         if not isinstance(product, str):
@@ -336,6 +327,17 @@ def _order_text(row: dict[str, Any], side: str, remaining: Decimal, status: str,
     if status != "OPEN":
         text += f" ({status})"
     return text
+
+
+def _rows(items: list[Any], name: str) -> Iterator[tuple[dict[str, Any], str, str, str]]:
+    """Each row of a Kite list with its instrument key, symbol and the words that name it
+    (``net[3] NFO:NIFTY25NOVFUT``) in a sentence about it; a row that is no object is malformed."""
+    for index, row in enumerate(items):
+        where = f"{name}[{index}]"
+        if not isinstance(row, dict):
+            raise Malformed(f"{where} should be an object, got {_kind(row)}")
+        instrument, symbol = _instrument(row, where)
+        yield row, instrument, symbol, f"{where} {instrument}"
 
 
 def _once(seen: set[tuple[str, str]], key: tuple[str, str], where: str) -> None:
