@@ -12,12 +12,13 @@ something changed; placing, modifying or cancelling orders is outside this proto
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from position_sync.app.domain import BrokerSnapshot
+from position_sync.app.options import Option
 from position_sync.app.secrets import Secrets
 
 PushHandler = Callable[[], None]
@@ -53,12 +54,39 @@ class LoginFailed(Exception):
     """A login that did not complete (no redirect in time, a refused request token): one sentence."""
 
 
+@dataclass(frozen=True)
+class BrokerSpec:
+    """What a broker module declares about itself (its ``SPEC``), read by everything else.
+
+    The parser checks an account's keys against ``options`` and starts from ``defaults``; the
+    settings dialog, the self-check, the frozen build's hidden imports and the README's
+    configuration reference are derived from it, so adding a broker is its module plus one line
+    in ``brokers.registry``. ``defaults`` are account settings (``interval``...) this broker
+    needs set differently from the general default. ``login`` names the module holding an
+    interactive ``login(account, context, **io)`` and its ``LoginError``, for brokers whose
+    sessions expire. ``hidden_imports`` are modules imported by name at run time, which the
+    frozen build must be told about.
+    """
+
+    name: str
+    title: str
+    options: tuple[Option, ...]
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    login: str | None = None
+    hidden_imports: tuple[str, ...] = ()
+
+    @property
+    def what(self) -> str:
+        """How a sentence names one of its accounts: "a kite account"."""
+        return f"a {self.name} account"
+
+
 class BrokerCatalog(Protocol):
-    """The broker names the config may use and each one's defaults (the adapters' registry)."""
+    """The broker names the config may use and each one's declaration (the adapters' registry)."""
 
     def known_brokers(self) -> list[str]: ...
 
-    def broker_defaults(self, name: str) -> dict[str, Any]: ...
+    def broker_spec(self, name: str) -> BrokerSpec: ...
 
 
 _catalog: BrokerCatalog | None = None

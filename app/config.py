@@ -7,8 +7,6 @@ a ``*_env`` field names the environment variable that holds one (see ``app.secre
 
 from __future__ import annotations
 
-import difflib
-import math
 import os
 import re
 import tomllib
@@ -21,9 +19,16 @@ import platformdirs
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
-from position_sync.app.broker import broker_catalog
-from position_sync.app.domain import to_decimal
+from position_sync.app.broker import BrokerSpec, broker_catalog
+from position_sync.app.config_values import (
+    MAX_TOLERANCE_ABS,
+    MAX_TOLERANCE_REL,
+    SINGLE_STATEMENT_REFUSED,
+    refuse_unknown_keys,
+    single_statement,
+)
 from position_sync.app.errors import ConfigError
+from position_sync.app.options import Option, check_options, option_keys
 from position_sync.app.redact import url_has_credentials
 
 APP_NAME = "position-sync"
@@ -33,7 +38,6 @@ HOME_ENV = "POSITION_SYNC_HOME"
 SECRET_FIELDS = frozenset(
     {"api_secret", "access_token", "password", "token", "secret", "api_key_secret", "request_token"}
 )
-BOOK_KINDS = frozenset({"file", "sql", "http"})
 FIELD_NAMES = ("symbol", "quantity", "average_price", "side", "account", "label")
 
 # What the file may hold, table by table. A key outside these is a typo far more often than a
@@ -42,21 +46,6 @@ FIELD_NAMES = ("symbol", "quantity", "average_price", "side", "account", "label"
 TOP_LEVEL_KEYS = ("accounts", "books", "store", "ui")
 STORE_KEYS = ("url", "url_env")
 BOOK_COMMON_KEYS = ("id", "kind", "fields")
-BOOK_KIND_KEYS: dict[str, tuple[str, ...]] = {
-    "file": ("path", "format", "list_key"),
-    "sql": (
-        "url",
-        "password_env",
-        "table",
-        "where",
-        "query",
-        "change_probe",
-        "probe_interval",
-        "writable",
-        "write",
-    ),
-    "http": ("url", "list_key", "token_env", "auth", "timeout", "poll_interval"),
-}
 # The columns ``[books.write]`` may name (see ``app.fix.WriteMapping``).
 WRITE_KEYS = (
     "table",
@@ -78,27 +67,82 @@ HTTP_CREDENTIALS_REFUSED = (
     "a token in the keyring"
 )
 
-ACCOUNT_KEYS = frozenset(
-    {
-        "id",
-        "broker",
-        "book",
+# The keys every account has, whatever its broker; a broker adds its own (``BrokerSpec.options``).
+# Each default here is the ``AccountConfig`` field's (a test holds them equal); brokers may set
+# another through their ``BrokerSpec.defaults``.
+ACCOUNT_OPTIONS: tuple[Option, ...] = (
+    Option("id", str, "the account's name in the window, the CLI and the store", required=True),
+    Option("broker", str, "which broker the account is at (see Brokers)", required=True),
+    Option("book", str, "the `id` of the book holding this account's positions", required=True),
+    Option(
         "exchange",
-        "aliases",
-        "interval",
-        "timeout",
-        "confirm_syncs",
-        "settle_seconds",
-        "price_tolerance_rel",
-        "price_tolerance_abs",
-        "mass_change_fraction",
-        "mass_change_min",
-        "currency",
+        str,
+        "prefix for book symbols written without one (`NIFTY25O0725150CE` -> `NFO:NIFTY25O0725150CE`)",
+        label="Default exchange",
+    ),
+    Option(
         "market",
+        str,
+        "for crypto accounts: native pairs (`BTCUSDT`) are read as ccxt's unified symbols",
+        choices=("spot", "swap", "future"),
+    ),
+    Option(
+        "aliases",
+        dict,
+        'table of `"spelling" = "instrument key"` for what no rule can guess',
+        default={},
+    ),
+    Option("interval", float, "seconds between syncs", default=60.0, label="Sync interval"),
+    Option("timeout", float, "seconds each read may take", default=15.0),
+    Option(
+        "confirm_syncs",
+        int,
+        "good syncs a new problem must hold before it is reported",
+        default=2,
+        minimum=1,
+        label="Confirm after syncs",
+    ),
+    Option(
+        "settle_seconds",
+        float,
+        "seconds the book must be unchanged before a problem is reported",
+        default=5.0,
+        label="Book settle time",
+    ),
+    Option(
+        "price_tolerance_rel",
+        Decimal,
+        "relative average-price tolerance",
+        default=Decimal("0.001"),
+        maximum=MAX_TOLERANCE_REL,
+        label="Price tolerance (relative)",
+    ),
+    Option(
+        "price_tolerance_abs",
+        Decimal,
+        "absolute average-price tolerance; a price matches when within `abs + rel * broker price`",
+        default=Decimal("0.01"),
+        maximum=MAX_TOLERANCE_ABS,
+        label="Price tolerance (absolute)",
+    ),
+    Option(
+        "mass_change_fraction",
+        Decimal,
+        "share of positions (0 to 1) that, vanishing at once, is held (rule 3)",
+        default=Decimal("0.5"),
+    ),
+    Option("mass_change_min", int, "and at least this many", default=3, minimum=1),
+    Option("currency", str, "shown with the account's numbers"),
+    Option(
         "book_account",
-        "enabled",
-    }
+        str,
+        "the value of the book's account column that belongs to this account (default: the account `id`)",
+    ),
+    Option("enabled", bool, "false keeps the account in the file but does not sync it", default=True),
 )
+ACCOUNT_KEYS = frozenset(option_keys(ACCOUNT_OPTIONS))
+# Checked by ``_parse_account`` itself: the ids and names, and the aliases' table shape.
+_ACCOUNT_OWN_CHECKS = frozenset({"id", "broker", "book", "aliases"})
 
 
 @dataclass(frozen=True)
@@ -217,38 +261,6 @@ def require_enabled_accounts(settings: Settings) -> None:
             "accounts",
             f"has {state}: add one (id, broker, book) or enable one, then run this again",
         )
-
-
-def single_statement(sql: str) -> str | None:
-    """``sql`` without its one trailing ``;`` (and spaces), or None when it holds a second one.
-
-    A book's ``query``, ``where`` and ``change_probe`` run on every read, and drivers such as
-    psycopg2 send a whole string at once: ``SELECT 1; COMMIT; DELETE FROM t`` would end the
-    read-only transaction and delete. Any other ``;`` is refused, even one inside a string
-    literal, rather than parsed: a refusal is safe, a wrong parse is not (write ``chr(59)`` for
-    a literal semicolon).
-    """
-    text = sql.strip()
-    if text.endswith(";"):
-        text = text[:-1].rstrip()
-    return None if ";" in text else text
-
-
-def refuse_unknown_keys(
-    table: dict[str, Any], accepted: tuple[str, ...], field_prefix: str, what: str, path: Path | None
-) -> None:
-    """One sentence for the first key outside ``accepted``, with a "did you mean" when one is close."""
-    unknown = sorted(key for key in table if key not in accepted)
-    if not unknown:
-        return
-    key = unknown[0]
-    close = difflib.get_close_matches(key, accepted, n=1, cutoff=0.6)
-    hint = f" (did you mean '{close[0]}'?)" if close else ""
-    raise ConfigError(
-        path,
-        f"{field_prefix}{key}",
-        f"is not a key of {what}{hint}; it accepts {', '.join(sorted(accepted))}",
-    )
 
 
 def load_settings(path: Path) -> Settings:
@@ -430,17 +442,36 @@ def _check_no_secrets(entry: dict[str, Any], where: str, path: Path | None) -> N
 
 
 def _parse_book(entry: dict[str, Any], index: int, path: Path | None, base_dir: Path) -> BookConfig:
+    """A book as its kind declares it (``app.books.kinds``): its keys checked by type, where
+    it is resolved, and the kind's own checks run, all before anything is opened."""
+    from position_sync.app.books.kinds import book_kind  # the book modules import this one
+
     where = f"books[{index}]"
     book_id = _require_id(entry, where, path)
     where = f"books.{book_id}"
     _check_no_secrets(entry, where, path)
-    kind = _require_str(entry, "kind", where, path)
-    if kind not in BOOK_KINDS:
-        raise ConfigError(
-            path, f"{where}.kind", f"must be one of {', '.join(sorted(BOOK_KINDS))}, not '{kind}'"
-        )
-    kind_name = {"file": "a file book", "sql": "a SQL book", "http": "an HTTP book"}[kind]
-    refuse_unknown_keys(entry, BOOK_COMMON_KEYS + BOOK_KIND_KEYS[kind], f"{where}.", kind_name, path)
+    try:
+        kind = book_kind(_require_str(entry, "kind", where, path))
+    except KeyError as exc:
+        raise ConfigError(path, f"{where}.kind", str(exc.args[0])) from None
+    options = check_options(kind.options, entry, where, path, kind.what, also=BOOK_COMMON_KEYS)
+    fields = _fields(entry, where, path)
+    location = str(options.pop(kind.location)).strip()
+    book_path: Path | None = None
+    url: str | None = None
+    if kind.location == "path":
+        book_path = Path(location).expanduser()
+        if not book_path.is_absolute():
+            book_path = base_dir / book_path
+    else:
+        url = location
+    fmt = options.pop("format", None)
+    if kind.check is not None:
+        kind.check(url, options, where, path)
+    return BookConfig(book_id, kind.name, book_path, url, fields, fmt, options)
+
+
+def _fields(entry: dict[str, Any], where: str, path: Path | None) -> dict[str, str]:
     fields = entry.get("fields", {})
     if not isinstance(fields, dict) or not all(
         isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in fields.items()
@@ -451,42 +482,23 @@ def _parse_book(entry: dict[str, Any], index: int, path: Path | None, base_dir: 
         raise ConfigError(
             path, f"{where}.fields.{unknown[0]}", f"is not a known field (known: {', '.join(FIELD_NAMES)})"
         )
-    book_path: Path | None = None
-    url: str | None = None
-    if kind == "file":
-        raw_path = _require_str(entry, "path", where, path)
-        book_path = Path(raw_path).expanduser()
-        if not book_path.is_absolute():
-            book_path = base_dir / book_path
-    else:
-        url = _require_str(entry, "url", where, path)
-    fmt = entry.get("format")
-    if fmt is not None and fmt not in ("json", "csv"):
-        raise ConfigError(path, f"{where}.format", "must be 'json' or 'csv'")
-    options = {k: v for k, v in entry.items() if k not in {"id", "kind", "path", "url", "fields", "format"}}
-    for key in ("timeout", "poll_interval", "probe_interval"):
-        if key in options:  # only the keys of this kind got past ``refuse_unknown_keys``
-            options[key] = seconds_value(options, key, where, path)
-    if "list_key" in options and (not isinstance(options["list_key"], str) or not options["list_key"]):
-        raise ConfigError(path, f"{where}.list_key", "must be the name of the positions list, a string")
-    if kind == "http":
-        assert url is not None
-        if url_has_credentials(url):
-            raise ConfigError(path, f"{where}.url", HTTP_CREDENTIALS_REFUSED)
-        if "auth" in options and options["auth"] != "bearer":
-            raise ConfigError(
-                path, f"{where}.auth", f'must be "bearer" (a token from the keyring), not {options["auth"]!r}'
-            )
-    if kind == "sql":
-        assert url is not None
-        check_sql_book(url, options, where, path)
-    return BookConfig(book_id, kind, book_path, url, dict(fields), fmt, options)
+    return dict(fields)
 
 
-def check_sql_book(url: str, options: dict[str, Any], where: str, path: Path | None) -> None:
+def check_http_book(url: str | None, options: dict[str, Any], where: str, path: Path | None) -> None:
+    """What an HTTP book's settings must be before anything connects."""
+    if url is not None and url_has_credentials(url):
+        raise ConfigError(path, f"{where}.url", HTTP_CREDENTIALS_REFUSED)
+    if "auth" in options and options["auth"] != "bearer":
+        raise ConfigError(
+            path, f"{where}.auth", f'must be "bearer" (a token from the keyring), not {options["auth"]!r}'
+        )
+
+
+def check_sql_book(url: str | None, options: dict[str, Any], where: str, path: Path | None) -> None:
     """What a SQL book's settings must be before anything connects (the columns come later)."""
     try:
-        parsed = make_url(url)
+        parsed = make_url(url or "")
     except ArgumentError:
         raise ConfigError(
             path, f"{where}.url", "is not a SQLAlchemy URL such as sqlite:///positions.db"
@@ -507,9 +519,6 @@ def check_sql_book(url: str, options: dict[str, Any], where: str, path: Path | N
         if statement is None:
             raise ConfigError(path, f"{where}.{key}", SINGLE_STATEMENT_REFUSED)
         options[key] = statement
-    # ``writable = "no"`` is a non-empty string, true to Python: only a TOML boolean is accepted.
-    if "writable" in options and not isinstance(options["writable"], bool):
-        raise ConfigError(path, f"{where}.writable", f"must be true or false, not {options['writable']!r}")
     write = options.get("write")
     if write is not None:
         if not isinstance(write, dict):
@@ -524,128 +533,64 @@ def check_sql_book(url: str, options: dict[str, Any], where: str, path: Path | N
                 raise ConfigError(path, f"{where}.write.{key}", "must name a column (a non-empty string)")
 
 
-SINGLE_STATEMENT_REFUSED = (
-    "must be one SQL statement: a ';' may only end it, since a second statement could end the "
-    "read-only transaction and write to the book"
-)
-
-
-# Upper bounds of the tuning numbers. Beyond them a value is a typo or a test of the program,
-# never a setting: ``interval = 1e30`` overflowed the event loop's timer and ``inf`` the decimal
-# arithmetic; a bound turns each into one sentence at load time.
-MAX_INTERVAL_SECONDS = 86_400  # a day between syncs (and between book polls or probes)
-MAX_TIMEOUT_SECONDS = 3_600  # an hour for one read
-MAX_SETTLE_SECONDS = 86_400
-MAX_TOLERANCE_REL = 1  # 100 %: a wider relative tolerance accepts any price
-MAX_TOLERANCE_ABS = 1_000_000_000
-SECONDS_LIMITS: dict[str, tuple[float, float, bool]] = {
-    # key: (lowest, highest, whether the lowest itself is allowed)
-    "interval": (0, MAX_INTERVAL_SECONDS, False),
-    "timeout": (0, MAX_TIMEOUT_SECONDS, False),
-    "settle_seconds": (0, MAX_SETTLE_SECONDS, True),
-    "poll_interval": (0, MAX_INTERVAL_SECONDS, False),
-    "probe_interval": (0, MAX_INTERVAL_SECONDS, False),
-}
-
-
-def _number(
-    entry: dict[str, Any],
-    key: str,
-    where: str,
-    path: Path | None,
-    *,
-    minimum: float | None = 0,
-    maximum: float | None = None,
-) -> Any:
-    """A finite decimal within ``[minimum, maximum]``; NaN, infinities and overflow are refused.
-
-    A TOML float is checked as a float first: ``1e30`` cannot become an exact Decimal integer in
-    the default context, and ``inf``/``nan`` are no numbers of seconds or prices.
-    """
-    value = entry[key]
-    field_name = f"{where}.{key}"
-    # Decimal too: broker defaults from the registry are Decimals (IB's price tolerance).
-    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
-        raise ConfigError(path, field_name, "must be a number")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ConfigError(path, field_name, f"must be a finite number, not {value}")
-    if maximum is not None and isinstance(value, (int, float)) and value > maximum:
-        raise ConfigError(path, field_name, f"must be at most {maximum:g}, not {value:g}")
-    try:
-        number = to_decimal(value)
-    except (ValueError, ArithmeticError):
-        raise ConfigError(path, field_name, f"must be a number, not {value!r}") from None
-    if minimum is not None and number < Decimal(str(minimum)):
-        raise ConfigError(path, field_name, f"must be at least {minimum:g}, not {value}")
-    if maximum is not None and number > Decimal(str(maximum)):
-        raise ConfigError(path, field_name, f"must be at most {maximum:g}, not {value}")
-    return number
-
-
-def seconds_value(entry: dict[str, Any], key: str, where: str, path: Path | None) -> float:
-    """A number of seconds from ``entry[key]``, within ``SECONDS_LIMITS[key]``.
-
-    The one check of every duration, accounts' (``interval``, ``timeout``, ``settle_seconds``)
-    and books' (``timeout``, ``poll_interval``, ``probe_interval``) alike, so ``nan`` (which no
-    ``<= 0`` test catches) and ``1e30`` are refused everywhere the same way.
-    """
-    lowest, highest, lowest_allowed = SECONDS_LIMITS[key]
-    seconds = _number(entry, key, where, path, minimum=None, maximum=highest)
-    if seconds < lowest or (seconds == lowest and not lowest_allowed):
-        expected = f"{lowest:g} seconds or more" if lowest_allowed else f"greater than {lowest:g} seconds"
-        raise ConfigError(path, f"{where}.{key}", f"must be {expected}, not {entry[key]}")
-    return float(seconds)
-
-
 def _parse_account(entry: dict[str, Any], index: int, path: Path | None, base_dir: Path) -> AccountConfig:
+    """An account in three steps: who it is, its common settings over the broker's defaults,
+    and the rest as broker options (checked against the broker's declaration when its adapter
+    is built, see ``brokers.registry.check_account_options``)."""
     where = f"accounts[{index}]"
     account_id = _require_id(entry, where, path)
     where = f"accounts.{account_id}"
     _check_no_secrets(entry, where, path)
     broker = _require_str(entry, "broker", where, path)
     book = _require_str(entry, "book", where, path)
-    values: dict[str, Any] = {}
     try:
-        defaults = broker_catalog().broker_defaults(broker)
+        defaults = broker_catalog().broker_spec(broker).defaults
     except KeyError as exc:
         raise ConfigError(path, f"{where}.broker", str(exc.args[0])) from None
     merged = {**defaults, **entry}
-    for key in ("interval", "timeout", "settle_seconds"):
-        if key in merged:
-            # Each field is named on its own, and 0 is refused where it would mean "never wait".
-            values[key] = seconds_value(merged, key, where, path)
-    for key in ("confirm_syncs", "mass_change_min"):
-        if key in merged:
-            value = merged[key]
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(
-                    path, f"{where}.{key}", f"must be a whole number of at least 1, not {value!r}"
-                )
-            values[key] = value
-    highest = {
-        "price_tolerance_rel": MAX_TOLERANCE_REL,
-        "price_tolerance_abs": MAX_TOLERANCE_ABS,
-        "mass_change_fraction": None,  # its own sentence below: between 0 and 1
-    }
-    for key, maximum in highest.items():
-        if key in merged:
-            values[key] = _number(merged, key, where, path, maximum=maximum)
-    if "mass_change_fraction" in values and values["mass_change_fraction"] > 1:
+    return AccountConfig(
+        id=account_id,
+        broker=broker,
+        book=book,
+        aliases=_aliases(entry, where, path),
+        options={k: v for k, v in merged.items() if k not in ACCOUNT_KEYS},
+        base_dir=base_dir,
+        config_path=path,
+        **_account_settings(merged, where, path),
+    )
+
+
+def check_broker_options(spec: BrokerSpec, account: AccountConfig) -> None:
+    """The account's broker keys against its broker's declaration: one sentence for the first
+    unknown key (with a "did you mean", the common keys included), a missing required key or a
+    value of the wrong type. Run when the adapter is built, as the broker's own checks are."""
+    check_options(
+        spec.options,
+        account.options,
+        f"accounts.{account.id}",
+        account.config_path,
+        spec.what,
+        also=tuple(sorted(ACCOUNT_KEYS)),
+    )
+
+
+def _account_settings(merged: dict[str, Any], where: str, path: Path | None) -> dict[str, Any]:
+    """The common settings present in the file (or the broker's defaults), each checked as
+    ``ACCOUNT_OPTIONS`` declares it; absent ones keep ``AccountConfig``'s defaults."""
+    values: dict[str, Any] = {}
+    for option in ACCOUNT_OPTIONS:
+        if option.key in _ACCOUNT_OWN_CHECKS or merged.get(option.key) is None:
+            continue
+        value = option.check(merged[option.key], where, path)
+        values[option.key] = value.strip() if isinstance(value, str) else value
+    if "exchange" in values:
+        values["exchange"] = values["exchange"].upper()
+    if values.get("mass_change_fraction", 0) > 1:
         raise ConfigError(path, f"{where}.mass_change_fraction", "must be between 0 and 1")
-    for key in ("exchange", "currency", "book_account"):
-        if key in merged and merged[key] is not None:
-            value = merged[key]
-            if not isinstance(value, str) or not value.strip():
-                raise ConfigError(path, f"{where}.{key}", "must be a non-empty string")
-            values[key] = value.strip().upper() if key == "exchange" else value.strip()
-    if "market" in merged:
-        if merged["market"] not in ("spot", "swap", "future"):
-            raise ConfigError(path, f"{where}.market", "must be 'spot', 'swap' or 'future'")
-        values["market"] = merged["market"]
-    if "enabled" in merged:
-        if not isinstance(merged["enabled"], bool):
-            raise ConfigError(path, f"{where}.enabled", "must be true or false")
-        values["enabled"] = merged["enabled"]
+    return values
+
+
+def _aliases(entry: dict[str, Any], where: str, path: Path | None) -> dict[str, str]:
     aliases = entry.get("aliases", {})
     if not isinstance(aliases, dict) or not all(
         isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in aliases.items()
@@ -653,14 +598,4 @@ def _parse_account(entry: dict[str, Any], index: int, path: Path | None, base_di
         raise ConfigError(
             path, f"{where}.aliases", 'must be a table of "spelling" = "instrument key" strings'
         )
-    options = {k: v for k, v in merged.items() if k not in ACCOUNT_KEYS}
-    return AccountConfig(
-        id=account_id,
-        broker=broker,
-        book=book,
-        aliases=dict(aliases),
-        options=options,
-        base_dir=base_dir,
-        config_path=path,
-        **values,
-    )
+    return dict(aliases)

@@ -36,7 +36,8 @@ def positions(count: int) -> list[dict[str, Any]]:
         kind = n % 10
         if kind < 6:
             strike = 24000 + 50 * (n % 40)
-            symbol = f"NIFTY25O07{strike}{'CE' if n % 2 else 'PE'}{n // 80:02d}"
+            # n in the symbol: one (symbol, product) once, as Kite lists it (duplicates are refused).
+            symbol = f"NIFTY25O07{strike}{'CE' if n % 2 else 'PE'}{n:04d}"
             rows.append(
                 position_row(
                     symbol,

@@ -55,10 +55,11 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from position_sync.app.broker import AdapterContext, PushHandler
+from position_sync.app.broker import AdapterContext, BrokerSpec, PushHandler
 from position_sync.app.config import AccountConfig
 from position_sync.app.domain import ZERO, BrokerSnapshot, Position, normal
 from position_sync.app.errors import ConfigError, ReadError, ReadErrorKind
+from position_sync.app.options import Option
 from position_sync.brokers.ibkr_contracts import (
     ContractKeys,
     ContractLike,
@@ -79,7 +80,6 @@ log = logging.getLogger(__name__)
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7497  # TWS paper; live TWS 7496, IB Gateway 4002 (paper) / 4001 (live)
 DEFAULT_CLIENT_ID = 1
-OPTION_KEYS = ("host", "port", "client_id", "ib_account")
 
 CLIENT_ID_IN_USE = 326
 CANNOT_CONNECT = 502
@@ -1049,15 +1049,38 @@ def _closed_position(item: _Priced) -> Position:
 _POOL: dict[tuple[str, int, int], _Link] = {}
 
 
+SPEC = BrokerSpec(
+    name="ibkr",
+    title="Interactive Brokers (TWS or IB Gateway)",
+    options=(
+        Option("host", str, "where TWS or IB Gateway runs", default=DEFAULT_HOST),
+        Option(
+            "port",
+            int,
+            "the API port: TWS paper 7497 / live 7496, Gateway 4002 / 4001",
+            default=DEFAULT_PORT,
+        ),
+        Option(
+            "client_id",
+            int,
+            "the API client id, 1 or more (0 would bind manual TWS orders); accounts with the same "
+            "host, port and client id share one connection",
+            default=DEFAULT_CLIENT_ID,
+        ),
+        Option(
+            "ib_account",
+            str,
+            "the IB account code, needed when the login manages several accounts",
+            example="U1234567",
+        ),
+    ),
+    # IB's avgCost includes commissions, so a book's fill price differs by a few basis points.
+    defaults={"interval": 30, "price_tolerance_rel": Decimal("0.005")},
+)
+
+
 def _options(account: AccountConfig) -> tuple[str, int, int, str | None]:
     where = f"accounts.{account.id}"
-    unknown = sorted(set(account.options) - set(OPTION_KEYS))
-    if unknown:
-        raise ConfigError(
-            account.config_path,
-            f"{where}.{unknown[0]}",
-            f"is not a setting of an IB account (known: {', '.join(OPTION_KEYS)})",
-        )
     host = (account.str_option("host", DEFAULT_HOST) or "").strip()
     if not host:
         raise ConfigError(account.config_path, f"{where}.host", "must be a host name or IP address")

@@ -36,10 +36,11 @@ import requests
 from kiteconnect import KiteConnect
 from kiteconnect import exceptions as kite_errors
 
-from position_sync.app.broker import AdapterContext, PushHandler
+from position_sync.app.broker import AdapterContext, BrokerSpec, PushHandler
 from position_sync.app.config import AccountConfig
 from position_sync.app.domain import BrokerSnapshot, Position, WorkingOrder
 from position_sync.app.errors import ConfigError, LoginRequired, ReadError, ReadErrorKind
+from position_sync.app.options import Option
 from position_sync.app.redact import mask_url, url_has_credentials
 from position_sync.app.secrets import SecretUnavailable
 from position_sync.brokers.kite_payloads import (
@@ -68,16 +69,46 @@ REQUESTS_PER_SECOND = 3
 RATE_WINDOW_SECONDS = 1.1
 
 # The options a Kite account may carry (besides the core's own keys); anything else is a typo.
-KITE_OPTIONS = frozenset(
-    {
-        "api_key",
-        "api_root",
-        "access_token_env",
-        "api_secret_env",
-        "redirect_url",
-        "include_orders",
-        "user_id",
-    }
+SPEC = BrokerSpec(
+    name="kite",
+    title="Zerodha Kite",
+    options=(
+        Option("api_key", str, "your Kite Connect app's API key", required=True, example="your_kite_api_key"),
+        Option(
+            "api_secret_env",
+            str,
+            "a variable holding the API secret (else the keyring entry ACCOUNT:api_secret), for the login",
+            example="KITE_API_SECRET",
+        ),
+        Option(
+            "access_token_env",
+            str,
+            "a variable holding the day's access token, for headless use (else the keyring)",
+            example="KITE_ACCESS_TOKEN",
+        ),
+        Option(
+            "redirect_url",
+            str,
+            "the Kite app's redirect URL; on 127.0.0.1 the login catches it with a one-shot listener",
+            example="http://127.0.0.1:5010/",
+        ),
+        Option("user_id", str, "the Kite user id the login must belong to", example="AB1234"),
+        Option(
+            "include_orders",
+            bool,
+            "read pending orders, which explain a gap they would close",
+            default=True,
+        ),
+        Option(
+            "api_root",
+            str,
+            "another API address (a test server, a proxy), without a path",
+            default=DEFAULT_API_ROOT,
+        ),
+    ),
+    # Kite's portfolio endpoints allow a few requests a second; 10 s keeps a trader current.
+    defaults={"interval": 10},
+    login="position_sync.brokers.kite_login",
 )
 
 
@@ -182,7 +213,6 @@ class KiteAdapter:
         *,
         limiter: SlidingWindowLimiter | None = None,
     ) -> None:
-        check_options(account)
         self.account_id = account.id
         self._account = account
         self._secrets = context.secrets
@@ -456,16 +486,6 @@ class RefusedToken:
 
 
 # --- options ---------------------------------------------------------------------------------
-
-
-def check_options(account: AccountConfig) -> None:
-    for key in account.options:
-        if key not in KITE_OPTIONS:
-            raise ConfigError(
-                account.config_path,
-                f"accounts.{account.id}.{key}",
-                f"is not a Kite option (known: {', '.join(sorted(KITE_OPTIONS))})",
-            )
 
 
 def api_key_of(account: AccountConfig) -> str:

@@ -29,9 +29,9 @@ from kiteconnect import KiteConnect
 from kiteconnect import exceptions as kite_errors
 
 from position_sync.app.broker import AdapterContext
-from position_sync.app.config import AccountConfig
+from position_sync.app.config import AccountConfig, check_broker_options
 from position_sync.app.errors import ConfigError
-from position_sync.brokers.kite import api_key_of, api_root_of, check_options, network_cause
+from position_sync.brokers.kite import SPEC, api_key_of, api_root_of, network_cause
 
 LISTEN_SECONDS = 300.0
 _TOKEN = re.compile(r"^[A-Za-z0-9]{8,128}$")
@@ -82,7 +82,7 @@ def login(
         raise ConfigError(
             account.config_path, f"accounts.{account.id}.broker", f"is '{account.broker}', not 'kite'"
         )
-    check_options(account)
+    check_broker_options(SPEC, account)
     api_key = api_key_of(account)
     api_root = api_root_of(account)
     env_name = account.options.get("access_token_env")

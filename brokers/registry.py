@@ -1,50 +1,54 @@
 """Broker adapters by name: the one place a concrete broker is reached through.
 
-Modules are imported only when an account uses them, so a Kite-only user never loads the IB
-client and the config check stays fast. Per-broker defaults live here for the same reason.
+``BROKERS`` is the whole list: a new broker is its module (declaring ``SPEC``, a
+``app.broker.BrokerSpec``, and ``create(account, context)``) plus one line here. Everything
+else that needs to know the brokers (the config parser, the settings dialog, the login command,
+the self-check, the frozen build, the README's reference) asks this module, which reads the
+module's declaration. A module is imported only when something asks about its broker, so a
+Kite-only user never loads the IB client.
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
-from decimal import Decimal
 from typing import Any
 
-from position_sync.app.broker import AdapterContext, BrokerAdapter, LoginFailed, use_brokers
-from position_sync.app.config import AccountConfig
+from position_sync.app.broker import AdapterContext, BrokerAdapter, BrokerSpec, LoginFailed, use_brokers
+from position_sync.app.config import AccountConfig, check_broker_options
 
-_MODULES: dict[str, str] = {
+BROKERS: dict[str, str] = {
     "simulated": "position_sync.brokers.simulated",
     "kite": "position_sync.brokers.kite",
     "ibkr": "position_sync.brokers.ibkr",
 }
 
-_DEFAULTS: dict[str, dict[str, Any]] = {
-    "simulated": {},
-    # Kite's portfolio endpoints allow a few requests a second; 10 s keeps a trader current.
-    "kite": {"interval": 10},
-    # IB's avgCost includes commissions, so a book's fill price differs by a few basis points.
-    "ibkr": {"interval": 30, "price_tolerance_rel": Decimal("0.005")},
-}
-
 
 def known_brokers() -> list[str]:
-    return sorted(_MODULES)
+    return sorted(BROKERS)
+
+
+def broker_spec(name: str) -> BrokerSpec:
+    """The broker's declaration; ``KeyError`` with the sentence for an unknown name."""
+    if name not in BROKERS:
+        raise KeyError(f"must be one of {', '.join(known_brokers())}, not '{name}'")
+    spec = importlib.import_module(BROKERS[name]).SPEC
+    if not isinstance(spec, BrokerSpec) or spec.name != name:
+        raise TypeError(f"{BROKERS[name]}.SPEC must be a BrokerSpec named '{name}'")
+    return spec
 
 
 def broker_defaults(name: str) -> dict[str, Any]:
-    if name not in _MODULES:
-        raise KeyError(f"must be one of {', '.join(known_brokers())}, not '{name}'")
-    return dict(_DEFAULTS.get(name, {}))
+    return dict(broker_spec(name).defaults)
 
 
-# Brokers whose sessions expire and need an interactive login (Kite's token expires daily).
-_LOGINS: dict[str, str] = {"kite": "position_sync.brokers.kite_login"}
+def check_account_options(account: AccountConfig) -> None:
+    check_broker_options(broker_spec(account.broker), account)
 
 
 def supports_login(broker: str) -> bool:
-    return broker in _LOGINS
+    """Whether the broker's sessions expire and need ``position-sync login``."""
+    return broker in BROKERS and broker_spec(broker).login is not None
 
 
 def login(account: AccountConfig, context: AdapterContext, **io: Any) -> str:
@@ -52,30 +56,44 @@ def login(account: AccountConfig, context: AdapterContext, **io: Any) -> str:
 
     ``ConfigError`` for a setup that cannot work; ``LoginFailed`` for a login that failed.
     """
-    if account.broker not in _LOGINS:
-        known = ", ".join(sorted(_LOGINS))
+    name = broker_spec(account.broker).login
+    if name is None:
+        known = ", ".join(b for b in known_brokers() if supports_login(b))
         raise KeyError(f"{account.broker} needs no login (brokers with a login: {known})")
-    module = importlib.import_module(_LOGINS[account.broker])
+    check_account_options(account)
+    module = importlib.import_module(name)
     try:
         return str(module.login(account, context, **io))
     except module.LoginError as exc:
         raise LoginFailed(str(exc)) from None
 
 
+def frozen_imports() -> list[str]:
+    """Every module the brokers import by name: what the frozen build must bundle and what its
+    self-check imports to prove it did."""
+    found: list[str] = []
+    for name in known_brokers():
+        spec = broker_spec(name)
+        found.append(BROKERS[name])
+        found.extend(m for m in (spec.login, *spec.hidden_imports) if m is not None)
+    return list(dict.fromkeys(found))
+
+
 def scripted_steps(account: AccountConfig) -> int | None:
     """How many fetches a scripted broker (the demo's) takes to play its scenario; None for a
     real broker. The window's screenshot waits for that many syncs."""
-    steps = getattr(importlib.import_module(_MODULES[account.broker]), "scripted_steps", None)
+    steps = getattr(importlib.import_module(BROKERS[account.broker]), "scripted_steps", None)
     return int(steps(account)) if callable(steps) else None
 
 
 def create_adapter(account: AccountConfig, context: AdapterContext) -> BrokerAdapter:
     """Build the adapter for ``account``; config mistakes surface as ``ConfigError``."""
-    module = importlib.import_module(_MODULES[account.broker])
+    check_account_options(account)
+    module = importlib.import_module(BROKERS[account.broker])
     adapter: BrokerAdapter = module.create(account, context)
     return adapter
 
 
-# The core reads broker names and defaults through this module (config parsing); handing it over
-# here keeps the dependency pointing from the adapters to the core.
+# The core reads broker names and declarations through this module (config parsing); handing
+# it over here keeps the dependency pointing from the adapters to the core.
 use_brokers(sys.modules[__name__])

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from position_sync.app.broker import AdapterContext, PushHandler
+from position_sync.app.broker import AdapterContext, BrokerSpec, PushHandler
 from position_sync.app.config import AccountConfig
 from position_sync.app.domain import BrokerSnapshot, Position, WorkingOrder, optional_decimal, to_decimal
 from position_sync.app.errors import ConfigError, LoginRequired, ReadError, ReadErrorKind
+from position_sync.app.options import Option
 from position_sync.app.paths import id_file_stem
 from position_sync.app.private import write_private_text
 
@@ -159,6 +160,21 @@ class SimulatedBroker:
         self._push = None
 
 
+SPEC = BrokerSpec(
+    name="simulated",
+    title="Simulated broker (demo and tests)",
+    options=(
+        Option(
+            "scenario",
+            Path,
+            "a TOML file of steps, each the broker's whole picture at one sync",
+            required=True,
+            example="scenario.toml",
+        ),
+    ),
+)
+
+
 def scripted_steps(account: AccountConfig) -> int | None:
     """The number of steps of the account's scenario (the registry's ``scripted_steps``)."""
     scenario = account.path_option("scenario")
@@ -166,14 +182,6 @@ def scripted_steps(account: AccountConfig) -> int | None:
 
 
 def create(account: AccountConfig, context: AdapterContext) -> SimulatedBroker:
-    unknown = sorted(set(account.options) - {"scenario"})
-    if unknown:
-        # A typo (`intervall = 5`) would otherwise be silently ignored.
-        raise ConfigError(
-            account.config_path,
-            f"accounts.{account.id}.{unknown[0]}",
-            "is not a setting of a simulated account",
-        )
     scenario = account.path_option("scenario")
     if scenario is None:
         raise ConfigError(

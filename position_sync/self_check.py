@@ -28,14 +28,6 @@ from position_sync.cli import DEMO_CONFIG, version
 
 SYNC_TIMEOUT = 30.0  # one demo sync takes well under a second; a hang must not hang CI
 
-# Brokers are imported by name through ``brokers.registry`` (importlib), which is exactly what
-# PyInstaller's import analysis cannot see; importing them here proves the bundle has them.
-BROKER_MODULES = (
-    "position_sync.brokers.simulated",
-    "position_sync.brokers.kite",
-    "position_sync.brokers.kite_login",
-    "position_sync.brokers.ibkr",
-)
 KEYRING_BACKEND = {"linux": "keyring.backends.SecretService", "darwin": "keyring.backends.macOS"}
 KEYRING_BACKEND_WINDOWS = "keyring.backends.Windows"
 
@@ -132,10 +124,21 @@ def check_migrations() -> str:
     return f"{len(scripts)} scripts in {folder}, head {head_revision()}"
 
 
+def named_imports() -> list[str]:
+    """Every module the registries import by name (brokers with their logins and declared hidden
+    imports, book kinds), which PyInstaller's import analysis cannot see: the frozen build's
+    spec lists these, and ``check_brokers`` imports them in the bundle to prove it did."""
+    from position_sync.app.books.kinds import BOOK_KINDS
+    from position_sync.brokers.registry import frozen_imports
+
+    return [*frozen_imports(), *BOOK_KINDS.values()]
+
+
 def check_brokers() -> str:
-    for name in BROKER_MODULES:
+    modules = named_imports()
+    for name in modules:
         importlib.import_module(name)
-    return ", ".join(BROKER_MODULES)
+    return ", ".join(modules)
 
 
 def check_broker_clients() -> str:

@@ -37,6 +37,7 @@ from position_sync.app.symbols import Resolver
 from position_sync.app.sync import SyncResult
 from position_sync.brokers import ibkr
 from position_sync.brokers.ibkr_contracts import ContractKeys, instrument_key, key_file_name
+from position_sync.brokers.registry import create_adapter
 from tests.conftest import write_book
 from tests.fakes.tws_server import ORDER_MESSAGE_IDS, ORDER_REQUEST_IDS, FakeContract, FakeTws
 
@@ -804,8 +805,8 @@ async def test_no_order_message_ever_leaves_the_adapter(
 )
 def test_bad_settings_are_config_errors(options: dict[str, Any], field: str, tmp_path: Path) -> None:
     account = AccountConfig(id="ib1", broker="ibkr", book="book", options=options)
-    with pytest.raises(ConfigError) as raised:
-        ibkr.create(account, AdapterContext(data_dir=tmp_path, secrets=Secrets({})))
+    with pytest.raises(ConfigError) as raised:  # the registry checks the declared keys first
+        create_adapter(account, AdapterContext(data_dir=tmp_path, secrets=Secrets({})))
     assert raised.value.field == f"accounts.ib1.{field}"
     assert not ibkr._POOL
 

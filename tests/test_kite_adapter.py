@@ -679,7 +679,7 @@ async def test_registry_builds_a_broker_adapter(kite: FakeKiteServer) -> None:
             {"api_key": "k", "api_root": "https://x/v3"}, "accounts.AB1234.api_root", "path", id="path"
         ),
         pytest.param(
-            {"api_key": "k", "api_rot": "x"}, "accounts.AB1234.api_rot", "not a Kite option", id="typo"
+            {"api_key": "k", "api_rot": "x"}, "accounts.AB1234.api_rot", "did you mean 'api_root'", id="typo"
         ),
         pytest.param(
             {"api_key": "k", "include_orders": "yes"}, "accounts.AB1234.include_orders", "true or", id="b"
@@ -688,8 +688,8 @@ async def test_registry_builds_a_broker_adapter(kite: FakeKiteServer) -> None:
 )
 def test_config_mistakes_name_the_field(options: dict[str, Any], field: str, words: str) -> None:
     account = AccountConfig(id=ACCOUNT, broker="kite", book="book", options=options)
-    with pytest.raises(ConfigError) as raised:
-        create(account, AdapterContext(_temp_dir(), Secrets({})))
+    with pytest.raises(ConfigError) as raised:  # the registry checks the declared keys first
+        create_adapter(account, AdapterContext(_temp_dir(), Secrets({})))
     assert raised.value.field == field
     assert words in str(raised.value)
 

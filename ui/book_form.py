@@ -1,8 +1,8 @@
-"""The form of one ``[[books]]`` table: file, SQL or HTTP, each with the keys its reader takes.
+"""The form of one ``[[books]]`` table: each kind with the keys its reader takes.
 
-Which keys exist is decided by the readers (``app.books.file``, ``app.books.sql``,
-``app.books.http``) and documented in the README's ``[[books]]`` section; this form shows each
-kind's keys on a page of its own and everything else under "Other settings", so a book written
+Which kinds and keys exist is declared by the readers (each book module's ``KIND``, listed in
+``app.books.kinds``), from which the README's reference is generated too; this form builds each
+kind's keys into a page of its own and everything else under "Other settings", so a book written
 by hand survives the dialog untouched. Secrets (a database password, a bearer token) are typed
 here but go to the keyring on save, under the book's id, where the readers look for them.
 """
@@ -25,32 +25,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from position_sync.app.books.kinds import BookKind, book_kind, known_kinds
 from position_sync.ui.form_bindings import (
     Binding,
-    BoolBinding,
-    ChoiceBinding,
-    NumberBinding,
     OtherKeys,
     Table,
     TableBinding,
-    TextBinding,
 )
+from position_sync.ui.option_widgets import option_row
 
-KINDS = ("file", "sql", "http")
-KIND_LABELS = {
-    "file": "file (JSON or CSV)",
-    "sql": "SQL table or query",
-    "http": "HTTP endpoint (JSON)",
-}
-# The secret each kind may need, by the name its reader asks the keyring for.
-SECRET_OF_KIND = {"sql": "password", "http": "token"}
 COMMON_KEYS = ("id", "kind", "fields")
-
-
-def _line(placeholder: str) -> QLineEdit:
-    edit = QLineEdit()
-    edit.setPlaceholderText(placeholder)
-    return edit
 
 
 def _text(placeholder: str, height: int = 70) -> QPlainTextEdit:
@@ -70,6 +54,7 @@ class _Page:
     def __init__(self) -> None:
         self.rows: list[tuple[str, QWidget]] = []
         self.bindings: list[Binding] = []
+        self.editors: dict[str, QWidget] = {}
 
     def add(self, label: str, binding: Binding, widget: QWidget | None = None, tip: str = "") -> None:
         shown = widget or getattr(binding, "widget", None)
@@ -78,6 +63,7 @@ class _Page:
             shown.setToolTip(tip)
         self.rows.append((label, shown))
         self.bindings.append(binding)
+        self.editors[binding.key] = getattr(binding, "widget", shown)
 
     @property
     def keys(self) -> list[str]:
@@ -96,10 +82,11 @@ class BookForm(QGroupBox):
         self.base_dir: Path = Path.home()
         self.id = QLineEdit()
         self.kind = QComboBox()
-        for kind in KINDS:
-            self.kind.addItem(KIND_LABELS[kind], kind)
+        self.kinds = {name: book_kind(name) for name in known_kinds()}
+        for kind in self.kinds.values():
+            self.kind.addItem(kind.label, kind.name)
         self.kind.setToolTip("Where your trading system keeps its positions")
-        self.page = {"file": self._file_page(), "sql": self._sql_page(), "http": self._http_page()}
+        self.page = {name: self._page(kind) for name, kind in self.kinds.items()}
         self.fields = _text(
             'Column names, as TOML lines, e.g.\nsymbol = "tradingsymbol"\nquantity = "qty"', 90
         )
@@ -111,8 +98,8 @@ class BookForm(QGroupBox):
         form = QFormLayout(self)
         form.addRow("Id", self.id)
         form.addRow("Kind", self.kind)
-        for kind in KINDS:
-            for text, widget in self.page[kind].rows:
+        for page in self.page.values():
+            for text, widget in page.rows:
                 form.addRow(text, widget)
         form.addRow("Fields", self.fields)
         self.form = form
@@ -123,95 +110,52 @@ class BookForm(QGroupBox):
         self._loaded_kind = "file"
         self._base: Table = {}
         self._browser: QFileDialog | None = None
+        self._path_editor: QLineEdit | None = None
         self.kind.currentIndexChanged.connect(self._kind_selected)
 
     # -- pages -----------------------------------------------------------------------------
 
-    def _file_page(self) -> _Page:
+    def _page(self, kind: BookKind) -> _Page:
+        """The kind's declared keys as rows; a file's path gets a Browse button beside it."""
         page = _Page()
-        self.path = _line("positions.json (relative to the config file)")
+        for option in kind.options:
+            row = option_row(option)
+            shown = row.editor
+            if option.type is Path:
+                shown = self._with_browse(row.editor)
+            page.add(row.label, row.binding, shown)
+        return page
+
+    def _with_browse(self, editor: QWidget) -> QWidget:
         browse = QPushButton("Browse…")
         browse.setToolTip("Choose the book's JSON or CSV file (Alt+W)")
         browse.setShortcut("Alt+W")
-        browse.clicked.connect(self.browse)
+        browse.clicked.connect(lambda: self.browse(editor))
         row = QWidget()
         layout = QHBoxLayout(row)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.path, 1)
+        layout.addWidget(editor, 1)
         layout.addWidget(browse)
-        page.add("Path", TextBinding("path", self.path), row, "The JSON or CSV file your system writes")
-        self.format = QComboBox()
-        self.format.addItem("from the file name", None)
-        self.format.addItem("json", "json")
-        self.format.addItem("csv", "csv")
-        page.add("Format", ChoiceBinding("format", self.format), tip="Only when the extension does not say")
-        self.file_list_key = _line("positions")
-        page.add(
-            "List key",
-            TextBinding("list_key", self.file_list_key),
-            tip="For a JSON object: the key holding the list of positions",
-        )
-        return page
+        return row
 
-    def _sql_page(self) -> _Page:
-        page = _Page()
-        self.sql_url = _line("sqlite:///bot.db or postgresql+psycopg2://user@host/db (no password)")
-        page.add("URL", TextBinding("url", self.sql_url), tip="Any SQLAlchemy URL, without a password in it")
-        self.table = _line("positions or schema.positions")
-        page.add(
-            "Table", TextBinding("table", self.table), tip="Read this table with Fields (or give a Query)"
-        )
-        self.where = _line("closed_at IS NULL")
-        page.add("Where", TextBinding("where", self.where), tip="A condition on the table's open lines")
-        self.query = _text("SELECT symbol, qty AS quantity, avg AS average_price FROM …", 60)
-        page.add("Query", TextBinding("query", self.query), tip="Instead of Table: a whole SELECT")
-        self.change_probe = _line("SELECT max(updated_at) FROM positions")
-        page.add(
-            "Change probe",
-            TextBinding("change_probe", self.change_probe),
-            tip="Polled; a new answer syncs the book's accounts at once",
-        )
-        self.probe_interval = _line("2")
-        page.add(
-            "Probe interval (s)",
-            NumberBinding("probe_interval", self.probe_interval, minimum=0),
-            tip="Seconds between two change probes",
-        )
-        self.password_env = _line("TRADING_DB_PASSWORD")
-        page.add(
-            "Password variable",
-            TextBinding("password_env", self.password_env),
-            tip="An environment variable holding the password (else the keyring entry BOOK:password)",
-        )
-        self.writable = QCheckBox("Allow the opt-in book fixes (close phantom, adopt, take broker's)")
-        page.add("Writable", BoolBinding("writable", self.writable))
-        self.write = _text('[books.write] as TOML lines, e.g.\nkey = "id"\nclosed_at = "closed_at"', 80)
-        page.add("Write mapping", TableBinding("write", self.write), tip="Columns the fixes write")
-        return page
+    def field(self, kind: str, key: str) -> QWidget:
+        """The widget editing ``key`` of a ``kind`` book."""
+        return self.page[kind].editors[key]
 
-    def _http_page(self) -> _Page:
-        page = _Page()
-        self.http_url = _line("https://bot.local/api/v1/positions")
-        page.add(
-            "URL", TextBinding("url", self.http_url), tip="GET returns a list, or an object with List key"
-        )
-        self.http_list_key = _line("positions")
-        page.add("List key", TextBinding("list_key", self.http_list_key))
-        self.token_env = _line("BOT_API_TOKEN")
-        page.add(
-            "Token variable",
-            TextBinding("token_env", self.token_env),
-            tip="An environment variable holding a bearer token",
-        )
-        self.auth = QComboBox()
-        self.auth.addItem("none (or Token variable)", None)
-        self.auth.addItem("bearer token from the keyring", "bearer")
-        page.add("Authentication", ChoiceBinding("auth", self.auth))
-        self.http_timeout = _line("10")
-        page.add("Timeout (s)", NumberBinding("timeout", self.http_timeout, minimum=0))
-        self.poll_interval = _line("5")
-        page.add("Poll interval (s)", NumberBinding("poll_interval", self.poll_interval, minimum=0))
-        return page
+    def line(self, kind: str, key: str) -> QLineEdit:
+        editor = self.field(kind, key)
+        assert isinstance(editor, QLineEdit), key
+        return editor
+
+    def text_box(self, kind: str, key: str) -> QPlainTextEdit:
+        editor = self.field(kind, key)
+        assert isinstance(editor, QPlainTextEdit), key
+        return editor
+
+    def check_box(self, kind: str, key: str) -> QCheckBox:
+        editor = self.field(kind, key)
+        assert isinstance(editor, QCheckBox), key
+        return editor
 
     # -- loading and committing ------------------------------------------------------------
 
@@ -271,15 +215,19 @@ class BookForm(QGroupBox):
 
     def secret(self) -> tuple[str, str] | None:
         """(name, value) of a secret typed for this book, for the keyring."""
-        name = SECRET_OF_KIND.get(self.current_kind())
+        name = self._secret_name(self.current_kind())
         value = self.secret_value.text()
         return (name, value) if name and value else None
 
     def clear_secret(self) -> None:
         self.secret_value.clear()
 
+    def _secret_name(self, kind: str) -> str | None:
+        declared = self.kinds.get(kind)
+        return declared.secret if declared is not None else None
+
     def _show_secret(self, kind: str) -> None:
-        name = SECRET_OF_KIND.get(kind)
+        name = self._secret_name(kind)
         self.secret_value.clear()
         self.secret_value.setEnabled(name is not None)
         self.secret_value.setPlaceholderText(
@@ -295,19 +243,24 @@ class BookForm(QGroupBox):
         previous = self._loaded_kind
         kept = {"fields": self.fields.toPlainText(), "other": self.other.toPlainText()}
         table: Table = {"id": self.id.text(), "kind": kind}
-        if previous in ("sql", "http") and kind in ("sql", "http"):
-            url = (self.sql_url if previous == "sql" else self.http_url).text().strip()
-            if url:
-                table["url"] = url
+        before, after = self.kinds.get(previous), self.kinds.get(kind)
+        if before is not None and after is not None and before.location == after.location:
+            editor = self.field(previous, before.location)
+            location = editor.text().strip() if isinstance(editor, QLineEdit) else ""
+            if location:
+                table[after.location] = location
         self.load(table)
         self.fields.setPlainText(kept["fields"])
         self.other.setPlainText(kept["other"])
 
     # -- browsing --------------------------------------------------------------------------
 
-    def browse(self) -> QFileDialog:
+    def browse(self, editor: QWidget | None = None) -> QFileDialog:
         """A file dialog opened with ``open()``: no nested event loop inside the qasync loop."""
-        start = self.path.text().strip() or str(self.base_dir)
+        path = editor or self.field("file", "path")
+        assert isinstance(path, QLineEdit)
+        self._path_editor = path
+        start = path.text().strip() or str(self.base_dir)
         dialog = QFileDialog(self, "Choose the book file", str(self.base_dir / start), "Books (*.json *.csv)")
         dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
         dialog.fileSelected.connect(self._chosen)
@@ -320,7 +273,9 @@ class BookForm(QGroupBox):
         if not name:
             return
         chosen = Path(name)
+        if self._path_editor is None:
+            return
         try:
-            self.path.setText(str(chosen.relative_to(self.base_dir)))
+            self._path_editor.setText(str(chosen.relative_to(self.base_dir)))
         except ValueError:
-            self.path.setText(str(chosen))
+            self._path_editor.setText(str(chosen))

@@ -49,14 +49,15 @@ from PySide6.QtWidgets import (
 )
 
 from position_sync.app.broker import AdapterContext
-from position_sync.app.config import SECRET_FIELDS, Settings, parse_settings
+from position_sync.app.config import ACCOUNT_OPTIONS, SECRET_FIELDS, Settings, parse_settings
 from position_sync.app.display import event_label
 from position_sync.app.errors import ConfigError, ReadError
 from position_sync.app.notify_policy import NOTIFIABLE_KINDS
+from position_sync.app.options import defaults_of
 from position_sync.app.secrets import Secrets
-from position_sync.brokers.registry import broker_defaults, create_adapter, known_brokers
+from position_sync.brokers.registry import broker_defaults, broker_spec, create_adapter, known_brokers
 from position_sync.ui.book_form import BookForm
-from position_sync.ui.form_bindings import BoolBinding, OtherKeys, SpinBinding, Table, TextBinding
+from position_sync.ui.form_bindings import BoolBinding, OtherKeys, SpinBinding, Table, TextBinding, toml_lines
 from position_sync.ui.plain_text import plain_label
 from position_sync.ui.preferences import THEMES, Preferences, preferences
 
@@ -241,6 +242,14 @@ class SettingsDialog(QDialog):
             TextBinding("exchange", self.a_exchange),
         ]
         self._account_other = OtherKeys(self.a_options)
+        helps = {option.key: option.help for option in ACCOUNT_OPTIONS}
+        for binding in self._account_bindings:
+            widget = getattr(binding, "widget", None)
+            if isinstance(widget, QWidget) and binding.key in helps:
+                widget.setToolTip(helps[binding.key][:1].upper() + helps[binding.key][1:])
+        self.a_broker.currentIndexChanged.connect(
+            lambda _: self._describe_broker_options(str(self.a_broker.currentData()))
+        )
         self.a_secret_name = QComboBox()
         self.a_secret_name.addItems(sorted(SECRET_FIELDS))
         self.a_secret_value = QLineEdit()
@@ -300,10 +309,11 @@ class SettingsDialog(QDialog):
             return
         entry = self.accounts[row]
         broker = str(entry.get("broker", "simulated"))
-        defaults: Table = {"interval": 60.0, "timeout": 15.0, "confirm_syncs": 2, "settle_seconds": 5.0}
+        defaults: Table = defaults_of(ACCOUNT_OPTIONS)
         with contextlib.suppress(KeyError):
             defaults.update(broker_defaults(broker))
         merged = {**defaults, **entry}
+        self._describe_broker_options(broker)
         self.a_id.setText(str(entry.get("id", "")))
         index = self.a_broker.findData(broker)
         if index < 0:  # a broker this build does not know: shown as written, for the parser to judge
@@ -316,6 +326,27 @@ class SettingsDialog(QDialog):
         self._account_other.load_rest(entry, _ACCOUNT_FIELDS)
         self.a_secret_value.clear()
         self.test_result.clear()
+
+    def _describe_broker_options(self, broker: str) -> None:
+        """The options box shows the broker's declared keys: an example of each as its
+        placeholder, and each key's type, default and meaning as its tooltip."""
+        try:
+            spec = broker_spec(broker)
+        except KeyError:
+            self.a_options.setPlaceholderText("Broker options as TOML lines")
+            self.a_options.setToolTip("")
+            return
+        examples = [
+            toml_lines({o.key: o.example or o.default}).strip()
+            for o in spec.options
+            if o.example or o.default
+        ]
+        self.a_options.setPlaceholderText(f"{spec.title} options as TOML lines, e.g.\n" + "\n".join(examples))
+        self.a_options.setToolTip(
+            "\n".join(
+                f"{o.key} ({o.type_name}{', required' if o.required else ''}): {o.help}" for o in spec.options
+            )
+        )
 
     def _commit_account(self) -> None:
         """Write the form back into its table; untouched values exactly as they were read."""

@@ -16,13 +16,17 @@ import os
 import stat as stat_module
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+from position_sync.app.books.kinds import BookKind
 from position_sync.app.books.payload import PayloadError, entry_line, list_key, positions_from_json
 from position_sync.app.books.rows import RecordError, belongs, fingerprint, label_lines, to_position
 from position_sync.app.config import BookConfig
 from position_sync.app.domain import BookSnapshot, Position
 from position_sync.app.errors import ReadError, ReadErrorKind
+from position_sync.app.options import Option
+from position_sync.app.secrets import Secrets
 
 # What a path that is not a regular file is, in the sentence that refuses it.
 _FILE_KINDS = (
@@ -172,3 +176,29 @@ class FileBook:
             except RecordError as exc:
                 raise self._fail(f"line {line}", str(exc)) from None
         return lines
+
+
+def open_file_book(config: BookConfig, secrets: Secrets, config_path: Path | None) -> FileBook:
+    return FileBook(config)
+
+
+KIND = BookKind(
+    name="file",
+    label="file (JSON or CSV)",
+    what="a file book",
+    options=(
+        Option(
+            "path",
+            Path,
+            "the JSON or CSV file your system writes, relative to the config file",
+            required=True,
+            example="positions.json",
+        ),
+        Option("format", str, "only when the file's extension does not say", choices=("json", "csv")),
+        Option(
+            "list_key", str, "for a JSON object: the key holding the list of positions", default="positions"
+        ),
+    ),
+    location="path",
+    open=open_file_book,
+)

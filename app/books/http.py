@@ -26,11 +26,14 @@ from typing import Any
 import requests
 import urllib3.exceptions
 
+from position_sync.app.books.kinds import BookKind
 from position_sync.app.books.payload import PayloadError, positions_from_json
 from position_sync.app.books.rows import fingerprint, label_lines
-from position_sync.app.config import HTTP_CREDENTIALS_REFUSED, BookConfig, seconds_value
+from position_sync.app.config import HTTP_CREDENTIALS_REFUSED, BookConfig, check_http_book
+from position_sync.app.config_values import seconds_value
 from position_sync.app.domain import BookSnapshot, Position
 from position_sync.app.errors import ConfigError, ReadError, ReadErrorKind
+from position_sync.app.options import Option
 from position_sync.app.redact import mask_url, url_has_credentials
 from position_sync.app.secrets import Secrets, SecretUnavailable
 
@@ -167,3 +170,52 @@ def _seconds(
         return default
     # The config's one check of durations: also refuses nan, inf and 1e30 (a book built in code).
     return seconds_value(options, key, f"books.{config.id}", path)
+
+
+def open_http_book(config: BookConfig, secrets: Secrets, config_path: Path | None) -> HttpBook:
+    return HttpBook(config, secrets, config_path)
+
+
+KIND = BookKind(
+    name="http",
+    label="HTTP endpoint (JSON)",
+    what="an HTTP book",
+    options=(
+        Option(
+            "url",
+            str,
+            "GET returns a list of positions, or an object with the list under list_key",
+            required=True,
+            label="URL",
+            example="https://bot.local/api/v1/positions",
+        ),
+        Option(
+            "list_key", str, "for a JSON object: the key holding the list of positions", default="positions"
+        ),
+        Option(
+            "token_env",
+            str,
+            "an environment variable holding a bearer token",
+            label="Token variable",
+            example="BOT_API_TOKEN",
+        ),
+        Option(
+            "auth",
+            str,
+            '"bearer": send the token kept in the keyring entry BOOK:token',
+            label="Authentication",
+        ),
+        Option("timeout", float, "seconds one GET may take", default=DEFAULT_TIMEOUT, label="Timeout (s)"),
+        Option(
+            "poll_interval",
+            float,
+            "seconds between two polls of the endpoint",
+            default=DEFAULT_POLL_INTERVAL,
+            label="Poll interval (s)",
+        ),
+    ),
+    location="url",
+    open=open_http_book,
+    secret="token",
+    check=check_http_book,
+)

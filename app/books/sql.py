@@ -35,11 +35,14 @@ from sqlalchemy import Connection, Engine, create_engine, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, NoSuchModuleError, SQLAlchemyError
 
+from position_sync.app.books.kinds import BookKind
 from position_sync.app.books.rows import RecordError, belongs, fingerprint, label_lines, to_position
 from position_sync.app.books.sqlite_guard import ReadGuard
-from position_sync.app.config import STATEMENT_KEYS, BookConfig, check_sql_book, seconds_value
+from position_sync.app.config import STATEMENT_KEYS, BookConfig, check_sql_book
+from position_sync.app.config_values import seconds_value
 from position_sync.app.domain import BookSnapshot, Position
 from position_sync.app.errors import ConfigError, ReadError, ReadErrorKind
+from position_sync.app.options import Option
 from position_sync.app.secrets import Secrets, SecretUnavailable
 
 DEFAULT_PROBE_INTERVAL = 2.0
@@ -328,3 +331,76 @@ def _opt_str(options: Mapping[str, Any], key: str, config: BookConfig, path: Pat
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(path, f"books.{config.id}.{key}", "must be a non-empty string")
     return value.strip()
+
+
+def open_sql_book(config: BookConfig, secrets: Secrets, config_path: Path | None) -> SqlBook:
+    return SqlBook(config, secrets, config_path)
+
+
+KIND = BookKind(
+    name="sql",
+    label="SQL table or query",
+    what="a SQL book",
+    options=(
+        Option(
+            "url",
+            str,
+            "any SQLAlchemy URL, without a password in it",
+            required=True,
+            label="URL",
+            example="sqlite:///bot.db or postgresql+psycopg2://user@host/db",
+        ),
+        Option(
+            "password_env",
+            str,
+            "an environment variable holding the password (else the keyring entry BOOK:password)",
+            label="Password variable",
+            example="TRADING_DB_PASSWORD",
+        ),
+        Option(
+            "table",
+            str,
+            "the table to read with fields (it may be schema-qualified); or give a query",
+            example="positions or schema.positions",
+        ),
+        Option("where", str, "a condition selecting the table's open lines", example="closed_at IS NULL"),
+        Option(
+            "query",
+            str,
+            "instead of table: a whole SELECT whose columns are named as fields expects",
+            example="SELECT symbol, qty AS quantity, avg AS average_price FROM …",
+            multiline=True,
+        ),
+        Option(
+            "change_probe",
+            str,
+            "polled; a new answer syncs the book's accounts at once",
+            example="SELECT max(updated_at) FROM positions",
+        ),
+        Option(
+            "probe_interval",
+            float,
+            "seconds between two change probes",
+            default=DEFAULT_PROBE_INTERVAL,
+            label="Probe interval (s)",
+        ),
+        Option(
+            "writable",
+            bool,
+            "allow the opt-in book fixes (close phantom, adopt, take broker's); see Fix my book",
+            default=False,
+        ),
+        Option(
+            "write",
+            dict,
+            "[books.write]: the columns the fixes write (see Fix my book)",
+            label="Write mapping",
+            example='key = "id"\nclosed_at = "closed_at"',
+            multiline=True,
+        ),
+    ),
+    location="url",
+    open=open_sql_book,
+    secret="password",
+    check=check_sql_book,
+)

@@ -10,7 +10,9 @@ from pathlib import Path
 from PySide6.QtWidgets import QDialogButtonBox
 from pytestqt.qtbot import QtBot
 
-from position_sync.app.config import BOOK_KIND_KEYS, load_settings
+from position_sync.app.books.kinds import book_kind, known_kinds
+from position_sync.app.config import load_settings
+from position_sync.app.options import option_keys
 from position_sync.app.secrets import KEYRING_SERVICE
 from position_sync.ui.preferences import preferences
 from position_sync.ui.settings_dialog import SettingsDialog
@@ -96,7 +98,7 @@ def test_accounts_and_books_can_be_added_and_removed(qtbot: QtBot, tmp_path: Pat
     dialog = dialog_for(qtbot, config)
     dialog.add_book()
     dialog.book_form.id.setText("second-book")
-    dialog.book_form.path.setText("book.json")
+    dialog.book_form.line("file", "path").setText("book.json")
     dialog.add_account()
     dialog.a_id.setText("second")
     dialog.a_book.setCurrentText("second-book")
@@ -217,19 +219,33 @@ def test_sql_and_http_books_survive_an_unchanged_save(
     form = dialog.book_form
     assert form.current_kind() == "sql"  # the first book, committed on open, is not turned into a file
     assert form.shown_kind() == "sql"
-    assert (form.sql_url.text(), form.table.text(), form.where.text()) == (
+    assert (
+        form.line("sql", "url").text(),
+        form.line("sql", "table").text(),
+        form.line("sql", "where").text(),
+    ) == (
         "sqlite:///bot.db",
         "positions",
         "closed_at IS NULL",
     )
-    assert form.writable.isChecked() and 'key = "id"' in form.write.toPlainText()
-    for kind, keys in BOOK_KIND_KEYS.items():  # every key the readers take has its widget
-        assert set(form.page[kind].keys) == set(keys), kind
+    assert (
+        form.check_box("sql", "writable").isChecked()
+        and 'key = "id"' in form.text_box("sql", "write").toPlainText()
+    )
+    for kind in known_kinds():  # every key the readers declare has its widget
+        assert set(form.page[kind].keys) == set(option_keys(book_kind(kind).options)), kind
     for row in (1, 2, 0):  # visit every book and account: each visit commits the form
         dialog.book_list.setCurrentRow(row)
     dialog.book_list.setCurrentRow(1)
-    assert form.current_kind() == "http" and form.http_url.text() == "https://bot.example/api/v1/positions"
-    assert (form.token_env.text(), form.http_timeout.text(), form.poll_interval.text()) == (
+    assert (
+        form.current_kind() == "http"
+        and form.line("http", "url").text() == "https://bot.example/api/v1/positions"
+    )
+    assert (
+        form.line("http", "token_env").text(),
+        form.line("http", "timeout").text(),
+        form.line("http", "poll_interval").text(),
+    ) == (
         "BOT_TOKEN",
         "7.5",
         "5",
@@ -246,9 +262,9 @@ def test_editing_an_sql_books_where_is_written_and_nothing_else_moves(
 ) -> None:
     config = mixed_project(tmp_path)
     dialog = dialog_for(qtbot, config)
-    dialog.book_form.where.setText("status = 'active'")
+    dialog.book_form.line("sql", "where").setText("status = 'active'")
     dialog.book_list.setCurrentRow(1)
-    dialog.book_form.poll_interval.setText("2.5")
+    dialog.book_form.line("http", "poll_interval").setText("2.5")
     assert save(qloop, dialog), dialog.error.text()
     written = tomllib.loads(config.read_text(encoding="utf-8"))
     expected = tomllib.loads(MIXED)
@@ -267,12 +283,12 @@ def test_a_books_kind_can_change_and_a_bad_number_is_refused(qtbot: QtBot, tmp_p
     form = dialog.book_form
     form.kind.setCurrentIndex(form.kind.findData("http"))
     assert form.shown_kind() == "http"
-    form.http_url.setText("https://bot.example/other")
+    form.line("http", "url").setText("https://bot.example/other")
     dialog.book_list.setCurrentRow(1)
-    form.poll_interval.setText("soon")
+    form.line("http", "poll_interval").setText("soon")
     assert dialog.check() is None
     assert "books[1].poll_interval" in dialog.error.text() and "'soon'" in dialog.error.text()
-    form.poll_interval.setText("5")
+    form.line("http", "poll_interval").setText("5")
     settings = dialog.check()
     assert settings is not None
     changed = settings.books["file-book"]
@@ -297,7 +313,7 @@ def test_browse_opens_a_file_dialog_without_a_nested_loop(qtbot: QtBot, tmp_path
     chooser = dialog.book_form.browse()
     assert chooser.isVisible()  # open() returned at once: no exec() waiting for the user
     chooser.fileSelected.emit(str(config.parent / "other.json"))
-    assert dialog.book_form.path.text() == "other.json"
+    assert dialog.book_form.line("file", "path").text() == "other.json"
     chooser.reject()
 
 
