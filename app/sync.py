@@ -121,7 +121,10 @@ class SyncWorker:
         self._paused.set()  # set = running; cleared = paused
         self._loaded = False
         self._watcher: BookWatcher | None = None
-        self._timers: set[asyncio.TimerHandle] = set()
+        # Each follow-up timer with its deadline on the loop's clock. The deadline is kept here
+        # rather than asked of the handle: qasync's ``call_later`` returns a plain ``Handle``
+        # without ``when()``, and asking it killed the book watcher on the window's loop.
+        self._timers: dict[asyncio.Handle, float] = {}
 
     # -- set-up ----------------------------------------------------------------------------
 
@@ -171,15 +174,13 @@ class SyncWorker:
         time instead of at the next interval.
         """
         loop = asyncio.get_running_loop()
-        self._timers = {t for t in self._timers if t.when() > loop.time()}  # forget fired ones
+        now = loop.time()
+        self._timers = {t: due for t, due in self._timers.items() if due > now}  # forget fired ones
         for account_id, state in self._accounts.items():
             if state.config.book == book_id:
                 self.trigger(account_id, "book changed")
-                self._timers.add(
-                    loop.call_later(
-                        state.config.settle_seconds + 0.1, self.trigger, account_id, "book settled"
-                    )
-                )
+                delay = state.config.settle_seconds + 0.1
+                self._timers[loop.call_later(delay, self.trigger, account_id, "book settled")] = now + delay
 
     async def stop(self) -> None:
         for timer in self._timers:
