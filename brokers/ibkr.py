@@ -47,7 +47,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import re
 from collections.abc import Coroutine
 from dataclasses import dataclass, field, replace
@@ -55,6 +54,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
+from position_sync.app.backoff import Backoff
 from position_sync.app.broker import AdapterContext, PushHandler
 from position_sync.app.config import AccountConfig
 from position_sync.app.domain import ZERO, BrokerSnapshot, Position, normal
@@ -166,22 +166,8 @@ def _quieten_library_log() -> None:
             library_log.addFilter(_QuietLibraryLog())
 
 
-@dataclass
-class Backoff:
-    """Delays between reconnect attempts: doubling from ``initial`` up to ``cap``, each drawn
-    from the upper half of its range so many clients restarted together (IB's nightly restart)
-    do not knock in step."""
-
-    initial: float = 1.0
-    cap: float = 60.0
-
-    def delay(self, attempt: int) -> float:
-        base = min(self.cap, self.initial * 2 ** max(0, attempt - 1))
-        return base * random.uniform(0.5, 1.0)
-
-
 # Module level so tests (and a benchmark) can shorten it; users have no reason to tune it.
-BACKOFF = Backoff()
+BACKOFF = Backoff(initial=1.0, cap=60.0)
 
 
 class _State(Enum):
