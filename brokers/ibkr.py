@@ -47,7 +47,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 from collections.abc import Coroutine
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -67,6 +66,20 @@ from position_sync.brokers.ibkr_contracts import (
     wire_decimal,
     write_atomic,
 )
+from position_sync.brokers.ibkr_errors import (
+    CANNOT_CONNECT,
+    CLIENT_ID_IN_USE,
+    CONNECTIVITY_CODES,
+    DATA_LOST,
+    DATA_MAINTAINED,
+    FARM_OK_CODES,
+    NOT_CONNECTED,
+    SERVER_CONNECTIVITY_BROKEN,
+    SOCKET_RESET,
+    is_notice,
+    is_price_warning,
+    quieten_library_log,
+)
 from position_sync.brokers.ibkr_wire import BadMessage, WireGuard
 
 try:  # the one place the client library is chosen
@@ -81,89 +94,11 @@ DEFAULT_PORT = 7497  # TWS paper; live TWS 7496, IB Gateway 4002 (paper) / 4001 
 DEFAULT_CLIENT_ID = 1
 OPTION_KEYS = ("host", "port", "client_id", "ib_account")
 
-CLIENT_ID_IN_USE = 326
-CANNOT_CONNECT = 502
-NOT_CONNECTED = 504
-CONNECTIVITY_LOST = 1100
-DATA_LOST = 1101
-DATA_MAINTAINED = 1102
-SOCKET_RESET = 1300
-# "Connectivity between TWS and server is broken. It will be restored automatically." The same
-# news as 1100 in a 21xx warning's clothes; TWS reports the restore with 1101/1102 as for 1100.
-# Should it only say that its data farms are connected again, that ends a 2110 as well: the farms
-# are reached through the same server link, and the positions are downloaded afresh either way.
-SERVER_CONNECTIVITY_BROKEN = 2110
-CONNECTIVITY_CODES = frozenset({CONNECTIVITY_LOST, SERVER_CONNECTIVITY_BROKEN})
-FARM_OK_CODES = frozenset({2104, 2106, 2158})
-# Notices rather than errors: data farms OK, inactive or connecting (2104, 2106, 2107, 2108, 2119,
-# 2158), historical-data and scanner chatter (165), order-message notes (399), delayed or
-# competing-session market data (10167, 10197). IB sends several on every connect.
-NOTICE_CODES = frozenset({165, 399, 2104, 2106, 2107, 2108, 2119, 2158, 10167, 10197})
 # How long a fetch waits for IB's portfolio stream to catch up with a change the position stream
 # already reported (TWS sends the two separately): long enough for the realised P&L of a close to
 # arrive, short against the worker's timeout.
 PORTFOLIO_CATCH_UP = 0.5
 RECONNECTING = "reconnecting with backoff"
-
-
-def is_notice(code: int) -> bool:
-    """Codes that say all is well (or idle): logged at DEBUG, no effect on the account."""
-    return code in NOTICE_CODES
-
-
-def is_price_warning(code: int) -> bool:
-    """The other 21xx warnings: a data farm broken (2103, 2105, 2157), an account-data stream
-    unsubscribed (2100) and the like. They can leave prices missing or late but do not touch the
-    position stream, so the account stays readable; each is logged once per connection."""
-    return 2100 <= code < 2200 and code not in NOTICE_CODES and code not in CONNECTIVITY_CODES
-
-
-class _QuietLibraryLog(logging.Filter):
-    """Demote the client library's own connection chatter to DEBUG.
-
-    ib_async logs every refused reconnect, every 1100/1102 and every position at ERROR or INFO; the
-    adapter reports connection life itself, once per outage, so without this IB's nightly restart
-    would fill the log with one error per retry.
-    """
-
-    HANDLED = frozenset(
-        {
-            CLIENT_ID_IN_USE,
-            CANNOT_CONNECT,
-            NOT_CONNECTED,
-            CONNECTIVITY_LOST,
-            SERVER_CONNECTIVITY_BROKEN,
-            DATA_LOST,
-            DATA_MAINTAINED,
-            SOCKET_RESET,
-        }
-    )
-    _CODE = re.compile(r"^(?:Error|Warning) (\d+),")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno <= logging.INFO or record.name.endswith(".client"):
-            quiet = True
-        else:
-            match = self._CODE.match(record.getMessage())
-            code = int(match[1]) if match is not None else None
-            quiet = code is not None and (code in self.HANDLED or is_notice(code) or is_price_warning(code))
-        if not quiet:
-            return True
-        if record.levelno > logging.DEBUG:
-            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
-        # Demoting alone is not enough: handlers do not look at the logger's level again, so a
-        # demoted line would still print at the default verbosity. Kept only when debugging.
-        return logging.getLogger().isEnabledFor(logging.DEBUG)
-
-
-_LIBRARY_LOGGERS = ("client", "wrapper", "ib")
-
-
-def _quieten_library_log() -> None:
-    for name in _LIBRARY_LOGGERS:
-        library_log = logging.getLogger(f"{ibapi.__name__}.{name}")
-        if not any(isinstance(f, _QuietLibraryLog) for f in library_log.filters):
-            library_log.addFilter(_QuietLibraryLog())
 
 
 # Module level so tests (and a benchmark) can shorten it; users have no reason to tune it.
@@ -1080,7 +1015,7 @@ def create(account: AccountConfig, context: AdapterContext) -> IbkrAdapter:
     """
     host, port, client_id, ib_account = _options(account)
     keys = ContractKeys.load(context.data_dir / key_file_name(account.id))
-    _quieten_library_log()
+    quieten_library_log(ibapi.__name__)
     key = (host.lower(), port, client_id)
     link = _POOL.get(key)
     if link is None or link.state is _State.CLOSED:
