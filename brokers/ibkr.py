@@ -49,21 +49,17 @@ import contextlib
 import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass, field, replace
-from decimal import Decimal
 from enum import Enum
 from typing import Any
 
 from position_sync.app.backoff import Backoff
 from position_sync.app.broker import AdapterContext, PushHandler
 from position_sync.app.config import AccountConfig
-from position_sync.app.domain import ZERO, BrokerSnapshot, Position, normal
+from position_sync.app.domain import BrokerSnapshot
 from position_sync.app.errors import ConfigError, ReadError, ReadErrorKind
 from position_sync.brokers.ibkr_contracts import (
     ContractKeys,
-    ContractLike,
     key_file_name,
-    multiplier_of,
-    wire_decimal,
     write_atomic,
 )
 from position_sync.brokers.ibkr_errors import (
@@ -80,6 +76,7 @@ from position_sync.brokers.ibkr_errors import (
     is_price_warning,
     quieten_library_log,
 )
+from position_sync.brokers.ibkr_positions import Streams
 from position_sync.brokers.ibkr_wire import BadMessage, WireGuard
 
 try:  # the one place the client library is chosen
@@ -94,10 +91,6 @@ DEFAULT_PORT = 7497  # TWS paper; live TWS 7496, IB Gateway 4002 (paper) / 4001 
 DEFAULT_CLIENT_ID = 1
 OPTION_KEYS = ("host", "port", "client_id", "ib_account")
 
-# How long a fetch waits for IB's portfolio stream to catch up with a change the position stream
-# already reported (TWS sends the two separately): long enough for the realised P&L of a close to
-# arrive, short against the worker's timeout.
-PORTFOLIO_CATCH_UP = 0.5
 RECONNECTING = "reconnecting with backoff"
 
 
@@ -113,27 +106,6 @@ class _State(Enum):
     RESYNCING = "resyncing"  # 1101/1102 seen, positions being re-sent
     DOWN = "down"
     CLOSED = "closed"
-
-
-@dataclass(frozen=True, slots=True)
-class _Held:
-    """One entry of the position stream."""
-
-    contract: ContractLike
-    quantity: Decimal
-    avg_cost: Decimal | None
-
-
-@dataclass(frozen=True, slots=True)
-class _Priced:
-    """One entry of the portfolio stream; kept at quantity zero for the realised P&L."""
-
-    contract: ContractLike
-    quantity: Decimal
-    market_price: Decimal | None
-    avg_cost: Decimal | None
-    unrealised: Decimal | None
-    realised: Decimal | None
 
 
 class _AttemptFailed(Exception):
@@ -265,10 +237,8 @@ class _Link:
         self._outage: _Failure | None = None
         self.managed: list[str] = []
         self.portfolio_account: str | None = None
-        self.positions: dict[str, dict[int, _Held]] = {}
-        self.portfolio: dict[str, dict[int, _Priced]] = {}
+        self.streams = Streams(self.where)
         self._ib: Any = None
-        self._collecting: dict[str, dict[int, _Held]] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._attempt: asyncio.Future[None] | None = None
@@ -281,8 +251,6 @@ class _Link:
         self._warned_codes: set[int] = set()
         self._degraded_by: int | None = None  # 1100 or 2110 while DEGRADED
         self._pending_notice: int | None = None  # the last connectivity notice while CONNECTING
-        self._stream_changed_at: dict[str, float] = {}
-        self._stream_changed = asyncio.Event()
 
     @property
     def where(self) -> str:
@@ -313,9 +281,11 @@ class _Link:
         account = self._resolve(adapter)
         if self.portfolio_account is None:
             self._switch_portfolio_account()
-        if await self._await_portfolio(account):
+        if account == self.portfolio_account and await self.streams.catch_up(
+            account, lambda: self.state is _State.READY and account == self.portfolio_account
+        ):
             self._raise_unless_ready()
-        return self._build(account, adapter.keys)
+        return self.streams.snapshot(account, self.portfolio_account, adapter.keys)
 
     def _raise_unless_ready(self) -> None:
         if self.state is _State.READY:
@@ -336,47 +306,6 @@ class _Link:
             f"still connecting to TWS/IB Gateway at {self.where}; positions are not complete yet",
         )
 
-    def _portfolio_lags(self, account: str) -> bool:
-        """True while the portfolio stream still shows another quantity than the position stream.
-
-        TWS sends a change as a position message and a portfolio message, not always together;
-        read between the two, a close would lose IB's realised P&L (the core would estimate it).
-        """
-        if account != self.portfolio_account:
-            return False
-        held = self.positions.get(account, {})
-        for con_id, item in self.portfolio.get(account, {}).items():
-            entry = held.get(con_id)
-            if (entry.quantity if entry is not None else ZERO) != item.quantity:
-                return True
-        return False
-
-    async def _await_portfolio(self, account: str) -> bool:
-        """Wait, briefly, for the portfolio stream to catch up with a fresh position change.
-
-        Only a change of the last ``PORTFOLIO_CATCH_UP`` seconds is waited for: a contract whose
-        portfolio row never follows (no market data) costs nothing after that. True if it waited.
-        """
-        loop = asyncio.get_running_loop()
-        deadline = self._stream_changed_at.get(account, -PORTFOLIO_CATCH_UP) + PORTFOLIO_CATCH_UP
-        waited = False
-        while self.state is _State.READY and self._portfolio_lags(account):
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                log.debug("IB portfolio of %s at %s still differs from its positions", account, self.where)
-                break
-            waited = True
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stream_changed.wait(), remaining)
-        return waited
-
-    def _stream_change(self, account: str) -> None:
-        """Note a position or portfolio message: wakes fetches waiting for the two to agree."""
-        if self._loop is not None:
-            self._stream_changed_at[account] = self._loop.time()
-        changed, self._stream_changed = self._stream_changed, asyncio.Event()
-        changed.set()
-
     def _resolve(self, adapter: IbkrAdapter) -> str:
         account = adapter.followed(self.managed)
         if account is not None:
@@ -396,34 +325,6 @@ class _Link:
             sentence = f"TWS/IB Gateway at {self.where} reported no managed accounts"
         raise ReadError(ReadErrorKind.SOURCE, sentence)
 
-    def _build(self, account: str, keys: ContractKeys) -> BrokerSnapshot:
-        held = self.positions.get(account, {})
-        streams_prices = account == self.portfolio_account
-        priced = self.portfolio.get(account, {}) if streams_prices else {}
-        if streams_prices:
-            no_price = "IB has not sent a market price for this contract yet"
-        elif self.portfolio_account:
-            no_price = (
-                f"IB streams prices for one account per connection ({self.portfolio_account} here), "
-                f"so {account} shows quantity and average cost only"
-            )
-        else:
-            no_price = "no account on this connection receives IB's price stream"
-        rows: dict[int, tuple[ContractLike, Position]] = {}
-        for con_id, entry in held.items():
-            rows[con_id] = (entry.contract, _position(entry, priced.get(con_id), no_price))
-        for con_id, item in priced.items():
-            # closed today: the portfolio stream keeps the row at zero with its realised P&L
-            if con_id not in held and item.quantity == ZERO:
-                rows[con_id] = (item.contract, _closed_position(item))
-        keyed = keys.assign({con_id: contract for con_id, (contract, _) in rows.items()})
-        positions = [
-            replace(position, instrument=keyed[con_id], aliases=keys.aliases(contract, keyed[con_id]))
-            for con_id, (contract, position) in rows.items()
-        ]
-        positions.sort(key=lambda p: p.instrument)
-        return BrokerSnapshot(positions=tuple(positions))
-
     # ------------------------------------------------------------------ lifecycle
 
     def _start(self) -> None:
@@ -436,7 +337,7 @@ class _Link:
             self._ib = None
             self._tasks = set()
             self._outage = None
-            self._stream_changed = asyncio.Event()
+            self.streams.renew()
             self.state = _State.IDLE
         if self._supervisor is None or self._supervisor.done():
             if self._supervisor is not None and not self._supervisor.cancelled():
@@ -500,9 +401,7 @@ class _Link:
 
     async def _connect_once(self) -> None:
         self._discard_ib()
-        self.positions = {}
-        self.portfolio = {}
-        self._collecting = None
+        self.streams.clear()
         self.portfolio_account = None
         self._warned_codes = set()  # a new connection may warn about a broken data farm again
         loop = asyncio.get_running_loop()
@@ -568,8 +467,7 @@ class _Link:
         # connectAsync only logs a first download that timed out (raiseSyncErrors, which would
         # raise instead, is ib_async's alone), so the positions are asked for once more here and
         # trusted only after the positionEnd of this request
-        collecting: dict[str, dict[int, _Held]] = {}
-        self._collecting = collecting
+        collecting = self.streams.collect()
         try:
             await asyncio.wait_for(ib.reqPositionsAsync(), max(0.5, deadline - loop.time()))
         except TimeoutError:
@@ -581,8 +479,7 @@ class _Link:
             raise _AttemptFailed(
                 ReadErrorKind.NETWORK, f"the connection to TWS/IB Gateway at {self.where} was lost"
             ) from None
-        self.positions = collecting
-        self._collecting = None
+        self.streams.adopt(collecting)
         # prices get what is left of the time; late ones arrive as pushes once ready
         await self._subscribe_portfolio(self._portfolio_candidate(), max(0.5, deadline - loop.time()))
         if self._connect_error is not None:  # a message of the download could not be read
@@ -630,7 +527,7 @@ class _Link:
             return  # connectAsync subscribes the only managed account itself
         try:
             if previous is not None and switching:
-                self.portfolio.pop(previous, None)
+                self.streams.portfolio.pop(previous, None)
                 ib.client.reqAccountUpdates(False, previous)
             await asyncio.wait_for(ib.reqAccountUpdatesAsync(account), timeout)
         except (TimeoutError, ConnectionError) as exc:
@@ -684,9 +581,7 @@ class _Link:
         if self.state is _State.CLOSED:  # closed meanwhile: nothing to reconnect
             return
         self.state = _State.DOWN
-        self.positions = {}
-        self.portfolio = {}
-        self._collecting = None
+        self.streams.clear()
         self._begin_or_continue_outage(replace(failure, reason=f"{failure.reason}; {RECONNECTING}"))
 
     def _lose(self, kind: ReadErrorKind, reason: str, needs_user: bool = False) -> None:
@@ -739,34 +634,17 @@ class _Link:
     # ------------------------------------------------------------------ IB events
 
     def _on_position(self, position: Any) -> None:
-        entry = _Held(
-            position.contract, wire_decimal(position.position) or ZERO, wire_decimal(position.avgCost)
-        )
-        con_id = position.contract.conId
-        for table in (self.positions, self._collecting):
-            if table is None:
-                continue
-            bucket = table.setdefault(position.account, {})
-            if entry.quantity == ZERO:
-                bucket.pop(con_id, None)
-            else:
-                bucket[con_id] = entry
-        self._stream_change(position.account)
+        self.streams.take_position(position, self._now())
         if self.state is _State.READY:
             self._push_account(position.account)
 
     def _on_portfolio(self, item: Any) -> None:
-        self.portfolio.setdefault(item.account, {})[item.contract.conId] = _Priced(
-            contract=item.contract,
-            quantity=wire_decimal(item.position) or ZERO,
-            market_price=wire_decimal(item.marketPrice),
-            avg_cost=wire_decimal(item.averageCost),
-            unrealised=wire_decimal(item.unrealizedPNL),
-            realised=wire_decimal(item.realizedPNL),
-        )
-        self._stream_change(item.account)
+        self.streams.take_portfolio(item, self._now())
         if self.state is _State.READY:
             self._push_account(item.account)
+
+    def _now(self) -> float | None:
+        return self._loop.time() if self._loop is not None else None
 
     def _on_disconnected(self) -> None:
         self._lose(ReadErrorKind.NETWORK, f"the connection to TWS/IB Gateway at {self.where} was lost")
@@ -860,7 +738,7 @@ class _Link:
         self._degraded_by = code
         if self._resync_task is not None and not self._resync_task.done():
             self._resync_task.cancel()  # cut off again: that download proves nothing
-        self._collecting = None
+        self.streams.collecting = None
         self._begin_or_continue_outage(
             _Failure(
                 ReadErrorKind.NETWORK,
@@ -894,11 +772,10 @@ class _Link:
         ib = self._ib
         if ib is None:
             return
-        collecting: dict[str, dict[int, _Held]] = {}
-        self._collecting = collecting
+        collecting = self.streams.collect()
         account = self.portfolio_account
         if data_lost and account is not None:
-            self.portfolio.pop(account, None)
+            self.streams.portfolio.pop(account, None)
             self._spawn(self._subscribe_portfolio(account, self.connect_timeout, force=True))
         try:
             await asyncio.wait_for(ib.reqPositionsAsync(), self.connect_timeout)
@@ -910,10 +787,13 @@ class _Link:
                     f"{self.connect_timeout:g} s after regaining its connection to IB",
                 )
             return
-        if self._ib is not ib or self._collecting is not collecting or self.state is not _State.RESYNCING:
+        if (
+            self._ib is not ib
+            or self.streams.collecting is not collecting
+            or self.state is not _State.RESYNCING
+        ):
             return  # lost again, or a newer resync took over
-        self.positions = collecting
-        self._collecting = None
+        self.streams.adopt(collecting)
         self._become_ready("resynchronised with")
         self._push_all()
 
@@ -927,44 +807,6 @@ class _Link:
     def _push_all(self) -> None:
         for adapter in self.adapters:
             adapter.schedule_push()
-
-
-def _average_price(avg_cost: Decimal | None, contract: ContractLike) -> Decimal | None:
-    """IB's avgCost is per contract, multiplier (and commissions) included; a book's is per unit."""
-    if avg_cost is None:
-        return None
-    return normal(avg_cost / multiplier_of(contract))
-
-
-def _position(entry: _Held, priced: _Priced | None, no_price: str) -> Position:
-    contract = entry.contract
-    market_price = priced.market_price if priced is not None else None
-    return Position(
-        instrument="",  # keyed by the caller, which sees every contract of the account
-        quantity=normal(entry.quantity) or ZERO,
-        average_price=_average_price(entry.avg_cost, contract),
-        last_price=normal(market_price),
-        unrealised_pnl=normal(priced.unrealised) if priced is not None else None,
-        realised_pnl=normal(priced.realised) if priced is not None else None,
-        symbol=contract.symbol or None,
-        multiplier=multiplier_of(contract),
-        currency=contract.currency or None,
-        price_missing_reason=None if market_price is not None else no_price,
-    )
-
-
-def _closed_position(item: _Priced) -> Position:
-    return Position(
-        instrument="",
-        quantity=ZERO,
-        average_price=_average_price(item.avg_cost, item.contract),
-        last_price=normal(item.market_price),
-        unrealised_pnl=None,
-        realised_pnl=normal(item.realised),
-        symbol=item.contract.symbol or None,
-        multiplier=multiplier_of(item.contract),
-        currency=item.contract.currency or None,
-    )
 
 
 _POOL: dict[tuple[str, int, int], _Link] = {}
