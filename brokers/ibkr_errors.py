@@ -1,16 +1,20 @@
-"""The codes TWS sends on its error channel, and what the IB adapter makes of each kind.
+"""The codes TWS sends on its error channel, and how the IB adapter words a failed connection.
 
 TWS uses one message for errors, warnings and plain notices alike; most of what arrives on a
 healthy connection is chatter (data farms connecting, OK, idle). Which codes end a connection,
 which only mean stale positions, which touch prices alone and which mean nothing is a table of
 IB's, kept here apart from the connection that acts on it, together with the filter that keeps
-the client library from logging the same codes at ERROR before the adapter has judged them.
+the client library from logging the same codes at ERROR before the adapter has judged them, and
+the ``Failure`` a connection carries through an outage as the one sentence the user sees.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
+
+from position_sync.app.errors import ReadErrorKind
 
 CLIENT_ID_IN_USE = 326
 CANNOT_CONNECT = 502
@@ -91,3 +95,22 @@ def quieten_library_log(library: str) -> None:
         library_log = logging.getLogger(f"{library}.{name}")
         if not any(isinstance(f, QuietLibraryLog) for f in library_log.filters):
             library_log.addFilter(QuietLibraryLog())
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """Why the connection is unusable, as the user is told: kind, sentence, user-fixable or not."""
+
+    kind: ReadErrorKind
+    reason: str
+    needs_user: bool = False
+
+
+class AttemptFailed(Exception):
+    """One connection attempt failed; ``needs_user`` marks a cause only the user can remove."""
+
+    def __init__(self, kind: ReadErrorKind, reason: str, needs_user: bool = False) -> None:
+        super().__init__(reason)
+        self.kind = kind
+        self.reason = reason
+        self.needs_user = needs_user
