@@ -13,7 +13,7 @@ something changed; placing, modifying or cancelling orders is outside this proto
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -43,10 +43,19 @@ class BrokerAdapter(Protocol):
 
 @dataclass(frozen=True)
 class AdapterContext:
-    """What every adapter is built with besides its account: where to keep files, and secrets."""
+    """What every adapter is built with besides its account: where to keep files, secrets, and
+    what the adapters of one runtime share.
+
+    ``shared`` holds resources the adapters of one runtime share, keyed by the broker module's
+    name (``ibkr`` keeps its connections there, one per host, port and client id). A runtime
+    builds one context for all its adapters, so they share; another runtime, even in the same
+    process (the window rebuilding its runtime on new settings, a test), builds its own, so
+    nothing of one outlives it in the other.
+    """
 
     data_dir: Path
     secrets: Secrets
+    shared: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 class LoginFailed(Exception):

@@ -66,8 +66,7 @@ from position_sync.brokers.ibkr_contracts import (
     write_atomic,
 )
 from position_sync.brokers.ibkr_errors import quieten_library_log
-from position_sync.brokers.ibkr_link import _POOL as _POOL  # still looked at here by the tests
-from position_sync.brokers.ibkr_link import Link, ibapi, join
+from position_sync.brokers.ibkr_link import Link, LinkPool, ibapi
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +74,7 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7497  # TWS paper; live TWS 7496, IB Gateway 4002 (paper) / 4001 (live)
 DEFAULT_CLIENT_ID = 1
 OPTION_KEYS = ("host", "port", "client_id", "ib_account")
+_SHARED_KEY = __name__.rpartition(".")[2]  # this broker's entry in ``AdapterContext.shared``
 
 # Module level so tests (and a benchmark) can shorten it; users have no reason to tune it.
 BACKOFF = Backoff(initial=1.0, cap=60.0)
@@ -236,6 +236,14 @@ def _options(account: AccountConfig) -> tuple[str, int, int, str | None]:
     return host, port, client_id, ib_account
 
 
+def pool_of(context: AdapterContext) -> LinkPool:
+    """The IB connections of the runtime ``context`` belongs to (made with its first IB adapter)."""
+    pool = context.shared.get(_SHARED_KEY)
+    if not isinstance(pool, LinkPool):
+        pool = context.shared[_SHARED_KEY] = LinkPool(_retry_delay)
+    return pool
+
+
 def create(account: AccountConfig, context: AdapterContext) -> IbkrAdapter:
     """Check the settings and join (or open) the pooled connection; nothing connects until fetch.
 
@@ -245,10 +253,10 @@ def create(account: AccountConfig, context: AdapterContext) -> IbkrAdapter:
     host, port, client_id, ib_account = _options(account)
     keys = ContractKeys.load(context.data_dir / key_file_name(account.id))
     quieten_library_log(ibapi.__name__)
-    link = join(host.lower(), port, client_id, _retry_delay)
+    link = pool_of(context).join(host.lower(), port, client_id)
     adapter = IbkrAdapter(account.id, ib_account, account.timeout, link, keys)
     link.adapters.append(adapter)
     return adapter
 
 
-__all__ = ["BACKOFF", "Backoff", "IbkrAdapter", "create", "ibapi"]
+__all__ = ["BACKOFF", "Backoff", "IbkrAdapter", "create", "ibapi", "pool_of"]

@@ -66,11 +66,19 @@ class _State(Enum):
 class Link:
     """One socket to TWS/IB Gateway, shared by every adapter with the same host, port and client id."""
 
-    def __init__(self, host: str, port: int, client_id: int, retry_delay: Callable[[int], float]) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        client_id: int,
+        retry_delay: Callable[[int], float],
+        on_closed: Callable[[Link], None],
+    ) -> None:
         self.host = host
         self.port = port
         self.client_id = client_id
         self.retry_delay = retry_delay  # seconds before retrying after so many failures in a row
+        self._on_closed = on_closed  # the pool lets go of it
         self.adapters: list[IbkrAdapter] = []
         self.state = _State.IDLE
         self.kind = ReadErrorKind.NETWORK
@@ -388,8 +396,7 @@ class Link:
                 self._switch_portfolio_account()
             return
         self.state = _State.CLOSED
-        if _POOL.get((self.host, self.port, self.client_id)) is self:
-            del _POOL[(self.host, self.port, self.client_id)]
+        self._on_closed(self)
         tasks = [t for t in (self._supervisor, *self._tasks) if t is not None and not t.done()]
         for task in tasks:
             task.cancel()
@@ -579,14 +586,30 @@ class Link:
             adapter.schedule_push()
 
 
-_POOL: dict[tuple[str, int, int], Link] = {}
+class LinkPool:
+    """The links of one runtime, one per (host, port, client id); a link leaves as it closes.
 
+    It lives in the runtime's ``AdapterContext``, not in this module, so two runtimes in one
+    process (the window rebuilding its own after new settings, tests) never share a socket.
+    """
 
-def join(host: str, port: int, client_id: int, retry_delay: Callable[[int], float]) -> Link:
-    """The pooled link to ``host:port`` as ``client_id``, made anew if there is none or it closed."""
-    key = (host, port, client_id)
-    link = _POOL.get(key)
-    if link is None or link.state is _State.CLOSED:
-        link = Link(host, port, client_id, retry_delay)
-        _POOL[key] = link
-    return link
+    def __init__(self, retry_delay: Callable[[int], float]) -> None:
+        self._retry_delay = retry_delay
+        self._links: dict[tuple[str, int, int], Link] = {}
+
+    def join(self, host: str, port: int, client_id: int) -> Link:
+        """The link to ``host:port`` as ``client_id``, made anew if there is none or it closed."""
+        key = (host, port, client_id)
+        link = self._links.get(key)
+        if link is None or link.state is _State.CLOSED:
+            link = Link(host, port, client_id, self._retry_delay, self._leave)
+            self._links[key] = link
+        return link
+
+    def _leave(self, link: Link) -> None:
+        key = (link.host, link.port, link.client_id)
+        if self._links.get(key) is link:
+            del self._links[key]
+
+    def __len__(self) -> int:
+        return len(self._links)
