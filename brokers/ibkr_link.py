@@ -192,22 +192,18 @@ class Link:
             self.state = _State.CONNECTING
             try:
                 await self._connect_once()
-            except AttemptFailed as exc:
+            except Exception as exc:  # an unexpected library error must not end the retries either
                 failures += 1
-                self._go_down(Failure(exc.kind, exc.reason, exc.needs_user))
-                self._finish_attempt()
-                await self._sleep_before_retry(failures)
-                continue
-            except Exception as exc:  # an unexpected library error must not end the retries
-                failures += 1
-                log.warning(
-                    "connecting to TWS/IB Gateway at %s failed unexpectedly", self.where, exc_info=True
-                )
-                self._go_down(
-                    Failure(
+                if isinstance(exc, AttemptFailed):
+                    failure = Failure(exc.kind, exc.reason, exc.needs_user)
+                else:
+                    log.warning(
+                        "connecting to TWS/IB Gateway at %s failed unexpectedly", self.where, exc_info=True
+                    )
+                    failure = Failure(
                         ReadErrorKind.NETWORK, f"connecting to TWS/IB Gateway at {self.where} failed: {exc}"
                     )
-                )
+                self._go_down(failure)
                 self._finish_attempt()
                 await self._sleep_before_retry(failures)
                 continue
