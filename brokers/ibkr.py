@@ -20,7 +20,9 @@ Why it is shaped the way it is:
   orders to client 0 on connect (``reqAutoOpenOrders``), which a monitor must not do.
 - One socket per ``(host, port, client_id)``: TWS allows each client id once, and one socket's
   position stream already carries every account of the login. Adapters of several ``[[accounts]]``
-  entries share it through a reference-counted pool; the last ``close`` disconnects.
+  entries share it through a reference-counted pool; the last ``close`` disconnects. The pool is
+  the runtime's (kept in its ``AdapterContext``), so a second runtime in the process never joins
+  the first one's socket.
 - IB streams prices and P&L (the portfolio stream, ``reqAccountUpdates``) for one account per
   connection at a time. The first configured account on a connection gets it; the others show
   quantity and average cost from the position stream and say so in ``price_missing_reason``.
