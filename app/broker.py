@@ -44,10 +44,19 @@ class BrokerAdapter(Protocol):
 
 @dataclass(frozen=True)
 class AdapterContext:
-    """What every adapter is built with besides its account: where to keep files, and secrets."""
+    """What every adapter is built with besides its account: where to keep files, secrets, and
+    what the adapters of one runtime share.
+
+    ``shared`` holds resources the adapters of one runtime share, keyed by the broker module's
+    name (``ibkr`` keeps its connections there, one per host, port and client id). A runtime
+    builds one context for all its adapters, so they share; another runtime, even in the same
+    process (the window rebuilding its runtime on new settings, a test), builds its own, so
+    nothing of one outlives it in the other.
+    """
 
     data_dir: Path
     secrets: Secrets
+    shared: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 class LoginFailed(Exception):

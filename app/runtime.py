@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from position_sync.app.books import Book, check_books, open_book
+from position_sync.app.broker import AdapterContext
 from position_sync.app.config import Settings
 from position_sync.app.secrets import Secrets
 from position_sync.app.store import Store
@@ -28,6 +29,9 @@ class Runtime:
 
     # This process's ownership of the store (one writer per store); None for an in-memory one.
     claim: StoreClaim | None = None
+
+    # What its adapters were built with, and share (IB's connections): this runtime's alone.
+    adapter_context: AdapterContext | None = None
 
     def check_books(self) -> None:
         """Mapped columns a SQL table lacks are configuration errors (exit 3), found before syncing.

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
+from position_sync.app.backoff import Backoff
 from position_sync.app.books.base import Book
 from position_sync.app.books.runner import DaemonThreadExecutor
 from position_sync.app.books.watch import BookWatcher
@@ -267,10 +268,10 @@ class SyncWorker:
         if state.failures == 0 or state.memory.state is AccountState.LOGIN_REQUIRED:
             return interval
         # Never sooner than the interval itself: after a 429 or a 5xx the broker wants fewer
-        # requests, not a retry drawn from below the normal pace.
-        ceiling = min(self.backoff_cap, interval * (2 ** min(state.failures, 16)))
-        floor = max(interval, ceiling / 2) if ceiling > interval else ceiling
-        return floor + self._rng() * (ceiling - floor)
+        # requests, not a retry drawn from below the normal pace. Each failure doubles the step,
+        # which starts at the interval (attempt 1 is the first sync, before any failure).
+        policy = Backoff(initial=interval, cap=self.backoff_cap, minimum=interval)
+        return policy.delay(state.failures + 1, self._rng)
 
     async def _interval_loop(self, state: _Account) -> None:
         delay = 0.0  # the start-up trigger

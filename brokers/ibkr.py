@@ -3,8 +3,9 @@
 The client library is ``ib_async``. It is written against the API ib_async shares with
 ``ib_insync`` (``IB``, ``connectAsync``, ``reqPositionsAsync``, ``reqAccountUpdatesAsync``, the
 ``positionEvent`` / ``updatePortfolioEvent`` / ``errorEvent`` / ``disconnectedEvent`` events), and
-the import sits in one place below: a user who must stay on ib_insync installs it instead and
-nothing else changes (the fallback import does it; swapping the two lines makes it explicit).
+the import sits in one place, at the top of ``ibkr_link``: a user who must stay on ib_insync
+installs it instead and nothing else changes (the fallback import does it; swapping the two
+lines makes it explicit).
 Nothing newer than ib_insync 0.9.86 is used: its ``connectAsync`` has no ``raiseSyncErrors`` or
 ``fetchFields``, which is why the positions are requested once more after connecting.
 
@@ -19,7 +20,9 @@ Why it is shaped the way it is:
   orders to client 0 on connect (``reqAutoOpenOrders``), which a monitor must not do.
 - One socket per ``(host, port, client_id)``: TWS allows each client id once, and one socket's
   position stream already carries every account of the login. Adapters of several ``[[accounts]]``
-  entries share it through a reference-counted pool; the last ``close`` disconnects.
+  entries share it through a reference-counted pool; the last ``close`` disconnects. The pool is
+  the runtime's (kept in its ``AdapterContext``), so a second runtime in the process never joins
+  the first one's socket.
 - IB streams prices and P&L (the portfolio stream, ``reqAccountUpdates``) for one account per
   connection at a time. The first configured account on a connection gets it; the others show
   quantity and average cost from the position stream and say so in ``price_missing_reason``.
@@ -40,6 +43,11 @@ Why it is shaped the way it is:
 - Keys come from ``ibkr_contracts.ContractKeys``: the conId is the identity, remembered per
   account in ``ibkr-keys-<account>.json`` in the data directory, so a key survives a rename and
   does not depend on what else is held.
+
+This module is what each account gets (``IbkrAdapter``) and the settings it is made from. The
+rest of the family: ``ibkr_link`` (the shared connection and its states), ``ibkr_handshake``
+(one connection attempt), ``ibkr_positions`` (what the streams hold, and the snapshot),
+``ibkr_errors`` (IB's codes), ``ibkr_contracts`` (keys) and ``ibkr_wire`` (unreadable messages).
 """
 
 from __future__ import annotations
@@ -47,191 +55,37 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
-import re
-from collections.abc import Coroutine
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
-from enum import Enum
-from typing import Any
 
+from position_sync.app.backoff import Backoff
 from position_sync.app.broker import AdapterContext, BrokerSpec, PushHandler
 from position_sync.app.config import AccountConfig
-from position_sync.app.domain import ZERO, BrokerSnapshot, Position, normal
+from position_sync.app.domain import BrokerSnapshot
 from position_sync.app.errors import ConfigError, ReadError, ReadErrorKind
 from position_sync.app.options import Option
 from position_sync.brokers.ibkr_contracts import (
     ContractKeys,
-    ContractLike,
     key_file_name,
-    multiplier_of,
-    wire_decimal,
     write_atomic,
 )
-from position_sync.brokers.ibkr_wire import BadMessage, WireGuard
-
-try:  # the one place the client library is chosen
-    import ib_async as ibapi
-except ImportError:  # pragma: no cover - for users who must stay on ib_insync (same API)
-    import ib_insync as ibapi  # type: ignore[no-redef]
+from position_sync.brokers.ibkr_errors import quieten_library_log
+from position_sync.brokers.ibkr_link import Link, LinkPool, ibapi
 
 log = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7497  # TWS paper; live TWS 7496, IB Gateway 4002 (paper) / 4001 (live)
 DEFAULT_CLIENT_ID = 1
-
-CLIENT_ID_IN_USE = 326
-CANNOT_CONNECT = 502
-NOT_CONNECTED = 504
-CONNECTIVITY_LOST = 1100
-DATA_LOST = 1101
-DATA_MAINTAINED = 1102
-SOCKET_RESET = 1300
-# "Connectivity between TWS and server is broken. It will be restored automatically." The same
-# news as 1100 in a 21xx warning's clothes; TWS reports the restore with 1101/1102 as for 1100.
-# Should it only say that its data farms are connected again, that ends a 2110 as well: the farms
-# are reached through the same server link, and the positions are downloaded afresh either way.
-SERVER_CONNECTIVITY_BROKEN = 2110
-CONNECTIVITY_CODES = frozenset({CONNECTIVITY_LOST, SERVER_CONNECTIVITY_BROKEN})
-FARM_OK_CODES = frozenset({2104, 2106, 2158})
-# Notices rather than errors: data farms OK, inactive or connecting (2104, 2106, 2107, 2108, 2119,
-# 2158), historical-data and scanner chatter (165), order-message notes (399), delayed or
-# competing-session market data (10167, 10197). IB sends several on every connect.
-NOTICE_CODES = frozenset({165, 399, 2104, 2106, 2107, 2108, 2119, 2158, 10167, 10197})
-# How long a fetch waits for IB's portfolio stream to catch up with a change the position stream
-# already reported (TWS sends the two separately): long enough for the realised P&L of a close to
-# arrive, short against the worker's timeout.
-PORTFOLIO_CATCH_UP = 0.5
-RECONNECTING = "reconnecting with backoff"
-
-
-def is_notice(code: int) -> bool:
-    """Codes that say all is well (or idle): logged at DEBUG, no effect on the account."""
-    return code in NOTICE_CODES
-
-
-def is_price_warning(code: int) -> bool:
-    """The other 21xx warnings: a data farm broken (2103, 2105, 2157), an account-data stream
-    unsubscribed (2100) and the like. They can leave prices missing or late but do not touch the
-    position stream, so the account stays readable; each is logged once per connection."""
-    return 2100 <= code < 2200 and code not in NOTICE_CODES and code not in CONNECTIVITY_CODES
-
-
-class _QuietLibraryLog(logging.Filter):
-    """Demote the client library's own connection chatter to DEBUG.
-
-    ib_async logs every refused reconnect, every 1100/1102 and every position at ERROR or INFO; the
-    adapter reports connection life itself, once per outage, so without this IB's nightly restart
-    would fill the log with one error per retry.
-    """
-
-    HANDLED = frozenset(
-        {
-            CLIENT_ID_IN_USE,
-            CANNOT_CONNECT,
-            NOT_CONNECTED,
-            CONNECTIVITY_LOST,
-            SERVER_CONNECTIVITY_BROKEN,
-            DATA_LOST,
-            DATA_MAINTAINED,
-            SOCKET_RESET,
-        }
-    )
-    _CODE = re.compile(r"^(?:Error|Warning) (\d+),")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno <= logging.INFO or record.name.endswith(".client"):
-            quiet = True
-        else:
-            match = self._CODE.match(record.getMessage())
-            code = int(match[1]) if match is not None else None
-            quiet = code is not None and (code in self.HANDLED or is_notice(code) or is_price_warning(code))
-        if not quiet:
-            return True
-        if record.levelno > logging.DEBUG:
-            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
-        # Demoting alone is not enough: handlers do not look at the logger's level again, so a
-        # demoted line would still print at the default verbosity. Kept only when debugging.
-        return logging.getLogger().isEnabledFor(logging.DEBUG)
-
-
-_LIBRARY_LOGGERS = ("client", "wrapper", "ib")
-
-
-def _quieten_library_log() -> None:
-    for name in _LIBRARY_LOGGERS:
-        library_log = logging.getLogger(f"{ibapi.__name__}.{name}")
-        if not any(isinstance(f, _QuietLibraryLog) for f in library_log.filters):
-            library_log.addFilter(_QuietLibraryLog())
-
-
-@dataclass
-class Backoff:
-    """Delays between reconnect attempts: doubling from ``initial`` up to ``cap``, each drawn
-    from the upper half of its range so many clients restarted together (IB's nightly restart)
-    do not knock in step."""
-
-    initial: float = 1.0
-    cap: float = 60.0
-
-    def delay(self, attempt: int) -> float:
-        base = min(self.cap, self.initial * 2 ** max(0, attempt - 1))
-        return base * random.uniform(0.5, 1.0)
-
+_SHARED_KEY = __name__.rpartition(".")[2]  # this broker's entry in ``AdapterContext.shared``
 
 # Module level so tests (and a benchmark) can shorten it; users have no reason to tune it.
-BACKOFF = Backoff()
+BACKOFF = Backoff(initial=1.0, cap=60.0)
 
 
-class _State(Enum):
-    IDLE = "idle"
-    CONNECTING = "connecting"
-    READY = "ready"
-    DEGRADED = "degraded"  # socket up, TWS cut off from IB (1100)
-    RESYNCING = "resyncing"  # 1101/1102 seen, positions being re-sent
-    DOWN = "down"
-    CLOSED = "closed"
-
-
-@dataclass(frozen=True, slots=True)
-class _Held:
-    """One entry of the position stream."""
-
-    contract: ContractLike
-    quantity: Decimal
-    avg_cost: Decimal | None
-
-
-@dataclass(frozen=True, slots=True)
-class _Priced:
-    """One entry of the portfolio stream; kept at quantity zero for the realised P&L."""
-
-    contract: ContractLike
-    quantity: Decimal
-    market_price: Decimal | None
-    avg_cost: Decimal | None
-    unrealised: Decimal | None
-    realised: Decimal | None
-
-
-class _AttemptFailed(Exception):
-    """One connection attempt failed; ``needs_user`` marks a cause only the user can remove."""
-
-    def __init__(self, kind: ReadErrorKind, reason: str, needs_user: bool = False) -> None:
-        super().__init__(reason)
-        self.kind = kind
-        self.reason = reason
-        self.needs_user = needs_user
-
-
-@dataclass(frozen=True, slots=True)
-class _Failure:
-    """Why the connection is unusable, as the user is told: kind, sentence, user-fixable or not."""
-
-    kind: ReadErrorKind
-    reason: str
-    needs_user: bool = False
+def _retry_delay(attempt: int) -> float:
+    """Read at each retry, so a ``BACKOFF`` replaced after the connection was made still counts."""
+    return BACKOFF.delay(attempt)
 
 
 @dataclass(eq=False)
@@ -241,7 +95,7 @@ class IbkrAdapter:
     account_id: str
     ib_account: str | None
     timeout: float
-    _link: _Link
+    _link: Link
     keys: ContractKeys = field(default_factory=ContractKeys)
     _handler: PushHandler | None = None
     _push_pending: bool = False
@@ -309,6 +163,27 @@ class IbkrAdapter:
             return None
         return managed[0] if len(managed) == 1 else None
 
+    def account_among(self, managed: list[str], where: str) -> str:
+        """The IB account this adapter follows among those of the login at ``where``, or the
+        ``ReadError`` that tells the user which ``ib_account`` to set."""
+        account = self.followed(managed)
+        if account is not None:
+            return account
+        listed = ", ".join(managed) or "none"
+        if self.ib_account:
+            sentence = (
+                f"ib_account '{self.ib_account}' of account {self.account_id} is not among the "
+                f"accounts of the login at {where} ({listed}); set ib_account to one of them"
+            )
+        elif managed:
+            sentence = (
+                f"the login at {where} manages several accounts ({listed}); set ib_account "
+                f"for account {self.account_id} to the one it follows"
+            )
+        else:
+            sentence = f"TWS/IB Gateway at {where} reported no managed accounts"
+        raise ReadError(ReadErrorKind.SOURCE, sentence)
+
     def schedule_push(self) -> None:
         """Coalesce the position and portfolio messages of one change into one call."""
         if self._handler is None or self._push_pending:
@@ -325,728 +200,6 @@ class IbkrAdapter:
             handler()
         except Exception:  # a broken handler must not break the connection's event dispatch
             log.exception("push handler of account %s failed", self.account_id)
-
-
-class _Link:
-    """One socket to TWS/IB Gateway, shared by every adapter with the same host, port and client id."""
-
-    def __init__(self, host: str, port: int, client_id: int) -> None:
-        self.host = host
-        self.port = port
-        self.client_id = client_id
-        self.adapters: list[IbkrAdapter] = []
-        self.state = _State.IDLE
-        self.kind = ReadErrorKind.NETWORK
-        self.reason = f"not connected to TWS/IB Gateway at {self.where} yet"  # the latest cause, for logs
-        # What fetch says from the first failure until the connection is ready again. Fixed for
-        # the outage, because the core records a new sync_failed event whenever the sentence
-        # changes: IB's nightly restart (lost, refused, refused...) must be one event, not dozens.
-        self._outage: _Failure | None = None
-        self.managed: list[str] = []
-        self.portfolio_account: str | None = None
-        self.positions: dict[str, dict[int, _Held]] = {}
-        self.portfolio: dict[str, dict[int, _Priced]] = {}
-        self._ib: Any = None
-        self._collecting: dict[str, dict[int, _Held]] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._supervisor: asyncio.Task[None] | None = None
-        self._attempt: asyncio.Future[None] | None = None
-        self._lost: asyncio.Event | None = None
-        self._handshake_failed: asyncio.Future[None] | None = None
-        self._connect_error: _Failure | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._resync_task: asyncio.Task[None] | None = None
-        self._ever_ready = False
-        self._warned_codes: set[int] = set()
-        self._degraded_by: int | None = None  # 1100 or 2110 while DEGRADED
-        self._pending_notice: int | None = None  # the last connectivity notice while CONNECTING
-        self._stream_changed_at: dict[str, float] = {}
-        self._stream_changed = asyncio.Event()
-
-    @property
-    def where(self) -> str:
-        return f"{self.host}:{self.port}"
-
-    @property
-    def connect_timeout(self) -> float:
-        """Most of the accounts' ``timeout``, so a slow TWS is reported in this adapter's words
-        before the worker's own timeout on ``fetch`` cuts it short."""
-        return max(1.0, 0.8 * min((a.timeout for a in self.adapters), default=15.0))
-
-    def _accounts_phrase(self) -> str:
-        names = [a.account_id for a in self.adapters]
-        if len(names) == 1:
-            return f"account {names[0]}"
-        return f"accounts {', '.join(names)} (they share this connection)"
-
-    # ------------------------------------------------------------------ fetch
-
-    async def snapshot(self, adapter: IbkrAdapter) -> BrokerSnapshot:
-        self._start()
-        attempt = self._attempt
-        if self.state in (_State.IDLE, _State.CONNECTING) and attempt is not None and not attempt.done():
-            # the first fetch (or one during a reconnect attempt) waits for that attempt, bounded
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(attempt), self.connect_timeout + 0.5)
-        self._raise_unless_ready()
-        account = self._resolve(adapter)
-        if self.portfolio_account is None:
-            self._switch_portfolio_account()
-        if await self._await_portfolio(account):
-            self._raise_unless_ready()
-        return self._build(account, adapter.keys)
-
-    def _raise_unless_ready(self) -> None:
-        if self.state is _State.READY:
-            return
-        if self.state is _State.CLOSED:
-            raise ReadError(
-                ReadErrorKind.NETWORK, f"the connection to TWS/IB Gateway at {self.where} has been closed"
-            )
-        if self._outage is not None:
-            raise ReadError(self._outage.kind, self._outage.reason)
-        if self._ever_ready:  # between the end of an outage and the reconnect; rare
-            raise ReadError(
-                ReadErrorKind.NETWORK,
-                f"reconnecting to TWS/IB Gateway at {self.where}; positions are not complete yet",
-            )
-        raise ReadError(
-            ReadErrorKind.NETWORK,
-            f"still connecting to TWS/IB Gateway at {self.where}; positions are not complete yet",
-        )
-
-    def _portfolio_lags(self, account: str) -> bool:
-        """True while the portfolio stream still shows another quantity than the position stream.
-
-        TWS sends a change as a position message and a portfolio message, not always together;
-        read between the two, a close would lose IB's realised P&L (the core would estimate it).
-        """
-        if account != self.portfolio_account:
-            return False
-        held = self.positions.get(account, {})
-        for con_id, item in self.portfolio.get(account, {}).items():
-            entry = held.get(con_id)
-            if (entry.quantity if entry is not None else ZERO) != item.quantity:
-                return True
-        return False
-
-    async def _await_portfolio(self, account: str) -> bool:
-        """Wait, briefly, for the portfolio stream to catch up with a fresh position change.
-
-        Only a change of the last ``PORTFOLIO_CATCH_UP`` seconds is waited for: a contract whose
-        portfolio row never follows (no market data) costs nothing after that. True if it waited.
-        """
-        loop = asyncio.get_running_loop()
-        deadline = self._stream_changed_at.get(account, -PORTFOLIO_CATCH_UP) + PORTFOLIO_CATCH_UP
-        waited = False
-        while self.state is _State.READY and self._portfolio_lags(account):
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                log.debug("IB portfolio of %s at %s still differs from its positions", account, self.where)
-                break
-            waited = True
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stream_changed.wait(), remaining)
-        return waited
-
-    def _stream_change(self, account: str) -> None:
-        """Note a position or portfolio message: wakes fetches waiting for the two to agree."""
-        if self._loop is not None:
-            self._stream_changed_at[account] = self._loop.time()
-        changed, self._stream_changed = self._stream_changed, asyncio.Event()
-        changed.set()
-
-    def _resolve(self, adapter: IbkrAdapter) -> str:
-        account = adapter.followed(self.managed)
-        if account is not None:
-            return account
-        managed = ", ".join(self.managed) or "none"
-        if adapter.ib_account:
-            sentence = (
-                f"ib_account '{adapter.ib_account}' of account {adapter.account_id} is not among the "
-                f"accounts of the login at {self.where} ({managed}); set ib_account to one of them"
-            )
-        elif self.managed:
-            sentence = (
-                f"the login at {self.where} manages several accounts ({managed}); set ib_account "
-                f"for account {adapter.account_id} to the one it follows"
-            )
-        else:
-            sentence = f"TWS/IB Gateway at {self.where} reported no managed accounts"
-        raise ReadError(ReadErrorKind.SOURCE, sentence)
-
-    def _build(self, account: str, keys: ContractKeys) -> BrokerSnapshot:
-        held = self.positions.get(account, {})
-        streams_prices = account == self.portfolio_account
-        priced = self.portfolio.get(account, {}) if streams_prices else {}
-        if streams_prices:
-            no_price = "IB has not sent a market price for this contract yet"
-        elif self.portfolio_account:
-            no_price = (
-                f"IB streams prices for one account per connection ({self.portfolio_account} here), "
-                f"so {account} shows quantity and average cost only"
-            )
-        else:
-            no_price = "no account on this connection receives IB's price stream"
-        rows: dict[int, tuple[ContractLike, Position]] = {}
-        for con_id, entry in held.items():
-            rows[con_id] = (entry.contract, _position(entry, priced.get(con_id), no_price))
-        for con_id, item in priced.items():
-            # closed today: the portfolio stream keeps the row at zero with its realised P&L
-            if con_id not in held and item.quantity == ZERO:
-                rows[con_id] = (item.contract, _closed_position(item))
-        keyed = keys.assign({con_id: contract for con_id, (contract, _) in rows.items()})
-        positions = [
-            replace(position, instrument=keyed[con_id], aliases=keys.aliases(contract, keyed[con_id]))
-            for con_id, (contract, position) in rows.items()
-        ]
-        positions.sort(key=lambda p: p.instrument)
-        return BrokerSnapshot(positions=tuple(positions))
-
-    # ------------------------------------------------------------------ lifecycle
-
-    def _start(self) -> None:
-        loop = asyncio.get_running_loop()
-        if self._loop is not loop:
-            # a pool entry left by a loop that has ended (tests, a restarted CLI run): start afresh
-            self._loop = loop
-            self._supervisor = None
-            self._attempt = None
-            self._ib = None
-            self._tasks = set()
-            self._outage = None
-            self._stream_changed = asyncio.Event()
-            self.state = _State.IDLE
-        if self._supervisor is None or self._supervisor.done():
-            if self._supervisor is not None and not self._supervisor.cancelled():
-                error = self._supervisor.exception()
-                if error is not None:
-                    log.error("IB connection supervisor for %s stopped: %r", self.where, error)
-            self._lost = asyncio.Event()
-            self._attempt = loop.create_future()
-            self._supervisor = loop.create_task(self._supervise(), name=f"ibkr {self.where}")
-
-    async def _supervise(self) -> None:
-        """Connect, wait until the connection is lost, back off, connect again; until closed."""
-        loop = asyncio.get_running_loop()
-        failures = 0
-        assert self._lost is not None
-        while self.state is not _State.CLOSED:
-            if self._attempt is None or self._attempt.done():
-                self._attempt = loop.create_future()
-            self.state = _State.CONNECTING
-            try:
-                await self._connect_once()
-            except _AttemptFailed as exc:
-                failures += 1
-                self._go_down(_Failure(exc.kind, exc.reason, exc.needs_user))
-                self._finish_attempt()
-                await self._sleep_before_retry(failures)
-                continue
-            except Exception as exc:  # an unexpected library error must not end the retries
-                failures += 1
-                log.warning(
-                    "connecting to TWS/IB Gateway at %s failed unexpectedly", self.where, exc_info=True
-                )
-                self._go_down(
-                    _Failure(
-                        ReadErrorKind.NETWORK, f"connecting to TWS/IB Gateway at {self.where} failed: {exc}"
-                    )
-                )
-                self._finish_attempt()
-                await self._sleep_before_retry(failures)
-                continue
-            if self.state is _State.CLOSED:  # released while the attempt finished
-                return
-            failures = 0
-            reconnected = self._ever_ready
-            self._ever_ready = True
-            self._become_ready("reconnected to" if reconnected else "connected to")
-            self._replay_connect_notice()
-            self._finish_attempt()
-            if reconnected:
-                self._push_all()
-            self._lost.clear()
-            await self._lost.wait()
-            await self._sleep_before_retry(1)
-
-    async def _sleep_before_retry(self, attempt: int) -> None:
-        await asyncio.sleep(BACKOFF.delay(attempt))
-
-    def _finish_attempt(self) -> None:
-        if self._attempt is not None and not self._attempt.done():
-            self._attempt.set_result(None)
-
-    async def _connect_once(self) -> None:
-        self._discard_ib()
-        self.positions = {}
-        self.portfolio = {}
-        self._collecting = None
-        self.portfolio_account = None
-        self._warned_codes = set()  # a new connection may warn about a broken data farm again
-        loop = asyncio.get_running_loop()
-        ib = ibapi.IB()
-        self._ib = ib
-        self._pending_notice = None
-        WireGuard(self._on_bad_message).install(ib.client.decoder)
-        self._connect_error = None
-        self._handshake_failed = loop.create_future()
-        ib.errorEvent += self._on_error
-        ib.positionEvent += self._on_position
-        ib.updatePortfolioEvent += self._on_portfolio
-        ib.disconnectedEvent += self._on_disconnected
-        ib.client.apiError += self._on_api_error
-        # a socket TWS closes before its handshake reply (connections from a host it does not
-        # trust) gets no apiError from the client; the connection object still says so
-        ib.client.conn.disconnected += self._on_api_error
-        timeout = self.connect_timeout
-        deadline = loop.time() + timeout
-        connect = asyncio.ensure_future(
-            ib.connectAsync(
-                self.host,
-                self.port,
-                clientId=self.client_id,
-                timeout=timeout,
-                readonly=True,
-            )
-        )
-        closed_early = False
-        try:
-            await asyncio.wait(
-                {connect, self._handshake_failed}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-            )
-            # read before cancelling: cancelling closes the socket and would look the same
-            closed_early = self._handshake_failed.done()
-        finally:
-            if not connect.done():
-                connect.cancel()
-                # Wait for it to unwind without taking on its outcome: awaiting it under
-                # suppress(BaseException) would also swallow a cancellation of this task (close),
-                # leaving the supervisor reconnecting and close waiting forever.
-                await asyncio.wait({connect})
-        if self._connect_error is not None:
-            error = self._connect_error
-            raise _AttemptFailed(error.kind, error.reason, error.needs_user)
-        if connect.cancelled() or not connect.done():
-            if closed_early:
-                raise _AttemptFailed(
-                    ReadErrorKind.NETWORK,
-                    f"TWS/IB Gateway at {self.where} closed the connection during the API handshake "
-                    f"(is client_id {self.client_id} already in use, or this computer not among its "
-                    f"trusted IPs?)",
-                )
-            raise _AttemptFailed(
-                ReadErrorKind.TIMEOUT,
-                f"TWS/IB Gateway at {self.where} did not complete the connection and the first "
-                f"position download within {timeout:g} s",
-            )
-        failure = connect.exception()
-        if failure is not None:
-            raise _AttemptFailed(*self._describe_connect_error(failure))
-        self.managed = list(ib.managedAccounts())
-        # connectAsync only logs a first download that timed out (raiseSyncErrors, which would
-        # raise instead, is ib_async's alone), so the positions are asked for once more here and
-        # trusted only after the positionEnd of this request
-        collecting: dict[str, dict[int, _Held]] = {}
-        self._collecting = collecting
-        try:
-            await asyncio.wait_for(ib.reqPositionsAsync(), max(0.5, deadline - loop.time()))
-        except TimeoutError:
-            raise _AttemptFailed(
-                ReadErrorKind.TIMEOUT,
-                f"TWS/IB Gateway at {self.where} did not send its positions within {timeout:g} s",
-            ) from None
-        except ConnectionError:
-            raise _AttemptFailed(
-                ReadErrorKind.NETWORK, f"the connection to TWS/IB Gateway at {self.where} was lost"
-            ) from None
-        self.positions = collecting
-        self._collecting = None
-        # prices get what is left of the time; late ones arrive as pushes once ready
-        await self._subscribe_portfolio(self._portfolio_candidate(), max(0.5, deadline - loop.time()))
-        if self._connect_error is not None:  # a message of the download could not be read
-            error = self._connect_error
-            raise _AttemptFailed(error.kind, error.reason, error.needs_user)
-        if not ib.isConnected():  # dropped while the portfolio downloaded; nothing saw it as ready
-            raise _AttemptFailed(
-                ReadErrorKind.NETWORK, f"the connection to TWS/IB Gateway at {self.where} was lost"
-            )
-
-    def _describe_connect_error(self, error: BaseException) -> tuple[ReadErrorKind, str]:
-        if isinstance(error, ConnectionRefusedError):
-            return (
-                ReadErrorKind.NETWORK,
-                f"cannot connect to TWS/IB Gateway at {self.where} (connection refused; is it running "
-                f"with the API enabled on that port?)",
-            )
-        if isinstance(error, TimeoutError):
-            return (
-                ReadErrorKind.TIMEOUT,
-                f"TWS/IB Gateway at {self.where} did not answer within {self.connect_timeout:g} s",
-            )
-        if isinstance(error, OSError):
-            return (ReadErrorKind.NETWORK, f"cannot connect to TWS/IB Gateway at {self.where}: {error}")
-        return (ReadErrorKind.NETWORK, f"connecting to TWS/IB Gateway at {self.where} failed: {error!r}")
-
-    def _portfolio_candidate(self) -> str | None:
-        """The first adapter's account (in config order) among those the login manages."""
-        for adapter in self.adapters:
-            account = adapter.followed(self.managed)
-            if account is not None:
-                return account
-        return None
-
-    async def _subscribe_portfolio(self, account: str | None, timeout: float, *, force: bool = False) -> None:
-        """Point the one portfolio subscription IB allows at ``account``; prices are optional,
-        so a slow download is logged, not fatal."""
-        ib = self._ib
-        previous = self.portfolio_account
-        self.portfolio_account = account
-        if account is None or ib is None or not ib.isConnected():
-            return
-        switching = previous is not None and previous != account
-        if not switching and not force and previous is None and self.managed == [account]:
-            return  # connectAsync subscribes the only managed account itself
-        try:
-            if previous is not None and switching:
-                self.portfolio.pop(previous, None)
-                ib.client.reqAccountUpdates(False, previous)
-            await asyncio.wait_for(ib.reqAccountUpdatesAsync(account), timeout)
-        except (TimeoutError, ConnectionError) as exc:
-            log.warning("IB portfolio stream for %s at %s did not complete: %r", account, self.where, exc)
-
-    def _switch_portfolio_account(self) -> None:
-        candidate = self._portfolio_candidate()
-        if candidate == self.portfolio_account or self.state is not _State.READY:
-            return
-        self._spawn(self._subscribe_portfolio(candidate, self.connect_timeout))
-
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-        """A side task of the current connection, cancelled when the connection goes."""
-        task = asyncio.get_running_loop().create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
-    def _cancel_side_tasks(self) -> None:
-        current = asyncio.current_task()
-        for task in list(self._tasks):
-            if task is not current:
-                task.cancel()
-
-    def _become_ready(self, verb: str) -> None:
-        self.state = _State.READY
-        self.kind = ReadErrorKind.NETWORK
-        self.reason = ""
-        if self._outage is not None or verb.startswith("re"):
-            log.info("%s TWS/IB Gateway at %s (client_id %s)", verb, self.where, self.client_id)
-        else:
-            log.debug("%s TWS/IB Gateway at %s (client_id %s)", verb, self.where, self.client_id)
-        self._outage = None
-
-    def _begin_or_continue_outage(self, failure: _Failure) -> None:
-        """Fix the outage's sentence at its first cause; later causes are logged quietly.
-
-        One exception: a cause only the user can remove (client id in use) replaces the sentence
-        once, since it is what the user must act on.
-        """
-        self.kind, self.reason = failure.kind, failure.reason
-        outage = self._outage
-        if outage is None or (failure.needs_user and not outage.needs_user):
-            self._outage = failure
-            log.warning("%s", failure.reason)
-        else:
-            log.debug("%s", failure.reason)
-
-    def _go_down(self, failure: _Failure) -> None:
-        """Mark the connection unusable; the first sentence of an outage is a warning, retries are quiet."""
-        if self.state is _State.CLOSED:  # closed meanwhile: nothing to reconnect
-            return
-        self.state = _State.DOWN
-        self.positions = {}
-        self.portfolio = {}
-        self._collecting = None
-        self._begin_or_continue_outage(replace(failure, reason=f"{failure.reason}; {RECONNECTING}"))
-
-    def _lose(self, kind: ReadErrorKind, reason: str, needs_user: bool = False) -> None:
-        """The working connection broke: drop it and let the supervisor reconnect."""
-        if self.state not in (_State.READY, _State.DEGRADED, _State.RESYNCING):
-            return
-        self._go_down(_Failure(kind, reason, needs_user))
-        self._cancel_side_tasks()
-        self._discard_ib()
-        if self._lost is not None:
-            self._lost.set()
-
-    def _discard_ib(self) -> None:
-        ib, self._ib = self._ib, None
-        if ib is None:
-            return
-        for event, handler in (
-            (ib.errorEvent, self._on_error),
-            (ib.positionEvent, self._on_position),
-            (ib.updatePortfolioEvent, self._on_portfolio),
-            (ib.disconnectedEvent, self._on_disconnected),
-            (ib.client.apiError, self._on_api_error),
-            (ib.client.conn.disconnected, self._on_api_error),
-        ):
-            event -= handler
-        with contextlib.suppress(Exception):
-            ib.disconnect()
-
-    async def release(self, adapter: IbkrAdapter) -> None:
-        if adapter in self.adapters:
-            self.adapters.remove(adapter)
-        if self.adapters:
-            if self._loop is not None and self._loop.is_running() and self.state is _State.READY:
-                self._switch_portfolio_account()
-            return
-        self.state = _State.CLOSED
-        if _POOL.get((self.host, self.port, self.client_id)) is self:
-            del _POOL[(self.host, self.port, self.client_id)]
-        tasks = [t for t in (self._supervisor, *self._tasks) if t is not None and not t.done()]
-        for task in tasks:
-            task.cancel()
-        current = asyncio.current_task()
-        for task in tasks:
-            if task is not current and task.get_loop() is asyncio.get_running_loop():
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-        self._discard_ib()
-        self._finish_attempt()
-
-    # ------------------------------------------------------------------ IB events
-
-    def _on_position(self, position: Any) -> None:
-        entry = _Held(
-            position.contract, wire_decimal(position.position) or ZERO, wire_decimal(position.avgCost)
-        )
-        con_id = position.contract.conId
-        for table in (self.positions, self._collecting):
-            if table is None:
-                continue
-            bucket = table.setdefault(position.account, {})
-            if entry.quantity == ZERO:
-                bucket.pop(con_id, None)
-            else:
-                bucket[con_id] = entry
-        self._stream_change(position.account)
-        if self.state is _State.READY:
-            self._push_account(position.account)
-
-    def _on_portfolio(self, item: Any) -> None:
-        self.portfolio.setdefault(item.account, {})[item.contract.conId] = _Priced(
-            contract=item.contract,
-            quantity=wire_decimal(item.position) or ZERO,
-            market_price=wire_decimal(item.marketPrice),
-            avg_cost=wire_decimal(item.averageCost),
-            unrealised=wire_decimal(item.unrealizedPNL),
-            realised=wire_decimal(item.realizedPNL),
-        )
-        self._stream_change(item.account)
-        if self.state is _State.READY:
-            self._push_account(item.account)
-
-    def _on_disconnected(self) -> None:
-        self._lose(ReadErrorKind.NETWORK, f"the connection to TWS/IB Gateway at {self.where} was lost")
-
-    def _on_api_error(self, message: str) -> None:
-        if self.state is _State.CONNECTING and self._handshake_failed is not None:
-            log.debug("IB client at %s: %s", self.where, message)
-            if not self._handshake_failed.done():
-                self._handshake_failed.set_result(None)
-
-    def _on_error(self, req_id: int, code: int, message: str, contract: Any = None) -> None:
-        if code == CLIENT_ID_IN_USE:
-            sentence = (
-                f"client_id {self.client_id} is already in use at {self.where}; set a different "
-                f"client_id for {self._accounts_phrase()}"
-            )
-            self._fail_handshake_or_lose(_Failure(ReadErrorKind.NETWORK, sentence, needs_user=True))
-        elif code == CANNOT_CONNECT:
-            self._fail_handshake_or_lose(
-                _Failure(
-                    ReadErrorKind.NETWORK,
-                    f"cannot connect to TWS/IB Gateway at {self.where} (error 502; is it running with "
-                    f"the API enabled on that port?)",
-                )
-            )
-        elif code == NOT_CONNECTED:
-            self._lose(ReadErrorKind.NETWORK, f"not connected to TWS/IB Gateway at {self.where} (error 504)")
-        elif code in CONNECTIVITY_CODES:
-            self._degrade(code)
-        elif code in (DATA_LOST, DATA_MAINTAINED):
-            self._restored(code)
-        elif code == SOCKET_RESET:
-            log.info("TWS at %s reset its API socket (error 1300); reconnecting when it closes", self.where)
-        elif code in FARM_OK_CODES and SERVER_CONNECTIVITY_BROKEN in (
-            self._degraded_by if self.state is _State.DEGRADED else None,
-            self._pending_notice if self.state is _State.CONNECTING else None,
-        ):
-            self._restored(code)
-        elif is_notice(code):
-            log.debug("IB notice %s at %s: %s", code, self.where, message)
-        elif is_price_warning(code):
-            if code in self._warned_codes:
-                log.debug("IB warning %s at %s: %s", code, self.where, message)
-            else:
-                self._warned_codes.add(code)
-                log.warning(
-                    "IB warning %s at %s: %s (prices may be missing or late; positions are not affected)",
-                    code,
-                    self.where,
-                    message,
-                )
-        elif req_id == -1:
-            log.warning("IB message %s at %s: %s", code, self.where, message)
-        else:
-            log.debug("IB message %s for request %s at %s: %s", code, req_id, self.where, message)
-
-    def _fail_handshake_or_lose(self, failure: _Failure) -> None:
-        if self.state is _State.CONNECTING:
-            self._connect_error = failure
-            if self._handshake_failed is not None and not self._handshake_failed.done():
-                self._handshake_failed.set_result(None)
-        else:
-            self._lose(failure.kind, failure.reason, failure.needs_user)
-
-    def _on_bad_message(self, bad: BadMessage) -> None:
-        """A quantity that cannot be read: the download is not complete, whatever else came."""
-        self._fail_handshake_or_lose(_Failure(ReadErrorKind.MALFORMED, bad.sentence(self.where)))
-
-    def _replay_connect_notice(self) -> None:
-        """Act on the last connectivity notice of the handshake now that the link is up.
-
-        TWS sends 1100/2110 among its first messages when it starts cut off from IB; the
-        positions it then sends are not to be trusted until it says the link is back and sends
-        them again, however good the download looked.
-        """
-        code, self._pending_notice = self._pending_notice, None
-        if code in CONNECTIVITY_CODES:
-            self._degrade(code)
-        elif code is not None:
-            self._restored(code)
-
-    def _degrade(self, code: int) -> None:
-        """1100 or 2110: the socket is fine but TWS is cut off from IB, so its positions may be
-        old. Stale until 1101/1102 and a complete re-download (``_restored``)."""
-        if self.state is _State.CONNECTING:
-            self._pending_notice = code  # acted on once connected (``_replay_connect_notice``)
-            return
-        if self.state not in (_State.READY, _State.RESYNCING):
-            return
-        self.state = _State.DEGRADED
-        self._degraded_by = code
-        if self._resync_task is not None and not self._resync_task.done():
-            self._resync_task.cancel()  # cut off again: that download proves nothing
-        self._collecting = None
-        self._begin_or_continue_outage(
-            _Failure(
-                ReadErrorKind.NETWORK,
-                f"TWS at {self.where} has lost its connection to IB's servers (error {code}), so its "
-                f"positions may be out of date; waiting for TWS to restore it",
-            )
-        )
-
-    def _restored(self, code: int) -> None:
-        if self.state is _State.CONNECTING:
-            if self._pending_notice is not None:  # back, but what was downloaded may predate it
-                self._pending_notice = code
-            return
-        if self.state not in (_State.READY, _State.DEGRADED, _State.RESYNCING):
-            return
-        self.state = _State.RESYNCING
-        self.kind = ReadErrorKind.NETWORK
-        self.reason = (
-            f"TWS at {self.where} has just regained its connection to IB (error {code}) and is "
-            f"re-sending positions"
-        )
-        if self._outage is None:  # a restore without a loss we saw: stale for the re-download
-            self._outage = _Failure(self.kind, self.reason)
-        log.info("%s", self.reason)
-        if self._resync_task is not None and not self._resync_task.done():
-            self._resync_task.cancel()  # a newer notice restarts the resync; its positionEnd counts
-        self._resync_task = self._spawn(self._resync(code == DATA_LOST))
-
-    async def _resync(self, data_lost: bool) -> None:
-        """Ask for the whole position list again and trust nothing until its positionEnd."""
-        ib = self._ib
-        if ib is None:
-            return
-        collecting: dict[str, dict[int, _Held]] = {}
-        self._collecting = collecting
-        account = self.portfolio_account
-        if data_lost and account is not None:
-            self.portfolio.pop(account, None)
-            self._spawn(self._subscribe_portfolio(account, self.connect_timeout, force=True))
-        try:
-            await asyncio.wait_for(ib.reqPositionsAsync(), self.connect_timeout)
-        except (TimeoutError, ConnectionError):
-            if self._ib is ib and self.state is _State.RESYNCING:
-                self._lose(
-                    ReadErrorKind.TIMEOUT,
-                    f"TWS at {self.where} did not re-send its positions within "
-                    f"{self.connect_timeout:g} s after regaining its connection to IB",
-                )
-            return
-        if self._ib is not ib or self._collecting is not collecting or self.state is not _State.RESYNCING:
-            return  # lost again, or a newer resync took over
-        self.positions = collecting
-        self._collecting = None
-        self._become_ready("resynchronised with")
-        self._push_all()
-
-    # ------------------------------------------------------------------ push
-
-    def _push_account(self, account: str) -> None:
-        for adapter in self.adapters:
-            if adapter.followed(self.managed) == account:
-                adapter.schedule_push()
-
-    def _push_all(self) -> None:
-        for adapter in self.adapters:
-            adapter.schedule_push()
-
-
-def _average_price(avg_cost: Decimal | None, contract: ContractLike) -> Decimal | None:
-    """IB's avgCost is per contract, multiplier (and commissions) included; a book's is per unit."""
-    if avg_cost is None:
-        return None
-    return normal(avg_cost / multiplier_of(contract))
-
-
-def _position(entry: _Held, priced: _Priced | None, no_price: str) -> Position:
-    contract = entry.contract
-    market_price = priced.market_price if priced is not None else None
-    return Position(
-        instrument="",  # keyed by the caller, which sees every contract of the account
-        quantity=normal(entry.quantity) or ZERO,
-        average_price=_average_price(entry.avg_cost, contract),
-        last_price=normal(market_price),
-        unrealised_pnl=normal(priced.unrealised) if priced is not None else None,
-        realised_pnl=normal(priced.realised) if priced is not None else None,
-        symbol=contract.symbol or None,
-        multiplier=multiplier_of(contract),
-        currency=contract.currency or None,
-        price_missing_reason=None if market_price is not None else no_price,
-    )
-
-
-def _closed_position(item: _Priced) -> Position:
-    return Position(
-        instrument="",
-        quantity=ZERO,
-        average_price=_average_price(item.avg_cost, item.contract),
-        last_price=normal(item.market_price),
-        unrealised_pnl=None,
-        realised_pnl=normal(item.realised),
-        symbol=item.contract.symbol or None,
-        multiplier=multiplier_of(item.contract),
-        currency=item.contract.currency or None,
-    )
-
-
-_POOL: dict[tuple[str, int, int], _Link] = {}
 
 
 SPEC = BrokerSpec(
@@ -1109,6 +262,14 @@ def _options(account: AccountConfig) -> tuple[str, int, int, str | None]:
     return host, port, client_id, ib_account
 
 
+def pool_of(context: AdapterContext) -> LinkPool:
+    """The IB connections of the runtime ``context`` belongs to (made with its first IB adapter)."""
+    pool = context.shared.get(_SHARED_KEY)
+    if not isinstance(pool, LinkPool):
+        pool = context.shared[_SHARED_KEY] = LinkPool(_retry_delay)
+    return pool
+
+
 def create(account: AccountConfig, context: AdapterContext) -> IbkrAdapter:
     """Check the settings and join (or open) the pooled connection; nothing connects until fetch.
 
@@ -1117,15 +278,11 @@ def create(account: AccountConfig, context: AdapterContext) -> IbkrAdapter:
     """
     host, port, client_id, ib_account = _options(account)
     keys = ContractKeys.load(context.data_dir / key_file_name(account.id))
-    _quieten_library_log()
-    key = (host.lower(), port, client_id)
-    link = _POOL.get(key)
-    if link is None or link.state is _State.CLOSED:
-        link = _Link(host.lower(), port, client_id)
-        _POOL[key] = link
+    quieten_library_log(ibapi.__name__)
+    link = pool_of(context).join(host.lower(), port, client_id)
     adapter = IbkrAdapter(account.id, ib_account, account.timeout, link, keys)
     link.adapters.append(adapter)
     return adapter
 
 
-__all__ = ["BACKOFF", "Backoff", "IbkrAdapter", "create", "ibapi"]
+__all__ = ["BACKOFF", "Backoff", "IbkrAdapter", "create", "ibapi", "pool_of"]

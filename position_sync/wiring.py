@@ -20,8 +20,8 @@ from position_sync.app.sync import Clock, SyncWorker, utcnow
 from position_sync.brokers.registry import create_adapter
 
 
-def build_adapters(settings: Settings, data_dir: Path, secrets: Secrets) -> dict[str, BrokerAdapter]:
-    context = AdapterContext(data_dir=data_dir, secrets=secrets)
+def build_adapters(settings: Settings, context: AdapterContext) -> dict[str, BrokerAdapter]:
+    """The enabled accounts' adapters, all on ``context``: one runtime's, sharing what it holds."""
     return {a.id: create_adapter(a, context) for a in settings.accounts if a.enabled}
 
 
@@ -45,7 +45,8 @@ def build_runtime(
         refuse_store_on_book(url, settings.books, settings.path, field=None)
     secrets = secrets or Secrets()
     books = build_books(settings, secrets)
-    adapters = build_adapters(settings, data_dir, secrets)
+    context = AdapterContext(data_dir=data_dir, secrets=secrets)
+    adapters = build_adapters(settings, context)
     claim = claim_store(url, purpose=purpose, wait=wait)
     try:
         store = Store(url)
@@ -54,4 +55,4 @@ def build_runtime(
             claim.release()
         raise
     worker = SyncWorker(settings, store, adapters, books, clock=clock)
-    return Runtime(settings, data_dir, store, worker, books, claim)
+    return Runtime(settings, data_dir, store, worker, books, claim, adapter_context=context)

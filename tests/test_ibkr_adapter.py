@@ -11,6 +11,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -146,8 +147,15 @@ async def server() -> AsyncIterator[FakeTws]:
 
 
 @pytest.fixture
-async def make(server: FakeTws, tmp_path: Path) -> AsyncIterator[Callable[..., ibkr.IbkrAdapter]]:
-    """Adapters on the fake; each keeps its key file in ``tmp_path / "data"`` unless told otherwise."""
+def context(tmp_path: Path) -> AdapterContext:
+    """One runtime's context: the adapters a test makes share its connections."""
+    return AdapterContext(data_dir=tmp_path / "data", secrets=Secrets({}))
+
+
+@pytest.fixture
+async def make(server: FakeTws, context: AdapterContext) -> AsyncIterator[Callable[..., ibkr.IbkrAdapter]]:
+    """Adapters on the fake, all of one runtime; each keeps its key file in ``tmp_path / "data"``
+    unless told otherwise."""
     adapters: list[ibkr.IbkrAdapter] = []
 
     def build(
@@ -156,15 +164,14 @@ async def make(server: FakeTws, tmp_path: Path) -> AsyncIterator[Callable[..., i
         options.setdefault("port", server.port)
         options.setdefault("client_id", 11)
         account = AccountConfig(id=account_id, broker="ibkr", book="book", timeout=timeout, options=options)
-        context = AdapterContext(data_dir=data_dir or tmp_path / "data", secrets=Secrets({}))
-        adapter = ibkr.create(account, context)
+        adapter = ibkr.create(account, replace(context, data_dir=data_dir) if data_dir else context)
         adapters.append(adapter)
         return adapter
 
     yield build
     for adapter in adapters:
         await adapter.close()
-    assert not ibkr._POOL, "every pooled connection is closed with its last adapter"
+    assert not ibkr.pool_of(context), "every pooled connection is closed with its last adapter"
 
 
 # ---------------------------------------------------------------- accounts and the pool
@@ -225,7 +232,7 @@ async def test_unknown_ib_account_is_named(make: Callable[..., ibkr.IbkrAdapter]
 
 
 async def test_last_adapter_closes_the_shared_connection(
-    server: FakeTws, make: Callable[..., ibkr.IbkrAdapter]
+    server: FakeTws, make: Callable[..., ibkr.IbkrAdapter], context: AdapterContext
 ) -> None:
     first = make("ib1", ib_account=U1)
     second = make("ib2", ib_account=U2)
@@ -240,11 +247,32 @@ async def test_last_adapter_closes_the_shared_connection(
 
     await second.close()
     await server.wait_for(lambda: server.client_count == 0)
-    assert not ibkr._POOL
+    assert not ibkr.pool_of(context)
 
 
 async def _has_price(adapter: ibkr.IbkrAdapter, key: str) -> bool:
     return by_key(await adapter.fetch())[key].last_price is not None
+
+
+async def test_another_runtime_opens_its_own_connection(
+    server: FakeTws, make: Callable[..., ibkr.IbkrAdapter], tmp_path: Path
+) -> None:
+    """The pool is the runtime's, not the process's: a second runtime (the window rebuilding its
+    own on new settings, say) never joins the first one's socket, so TWS sees the client id twice."""
+    await make("ib1", ib_account=U1).fetch()
+    other = AdapterContext(data_dir=tmp_path / "other", secrets=Secrets({}))
+    options = {"port": server.port, "client_id": 11, "ib_account": U1}
+    second = ibkr.create(
+        AccountConfig(id="ib1", broker="ibkr", book="book", timeout=3.0, options=options), other
+    )
+    try:
+        with pytest.raises(ReadError, match="client_id 11 is already in use"):
+            await second.fetch()
+        assert server.connections == 2 and server.client_count == 1
+        assert len(ibkr.pool_of(other)) == 1
+    finally:
+        await second.close()
+    assert not ibkr.pool_of(other)
 
 
 async def test_different_client_ids_open_separate_connections(
@@ -805,10 +833,11 @@ async def test_no_order_message_ever_leaves_the_adapter(
 )
 def test_bad_settings_are_config_errors(options: dict[str, Any], field: str, tmp_path: Path) -> None:
     account = AccountConfig(id="ib1", broker="ibkr", book="book", options=options)
+    context = AdapterContext(data_dir=tmp_path, secrets=Secrets({}))
     with pytest.raises(ConfigError) as raised:  # the registry checks the declared keys first
-        create_adapter(account, AdapterContext(data_dir=tmp_path, secrets=Secrets({})))
+        create_adapter(account, context)
     assert raised.value.field == f"accounts.ib1.{field}"
-    assert not ibkr._POOL
+    assert not ibkr.pool_of(context)
 
 
 # ---------------------------------------------------------------- end to end
@@ -918,7 +947,8 @@ async def test_a_push_reaches_the_published_row_within_a_second(server: FakeTws,
         assert pushed.rows["STK:AAPL:USD"].status is Status.QTY_MISMATCH
     finally:
         await run.runtime.close()
-    assert not ibkr._POOL
+    assert run.runtime.adapter_context is not None
+    assert not ibkr.pool_of(run.runtime.adapter_context)
 
 
 async def test_ibs_nightly_restart_is_one_sync_failed_event(
