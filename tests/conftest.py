@@ -6,9 +6,10 @@ and times are fixed unless a test asks for the clock.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -27,6 +28,37 @@ from position_sync.app.domain import Row, Status
 from position_sync.app.store import Store
 
 T0 = datetime(2026, 11, 20, 9, 15, tzinfo=UTC)
+
+# Test modules whose async tests run on both loops the program uses: plain asyncio (the daemon,
+# the CLI) and qasync (the window). The two differ (qasync's ``call_later`` hands back a
+# ``Handle`` without ``when()``, which once killed the window's book watcher), and a difference
+# must fail a test rather than hide until the window runs.
+BOTH_LOOPS = frozenset({"tests.test_sync_worker"})
+
+
+_QT_APPS: list[object] = []
+
+
+def _qasync_loop() -> asyncio.AbstractEventLoop:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    import qasync
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication([])
+    assert isinstance(app, QApplication)
+    _QT_APPS.append(app)  # a QApplication nothing refers to is collected, and Qt crashes later
+    return qasync.QEventLoop(app)
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> Mapping[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """The loops an async test runs on (pytest-asyncio's hook): asyncio, and for the modules
+    in ``BOTH_LOOPS`` qasync as well."""
+    module = getattr(item, "module", None)
+    if module is not None and module.__name__ in BOTH_LOOPS:
+        return {"asyncio": asyncio.new_event_loop, "qasync": _qasync_loop}
+    return {"asyncio": asyncio.new_event_loop}
 
 
 class MemoryKeyring(keyring.backend.KeyringBackend):

@@ -1,5 +1,8 @@
 """The sync worker with small in-test adapters and the real file book and store.
 
+Every test runs on plain asyncio (the daemon's loop) and on qasync (the window's): see
+``BOTH_LOOPS`` in ``tests/conftest.py``.
+
 Waiting is done on events (an adapter's ``entered``, a subscriber's queue); the only timed waits
 are the few that check that something does *not* happen while paused, which no event can show.
 """
