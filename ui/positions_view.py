@@ -28,7 +28,9 @@ from PySide6.QtWidgets import (
 from position_sync.app.display import status_label
 from position_sync.app.domain import PROBLEM_STATUSES, Status
 from position_sync.ui import status_style
-from position_sync.ui.positions_model import COLUMNS, Col, FilterSpec, Key, KeyRole, PositionsModel
+from position_sync.ui.positions_columns import COLUMNS, Col
+from position_sync.ui.positions_index import FilterSpec, Key
+from position_sync.ui.positions_model import KeyRole, PositionsModel
 
 # Tight enough that the Hint column (the last, stretching) keeps room for its short form.
 DEFAULT_WIDTHS = {

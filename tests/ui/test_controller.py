@@ -21,7 +21,7 @@ from position_sync.app.store import Store, StoreError
 from position_sync.app.store import acks as ack_store
 from position_sync.app.sync import SyncResult
 from position_sync.ui import status_style
-from position_sync.ui.positions_model import Plan
+from position_sync.ui.positions_index import Plan
 from position_sync.ui.preferences import Preferences
 from position_sync.ui.settings_dialog import SettingsDialog
 from position_sync.ui.status_style import Health
@@ -248,7 +248,7 @@ def test_the_dark_theme_setting_is_honoured_where_the_system_says_nothing(app: A
     try:
         app.controller._use_preferences(Preferences(theme="dark"))
         assert status_style.is_dark(app.window.palette())
-        assert app.window.model._dark
+        assert app.window.model._presenter._dark
         app.controller._use_preferences(Preferences(theme="light"))
         assert not status_style.is_dark(app.window.palette())
     finally:
