@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 from position_sync.app.domain import Row, Status
 from position_sync.app.store.acks import AckKind, Acknowledgement, AckState, fingerprint
 from position_sync.ui.positions_columns import Col
-from position_sync.ui.positions_index import FilterSpec, Key, PositionsIndex, snapshot
+from position_sync.ui.positions_index import Key, PositionsIndex, snapshot
+from position_sync.ui.positions_order import FilterSpec
 
 NOW = datetime(2026, 11, 21, 9, 30, tzinfo=UTC)
 D = Decimal

@@ -22,14 +22,13 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from position_sync.app.display import status_label
 from position_sync.app.domain import Row, Status
 from position_sync.app.store.acks import AckState
 from position_sync.ui.positions_columns import Col
+from position_sync.ui.positions_order import FilterSpec, sort_key
 
 Key = tuple[str, str]
 
@@ -46,40 +45,6 @@ def snapshot(rows: Mapping[str, Row]) -> Mapping[str, Row]:
     another thread never iterates the worker's own dict while a later sync rebuilds it.
     """
     return MappingProxyType(dict(rows))
-
-
-def status_rank(status: Status) -> int:
-    """Default order: problems first, then matches (and stale rows), then what is closed."""
-    if status.is_problem:
-        return 0
-    if status is Status.MATCH or status is Status.STALE:
-        return 1
-    return 2
-
-
-@dataclass(frozen=True)
-class FilterSpec:
-    """What the user narrowed the table to; the default shows everything."""
-
-    account: str | None = None
-    statuses: frozenset[Status] | None = None
-    text: str = ""
-    only_problems: bool = False
-
-    def accepts(self, row: Row) -> bool:
-        if self.account is not None and row.account != self.account:
-            return False
-        status = row.effective_status
-        if self.only_problems and not status.is_problem:
-            return False
-        if self.statuses is not None and row.status not in self.statuses and status not in self.statuses:
-            return False
-        if self.text:
-            needle = self.text.casefold()
-            haystack = f"{row.account} {row.instrument} {row.hint or ''} {status_label(status)}"
-            if needle not in haystack.casefold():
-                return False
-        return True
 
 
 @dataclass(frozen=True)
@@ -137,24 +102,6 @@ class Changes(Protocol):
     def changed(self, first: int, last: int) -> None: ...
 
 
-class _Desc:
-    """Inverts a sort key so one ascending list serves both sort orders."""
-
-    __slots__ = ("key",)
-
-    def __init__(self, key: tuple[Any, ...]) -> None:
-        self.key = key
-
-    def __lt__(self, other: _Desc) -> bool:
-        return other.key < self.key
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Desc) and other.key == self.key
-
-    def __hash__(self) -> int:
-        return hash(self.key)
-
-
 class Entry:
     """One row as the index holds it: the row, its acknowledgement, and its place in the order."""
 
@@ -177,10 +124,6 @@ def exposure_of(row: Row) -> float:
     broker = abs(float(row.broker_qty)) if row.broker_qty is not None else 0.0
     local = abs(float(row.local_qty)) if row.local_qty is not None else 0.0
     return abs(max(broker, local) * float(price) * float(row.multiplier))
-
-
-def _num_key(value: Decimal | None) -> tuple[int, float]:
-    return (1, 0.0) if value is None else (0, float(value))
 
 
 class PositionsIndex:
@@ -280,41 +223,9 @@ class PositionsIndex:
 
     def sort_key(self, entry: Entry) -> Any:
         """The key ``entry`` sorts by under the current column and order."""
-        row = entry.row
-        tie = (row.account, row.instrument)
         column = self._sort_column
-        if column is Col.STATUS:
-            key: tuple[Any, ...] = (
-                status_rank(row.effective_status),
-                1 if entry.ack is not None and self.quiet(entry) else 0,
-                -entry.exposure,
-                *tie,
-            )
-        elif column is Col.ACCOUNT:
-            key = tie
-        elif column is Col.INSTRUMENT:
-            key = (row.instrument, row.account)
-        elif column is Col.BROKER_QTY:
-            key = (*_num_key(row.broker_qty), *tie)
-        elif column is Col.LOCAL_QTY:
-            key = (*_num_key(row.local_qty), *tie)
-        elif column is Col.DIFF:
-            key = (float(row.difference), *tie)
-        elif column is Col.BROKER_AVG:
-            key = (*_num_key(row.broker_avg), *tie)
-        elif column is Col.LOCAL_AVG:
-            key = (*_num_key(row.local_avg), *tie)
-        elif column is Col.LAST:
-            key = (*_num_key(row.last_price), *tie)
-        elif column is Col.UNREALISED:
-            key = (*_num_key(row.unrealised_pnl), *tie)
-        elif column is Col.REALISED:
-            key = (*_num_key(row.realised_pnl), *tie)
-        elif column is Col.SINCE:
-            key = (row.since.timestamp(), *tie)
-        else:
-            key = (row.hint or "\uffff", *tie)
-        return _Desc(key) if self._descending else key
+        quiet = column is Col.STATUS and entry.ack is not None and self.quiet(entry)
+        return sort_key(entry.row, column, self._descending, entry.exposure, quiet)
 
     # -- diffing ---------------------------------------------------------------------------
 

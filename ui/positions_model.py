@@ -19,7 +19,8 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from position_sync.app.domain import Row, Status
 from position_sync.app.store.acks import AckState
 from position_sync.ui.positions_columns import COLUMNS, Col
-from position_sync.ui.positions_index import Entry, FilterSpec, Key, Plan, PositionsIndex
+from position_sync.ui.positions_index import Entry, Key, Plan, PositionsIndex
+from position_sync.ui.positions_order import FilterSpec
 from position_sync.ui.row_presenter import AccountInfo, Repaint, RowPresenter
 
 AnyIndex = QModelIndex | QPersistentModelIndex

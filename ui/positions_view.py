@@ -29,8 +29,9 @@ from position_sync.app.display import status_label
 from position_sync.app.domain import PROBLEM_STATUSES, Status
 from position_sync.ui import status_style
 from position_sync.ui.positions_columns import COLUMNS, Col
-from position_sync.ui.positions_index import FilterSpec, Key
+from position_sync.ui.positions_index import Key
 from position_sync.ui.positions_model import KeyRole, PositionsModel
+from position_sync.ui.positions_order import FilterSpec
 
 # Tight enough that the Hint column (the last, stretching) keeps room for its short form.
 DEFAULT_WIDTHS = {

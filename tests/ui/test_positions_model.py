@@ -19,8 +19,8 @@ from position_sync.app.domain import Part, Row, Status
 from position_sync.app.store.acks import AckKind, Acknowledgement, AckState, fingerprint
 from position_sync.ui import status_style
 from position_sync.ui.positions_columns import Col
-from position_sync.ui.positions_index import FilterSpec
 from position_sync.ui.positions_model import PositionsModel, RowRole
+from position_sync.ui.positions_order import FilterSpec
 from position_sync.ui.positions_view import PositionsView
 from position_sync.ui.row_presenter import AccountInfo
 
