@@ -246,6 +246,19 @@ class FilterBar(QWidget):
     def _emit(self, *_: Any) -> None:
         self.changed.emit(self.spec())
 
+    def show_everything(self) -> None:
+        """Every account, every status, no text: a row asked for is never hidden by the filter."""
+        self.account.setCurrentIndex(0)
+        self.status.setCurrentIndex(0)
+        self.text.clear()
+        self.only_problems.setChecked(False)
+
+    def toggle_account(self, account: str) -> None:
+        """Only ``account``, or every account again when it is the one shown."""
+        index = self.account.findData(account)
+        if index >= 0:
+            self.account.setCurrentIndex(0 if self.account.currentIndex() == index else index)
+
     def focus_text(self) -> None:
         self.text.setFocus(Qt.FocusReason.ShortcutFocusReason)
         self.text.selectAll()
