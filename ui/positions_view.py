@@ -28,7 +28,10 @@ from PySide6.QtWidgets import (
 from position_sync.app.display import status_label
 from position_sync.app.domain import PROBLEM_STATUSES, Status
 from position_sync.ui import status_style
-from position_sync.ui.positions_model import COLUMNS, Col, FilterSpec, Key, KeyRole, PositionsModel
+from position_sync.ui.positions_columns import COLUMNS, Col
+from position_sync.ui.positions_index import Key
+from position_sync.ui.positions_model import KeyRole, PositionsModel
+from position_sync.ui.positions_order import FilterSpec
 
 # Tight enough that the Hint column (the last, stretching) keeps room for its short form.
 DEFAULT_WIDTHS = {
@@ -242,6 +245,19 @@ class FilterBar(QWidget):
 
     def _emit(self, *_: Any) -> None:
         self.changed.emit(self.spec())
+
+    def show_everything(self) -> None:
+        """Every account, every status, no text: a row asked for is never hidden by the filter."""
+        self.account.setCurrentIndex(0)
+        self.status.setCurrentIndex(0)
+        self.text.clear()
+        self.only_problems.setChecked(False)
+
+    def toggle_account(self, account: str) -> None:
+        """Only ``account``, or every account again when it is the one shown."""
+        index = self.account.findData(account)
+        if index >= 0:
+            self.account.setCurrentIndex(0 if self.account.currentIndex() == index else index)
 
     def focus_text(self) -> None:
         self.text.setFocus(Qt.FocusReason.ShortcutFocusReason)

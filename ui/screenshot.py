@@ -68,7 +68,7 @@ class ScreenshotWhenReady(QObject):
         self._timeout.stop()
         window = self.controller.window
         self.controller.notifier.flush()
-        window.table.clearSelection()
+        self.controller.positions.clear_selection()
         pixmap = window.grab()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         saved = pixmap.save(str(self.path), "PNG")
@@ -77,7 +77,7 @@ class ScreenshotWhenReady(QObject):
         elif early:
             log.warning("screenshot written to %s before every account finished its steps", self.path)
         else:
-            shown = sorted({row.status.value for row in window.model.rows()})
+            shown = sorted({row.status.value for row in self.controller.positions.rows()})
             log.info("screenshot written to %s (statuses on screen: %s)", self.path, ", ".join(shown))
         self.exit_code = 0 if saved and not early else 1
         self.quit_event.set()

@@ -99,17 +99,6 @@ def meaning(status: Status) -> str:
     return status_meaning(status)
 
 
-def rank(status: Status) -> int:
-    """Default order: problems first, then matches, then what is closed."""
-    if status.is_problem:
-        return 0
-    if status is Status.MATCH:
-        return 1
-    if status is Status.STALE:
-        return 1
-    return 2
-
-
 def account_health(state: AccountState) -> Health:
     if state is AccountState.LOGIN_REQUIRED:
         return Health.BAD

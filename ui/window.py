@@ -1,8 +1,11 @@
 """The main window: widgets, actions and their shortcuts; no sync logic of its own.
 
 Every action carries its shortcut in its tooltip and sits in a menu, so the keyboard is never a
-second-class way in. The controller (``ui.controller``) connects the actions to the worker and
-the store; the window only shows what it is given and says what the user asked for.
+second-class way in. The window says what the user asked for as its own signals (its intents:
+``resync_requested``, ``acknowledge_requested``, ...) and offers small view methods for what
+belongs to no pane (the status bar, the banner, the tab in front); the controller
+(``ui.controller``) connects the intents to the presenters (``ui.presenters``), and each pane's
+widget is driven by its own presenter only. The window shows what it is given and decides nothing.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from collections.abc import Callable, Sequence
 from PySide6.QtCore import QByteArray, QPoint, QSettings, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
     QDialog,
     QDialogButtonBox,
     QLabel,
@@ -37,6 +41,7 @@ from position_sync.ui.plain_text import plain_label
 from position_sync.ui.positions_model import PositionsModel
 from position_sync.ui.positions_view import FilterBar, PositionsView
 from position_sync.ui.resources import icon
+from position_sync.ui.status_style import is_dark
 
 SNOOZES: tuple[tuple[str, int, str], ...] = (
     ("15 minutes", 15, "Ctrl+Alt+1"),
@@ -90,7 +95,19 @@ class MainWindow(QMainWindow):
     """Emits ``close_requested`` instead of closing: hide to tray or quit is the controller's call."""
 
     close_requested = Signal()
-    snooze_requested = Signal(int)
+    quit_requested = Signal()
+    hide_requested = Signal()
+    resync_requested = Signal()
+    resync_account_requested = Signal()  # the selected row's account
+    pause_requested = Signal(bool)
+    acknowledge_requested = Signal()
+    snooze_requested = Signal(int)  # minutes
+    clear_ack_requested = Signal()
+    login_requested = Signal()  # the selected row's account, or the first that needs one
+    settings_requested = Signal()
+    fix_requested = Signal(str)  # "close-phantom", "adopt" or "take-broker"
+    undo_fix_requested = Signal()
+    history_opened = Signal()  # the History tab came to the front
 
     def __init__(self, title: str = "Position Sync") -> None:
         super().__init__()
@@ -126,6 +143,7 @@ class MainWindow(QMainWindow):
         self._build_layout()
         self._build_menus()
         self._build_status_bar()
+        self._connect_intents()
         self.table.customContextMenuRequested.connect(self._row_menu)
 
     # -- construction ----------------------------------------------------------------------
@@ -197,6 +215,12 @@ class MainWindow(QMainWindow):
             ["Ctrl+Shift+Z"],
             "Revert the last fix written to a book, if the trading system has not changed those rows since",
         )
+        self.fix_actions = {
+            "close-phantom": self.act_fix_close,
+            "adopt": self.act_fix_adopt,
+            "take-broker": self.act_fix_take,
+        }
+        self._fix_tips = {name: action.statusTip() for name, action in self.fix_actions.items()}
         self.act_copy = a(self, "&Copy rows", ["Ctrl+C"], "Copy the selected rows as tab-separated text")
         self.act_find = a(self, "&Find…", ["Ctrl+F"], "Filter the rows by text")
         self.act_only_problems = a(
@@ -243,6 +267,36 @@ class MainWindow(QMainWindow):
     def _all_actions(self) -> list[QAction]:
         named = [v for k, v in vars(self).items() if k.startswith("act_") and isinstance(v, QAction)]
         return named + self.snooze_actions
+
+    def _connect_intents(self) -> None:
+        """Actions into the window's intents; actions that only touch the window's own widgets
+        (find, only problems, the default order, copy) are wired here too."""
+        self.act_quit.triggered.connect(lambda: self.quit_requested.emit())
+        self.act_hide.triggered.connect(lambda: self.hide_requested.emit())
+        self.act_resync.triggered.connect(lambda: self.resync_requested.emit())
+        self.act_resync_account.triggered.connect(lambda: self.resync_account_requested.emit())
+        self.act_pause.toggled.connect(self.pause_requested.emit)
+        self.act_ack.triggered.connect(lambda: self.acknowledge_requested.emit())
+        self.act_snooze.triggered.connect(lambda: self.snooze_requested.emit(60))
+        self.act_clear_ack.triggered.connect(lambda: self.clear_ack_requested.emit())
+        self.act_login.triggered.connect(lambda: self.login_requested.emit())
+        self.act_settings.triggered.connect(lambda: self.settings_requested.emit())
+        for name, action in self.fix_actions.items():
+            action.triggered.connect(lambda _=False, n=name: self.fix_requested.emit(n))
+        self.act_fix_undo.triggered.connect(lambda: self.undo_fix_requested.emit())
+        self.act_copy.triggered.connect(self._copy_rows)
+        self.act_find.triggered.connect(self.filters.focus_text)
+        self.act_only_problems.toggled.connect(self.filters.only_problems.setChecked)
+        self.filters.only_problems.toggled.connect(self.act_only_problems.setChecked)
+        self.act_default_order.triggered.connect(self.table.default_order)
+        self.tabs.currentChanged.connect(self._tab_changed)
+
+    def _tab_changed(self, index: int) -> None:
+        if index == TAB_HISTORY:
+            self.history_opened.emit()
+
+    def _copy_rows(self) -> None:
+        QApplication.clipboard().setText(self.table.copy_rows())
 
     def _pause_toggled(self, paused: bool) -> None:
         """The action says what pressing it does now: Pause, or Resume, with its shortcut."""
@@ -391,6 +445,76 @@ class MainWindow(QMainWindow):
         )
         self.banner.setText(text)
         self.banner.show()
+
+    def hide_or_minimise(self) -> None:
+        """To the tray when closing hides there, else minimised."""
+        if self.may_hide():
+            self.hide()
+        else:
+            self.showMinimized()
+
+    def show_if_hidden(self) -> None:
+        if not self.isVisible():
+            self.show()
+
+    def exposed_screen(self) -> str | None:
+        """The screen's name once the window is really on one (mapped and exposed), else None."""
+        handle = self.windowHandle()
+        if handle is None or not handle.isExposed():
+            return None
+        return handle.screen().name() if handle.screen() else "?"
+
+    def is_dark(self) -> bool:
+        return is_dark(self.palette())
+
+    def history_in_view(self) -> bool:
+        return self.isVisible() and self.tabs.currentIndex() == TAB_HISTORY
+
+    # -- the status bar and the actions' state ------------------------------------------------
+
+    def show_message(self, text: str, timeout_ms: int = 0) -> None:
+        self.statusBar().showMessage(text, timeout_ms)
+
+    def set_summary(self, text: str) -> None:
+        """The counts, rich text of our own: in the status bar and beside the filters."""
+        self.counts.setText(text)
+        self.filters.summary.setText(text)
+
+    def set_last_sync(self, text: str) -> None:
+        self.last_sync.setText(text)
+
+    def set_countdown(self, text: str) -> None:
+        self.countdown.setText(text)
+
+    def set_paused(self, paused: bool) -> None:
+        self.paused_label.setVisible(paused)
+
+    def show_progress(self, done: int, total: int) -> None:
+        self.progress.setRange(0, total)
+        self.progress.setValue(done)
+        self.progress.setFormat(f"Syncing {done}/{total}")
+        self.progress.show()
+
+    def show_busy(self) -> None:
+        self.progress.setRange(0, 0)
+        self.progress.show()
+
+    def hide_progress(self) -> None:
+        self.progress.hide()
+
+    def set_resync_enabled(self, enabled: bool) -> None:
+        self.act_resync.setEnabled(enabled)
+        self.act_resync_account.setEnabled(enabled)
+
+    def set_fix_state(self, name: str, refusal: str | None, fits: bool) -> None:
+        """A "Fix book" action enabled where it fits and the book allows it; its tip says why not."""
+        action = self.fix_actions[name]
+        action.setEnabled(refusal is None and fits)
+        action.setStatusTip(refusal or self._fix_tips[name])
+
+    def tray_actions(self) -> list[QAction | None]:
+        """The tray menu's actions, None for a separator."""
+        return [self.act_show, self.act_resync, self.act_pause, None, self.act_quit]
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.quitting:

@@ -21,7 +21,7 @@ from position_sync.app.store import Store, StoreError
 from position_sync.app.store import acks as ack_store
 from position_sync.app.sync import SyncResult
 from position_sync.ui import status_style
-from position_sync.ui.positions_model import Plan
+from position_sync.ui.positions_index import Plan
 from position_sync.ui.preferences import Preferences
 from position_sync.ui.settings_dialog import SettingsDialog
 from position_sync.ui.status_style import Health
@@ -146,7 +146,7 @@ def test_a_new_runtime_while_a_large_picture_is_diffed_drops_the_old_result(
         for i in range(2500)
     }
     app.controller.on_result(SyncResult("demo", "test", T0, T0, AccountState.OK, None, rows, [], T0))
-    assert app.controller._queue  # a large picture goes to the diff thread
+    assert app.controller.results.waiting  # a large picture goes to the diff thread
 
     async def both() -> None:
         while not started.is_set():
@@ -183,7 +183,7 @@ def test_acknowledgements_from_elsewhere_reach_a_running_window(
     run(qloop, idle(app))
     assert app.window.model.muted("demo", "NSE:TCS", clock.now)
     assert "acknowledged" in app.window.model.index_of(("demo", "NSE:TCS"), 10).data()
-    assert run(qloop, app.controller.reload_acks()) == 0  # an unchanged read touches no row
+    assert run(qloop, app.controller.acks.reload()) == 0  # an unchanged read touches no row
 
 
 # -- the first sync -------------------------------------------------------------------------
@@ -227,7 +227,7 @@ def test_a_snoozed_detection_notifies_when_the_snooze_runs_out(
     app, clock = clocked
     controller = app.controller
     result = phantom_result()
-    run(qloop, controller.snooze([result.rows["NSE:TCS"]], timedelta(minutes=15)))
+    run(qloop, controller.acks.snooze([result.rows["NSE:TCS"]], timedelta(minutes=15)))
     controller.on_result(result)
     assert controller.notifier.flush() == []  # snoozed: quiet
     clock.now += timedelta(minutes=14)
@@ -248,7 +248,7 @@ def test_the_dark_theme_setting_is_honoured_where_the_system_says_nothing(app: A
     try:
         app.controller._use_preferences(Preferences(theme="dark"))
         assert status_style.is_dark(app.window.palette())
-        assert app.window.model._dark
+        assert app.window.model._presenter._dark
         app.controller._use_preferences(Preferences(theme="light"))
         assert not status_style.is_dark(app.window.palette())
     finally:

@@ -18,8 +18,11 @@ from position_sync.app.display import STATUS_MEANINGS, fmt_money
 from position_sync.app.domain import Part, Row, Status
 from position_sync.app.store.acks import AckKind, Acknowledgement, AckState, fingerprint
 from position_sync.ui import status_style
-from position_sync.ui.positions_model import AccountInfo, Col, FilterSpec, PositionsModel, RowRole
+from position_sync.ui.positions_columns import Col
+from position_sync.ui.positions_model import PositionsModel, RowRole
+from position_sync.ui.positions_order import FilterSpec
 from position_sync.ui.positions_view import PositionsView
+from position_sync.ui.row_presenter import AccountInfo
 
 NOW = datetime(2026, 11, 21, 9, 30, tzinfo=UTC)
 D = Decimal
@@ -219,7 +222,7 @@ def test_random_updates_keep_the_model_consistent(model: PositionsModel) -> None
             tester.setParent(None)
             tester = None
         account = rng.choice(["a", "b"])
-        current = {k[1]: model.row_for(k) for k in list(model._by_account.get(account, ()))}
+        current = {k[1]: model.row_for(k) for k in model._index.keys_of(account)}
         size = rng.choice([0, 5, 20, 70])
         rows: dict[str, Row] = {}
         for i in range(size):
@@ -238,7 +241,7 @@ def test_random_updates_keep_the_model_consistent(model: PositionsModel) -> None
         order = [model.row_at(i).key for i in range(model.rowCount())]
         expected = sorted(
             (r for r in model.rows() if model.filter.accepts(r)),
-            key=lambda r: model._sort_key(model._entries[r.key]),
+            key=lambda r: model._index.sort_key(model._index.entry(r.key)),
         )
         assert order == [r.key for r in expected]
 

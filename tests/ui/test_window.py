@@ -160,7 +160,7 @@ def test_acknowledge_stops_notifications_until_the_row_changes(
     controller.on_result(result)
     controller.notifier.flush()
     row = result.rows["NSE:TCS"]
-    run(qloop, controller.acknowledge([row], "booked by hand"))
+    run(qloop, controller.acks.acknowledge([row], "booked by hand"))
     assert app.window.model.muted("demo", "NSE:TCS")
     resolved = Event(T0, "demo", EventKind.PHANTOM_RESOLVED, "NSE:TCS", "")
     controller.on_result(SyncResult("demo", "test", T0, T0, AccountState.OK, None, {}, [resolved], T0))
@@ -181,7 +181,7 @@ def test_snooze_marks_the_row_and_keeps_it_quiet(app: App, qloop: asyncio.Abstra
     result = phantom_result()
     app.controller.on_result(result)
     app.controller.notifier.flush()
-    run(qloop, app.controller.snooze([result.rows["NSE:TCS"]], timedelta(hours=1)))
+    run(qloop, app.controller.acks.snooze([result.rows["NSE:TCS"]], timedelta(hours=1)))
     index = app.window.model.index_of(("demo", "NSE:TCS"), 10)
     assert "snoozed to" in index.data()
 
@@ -189,7 +189,7 @@ def test_snooze_marks_the_row_and_keeps_it_quiet(app: App, qloop: asyncio.Abstra
 def test_charts_receive_the_stores_series(app: App, qloop: asyncio.AbstractEventLoop) -> None:
     controller = app.controller
     run(qloop, walk(app.runtime, 3))
-    series = run(qloop, controller.load_account_history("demo"))
+    series = run(qloop, controller.history.load_account_history("demo"))
     stored = account_series(app.runtime.store, "demo")
     assert series.problems.values == stored.problems.values
     assert stored.problems.values == [
@@ -209,7 +209,7 @@ def test_charts_receive_the_stores_series(app: App, qloop: asyncio.AbstractEvent
         assert ys[: len(expected_y)] == expected_y and xs[: len(expected_x)] == expected_x, name
 
     app.window.table.select_key(("demo", "NFO:NIFTY26N2424500CE"))
-    run(qloop, controller.load_row_history(("demo", "NFO:NIFTY26N2424500CE")))
+    run(qloop, controller.history.load_row_history(("demo", "NFO:NIFTY26N2424500CE")))
     _, broker_y = app.window.history.curve_data()["broker"]
     _, local_y = app.window.history.curve_data()["local"]
     assert broker_y[0] == 150 and 0 in list(broker_y)  # the stop-loss closed it at the broker
