@@ -69,6 +69,7 @@ def _record_json(record: ack_store.Acknowledgement) -> dict[str, Any]:
         "until": iso(record.until),
         "note": record.note,
         "status": record.status,
+        "by": record.by,
     }
 
 

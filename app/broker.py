@@ -86,8 +86,8 @@ class BrokerSpec:
 
     @property
     def what(self) -> str:
-        """How a sentence names one of its accounts: "a kite account"."""
-        return f"a {self.name} account"
+        """How a sentence names one of its accounts: "a kite account", "an ibkr account"."""
+        return f"{'an' if self.name[:1] in 'aeiou' else 'a'} {self.name} account"
 
 
 class BrokerCatalog(Protocol):

@@ -535,8 +535,7 @@ def check_sql_book(url: str | None, options: dict[str, Any], where: str, path: P
 
 def _parse_account(entry: dict[str, Any], index: int, path: Path | None, base_dir: Path) -> AccountConfig:
     """An account in three steps: who it is, its common settings over the broker's defaults,
-    and the rest as broker options (checked against the broker's declaration when its adapter
-    is built, see ``brokers.registry.check_account_options``)."""
+    and the rest as broker options, checked against the broker's declaration."""
     where = f"accounts[{index}]"
     account_id = _require_id(entry, where, path)
     where = f"accounts.{account_id}"
@@ -544,11 +543,11 @@ def _parse_account(entry: dict[str, Any], index: int, path: Path | None, base_di
     broker = _require_str(entry, "broker", where, path)
     book = _require_str(entry, "book", where, path)
     try:
-        defaults = broker_catalog().broker_spec(broker).defaults
+        spec = broker_catalog().broker_spec(broker)
     except KeyError as exc:
         raise ConfigError(path, f"{where}.broker", str(exc.args[0])) from None
-    merged = {**defaults, **entry}
-    return AccountConfig(
+    merged = {**spec.defaults, **entry}
+    account = AccountConfig(
         id=account_id,
         broker=broker,
         book=book,
@@ -558,12 +557,16 @@ def _parse_account(entry: dict[str, Any], index: int, path: Path | None, base_di
         config_path=path,
         **_account_settings(merged, where, path),
     )
+    # A typo among the account's keys (``intervall``) or the broker's (``api_rot``) is refused
+    # here, with a "did you mean", for every command alike, not only once an adapter is built.
+    check_broker_options(spec, account)
+    return account
 
 
 def check_broker_options(spec: BrokerSpec, account: AccountConfig) -> None:
     """The account's broker keys against its broker's declaration: one sentence for the first
     unknown key (with a "did you mean", the common keys included), a missing required key or a
-    value of the wrong type. Run when the adapter is built, as the broker's own checks are."""
+    value of the wrong type. Run by the parser, and again when an adapter is built."""
     check_options(
         spec.options,
         account.options,

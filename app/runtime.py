@@ -13,6 +13,7 @@ from pathlib import Path
 from position_sync.app.books import Book, check_books, open_book
 from position_sync.app.broker import AdapterContext
 from position_sync.app.config import Settings
+from position_sync.app.errors import ConfigError
 from position_sync.app.secrets import Secrets
 from position_sync.app.store import Store
 from position_sync.app.store.ownership import StoreClaim
@@ -40,6 +41,26 @@ class Runtime:
         leaves it to the reads, whose failures name the same column.
         """
         check_books(self.books)
+        self._check_first_reads()
+
+    def _check_first_reads(self) -> None:
+        """A book whose source is missing while none of its accounts was ever read is a
+        configuration mistake (exit 3), like a missing scenario file; after a first good read it
+        is an outage, which the sync reports as ``stale``."""
+        read = {a for a, status in self.store.account_statuses().items() if status.last_success_at}
+        for book_id, book in self.books.items():
+            missing = getattr(book, "missing_source", None)
+            accounts = [a.id for a in self.settings.accounts if a.enabled and a.book == book_id]
+            if not callable(missing) or not accounts or read & set(accounts):
+                continue
+            reason = missing()
+            if reason is not None:
+                raise ConfigError(
+                    self.settings.path,
+                    f"books.{book_id}.path",
+                    f"{reason}; {', '.join(accounts)} never read it, so it is taken for a mistake "
+                    "in the config rather than an outage",
+                )
 
     async def close(self) -> None:
         try:

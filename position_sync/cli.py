@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import difflib
 import logging
 import os
 import signal
@@ -16,9 +17,8 @@ import sys
 import tempfile
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from position_sync.app.config import (
     Settings,
@@ -27,14 +27,13 @@ from position_sync.app.config import (
     load_settings,
     require_enabled_accounts,
 )
-from position_sync.app.display import figures, instrument_label, plain_detail
-from position_sync.app.domain import AccountState, Event, Row
+from position_sync.app.domain import AccountState, EventKind, Row
 from position_sync.app.errors import ConfigError
 from position_sync.app.exit_codes import ExitCode
 from position_sync.app.paths import resource_dir
 from position_sync.app.redact import redact_logging
 from position_sync.app.secrets import SecretUnavailable
-from position_sync.app.store import Store, StoreError
+from position_sync.app.store import Store, StoreError, acks
 from position_sync.app.store.codec import iso
 from position_sync.app.store.engine import sqlite_url
 from position_sync.app.store.identity import refuse_store_on_book
@@ -42,11 +41,17 @@ from position_sync.app.store.repository import DB_NAME
 from position_sync.app.sync import SyncResult
 from position_sync.app.terminal import TerminalSafeFormatter, echo, echo_json, terminal_safe
 from position_sync.app.version import version
+from position_sync.cli_output import account_json, covers, event_json, event_line, exit_code, print_picture
 from position_sync.wiring import build_runtime
 
 # ``sync --once`` from cron waits this long for another one-shot sync (or a daemon shutting down)
 # to give the store up; a daemon or a window claims it at once or refuses.
 SYNC_ONCE_WAIT = 10.0
+
+STRICT_HELP = (
+    "exit 1 for every problem, acknowledged or snoozed ones too (by default they exit 0 "
+    "once every problem is acknowledged or snoozed)"
+)
 
 DEMO_CONFIG = resource_dir() / "demo" / "config.toml"
 
@@ -103,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--once", action="store_true", help="one sync of every account, then exit")
     sync.add_argument("--json", action="store_true", help="print the result as JSON")
     sync.add_argument("--account", action="append", help="only this account (repeatable)")
+    sync.add_argument("--strict", action="store_true", help=STRICT_HELP)
     sync.add_argument(
         "--wait",
         type=_seconds,
@@ -114,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = sub.add_parser("status", help="the cached picture from the store; no network")
     status.add_argument("--json", action="store_true")
+    status.add_argument("--strict", action="store_true", help=STRICT_HELP)
 
     events = sub.add_parser("events", help="stored events, oldest first")
     events.add_argument("--since", help="only events at or after this ISO 8601 time")
@@ -152,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             # Only the headless commands: the window opens on such a file so an account can be added.
             require_enabled_accounts(settings)
         if args.command == "status":
-            return cmd_status(settings, data_dir, as_json=args.json)
+            return cmd_status(settings, data_dir, as_json=args.json, strict=args.strict)
         if args.command == "events":
             return cmd_events(settings, data_dir, args)
         if args.command == "ack":
@@ -169,10 +176,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_fix(settings, data_dir, args)
         if args.command == "sync" and args.once:
             return asyncio.run(
-                cmd_sync_once(settings, data_dir, as_json=args.json, only=args.account, wait=args.wait)
+                cmd_sync_once(
+                    settings,
+                    data_dir,
+                    as_json=args.json,
+                    only=args.account,
+                    wait=args.wait,
+                    strict=args.strict,
+                )
             )
         if args.command in ("sync", "daemon"):
-            return asyncio.run(cmd_daemon(settings, data_dir))
+            return asyncio.run(cmd_daemon(settings, data_dir, command=args.command))
     except ConfigError as exc:
         echo(f"position-sync: configuration error: {exc}", file=sys.stderr)
         return ExitCode.CONFIG
@@ -247,128 +261,8 @@ def _window(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return result
 
 
-# -- output ------------------------------------------------------------------------------
-
-
-def _num(value: Any) -> str | None:
-    """A decimal string in plain notation: ``str(Decimal("8.5E-7"))`` would keep the exponent."""
-    if value is None:
-        return None
-    return format(value, "f") if isinstance(value, Decimal) else str(value)
-
-
-def row_json(row: Row) -> dict[str, Any]:
-    shown = figures(row)  # computed figures rounded as the window shows them
-    return {
-        "account": row.account,
-        "instrument": row.instrument,
-        "broker_qty": _num(row.broker_qty),
-        "local_qty": _num(row.local_qty),
-        "broker_avg": _num(shown.broker_avg),
-        "local_avg": _num(shown.local_avg),
-        "last_price": _num(shown.last_price),
-        "unrealised_pnl": _num(shown.unrealised_pnl),
-        "realised_pnl": _num(shown.realised_pnl),
-        "status": row.status.value,
-        "since": iso(row.since),
-        "hint": row.hint,
-    }
-
-
-def event_json(event: Event) -> dict[str, Any]:
-    data = event.to_json()
-    data["at"] = iso(event.at)
-    data["detail"] = plain_detail(event)
-    return data
-
-
-def account_json(
-    account: str, state: AccountState, error: str | None, last_success: datetime | None
-) -> dict[str, Any]:
-    return {"id": account, "state": state.value, "error": error, "last_success_at": iso(last_success)}
-
-
-def exit_code(states: Iterable[AccountState], rows: Iterable[Row], held: bool = False) -> int:
-    if any(state is not AccountState.OK for state in states):
-        return ExitCode.STALE
-    if held or any(row.status.is_problem for row in rows):
-        return ExitCode.MISMATCH
-    return ExitCode.OK
-
-
 def _sort_rows(rows: Iterable[Row]) -> list[Row]:
     return sorted(rows, key=lambda r: (r.account, r.instrument))
-
-
-def print_picture(
-    synced_at: str | None,
-    accounts: list[dict[str, Any]],
-    rows: list[Row],
-    events: list[Event],
-    *,
-    as_json: bool,
-) -> None:
-    """The picture ``sync --once`` and ``status`` print alike: JSON, or the table."""
-    if as_json:
-        payload = {
-            "synced_at": synced_at,
-            "accounts": accounts,
-            "rows": [row_json(r) for r in rows],
-            "events": [event_json(e) for e in events],
-        }
-        echo_json(payload)
-    else:
-        print_table(accounts, rows, events)
-
-
-def print_table(accounts: list[dict[str, Any]], rows: list[Row], events: list[Event]) -> None:
-    for account in accounts:
-        summary = f"{account['id']}: {account['state']}"
-        if account["error"]:
-            summary += f" ({account['error']})"
-        if account["last_success_at"]:
-            summary += f", last good sync {account['last_success_at']}"
-        echo(summary)
-    if rows:
-        header: tuple[str, ...] = ("ACCOUNT", "INSTRUMENT", "BROKER", "LOCAL", "DIFF", "STATUS", "HINT")
-        table: list[tuple[str, ...]] = [
-            header,
-            *[
-                (
-                    r.account,
-                    instrument_label(r.instrument),
-                    _plain(r.broker_qty),
-                    _plain(r.local_qty),
-                    _plain(r.difference) if r.status.is_problem else "",
-                    r.status.value + (f" (was {r.previous_status.value})" if r.previous_status else ""),
-                    r.hint or "",
-                )
-                for r in rows
-            ],
-        ]
-        # Escaped before measuring, so the columns line up with what is printed.
-        table = [tuple(terminal_safe(cell) for cell in line) for line in table]
-        widths = [max(len(str(line[i])) for line in table) for i in range(len(header) - 1)]
-        echo()
-        for line in table:
-            cells = [
-                str(c).ljust(w) if i < 2 or i == 5 else str(c).rjust(w)
-                for i, (c, w) in enumerate(zip(line, widths, strict=False))
-            ]
-            echo("  ".join([*cells, str(line[-1])]).rstrip())
-    if events:
-        echo()
-        for event in events:
-            echo(_event_line(event))
-
-
-def _plain(value: Any) -> str:
-    return "-" if value is None else f"{value:,f}" if hasattr(value, "is_finite") else str(value)
-
-
-def _event_line(event: Event) -> str:
-    where = f" {instrument_label(event.instrument)}" if event.instrument else ""
-    return f"{iso(event.at)} {event.account}{where} {event.kind.value}: {plain_detail(event)}"
 
 
 # -- commands ----------------------------------------------------------------------------
@@ -381,6 +275,7 @@ async def cmd_sync_once(
     as_json: bool,
     only: list[str] | None = None,
     wait: float = SYNC_ONCE_WAIT,
+    strict: bool = False,
 ) -> int:
     runtime = build_runtime(settings, data_dir, purpose="sync --once", wait=wait)
     try:
@@ -392,17 +287,20 @@ async def cmd_sync_once(
                 settings.account(account_id)  # a ConfigError names the unknown id
             ids = [a for a in ids if a in only]
         results = list(await asyncio.gather(*(runtime.worker.sync(a, "once") for a in ids)))
+        rows = _sort_rows(row for result in results for row in result.rows.values())
+        covered = covers(rows, await asyncio.to_thread(acks.current, runtime.store, ids), datetime.now(UTC))
     finally:
         await runtime.close()
-    rows = _sort_rows(row for result in results for row in result.rows.values())
     events = [e for result in results for e in result.events]
     accounts = [account_json(r.account, r.state, r.error, r.last_success_at) for r in results]
     synced_at = iso(max((r.finished_at for r in results), default=datetime.now(UTC)))
-    print_picture(synced_at, accounts, rows, events, as_json=as_json)
-    return exit_code((r.state for r in results), rows, any(r.held for r in results))
+    print_picture(synced_at, accounts, rows, events, as_json=as_json, covered=covered)
+    return exit_code(
+        (r.state for r in results), rows, any(r.held for r in results), None if strict else covered
+    )
 
 
-def cmd_status(settings: Settings, data_dir: Path, *, as_json: bool) -> int:
+def cmd_status(settings: Settings, data_dir: Path, *, as_json: bool, strict: bool = False) -> int:
     store = Store.open(data_dir, settings.store_url)
     try:
         configured = [a.id for a in settings.accounts if a.enabled]
@@ -410,6 +308,7 @@ def cmd_status(settings: Settings, data_dir: Path, *, as_json: bool) -> int:
         rows = _sort_rows(r for r in store.rows() if r.account in configured)
         latest = store.latest_runs()
         events = [s.event for s in store.events(run_ids=[latest[a] for a in configured if a in latest])]
+        covered = covers(rows, acks.current(store, configured), datetime.now(UTC))
     finally:
         store.close()
     accounts = []
@@ -427,11 +326,12 @@ def cmd_status(settings: Settings, data_dir: Path, *, as_json: bool) -> int:
         accounts.append(account_json(account_id, status.state, status.error, status.last_success_at))
         states.append(status.state)
     attempts = [s.last_attempt_at for s in statuses.values() if s.last_attempt_at and s.account in configured]
-    print_picture(iso(max(attempts)) if attempts else None, accounts, rows, events, as_json=as_json)
+    synced_at = iso(max(attempts)) if attempts else None
+    print_picture(synced_at, accounts, rows, events, as_json=as_json, covered=covered)
     # A held mass change is a finding even though the rows still show the previous picture, as
     # in ``sync --once`` right before.
     held = any(s.held for s in statuses.values() if s.account in configured)
-    return exit_code(states, rows, held)
+    return exit_code(states, rows, held, None if strict else covered)
 
 
 def cmd_events(settings: Settings, data_dir: Path, args: argparse.Namespace) -> int:
@@ -447,8 +347,13 @@ def cmd_events(settings: Settings, data_dir: Path, args: argparse.Namespace) -> 
             ) from None
         if since.tzinfo is None:
             since = since.astimezone()
+    _refuse_unknown(args.kind, [kind.value for kind in EventKind], "--kind", "event kinds")
     store = Store.open(data_dir, settings.store_url)
     try:
+        if args.account is not None:
+            # Accounts of the config, and those the store still holds events of (a removed one).
+            known = {a.id for a in settings.accounts} | set(store.account_statuses())
+            _refuse_unknown([args.account], sorted(known), "--account", "accounts")
         stored = store.events(since=since, account=args.account, kinds=args.kind)
     finally:
         store.close()
@@ -456,11 +361,24 @@ def cmd_events(settings: Settings, data_dir: Path, args: argparse.Namespace) -> 
         echo_json([event_json(s.event) for s in stored])
     else:
         for s in stored:
-            echo(_event_line(s.event))
+            echo(event_line(s.event))
     return ExitCode.OK
 
 
-async def cmd_daemon(settings: Settings, data_dir: Path) -> int:
+def _refuse_unknown(values: Iterable[str] | None, known: Sequence[str], option: str, what: str) -> None:
+    """A filter naming nothing that exists would print nothing, which reads as "no events": one
+    sentence instead, with what there is (exit 3)."""
+    for value in values or ():
+        if value not in known:
+            close = difflib.get_close_matches(value, known, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            listed = ", ".join(known) or "none"
+            raise ConfigError(
+                None, option, f"names '{value}', which is not one of the {what}: {listed}{hint}"
+            )
+
+
+async def cmd_daemon(settings: Settings, data_dir: Path, *, command: str = "daemon") -> int:
     runtime = build_runtime(settings, data_dir, purpose="daemon")
     try:
         runtime.check_books()
@@ -477,14 +395,17 @@ async def cmd_daemon(settings: Settings, data_dir: Path) -> int:
 
     def report(result: SyncResult) -> None:
         for event in result.events:
-            echo(_event_line(event), flush=True)
+            echo(event_line(event, local=False), flush=True)
         if result.state is not AccountState.OK:
             log.warning("%s is %s: %s", result.account, result.state.value, result.error)
 
     runtime.worker.subscribe(report)
     await runtime.worker.start()
+    # ``sync`` without ``--once`` is the daemon: said at once, so nobody waits for it to end.
+    once = "; sync --once syncs once and exits" if command == "sync" else ""
     echo(
-        f"position-sync daemon: {len(runtime.worker.account_ids)} account(s), data in {data_dir} (pid {os.getpid()})",
+        f"position-sync {command}: {len(runtime.worker.account_ids)} account(s), data in {data_dir} "
+        f"(pid {os.getpid()}); syncing until stopped with Ctrl+C or SIGTERM{once}",
         flush=True,
     )
     try:

@@ -7,6 +7,7 @@ and times are fixed unless a test asks for the clock.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -48,6 +49,16 @@ def _qasync_loop() -> asyncio.AbstractEventLoop:
     assert isinstance(app, QApplication)
     _QT_APPS.append(app)  # a QApplication nothing refers to is collected, and Qt crashes later
     return qasync.QEventLoop(app)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """After a test that ran on qasync (its loop closed by now), free its Qt objects here, on
+    the GUI thread: collected later by whichever thread allocates next, a QObject cannot
+    unregister its timers and the GUI thread fires a timer of freed memory (a segfault)."""
+    module = getattr(item, "module", None)
+    if module is not None and module.__name__ in BOTH_LOOPS:
+        gc.collect()
 
 
 def pytest_asyncio_loop_factories(

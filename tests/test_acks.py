@@ -127,3 +127,38 @@ def test_ack_command_refuses_mistakes_in_one_sentence(
     assert main(["--config", str(config), "--data-dir", str(data), "ack", *args]) == 3
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_status_shows_who_acknowledged_and_exits_0_once_every_problem_is_covered(
+    demo_dir: tuple[Path, Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cron wrapper stops alerting once the trader has acknowledged or snoozed every problem;
+    ``--strict`` asks for the old code. The JSON and the table say who, what note, until when."""
+    monkeypatch.setattr(acks, "local_user", lambda: "asha")
+    config, data = demo_dir
+    base = ["--config", str(config), "--data-dir", str(data)]
+    assert main([*base, "status", "--json"]) == 1
+    problems = [
+        r for r in json.loads(capsys.readouterr().out)["rows"] if r["status"] not in ("match", "closed")
+    ]
+    assert problems and all(r["acknowledgement"] is None for r in problems)
+    first, *rest = problems
+    assert main([*base, "ack", first["account"], first["instrument"], "--note", "closing tonight"]) == 0
+    for row in rest:
+        assert main([*base, "ack", row["account"], row["instrument"], "--snooze", "2h"]) == 0
+    capsys.readouterr()
+    assert main([*base, "status", "--json"]) == 0
+    rows = {r["instrument"]: r for r in json.loads(capsys.readouterr().out)["rows"]}
+    acked = rows[first["instrument"]]["acknowledgement"]
+    assert (acked["kind"], acked["by"], acked["note"], acked["until"]) == (
+        "acknowledged",
+        "asha",
+        "closing tonight",
+        None,
+    )
+    if rest:
+        snoozed = rows[rest[0]["instrument"]]["acknowledgement"]
+        assert snoozed["kind"] == "snoozed" and snoozed["until"] is not None and snoozed["by"] == "asha"
+    assert main([*base, "status", "--strict"]) == 1
+    table = capsys.readouterr().out
+    assert "acknowledged by asha" in table and "note: closing tonight" in table

@@ -43,9 +43,10 @@ ROW_KEYS = {
     "status",
     "since",
     "hint",
+    "acknowledgement",
 }
 EVENT_KEYS = {"at", "account", "instrument", "kind", "detail"}
-DECIMAL_FIELDS = ROW_KEYS - {"account", "instrument", "status", "since", "hint"}
+DECIMAL_FIELDS = ROW_KEYS - {"account", "instrument", "status", "since", "hint", "acknowledgement"}
 DECIMAL = re.compile(r"^-?\d+(\.\d+)?$")
 ISO_WITH_OFFSET = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?[+-]\d\d:\d\d$")
 STATUSES = {
@@ -670,6 +671,7 @@ async def test_the_daemon_syncs_prints_events_and_stops_on_sigterm(project: Proj
     assert code == 0, errors
     assert "Traceback" not in errors
     assert lines[0].startswith("position-sync daemon: 1 account(s)")
+    assert "syncing until stopped with Ctrl+C or SIGTERM" in lines[0]
     assert any(
         re.search(r" sim NSE:INFY mismatch_detected: qty_mismatch: broker 120, book 100$", x) for x in lines
     )
@@ -797,7 +799,7 @@ def _rounding_rows() -> list[Any]:
 
 
 def test_computed_figures_are_rounded_in_json_and_prices_keep_their_digits() -> None:
-    from position_sync.cli import row_json
+    from position_sync.cli_output import row_json
 
     gold, spx = (row_json(row) for row in _rounding_rows())
     assert gold["realised_pnl"] == "-631.3"
@@ -812,7 +814,7 @@ def test_text_output_pads_occ_symbols_and_rounds_pnl_in_events(capsys: pytest.Ca
     from decimal import Decimal
 
     from position_sync.app.domain import Event, EventKind
-    from position_sync.cli import event_json, print_table
+    from position_sync.cli_output import event_json, print_table
 
     at = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
     closed = Event(
@@ -839,3 +841,68 @@ def test_the_window_shows_the_same_figures() -> None:
     assert fmt_money(shown.broker_avg, "INR") == "₹801.10"
     assert instrument_label(spx.instrument) == "OPT:SPX   200117P03205000"
     assert instrument_label("NFO:NIFTY25O0725150CE") == "NFO:NIFTY25O0725150CE"
+
+
+def test_a_book_file_missing_before_any_good_read_is_a_config_mistake(project: Project) -> None:
+    """A typo in a book's path is exit 3 at the first sync; once the account was read, the same
+    missing file is an outage (stale, exit 2) and nothing is judged on it."""
+    project.write(broker_steps=[{"positions": []}], book=[])
+    project.book.unlink()
+    line = one_line_error(
+        cli("--config", project.config, "--data-dir", project.data_dir, "sync", "--once"),
+        "books.",
+        "which does not exist",
+        "never read it",
+    )
+    assert str(project.book) in line
+    write_book(project.book, [])
+    assert cli("--config", project.config, "--data-dir", project.data_dir, "sync", "--once").code == 0
+    project.book.unlink()
+    later = cli("--config", project.config, "--data-dir", project.data_dir, "sync", "--once", "--json")
+    assert later.code == 2, later.stderr
+    assert later.json["accounts"][0]["state"] == "stale"
+
+
+def test_event_filters_naming_nothing_are_refused_with_what_there_is(project: Project) -> None:
+    project.write(broker_steps=[broker()], book=BOOK)
+    sync(project)
+    base = ("--config", project.config, "--data-dir", project.data_dir, "events")
+    line = one_line_error(cli(*base, "--account", "sm"), "--account", "'sm'", "sim", "did you mean 'sim'")
+    assert "accounts: sim" in line
+    kinds = one_line_error(cli(*base, "--kind", "phantom"), "--kind", "'phantom'", "phantom_detected")
+    assert "closed" in kinds and "sync_failed" in kinds
+    assert cli(*base, "--account", "sim", "--kind", "opened").code == 0
+
+
+def test_a_typo_among_an_accounts_keys_is_refused_by_every_command(project: Project) -> None:
+    project.write(broker_steps=[broker()], book=BOOK, account={"intervall": 5})
+    for command in (("status",), ("sync", "--once")):
+        one_line_error(
+            cli("--config", project.config, "--data-dir", project.data_dir, *command),
+            "accounts.sim.intervall",
+            "did you mean 'interval'",
+        )
+
+
+def test_the_human_tables_show_prices_pnl_local_times_and_how_long_a_row_is_stale(project: Project) -> None:
+    project.write(broker_steps=[broker(), "network"], book=BOOK)
+    base = ("--config", project.config, "--data-dir", project.data_dir)
+    good = cli(*base, "sync", "--once")
+    assert good.code == 0, good.stderr
+    header = next(line for line in good.stdout.splitlines() if line.startswith("ACCOUNT"))
+    assert header.split() == [
+        "ACCOUNT", "INSTRUMENT", "BROKER", "LOCAL", "DIFF", "BROKER", "AVG", "LOCAL", "AVG",
+        "LAST", "UNREALISED", "REALISED", "STATUS", "HINT",
+    ]  # fmt: skip
+    nifty = next(line for line in good.stdout.splitlines() if "NIFTY26NOVFUT" in line)
+    assert "24,610" in nifty and "8,250" in nifty  # last price and unrealised P&L
+    failed = cli(*base, "sync", "--once")
+    assert failed.code == 2
+    account = failed.stdout.splitlines()[0]
+    assert account.startswith("sim: stale — ") and "((" not in account and "))" not in account
+    # Local time to the second, no microseconds, no offset: what a clock on the wall says.
+    assert re.search(r"; last good sync \d{4}-\d\d-\d\d \d\d:\d\d:\d\d$", account), account
+    stale = next(line for line in failed.stdout.splitlines() if "NSE:INFY" in line)
+    assert re.search(r"stale \d+ s, was match", stale), stale
+    status = cli(*base, "status")
+    assert status.code == 2 and "stale" in status.stdout and "LAST" in status.stdout

@@ -115,7 +115,9 @@ def test_relative_paths_follow_the_config_file_not_the_working_directory(
 
 
 def test_broker_defaults_apply_and_the_file_overrides_them(tmp_path: Path) -> None:
-    text = MINIMAL.replace('broker = "simulated"', 'broker = "ibkr"')
+    text = MINIMAL.replace('broker = "simulated"', 'broker = "ibkr"').replace(
+        'scenario = "scenario.toml"\n', ""
+    )
     settings = load_settings(write_minimal(tmp_path / "conf", text))
     assert settings.accounts[0].interval == 30.0
     assert settings.accounts[0].price_tolerance_rel == Decimal("0.005")
@@ -126,7 +128,9 @@ def test_broker_defaults_apply_and_the_file_overrides_them(tmp_path: Path) -> No
 
 
 def test_tuning_fields_and_broker_options(tmp_path: Path) -> None:
-    text = MINIMAL + (
+    text = MINIMAL.replace('broker = "simulated"', 'broker = "kite"').replace(
+        'scenario = "scenario.toml"\n', ""
+    ) + (
         'interval = 2.5\ntimeout = 0.2\nconfirm_syncs = 3\nsettle_seconds = 0\nprice_tolerance_abs = "0.05"\n'
         'mass_change_fraction = 0.25\nmass_change_min = 5\naliases = { "NIFTY FUT" = "NFO:NIFTY26NOVFUT" }\n'
         'api_key = "kitekey"\naccess_token_env = "KITE_TOKEN"\n'

@@ -78,6 +78,17 @@ class FileBook:
         self._stat: str | None = None
         self._token: str | None = None
 
+    def missing_source(self) -> str | None:
+        """Why the book cannot be there at all (its file does not exist), or None.
+
+        Asked before the first sync of its accounts: a file missing then is a mistake in the
+        config (a typo in ``path``), not an outage; once an account was read, a vanished file is
+        a failed read like any other (the account goes stale, nothing is judged on it).
+        """
+        if self.path.exists():
+            return None
+        return f"names {self.path}, which does not exist"
+
     def _fail(self, where: str, cause: str) -> ReadError:
         place = f"{self.path}{' ' + where if where else ''}"
         return ReadError(ReadErrorKind.SOURCE, f"book '{self.id}': {place}: {cause}")

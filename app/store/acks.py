@@ -11,6 +11,7 @@ added (a "clear" is a record too), so the row's history shows who said what and 
 
 from __future__ import annotations
 
+import getpass
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -44,6 +45,7 @@ class Acknowledgement:
     until: datetime | None = None
     status: str | None = None
     fingerprint: str | None = None
+    by: str | None = None
 
     @property
     def key(self) -> Key:
@@ -143,9 +145,18 @@ def records(store: Store, account: str, instrument: str) -> list[Acknowledgement
         return [_record(r) for r in connection.execute(query)]
 
 
+def local_user() -> str | None:
+    """The name of the user this process runs as, recorded with what they acknowledge."""
+    try:
+        return getpass.getuser()[:100] or None
+    except (KeyError, OSError):  # no passwd entry and no LOGNAME/USER (a bare container)
+        return None
+
+
 def _add(store: Store, **values: Any) -> Acknowledgement:
     values = {**values, "at": iso(values["at"]), "until": iso(values.get("until"))}
     values.setdefault("note", "")
+    values.setdefault("by", local_user())
     with store.engine.begin() as connection:
         inserted = connection.execute(acknowledgements.insert().values(**values)).inserted_primary_key
         assert inserted is not None
@@ -167,4 +178,5 @@ def _record(record: Any) -> Acknowledgement:
         until=from_iso(record.until),
         status=record.status,
         fingerprint=record.fingerprint,
+        by=record.by,
     )

@@ -124,6 +124,7 @@ acknowledgements = Table(
     Column("note", Text, nullable=False, default=""),
     Column("status", String(20)),
     Column("fingerprint", Text),
+    Column("by", String(100)),  # migration 0005: the user who wrote the record
 )
 
 # Per-sync figures of one account for the history charts (migration 0003): gross exposure and

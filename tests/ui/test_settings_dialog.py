@@ -197,7 +197,7 @@ broker = "simulated"
 scenario = "scenario.toml"
 book = "bot-api"
 currency = "USD"
-team_note = "kept as written"
+mass_change_min = 5
 
 [store]
 url = "sqlite:////tmp/never-opened.db"
@@ -251,7 +251,7 @@ def test_sql_and_http_books_survive_an_unchanged_save(
         "5",
     )
     dialog.account_list.setCurrentRow(1)
-    assert "team_note" in dialog.a_options.toPlainText()  # shown, and kept
+    assert "mass_change_min" in dialog.a_options.toPlainText()  # shown, and kept
     dialog.account_list.setCurrentRow(0)
     assert save(qloop, dialog), dialog.error.text()
     assert tomllib.loads(config.read_text(encoding="utf-8")) == tomllib.loads(MIXED)
