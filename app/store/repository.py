@@ -30,7 +30,7 @@ from position_sync.app.store.codec import from_iso, iso, material, row_record, r
 from position_sync.app.store.engine import StoreError, make_engine, migrate, sqlite_url
 from position_sync.app.store.foreign import refuse_foreign
 from position_sync.app.store.identity import sqlite_file
-from position_sync.app.store.metrics import last_point, metrics_of, metrics_record
+from position_sync.app.store.metrics import Metrics, last_point, metrics_of, metrics_record
 from position_sync.app.store.models import (
     account_state,
     closed_positions,
@@ -186,74 +186,25 @@ class Store:
         stamp = iso(finished_at)
         assert stamp is not None
         saved = self._saved.get(account, {})
-        # Comprehensions and set operations rather than a Python loop with property calls: on a
-        # 10,000-row account where nothing changed this bookkeeping is most of the save.
-        changed = [
-            row for key, row in outcome.rows.items() if (old := saved.get(key)) is not row and old != row
-        ]
-        gone = list(saved.keys() - outcome.rows.keys())
-        memory = outcome.memory
-        problems = _count_problems(outcome.rows.values())
-        outcome_name = "held" if outcome.held else memory.state.value
+        changed, gone = _row_changes(saved, outcome.rows)
         # The chart figures of a good sync; unchanged rows cannot change them, so a sync where
         # nothing changed skips the pass over its rows.
-        charting = memory.state is AccountState.OK and bool(changed or gone or account not in self._points)
+        charting = outcome.memory.state is AccountState.OK and bool(
+            changed or gone or account not in self._points
+        )
         metrics = metrics_of(outcome.rows.values()) if charting else None
-        point = self._points.get(account)
         try:
             with self.engine.begin() as connection:
-                run_id = connection.execute(
-                    sync_runs.insert().values(
-                        account=account,
-                        started_at=iso(started_at),
-                        finished_at=stamp,
-                        outcome=outcome_name,
-                        error=memory.error,
-                        rows=len(outcome.rows),
-                        problems=problems,
-                        events=len(outcome.events),
-                    )
-                ).inserted_primary_key
-                assert run_id is not None
-                run_id = run_id[0]
-                if changed:
-                    records = [row_record(row, stamp) for row in changed]
-                    _executemany(connection, self._upsert_rows(connection.dialect.name), records)
-                    history = [
-                        _history_record(row, run_id, stamp)
-                        for row in changed
-                        if (old := saved.get(row.instrument)) is None or material(old) != material(row)
-                    ]
-                    if history:
-                        _executemany(connection, row_history.insert(), history)
-                if gone:
-                    connection.execute(
-                        delete(current_rows).where(
-                            and_(
-                                current_rows.c.account == account,
-                                current_rows.c.instrument.in_(gone),
-                            )
-                        )
-                    )
-                if outcome.events:
-                    connection.execute(events.insert(), [event_record(e, run_id) for e in outcome.events])
-                if outcome.closed:
-                    connection.execute(closed_positions.insert(), [_closed_record(c) for c in outcome.closed])
-                if metrics is not None:
-                    if account not in self._points:
-                        point = last_point(connection, account)
-                    if metrics.point != point:
-                        connection.execute(
-                            sync_metrics.insert().values(
-                                **metrics_record(account, run_id, finished_at, metrics)
-                            )
-                        )
-                        point = metrics.point
-                self._save_account(connection, account, memory, stamp, learned)
+                run_id = _insert_run(connection, account, outcome, started_at, stamp)
+                _write_rows(connection, account, changed, gone, saved, run_id, stamp)
+                _write_events(connection, outcome, run_id)
+                point = self._write_chart_point(connection, account, run_id, finished_at, metrics)
+                self._save_account(connection, account, outcome.memory, stamp, learned)
         except SQLAlchemyError as exc:
             raise StoreError(
                 f"saving the sync of {account} to {_safe(self.url)} failed: {_cause(exc)}"
             ) from None
+        # Only now that the transaction committed: a failed save leaves the caches as they were.
         if metrics is not None:
             self._points[account] = point
         saved = self._saved.setdefault(account, saved)
@@ -261,16 +212,31 @@ class Store:
             del saved[key]
         for row in changed:
             saved[row.instrument] = row
-        return int(run_id)
+        return run_id
 
-    @staticmethod
-    def _upsert_rows(dialect: str) -> Any:
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        statement = insert(current_rows)
-        return statement.on_conflict_do_update(
-            index_elements=[current_rows.c.account, current_rows.c.instrument],
-            set_={name: statement.excluded[name] for name in _UPDATE_COLUMNS},
-        )
+    def _write_chart_point(
+        self,
+        connection: Connection,
+        account: str,
+        run_id: int,
+        finished_at: datetime,
+        metrics: Metrics | None,
+    ) -> tuple[Decimal, Decimal] | None:
+        """Record the sync's chart point when it moved; the account's last point afterwards.
+
+        The chart draws lines between points, so a point equal to the last one adds nothing.
+        """
+        point = self._points.get(account)
+        if metrics is None:
+            return point
+        if account not in self._points:
+            point = last_point(connection, account)
+        if metrics.point != point:
+            connection.execute(
+                sync_metrics.insert().values(**metrics_record(account, run_id, finished_at, metrics))
+            )
+            point = metrics.point
+        return point
 
     def _save_account(
         self, connection: Any, account: str, memory: AccountMemory, stamp: str, learned: dict[str, str] | None
@@ -378,6 +344,84 @@ class Store:
     def count_history(self) -> int:
         with self.engine.connect() as connection:
             return int(connection.execute(select(func.count()).select_from(row_history)).scalar_one())
+
+
+def _row_changes(saved: dict[str, Row], rows: dict[str, Row]) -> tuple[list[Row], list[str]]:
+    """The rows to write and the instruments to delete, against the rows as last saved.
+
+    Comprehensions and set operations rather than a Python loop with property calls: on a
+    10,000-row account where nothing changed this bookkeeping is most of the save. Identity
+    first: reconcile hands back the previous object for an unchanged row.
+    """
+    changed = [row for key, row in rows.items() if (old := saved.get(key)) is not row and old != row]
+    gone = list(saved.keys() - rows.keys())
+    return changed, gone
+
+
+def _insert_run(
+    connection: Connection, account: str, outcome: Outcome, started_at: datetime, stamp: str
+) -> int:
+    """The sync's own record, whose id every event and history record of it points to."""
+    memory = outcome.memory
+    inserted = connection.execute(
+        sync_runs.insert().values(
+            account=account,
+            started_at=iso(started_at),
+            finished_at=stamp,
+            outcome="held" if outcome.held else memory.state.value,
+            error=memory.error,
+            rows=len(outcome.rows),
+            problems=_count_problems(outcome.rows.values()),
+            events=len(outcome.events),
+        )
+    ).inserted_primary_key
+    assert inserted is not None
+    return int(inserted[0])
+
+
+def _write_rows(
+    connection: Connection,
+    account: str,
+    changed: list[Row],
+    gone: list[str],
+    saved: dict[str, Row],
+    run_id: int,
+    stamp: str,
+) -> None:
+    """Upsert the changed rows, with a history record where something material changed; delete the gone."""
+    if changed:
+        records = [row_record(row, stamp) for row in changed]
+        _executemany(connection, _upsert_rows(connection.dialect.name), records)
+        history = [
+            _history_record(row, run_id, stamp)
+            for row in changed
+            if (old := saved.get(row.instrument)) is None or material(old) != material(row)
+        ]
+        if history:
+            _executemany(connection, row_history.insert(), history)
+    if gone:
+        connection.execute(
+            delete(current_rows).where(
+                and_(current_rows.c.account == account, current_rows.c.instrument.in_(gone))
+            )
+        )
+
+
+def _upsert_rows(dialect: str) -> Any:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(current_rows)
+    return statement.on_conflict_do_update(
+        index_elements=[current_rows.c.account, current_rows.c.instrument],
+        set_={name: statement.excluded[name] for name in _UPDATE_COLUMNS},
+    )
+
+
+def _write_events(connection: Connection, outcome: Outcome, run_id: int) -> None:
+    """The sync's events, and the positions it closed (archived with their P&L)."""
+    if outcome.events:
+        connection.execute(events.insert(), [event_record(e, run_id) for e in outcome.events])
+    if outcome.closed:
+        connection.execute(closed_positions.insert(), [_closed_record(c) for c in outcome.closed])
 
 
 def _executemany(connection: Connection, statement: ClauseElement, records: list[dict[str, Any]]) -> None:
