@@ -1,16 +1,17 @@
 """The store's operations: load what reconciliation remembers, save one sync, read the picture.
 
 Blocking by design: the sync worker runs every call on one dedicated thread, so the event loop
-(and the window) never waits on the disk. Saving a sync is one transaction, and the in-memory
-copy of the saved rows is updated only after it commits, so a crash mid-save leaves the previous
-picture whole on disk and in memory.
+(and the window) never waits on the disk. Saving a sync is one transaction, compared against the
+rows the caller last saved: the worker's memory, which it replaces only after the save committed,
+so a crash mid-save leaves the previous picture whole on disk and in memory, and the store keeps
+no second copy of it.
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -90,12 +91,8 @@ class Store:
             raise
         except (SQLAlchemyError, OSError) as exc:
             raise StoreError(f"the store at {_safe(url)} cannot be opened: {_cause(exc)}") from None
-        # The rows as last committed, by account then instrument: a save compares against them
-        # (by identity first: reconcile hands back the previous object for an unchanged row).
-        self._saved: dict[str, dict[str, Row]] = {}
-        self._loaded = False
-        # Each account's last recorded chart point (exposure, unrealised P&L), like ``_saved``
-        # owned by the saving thread; a missing entry is read from the table on first use.
+        # Each account's last recorded chart point (exposure, unrealised P&L), owned by the saving
+        # thread; a missing entry is read from the table on first use.
         self._points: dict[str, tuple[Decimal, Decimal] | None] = {}
 
     @classmethod
@@ -118,16 +115,6 @@ class Store:
 
     # -- loading ---------------------------------------------------------------------------
 
-    def load_rows(self) -> list[Row]:
-        """Read the current rows and make them the save cache (the worker's start-up path)."""
-        rows = self.rows()
-        saved: dict[str, dict[str, Row]] = {}
-        for row in rows:
-            saved.setdefault(row.account, {})[row.instrument] = row
-        self._saved = saved
-        self._loaded = True
-        return rows
-
     def account_statuses(self) -> dict[str, AccountStatus]:
         with self.engine.connect() as connection:
             result = connection.execute(select(account_state))
@@ -145,7 +132,7 @@ class Store:
 
     def load_memories(self) -> tuple[dict[str, AccountMemory], dict[str, dict[str, str]]]:
         """What each account's next reconciliation continues from, and its learned aliases."""
-        rows = self.load_rows()
+        rows = self.rows()
         by_account: dict[str, dict[str, Row]] = {}
         for row in rows:
             by_account.setdefault(row.account, {})[row.instrument] = row
@@ -179,22 +166,27 @@ class Store:
         started_at: datetime,
         finished_at: datetime,
         learned: dict[str, str] | None = None,
+        *,
+        previous: Mapping[str, Row] | None = None,
     ) -> int:
-        """Write one sync in one transaction: only rows that changed, history only when material."""
-        if not self._loaded:
-            self.load_rows()
+        """Write one sync in one transaction: only rows that changed, history only when material.
+
+        ``previous`` is the account's rows as its last committed save left them, what the sync
+        worker's memory holds: the save compares against them. Without them (a one-off save, a
+        test) they are read from the table, in the same transaction.
+        """
         stamp = iso(finished_at)
         assert stamp is not None
-        saved = self._saved.get(account, {})
-        changed, gone = _row_changes(saved, outcome.rows)
-        # The chart figures of a good sync; unchanged rows cannot change them, so a sync where
-        # nothing changed skips the pass over its rows.
-        charting = outcome.memory.state is AccountState.OK and bool(
-            changed or gone or account not in self._points
-        )
-        metrics = metrics_of(outcome.rows.values()) if charting else None
         try:
             with self.engine.begin() as connection:
+                saved = previous if previous is not None else _stored_rows(connection, account)
+                changed, gone = _row_changes(saved, outcome.rows)
+                # The chart figures of a good sync; unchanged rows cannot change them, so a sync
+                # where nothing changed skips the pass over its rows.
+                charting = outcome.memory.state is AccountState.OK and bool(
+                    changed or gone or account not in self._points
+                )
+                metrics = metrics_of(outcome.rows.values()) if charting else None
                 run_id = _insert_run(connection, account, outcome, started_at, stamp)
                 _write_rows(connection, account, changed, gone, saved, run_id, stamp)
                 _write_events(connection, outcome, run_id)
@@ -204,14 +196,9 @@ class Store:
             raise StoreError(
                 f"saving the sync of {account} to {_safe(self.url)} failed: {_cause(exc)}"
             ) from None
-        # Only now that the transaction committed: a failed save leaves the caches as they were.
+        # Only now that the transaction committed: a failed save leaves the last point as it was.
         if metrics is not None:
             self._points[account] = point
-        saved = self._saved.setdefault(account, saved)
-        for key in gone:
-            del saved[key]
-        for row in changed:
-            saved[row.instrument] = row
         return run_id
 
     def _write_chart_point(
@@ -266,7 +253,7 @@ class Store:
     # -- reading ---------------------------------------------------------------------------
 
     def rows(self) -> list[Row]:
-        """The current rows as stored, leaving the save cache alone: safe from any thread."""
+        """The current rows as stored: safe from any thread."""
         with self.engine.connect() as connection:
             result = connection.execute(select(current_rows))
             return rows_from_records(list(result.keys()), result)
@@ -346,7 +333,13 @@ class Store:
             return int(connection.execute(select(func.count()).select_from(row_history)).scalar_one())
 
 
-def _row_changes(saved: dict[str, Row], rows: dict[str, Row]) -> tuple[list[Row], list[str]]:
+def _stored_rows(connection: Connection, account: str) -> dict[str, Row]:
+    """The account's rows as the table holds them, for a caller that did not hand its own."""
+    result = connection.execute(select(current_rows).where(current_rows.c.account == account))
+    return {row.instrument: row for row in rows_from_records(list(result.keys()), result)}
+
+
+def _row_changes(saved: Mapping[str, Row], rows: dict[str, Row]) -> tuple[list[Row], list[str]]:
     """The rows to write and the instruments to delete, against the rows as last saved.
 
     Comprehensions and set operations rather than a Python loop with property calls: on a
@@ -384,7 +377,7 @@ def _write_rows(
     account: str,
     changed: list[Row],
     gone: list[str],
-    saved: dict[str, Row],
+    saved: Mapping[str, Row],
     run_id: int,
     stamp: str,
 ) -> None:
