@@ -228,13 +228,14 @@ class Part(NamedTuple):
         )
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class Row:
     """One instrument of one account after reconciliation.
 
     Treated as immutable (build a new one, or ``dataclasses.replace``), but not declared frozen:
     a frozen dataclass takes several times longer to construct, and a sync builds one per
-    instrument, 100,000 of them on a large account.
+    instrument, 100,000 of them on a large account. Keyword-only: twenty-one fields are too many
+    to pass by position without one day swapping two of the same type.
 
     ``streak`` counts consecutive good syncs in the current problem; ``confirmed`` is set once
     its event went out, so the event is reported once and its resolution only if it was.

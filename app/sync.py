@@ -323,10 +323,14 @@ class SyncWorker:
             if not isinstance(broker, ReadError) and not isinstance(book, ReadError):
                 broker_keyed, book_keyed = _key_sides(state.resolver, broker, book)
             now = self._clock()
-            outcome = reconcile(account.id, broker_keyed, book_keyed, state.memory, settings, now)
+            memory = state.memory
+            outcome = reconcile(account.id, broker_keyed, book_keyed, memory, settings, now)
             if not isinstance(broker, ReadError) and not isinstance(book, ReadError):
                 state.resolver.forget_except(set(outcome.rows))
-            run_id = self.store.save(account.id, outcome, started, now, dict(state.resolver.learned))
+            # The store compares against the memory reconciled from: the rows as last saved.
+            run_id = self.store.save(
+                account.id, outcome, started, now, dict(state.resolver.learned), previous=memory.rows
+            )
             return outcome, run_id
 
         outcome, run_id = await self._in_db(judge_and_save)
@@ -364,9 +368,11 @@ class SyncWorker:
         outcome = failed(account.id, error, state.memory, now)
         run_id: int | None = None
         if not isinstance(exc, StoreError):
-            recorded = outcome
+            recorded, previous = outcome, state.memory.rows
             try:
-                run_id = await self._in_db(lambda: self.store.save(account.id, recorded, started, now))
+                run_id = await self._in_db(
+                    lambda: self.store.save(account.id, recorded, started, now, previous=previous)
+                )
             except asyncio.CancelledError:
                 raise
             except Exception as again:

@@ -58,7 +58,7 @@ def main() -> None:
             broker, book = sides(quantities, sync)
             now = START + timedelta(minutes=sync)
             outcome = reconcile(ACCOUNT, broker, book, memory, settings, now)
-            store.save(ACCOUNT, outcome, now, now + timedelta(milliseconds=40))
+            store.save(ACCOUNT, outcome, now, now + timedelta(milliseconds=40), previous=memory.rows)
             memory = outcome.memory
         elapsed = time.perf_counter() - began
         counts = {

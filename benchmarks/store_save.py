@@ -1,6 +1,8 @@
 """Saving a 10,000-row picture with ``Store.save``.
 
-Two cases, each the median of several runs in a fresh SQLite file (WAL, synchronous=NORMAL):
+Two cases, each the median of several runs in a fresh SQLite file (WAL, synchronous=NORMAL). As
+the sync worker does, every save is handed the rows saved before it (``previous``), which the
+store compares against:
 
 * nothing changed: the picture just saved is saved again. Goal: under 10 ms. Timed twice: with
   the very same Row objects (what reconcile hands back for an unchanged row) and with equal
@@ -83,16 +85,16 @@ def bench_unchanged(directory: Path, repeat: int) -> tuple[list[float], list[flo
     store = Store.open(directory)
     a = picture(N)
     at = T0
-    store.save(ACCOUNT, outcome(a, at), at, at)
+    store.save(ACCOUNT, outcome(a, at), at, at, previous={})
     history = store.count_history()
     same: list[float] = []
     equal: list[float] = []
     for _ in range(repeat):
         at += timedelta(seconds=1)
-        same.append(time_once(partial(store.save, ACCOUNT, outcome(a, at), at, at)))
+        same.append(time_once(partial(store.save, ACCOUNT, outcome(a, at), at, at, previous=a)))
         copies = {k: copy.copy(r) for k, r in a.items()}
         at += timedelta(seconds=1)
-        equal.append(time_once(partial(store.save, ACCOUNT, outcome(copies, at), at, at)))
+        equal.append(time_once(partial(store.save, ACCOUNT, outcome(copies, at), at, at, previous=a)))
     assert store.count_history() == history  # nothing changed: no history written
     store.close()
     return same, equal
@@ -192,15 +194,15 @@ def bench_changed(root: Path, repeat: int) -> tuple[list[float], list[float]]:
     plain = open_plain(root / "changed-plain")
     pictures = [picture(N), picture(N, quantity_offset=1)]
     at = T0
-    store.save(ACCOUNT, outcome(pictures[0], at), at, at)
+    store.save(ACCOUNT, outcome(pictures[0], at), at, at, previous={})
     plain_save(plain, pictures[0], at)
     history = store.count_history()
     saved: list[float] = []
     floor: list[float] = []
     for i in range(1, repeat + 1):
         at += timedelta(seconds=1)
-        rows = pictures[i % 2]
-        saved.append(time_once(partial(store.save, ACCOUNT, outcome(rows, at), at, at)))
+        rows, before = pictures[i % 2], pictures[(i - 1) % 2]
+        saved.append(time_once(partial(store.save, ACCOUNT, outcome(rows, at), at, at, previous=before)))
         floor.append(time_once(partial(plain_save, plain, rows, at)))
     assert store.count_history() - history == repeat * N  # every row did get a history record
     store.close()

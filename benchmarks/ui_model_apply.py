@@ -38,16 +38,16 @@ def picture(price: Decimal) -> dict[str, Row]:
         status = Status.PHANTOM if i % 100 == 0 else Status.QTY_MISMATCH if i % 100 == 1 else Status.MATCH
         qty = Decimal(i % 500 + 1)
         rows[f"NSE:SYM{i:05d}"] = Row(
-            "big",
-            f"NSE:SYM{i:05d}",
-            status,
-            now,
-            None if status is Status.PHANTOM else qty,
-            qty + (5 if status is Status.QTY_MISMATCH else 0),
-            Decimal("100.5"),
-            Decimal("100.5"),
-            price + Decimal(i % 7),
-            Decimal("12.5"),
+            account="big",
+            instrument=f"NSE:SYM{i:05d}",
+            status=status,
+            since=now,
+            broker_qty=None if status is Status.PHANTOM else qty,
+            local_qty=qty + (5 if status is Status.QTY_MISMATCH else 0),
+            broker_avg=Decimal("100.5"),
+            local_avg=Decimal("100.5"),
+            last_price=price + Decimal(i % 7),
+            unrealised_pnl=Decimal("12.5"),
             currency="INR",
         )
     return rows

@@ -25,7 +25,15 @@ DEMO = Path(__file__).resolve().parents[1] / "resources" / "demo"
 
 
 def phantom(qty: int = 50) -> Row:
-    return Row("demo", "NSE:TCS", Status.PHANTOM, NOW, None, Decimal(qty), confirmed=True)
+    return Row(
+        account="demo",
+        instrument="NSE:TCS",
+        status=Status.PHANTOM,
+        since=NOW,
+        broker_qty=None,
+        local_qty=Decimal(qty),
+        confirmed=True,
+    )
 
 
 def test_migration_0003_creates_the_tables(tmp_path: Path) -> None:

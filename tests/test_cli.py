@@ -774,10 +774,10 @@ def _rounding_rows() -> list[Any]:
     legs = (Part("NRML", Decimal(35), Decimal("801.05")), Part("MIS", Decimal(17), Decimal("801.2")))
     return [
         Row(
-            "kite",
-            "MCX:GOLDGUINEA17DECFUT",
-            Status.UNTRACKED,
-            since,
+            account="kite",
+            instrument="MCX:GOLDGUINEA17DECFUT",
+            status=Status.UNTRACKED,
+            since=since,
             broker_qty=Decimal(52),
             broker_avg=Decimal("801.0961538461538461538461538"),  # the legs' average, a quotient
             last_price=Decimal("800.15"),
@@ -786,10 +786,10 @@ def _rounding_rows() -> list[Any]:
             broker_parts=legs,
         ),
         Row(
-            "ib",
-            "OPT:SPX 200117P03205000",
-            Status.MATCH,
-            since,
+            account="ib",
+            instrument="OPT:SPX 200117P03205000",
+            status=Status.MATCH,
+            since=since,
             broker_qty=Decimal(-1),
             local_qty=Decimal(-1),
             broker_avg=Decimal("28.10000038"),  # one leg: the broker's own digits stay

@@ -12,7 +12,15 @@ NOW = datetime(2026, 11, 21, 9, 30, tzinfo=UTC)
 
 
 def phantom(instrument: str, *, confirmed: bool = True, account: str = "kite") -> Row:
-    return Row(account, instrument, Status.PHANTOM, NOW, None, Decimal(50), confirmed=confirmed)
+    return Row(
+        account=account,
+        instrument=instrument,
+        status=Status.PHANTOM,
+        since=NOW,
+        broker_qty=None,
+        local_qty=Decimal(50),
+        confirmed=confirmed,
+    )
 
 
 def detected(instrument: str, account: str = "kite") -> Event:
@@ -53,7 +61,16 @@ def test_a_burst_is_grouped_into_one_message() -> None:
 def test_several_accounts_and_kinds_at_once_become_one_message() -> None:
     policy = NotifyPolicy()
     policy.offer("a", AccountState.OK, {"X": phantom("X", account="a")}, [detected("X", "a")])
-    closed = Row("b", "Y", Status.CLOSED, NOW, Decimal(0), None, realised_pnl=Decimal(450), currency="INR")
+    closed = Row(
+        account="b",
+        instrument="Y",
+        status=Status.CLOSED,
+        since=NOW,
+        broker_qty=Decimal(0),
+        local_qty=None,
+        realised_pnl=Decimal(450),
+        currency="INR",
+    )
     policy.offer(
         "b",
         AccountState.OK,
@@ -71,7 +88,15 @@ def test_several_accounts_and_kinds_at_once_become_one_message() -> None:
 
 
 def test_closed_carries_its_realised_pnl() -> None:
-    closed = Row("kite", "SBIN", Status.CLOSED, NOW, Decimal(0), None, realised_pnl=Decimal(450))
+    closed = Row(
+        account="kite",
+        instrument="SBIN",
+        status=Status.CLOSED,
+        since=NOW,
+        broker_qty=Decimal(0),
+        local_qty=None,
+        realised_pnl=Decimal(450),
+    )
     policy = NotifyPolicy(currency_of=lambda _a: "INR")
     policy.offer(
         "kite",
@@ -161,7 +186,14 @@ def test_a_snoozed_problem_that_resolved_meanwhile_stays_quiet() -> None:
     policy = NotifyPolicy(muted=clock.muted)
     policy.offer("kite", AccountState.OK, {"TCS": phantom("TCS")}, [detected("TCS")])
     resolved = Event(NOW, "kite", EventKind.PHANTOM_RESOLVED, "TCS", "")
-    matched = Row("kite", "TCS", Status.MATCH, NOW, Decimal(50), Decimal(50))
+    matched = Row(
+        account="kite",
+        instrument="TCS",
+        status=Status.MATCH,
+        since=NOW,
+        broker_qty=Decimal(50),
+        local_qty=Decimal(50),
+    )
     policy.offer("kite", AccountState.OK, {"TCS": matched}, [resolved])
     clock.now = NOW + timedelta(hours=2)
     assert policy.release() == [] and policy.flush() == []
@@ -179,7 +211,15 @@ def test_a_stale_sync_during_the_snooze_keeps_the_detection() -> None:
 
 def test_mismatch_details_read_as_words() -> None:
     policy = NotifyPolicy(kinds={EventKind.MISMATCH_DETECTED})
-    row = Row("kite", "INFY", Status.PRICE_MISMATCH, NOW, Decimal(100), Decimal(100), confirmed=True)
+    row = Row(
+        account="kite",
+        instrument="INFY",
+        status=Status.PRICE_MISMATCH,
+        since=NOW,
+        broker_qty=Decimal(100),
+        local_qty=Decimal(100),
+        confirmed=True,
+    )
     event = Event(NOW, "kite", EventKind.MISMATCH_DETECTED, "INFY", "price_mismatch: broker 100, book 100")
     policy.offer("kite", AccountState.OK, {"INFY": row}, [event])
     (message,) = policy.flush()

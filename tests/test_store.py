@@ -334,6 +334,19 @@ def test_rows_that_disappear_are_deleted_but_their_history_and_close_stay(
     assert store.history("other", "NFO:A")
 
 
+def test_a_save_handed_the_rows_it_last_saved_compares_against_them(store: Store, tmp_path: Path) -> None:
+    """The sync worker hands its memory; the store keeps no copy of its own and reads none."""
+    first = outcome([make_row("NFO:A"), make_row("NFO:B")])
+    store.save("acct", first, T0, T0, previous={})
+    second = outcome([make_row("NFO:A", broker_qty=Decimal(15), status=Status.QTY_MISMATCH)])
+    store.save("acct", second, T0, T0 + timedelta(minutes=1), previous=first.rows)
+    assert fresh_rows(tmp_path / "store") == second.rows
+    assert [h.broker_qty for h in store.history("acct", "NFO:A")] == [Decimal(10), Decimal(15)]
+    history = store.count_history()
+    store.save("acct", second, T0, T0 + timedelta(minutes=2), previous=second.rows)
+    assert store.count_history() == history
+
+
 def test_a_stale_sync_is_recorded_with_its_state(store: Store) -> None:
     save(store, outcome([make_row("NFO:A")]))
     stale_row = replace(make_row("NFO:A"), status=Status.STALE, previous_status=Status.MATCH)

@@ -1,16 +1,17 @@
 """The store's operations: load what reconciliation remembers, save one sync, read the picture.
 
 Blocking by design: the sync worker runs every call on one dedicated thread, so the event loop
-(and the window) never waits on the disk. Saving a sync is one transaction, and the in-memory
-copy of the saved rows is updated only after it commits, so a crash mid-save leaves the previous
-picture whole on disk and in memory.
+(and the window) never waits on the disk. Saving a sync is one transaction, compared against the
+rows the caller last saved: the worker's memory, which it replaces only after the save committed,
+so a crash mid-save leaves the previous picture whole on disk and in memory, and the store keeps
+no second copy of it.
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -30,7 +31,7 @@ from position_sync.app.store.codec import from_iso, iso, material, row_record, r
 from position_sync.app.store.engine import StoreError, make_engine, migrate, sqlite_url
 from position_sync.app.store.foreign import refuse_foreign
 from position_sync.app.store.identity import sqlite_file
-from position_sync.app.store.metrics import last_point, metrics_of, metrics_record
+from position_sync.app.store.metrics import Metrics, last_point, metrics_of, metrics_record
 from position_sync.app.store.models import (
     account_state,
     closed_positions,
@@ -90,12 +91,8 @@ class Store:
             raise
         except (SQLAlchemyError, OSError) as exc:
             raise StoreError(f"the store at {_safe(url)} cannot be opened: {_cause(exc)}") from None
-        # The rows as last committed, by account then instrument: a save compares against them
-        # (by identity first: reconcile hands back the previous object for an unchanged row).
-        self._saved: dict[str, dict[str, Row]] = {}
-        self._loaded = False
-        # Each account's last recorded chart point (exposure, unrealised P&L), like ``_saved``
-        # owned by the saving thread; a missing entry is read from the table on first use.
+        # Each account's last recorded chart point (exposure, unrealised P&L), owned by the saving
+        # thread; a missing entry is read from the table on first use.
         self._points: dict[str, tuple[Decimal, Decimal] | None] = {}
 
     @classmethod
@@ -118,16 +115,6 @@ class Store:
 
     # -- loading ---------------------------------------------------------------------------
 
-    def load_rows(self) -> list[Row]:
-        """Read the current rows and make them the save cache (the worker's start-up path)."""
-        rows = self.rows()
-        saved: dict[str, dict[str, Row]] = {}
-        for row in rows:
-            saved.setdefault(row.account, {})[row.instrument] = row
-        self._saved = saved
-        self._loaded = True
-        return rows
-
     def account_statuses(self) -> dict[str, AccountStatus]:
         with self.engine.connect() as connection:
             result = connection.execute(select(account_state))
@@ -145,7 +132,7 @@ class Store:
 
     def load_memories(self) -> tuple[dict[str, AccountMemory], dict[str, dict[str, str]]]:
         """What each account's next reconciliation continues from, and its learned aliases."""
-        rows = self.load_rows()
+        rows = self.rows()
         by_account: dict[str, dict[str, Row]] = {}
         for row in rows:
             by_account.setdefault(row.account, {})[row.instrument] = row
@@ -179,98 +166,64 @@ class Store:
         started_at: datetime,
         finished_at: datetime,
         learned: dict[str, str] | None = None,
+        *,
+        previous: Mapping[str, Row] | None = None,
     ) -> int:
-        """Write one sync in one transaction: only rows that changed, history only when material."""
-        if not self._loaded:
-            self.load_rows()
+        """Write one sync in one transaction: only rows that changed, history only when material.
+
+        ``previous`` is the account's rows as its last committed save left them, what the sync
+        worker's memory holds: the save compares against them. Without them (a one-off save, a
+        test) they are read from the table, in the same transaction.
+        """
         stamp = iso(finished_at)
         assert stamp is not None
-        saved = self._saved.get(account, {})
-        # Comprehensions and set operations rather than a Python loop with property calls: on a
-        # 10,000-row account where nothing changed this bookkeeping is most of the save.
-        changed = [
-            row for key, row in outcome.rows.items() if (old := saved.get(key)) is not row and old != row
-        ]
-        gone = list(saved.keys() - outcome.rows.keys())
-        memory = outcome.memory
-        problems = _count_problems(outcome.rows.values())
-        outcome_name = "held" if outcome.held else memory.state.value
-        # The chart figures of a good sync; unchanged rows cannot change them, so a sync where
-        # nothing changed skips the pass over its rows.
-        charting = memory.state is AccountState.OK and bool(changed or gone or account not in self._points)
-        metrics = metrics_of(outcome.rows.values()) if charting else None
-        point = self._points.get(account)
         try:
             with self.engine.begin() as connection:
-                run_id = connection.execute(
-                    sync_runs.insert().values(
-                        account=account,
-                        started_at=iso(started_at),
-                        finished_at=stamp,
-                        outcome=outcome_name,
-                        error=memory.error,
-                        rows=len(outcome.rows),
-                        problems=problems,
-                        events=len(outcome.events),
-                    )
-                ).inserted_primary_key
-                assert run_id is not None
-                run_id = run_id[0]
-                if changed:
-                    records = [row_record(row, stamp) for row in changed]
-                    _executemany(connection, self._upsert_rows(connection.dialect.name), records)
-                    history = [
-                        _history_record(row, run_id, stamp)
-                        for row in changed
-                        if (old := saved.get(row.instrument)) is None or material(old) != material(row)
-                    ]
-                    if history:
-                        _executemany(connection, row_history.insert(), history)
-                if gone:
-                    connection.execute(
-                        delete(current_rows).where(
-                            and_(
-                                current_rows.c.account == account,
-                                current_rows.c.instrument.in_(gone),
-                            )
-                        )
-                    )
-                if outcome.events:
-                    connection.execute(events.insert(), [event_record(e, run_id) for e in outcome.events])
-                if outcome.closed:
-                    connection.execute(closed_positions.insert(), [_closed_record(c) for c in outcome.closed])
-                if metrics is not None:
-                    if account not in self._points:
-                        point = last_point(connection, account)
-                    if metrics.point != point:
-                        connection.execute(
-                            sync_metrics.insert().values(
-                                **metrics_record(account, run_id, finished_at, metrics)
-                            )
-                        )
-                        point = metrics.point
-                self._save_account(connection, account, memory, stamp, learned)
+                saved = previous if previous is not None else _stored_rows(connection, account)
+                changed, gone = _row_changes(saved, outcome.rows)
+                # The chart figures of a good sync; unchanged rows cannot change them, so a sync
+                # where nothing changed skips the pass over its rows.
+                charting = outcome.memory.state is AccountState.OK and bool(
+                    changed or gone or account not in self._points
+                )
+                metrics = metrics_of(outcome.rows.values()) if charting else None
+                run_id = _insert_run(connection, account, outcome, started_at, stamp)
+                _write_rows(connection, account, changed, gone, saved, run_id, stamp)
+                _write_events(connection, outcome, run_id)
+                point = self._write_chart_point(connection, account, run_id, finished_at, metrics)
+                self._save_account(connection, account, outcome.memory, stamp, learned)
         except SQLAlchemyError as exc:
             raise StoreError(
                 f"saving the sync of {account} to {_safe(self.url)} failed: {_cause(exc)}"
             ) from None
+        # Only now that the transaction committed: a failed save leaves the last point as it was.
         if metrics is not None:
             self._points[account] = point
-        saved = self._saved.setdefault(account, saved)
-        for key in gone:
-            del saved[key]
-        for row in changed:
-            saved[row.instrument] = row
-        return int(run_id)
+        return run_id
 
-    @staticmethod
-    def _upsert_rows(dialect: str) -> Any:
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        statement = insert(current_rows)
-        return statement.on_conflict_do_update(
-            index_elements=[current_rows.c.account, current_rows.c.instrument],
-            set_={name: statement.excluded[name] for name in _UPDATE_COLUMNS},
-        )
+    def _write_chart_point(
+        self,
+        connection: Connection,
+        account: str,
+        run_id: int,
+        finished_at: datetime,
+        metrics: Metrics | None,
+    ) -> tuple[Decimal, Decimal] | None:
+        """Record the sync's chart point when it moved; the account's last point afterwards.
+
+        The chart draws lines between points, so a point equal to the last one adds nothing.
+        """
+        point = self._points.get(account)
+        if metrics is None:
+            return point
+        if account not in self._points:
+            point = last_point(connection, account)
+        if metrics.point != point:
+            connection.execute(
+                sync_metrics.insert().values(**metrics_record(account, run_id, finished_at, metrics))
+            )
+            point = metrics.point
+        return point
 
     def _save_account(
         self, connection: Any, account: str, memory: AccountMemory, stamp: str, learned: dict[str, str] | None
@@ -300,7 +253,7 @@ class Store:
     # -- reading ---------------------------------------------------------------------------
 
     def rows(self) -> list[Row]:
-        """The current rows as stored, leaving the save cache alone: safe from any thread."""
+        """The current rows as stored: safe from any thread."""
         with self.engine.connect() as connection:
             result = connection.execute(select(current_rows))
             return rows_from_records(list(result.keys()), result)
@@ -378,6 +331,90 @@ class Store:
     def count_history(self) -> int:
         with self.engine.connect() as connection:
             return int(connection.execute(select(func.count()).select_from(row_history)).scalar_one())
+
+
+def _stored_rows(connection: Connection, account: str) -> dict[str, Row]:
+    """The account's rows as the table holds them, for a caller that did not hand its own."""
+    result = connection.execute(select(current_rows).where(current_rows.c.account == account))
+    return {row.instrument: row for row in rows_from_records(list(result.keys()), result)}
+
+
+def _row_changes(saved: Mapping[str, Row], rows: dict[str, Row]) -> tuple[list[Row], list[str]]:
+    """The rows to write and the instruments to delete, against the rows as last saved.
+
+    Comprehensions and set operations rather than a Python loop with property calls: on a
+    10,000-row account where nothing changed this bookkeeping is most of the save. Identity
+    first: reconcile hands back the previous object for an unchanged row.
+    """
+    changed = [row for key, row in rows.items() if (old := saved.get(key)) is not row and old != row]
+    gone = list(saved.keys() - rows.keys())
+    return changed, gone
+
+
+def _insert_run(
+    connection: Connection, account: str, outcome: Outcome, started_at: datetime, stamp: str
+) -> int:
+    """The sync's own record, whose id every event and history record of it points to."""
+    memory = outcome.memory
+    inserted = connection.execute(
+        sync_runs.insert().values(
+            account=account,
+            started_at=iso(started_at),
+            finished_at=stamp,
+            outcome="held" if outcome.held else memory.state.value,
+            error=memory.error,
+            rows=len(outcome.rows),
+            problems=_count_problems(outcome.rows.values()),
+            events=len(outcome.events),
+        )
+    ).inserted_primary_key
+    assert inserted is not None
+    return int(inserted[0])
+
+
+def _write_rows(
+    connection: Connection,
+    account: str,
+    changed: list[Row],
+    gone: list[str],
+    saved: Mapping[str, Row],
+    run_id: int,
+    stamp: str,
+) -> None:
+    """Upsert the changed rows, with a history record where something material changed; delete the gone."""
+    if changed:
+        records = [row_record(row, stamp) for row in changed]
+        _executemany(connection, _upsert_rows(connection.dialect.name), records)
+        history = [
+            _history_record(row, run_id, stamp)
+            for row in changed
+            if (old := saved.get(row.instrument)) is None or material(old) != material(row)
+        ]
+        if history:
+            _executemany(connection, row_history.insert(), history)
+    if gone:
+        connection.execute(
+            delete(current_rows).where(
+                and_(current_rows.c.account == account, current_rows.c.instrument.in_(gone))
+            )
+        )
+
+
+def _upsert_rows(dialect: str) -> Any:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(current_rows)
+    return statement.on_conflict_do_update(
+        index_elements=[current_rows.c.account, current_rows.c.instrument],
+        set_={name: statement.excluded[name] for name in _UPDATE_COLUMNS},
+    )
+
+
+def _write_events(connection: Connection, outcome: Outcome, run_id: int) -> None:
+    """The sync's events, and the positions it closed (archived with their P&L)."""
+    if outcome.events:
+        connection.execute(events.insert(), [event_record(e, run_id) for e in outcome.events])
+    if outcome.closed:
+        connection.execute(closed_positions.insert(), [_closed_record(c) for c in outcome.closed])
 
 
 def _executemany(connection: Connection, statement: ClauseElement, records: list[dict[str, Any]]) -> None:

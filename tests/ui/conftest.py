@@ -204,7 +204,15 @@ def app(qtbot: QtBot, qloop: asyncio.AbstractEventLoop, tmp_path: Path, no_tray:
 
 
 def phantom_result(account: str = "demo", instrument: str = "NSE:TCS", confirmed: bool = True) -> SyncResult:
-    row = Row(account, instrument, Status.PHANTOM, T0, None, Decimal(50), confirmed=confirmed)
+    row = Row(
+        account=account,
+        instrument=instrument,
+        status=Status.PHANTOM,
+        since=T0,
+        broker_qty=None,
+        local_qty=Decimal(50),
+        confirmed=confirmed,
+    )
     event = Event(T0, account, EventKind.PHANTOM_DETECTED, instrument, "phantom: broker none, book 50")
     return SyncResult(account, "test", T0, T0, AccountState.OK, None, {instrument: row}, [event], T0)
 

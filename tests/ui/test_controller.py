@@ -142,7 +142,14 @@ def test_a_new_runtime_while_a_large_picture_is_diffed_drops_the_old_result(
 
     model.plan = slow_plan  # type: ignore[method-assign]
     rows = {
-        f"NSE:X{i:04}": Row("demo", f"NSE:X{i:04}", Status.MATCH, T0, Decimal(1), Decimal(1))
+        f"NSE:X{i:04}": Row(
+            account="demo",
+            instrument=f"NSE:X{i:04}",
+            status=Status.MATCH,
+            since=T0,
+            broker_qty=Decimal(1),
+            local_qty=Decimal(1),
+        )
         for i in range(2500)
     }
     app.controller.on_result(SyncResult("demo", "test", T0, T0, AccountState.OK, None, rows, [], T0))

@@ -138,7 +138,15 @@ def test_a_sync_failure_quoting_markup_is_shown_as_text_everywhere(
 def test_a_notification_quoting_markup_is_shown_as_text(app: App) -> None:
     """The toast: our bold title, then the body, both as the outside sent them."""
     instrument = f"NSE:{HOSTILE}"
-    row = Row("demo", instrument, Status.PHANTOM, T0, None, Decimal(50), confirmed=True)
+    row = Row(
+        account="demo",
+        instrument=instrument,
+        status=Status.PHANTOM,
+        since=T0,
+        broker_qty=None,
+        local_qty=Decimal(50),
+        confirmed=True,
+    )
     event = Event(T0, "demo", EventKind.PHANTOM_DETECTED, instrument, f"phantom: {HOSTILE}")
     app.controller.tray.ensure_visible()  # none here (no_tray): notifications go to the window
     app.window.show()

@@ -31,7 +31,8 @@ D = Decimal
 def row(instrument: str, status: Status, account: str = "demo", **values: object) -> Row:
     defaults: dict[str, object] = {"broker_qty": D(10), "local_qty": D(10), "last_price": D(100)}
     defaults.update(values)
-    return Row(account, instrument, status, NOW - timedelta(minutes=5), **defaults)  # type: ignore[arg-type]
+    since = NOW - timedelta(minutes=5)
+    return Row(account=account, instrument=instrument, status=status, since=since, **defaults)  # type: ignore[arg-type]
 
 
 EXAMPLES = {
@@ -207,12 +208,12 @@ def test_random_updates_keep_the_model_consistent(model: PositionsModel) -> None
     def make(account: str, i: int) -> Row:
         status = rng.choice(statuses)
         return Row(
-            account,
-            f"I{i}",
-            status,
-            NOW,
-            D(rng.randint(-5, 5)),
-            D(rng.randint(-5, 5)),
+            account=account,
+            instrument=f"I{i}",
+            status=status,
+            since=NOW,
+            broker_qty=D(rng.randint(-5, 5)),
+            local_qty=D(rng.randint(-5, 5)),
             last_price=D(rng.randint(1, 99)),
             previous_status=Status.MATCH if status is Status.STALE else None,
         )

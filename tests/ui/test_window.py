@@ -169,7 +169,17 @@ def test_acknowledge_stops_notifications_until_the_row_changes(
     stored = ack_store.current(app.runtime.store)[("demo", "NSE:TCS")]
     assert stored.ack is not None and stored.ack.note == "booked by hand"
     changed = phantom_result()
-    bigger = {"NSE:TCS": Row("demo", "NSE:TCS", Status.PHANTOM, T0, None, Decimal(80), confirmed=True)}
+    bigger = {
+        "NSE:TCS": Row(
+            account="demo",
+            instrument="NSE:TCS",
+            status=Status.PHANTOM,
+            since=T0,
+            broker_qty=None,
+            local_qty=Decimal(80),
+            confirmed=True,
+        )
+    }
     controller.on_result(SyncResult("demo", "test", T0, T0, AccountState.OK, None, {}, [resolved], T0))
     controller.on_result(
         SyncResult("demo", "test", T0, T0, AccountState.OK, None, bigger, changed.events, T0)
