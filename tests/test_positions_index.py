@@ -118,7 +118,9 @@ def check(index: PositionsIndex, mirror: Mirror) -> None:
 def row(instrument: str, status: Status = Status.MATCH, account: str = "a", **values: Any) -> Row:
     defaults: dict[str, Any] = {"broker_qty": D(10), "local_qty": D(10), "last_price": D(100)}
     defaults.update(values)
-    return Row(account, instrument, status, NOW - timedelta(minutes=5), **defaults)
+    return Row(
+        account=account, instrument=instrument, status=status, since=NOW - timedelta(minutes=5), **defaults
+    )
 
 
 def flipped(of: Row) -> Row:
@@ -356,12 +358,12 @@ def test_random_pictures_keep_the_mirror_and_the_order_right(seed: int) -> None:
     def make(account: str, i: int) -> Row:
         status = rng.choice(statuses)
         return Row(
-            account,
-            f"I{i}",
-            status,
-            NOW,
-            D(rng.randint(-5, 5)),
-            D(rng.randint(-5, 5)),
+            account=account,
+            instrument=f"I{i}",
+            status=status,
+            since=NOW,
+            broker_qty=D(rng.randint(-5, 5)),
+            local_qty=D(rng.randint(-5, 5)),
             last_price=D(rng.randint(1, 99)),
             previous_status=Status.MATCH if status is Status.STALE else None,
         )
