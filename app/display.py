@@ -49,6 +49,7 @@ EVENT_LABELS: dict[EventKind, str] = {
     EventKind.MISMATCH_DETECTED: "Mismatch detected",
     EventKind.MISMATCH_RESOLVED: "Mismatch resolved",
     EventKind.SYNC_FAILED: "Sync failed",
+    EventKind.SYNC_RECOVERED: "Sync recovered",
     EventKind.LOGIN_REQUIRED: "Login required",
     EventKind.MASS_CHANGE_HELD: "Mass change held",
 }

@@ -57,6 +57,7 @@ class EventKind(StrEnum):
     MISMATCH_DETECTED = "mismatch_detected"
     MISMATCH_RESOLVED = "mismatch_resolved"
     SYNC_FAILED = "sync_failed"
+    SYNC_RECOVERED = "sync_recovered"
     LOGIN_REQUIRED = "login_required"
     MASS_CHANGE_HELD = "mass_change_held"
     BOOK_FIXED = "book_fixed"

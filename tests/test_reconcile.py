@@ -143,6 +143,9 @@ def test_failure_events_once_per_outage() -> None:
     recovered = session.sync(broker(pos("A", 1, 1)), book(pos("A", 1, 1)))
     assert recovered.rows["A"].status is Status.MATCH
     assert recovered.state is AccountState.OK
+    assert kinds(recovered) == [(None, "sync_recovered")]  # the outage told is closed, once
+    assert "token expired" in recovered.events[0].detail
+    assert kinds(session.sync(broker(pos("A", 1, 1)), book(pos("A", 1, 1)))) == []
 
 
 def test_stale_keeps_since_and_recovery_does_not_reopen() -> None:
@@ -151,7 +154,7 @@ def test_stale_keeps_since_and_recovery_does_not_reopen() -> None:
     session.sync(NETWORK, book())
     after = session.sync(broker(pos("A", 1, 1)), book(pos("A", 1, 1)))
     assert after.rows["A"].since == first.rows["A"].since
-    assert kinds(after) == []
+    assert kinds(after) == [(None, "sync_recovered")]  # nothing about the rows: none reopened
 
 
 def test_mass_disappearance_is_held_then_confirmed() -> None:
@@ -438,3 +441,28 @@ def test_a_leg_of_unknown_average_makes_the_summed_average_unknown() -> None:
     )
     row = out.rows["BSE:SBIN"]
     assert (row.status, row.broker_avg) == (Status.MATCH, None)
+
+
+def test_a_problem_that_gets_worse_is_reported_as_the_new_problem_never_resolved() -> None:
+    """A confirmed mismatch whose position then closes at the broker while the book holds it
+    is a phantom now: its event comes at once, and no green "resolved" comes first."""
+    session = Session(JudgeSettings(confirm_syncs=2, settle_seconds=0))
+    session.sync(broker(pos("A", 10, 1)), book(pos("A", 10, 1)))
+    session.sync(broker(pos("A", 10, 1)), book(pos("A", 4, 1)))
+    assert kinds(session.sync(broker(pos("A", 10, 1)), book(pos("A", 4, 1)))) == [("A", "mismatch_detected")]
+    worse = session.sync(broker(), book(pos("A", 4, 1)))
+    assert worse.rows["A"].status is Status.PHANTOM
+    assert sorted(kinds(worse)) == [("A", "closed"), ("A", "phantom_detected")]
+    better = session.sync(broker(pos("A", 2, 1)), book(pos("A", 4, 1)))  # a problem still
+    assert sorted(kinds(better)) == [("A", "mismatch_detected"), ("A", "opened")]
+    back = session.sync(broker(pos("A", 4, 1)), book(pos("A", 4, 1)))
+    assert sorted(kinds(back)) == [("A", "mismatch_resolved"), ("A", "qty_changed")]
+
+
+def test_a_reported_mismatch_that_closes_on_both_sides_is_closed_not_resolved() -> None:
+    session = Session(JudgeSettings(confirm_syncs=1, settle_seconds=0))
+    session.sync(broker(pos("A", 10, 1)), book(pos("A", 10, 1)))
+    assert kinds(session.sync(broker(pos("A", 10, 1)), book(pos("A", 4, 1)))) == [("A", "mismatch_detected")]
+    out = session.sync(broker(pos("A", 0, 0, realised_pnl=Decimal(5))), book())
+    assert out.rows["A"].status is Status.CLOSED
+    assert kinds(out) == [("A", "closed")]

@@ -49,6 +49,7 @@ _KIND_STATUS = {
     EventKind.MISMATCH_RESOLVED: Status.MATCH,
     EventKind.CLOSED: Status.CLOSED,
     EventKind.SYNC_FAILED: Status.STALE,
+    EventKind.SYNC_RECOVERED: Status.MATCH,
     EventKind.MASS_CHANGE_HELD: Status.SIDE_MISMATCH,
 }
 

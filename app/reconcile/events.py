@@ -121,7 +121,11 @@ def _confirm(
     events: list[Event] = []
     category = _category(row.status)
     prev_category = _category(prev.effective_status) if prev is not None else None
-    if prev is not None and prev.confirmed and prev_category and prev_category != category:
+    reported = prev is not None and prev.confirmed and prev_category is not None
+    if reported and category is None and row.status is Status.MATCH:
+        # Resolved only when back to a match: a mismatch whose position then closed at the
+        # broker is told by its ``closed`` event, not by a green "resolved".
+        assert prev_category is not None
         events.append(Event(now, account, _RESOLVED[prev_category], row.instrument, _describe(row)))
     if category is None:
         row.streak, row.confirmed = 0, False
@@ -130,7 +134,9 @@ def _confirm(
         streak, confirmed = prev.streak + 1, prev.confirmed
     else:
         streak, confirmed = 1, False
-    if bonus:
+    if bonus or (reported and category != prev_category):
+        # A reported problem that turned into another (a mismatch gone phantom) was confirmed
+        # as a problem already: the new one is reported at once, never as a resolution.
         streak = max(streak, settings.confirm_syncs)
     if not confirmed and not row.explained and (instant or (streak >= settings.confirm_syncs and settled)):
         confirmed = True

@@ -16,6 +16,7 @@ from position_sync.app.reconcile.mass import hold, mass_changes
 from position_sync.app.reconcile.memory import AccountMemory, JudgeSettings, Outcome
 from position_sync.app.reconcile.rows import build_rows, same_day
 from position_sync.app.reconcile.sides import index_side
+from position_sync.app.reconcile.stale import recovered
 
 
 def good_sync(
@@ -38,6 +39,7 @@ def good_sync(
             return hold(account, memory, held, book, book_changed_at, now)
     apply_hints(built.rows, broker.orders, l_map, built.phantoms, built.untracked)
     events, closed = announce(account, built, b_map, memory, settings, settled, now)
+    events[:0] = recovered(account, memory, now)
     new_memory = AccountMemory(
         account=account,
         rows=built.rows,

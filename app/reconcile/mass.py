@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from position_sync.app.domain import AccountState, BookSnapshot, Event, EventKind, Position, Row, Status
 from position_sync.app.reconcile.memory import AccountMemory, JudgeSettings, Outcome
+from position_sync.app.reconcile.stale import recovered
 
 
 def _is_mass(changed: int, before: int, settings: JudgeSettings) -> bool:
@@ -94,4 +95,4 @@ def hold(
         book_fingerprint=book.fingerprint,
         book_changed_at=book_changed_at,
     )
-    return Outcome(kept, [event], fresh, held=True)
+    return Outcome(kept, [*recovered(account, memory, now), event], fresh, held=True)

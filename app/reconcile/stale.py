@@ -1,4 +1,5 @@
-"""Rule 1: a sync that failed keeps the last good picture, marked stale, and says why once.
+"""Rule 1: a sync that failed keeps the last good picture, marked stale, and says why once;
+the first good sync after it says that it recovered.
 
 No phantom, untracked or closed event can come of a side that could not be read: an empty
 answer from a broker that is down is not an empty account.
@@ -54,3 +55,13 @@ def failed(account: str, error: str, memory: AccountMemory, now: datetime, *, lo
         events.append(Event(now, account, EventKind.SYNC_FAILED, None, error))
     new_memory = replace(memory, rows=rows, state=state, error=error)
     return Outcome(rows, events, new_memory)
+
+
+def recovered(account: str, memory: AccountMemory, now: datetime) -> list[Event]:
+    """The end of rule 1's outage: an account that was stale (or waiting for a login) and was
+    read again says so once, with the failure it had, so a failure told is never left open."""
+    if memory.state is AccountState.OK:
+        return []
+    since = memory.last_success_at
+    last = f"; the last good sync before it was at {since.isoformat(timespec='seconds')}" if since else ""
+    return [Event(now, account, EventKind.SYNC_RECOVERED, None, f"read again after: {memory.error}{last}")]
