@@ -9,9 +9,10 @@ never a silently smaller number.
 
 They are totals of every row of the account, whatever the grid's filter shows: P&L and exposure
 belong to the account, and a total that shrank while the trader typed in the filter box would
-read as money lost. Computing an account's totals is one pass over its rows (about 10 ms for
-10,000, measured by ``benchmarks/ui_totals.py``), so the window runs it off the UI thread for
-large accounts; this module is plain Python, tested without a ``QApplication``.
+read as money lost. Computing an account's totals is one pass over its rows (5 to 10 ms for
+10,000, measured by ``benchmarks/ui_totals.py``), so the window takes a large account in pieces
+between turns of its loop (``AccountTotals.add``); this module is plain Python, tested without
+a ``QApplication``.
 """
 
 from __future__ import annotations
@@ -86,6 +87,7 @@ class _Tally:
         "rows",
         "stale",
         "unrealised",
+        "unrealised_missing",
     )
 
     def __init__(self) -> None:
@@ -95,15 +97,16 @@ class _Tally:
         self.unrealised = ZERO
         self.realised = ZERO
         self.gross = ZERO
+        self.unrealised_missing: list[str] = []
         self.realised_missing: list[str] = []
         self.gross_missing: list[str] = []
         self.stale = False
 
-    def sums(self, currency: str | None, unrealised_missing: list[str]) -> Sums:
+    def sums(self, currency: str | None) -> Sums:
         return Sums(
             currency,
             self.rows,
-            _figure(self.unrealised, unrealised_missing, self.held),
+            _figure(self.unrealised, self.unrealised_missing, self.held),
             _figure(self.realised, self.realised_missing, self.reported),
             _figure(self.gross, self.gross_missing, self.held),
             self.stale,
@@ -114,8 +117,9 @@ def _figure(amount: Decimal, missing: list[str], applies: int) -> Figure:
     return Figure(amount, len(missing), tuple(missing[:NAMED_UNKNOWN]), applies - len(missing))
 
 
-def account_totals(rows: Iterable[Row], currency: str | None) -> dict[str | None, Sums]:
-    """One account's totals by currency (a row's own currency, else the account's ``currency``).
+class AccountTotals:
+    """One account's totals by currency (a row's own currency, else the account's), taken row by
+    row: ``add`` may be called with the rows in pieces, ``sums`` says the result.
 
     Which values count, and when one is unknown:
 
@@ -123,42 +127,56 @@ def account_totals(rows: Iterable[Row], currency: str | None) -> dict[str | None
       without one makes the total partial; a row the broker holds nothing of (a phantom, a
       closed row) adds nothing and is not unknown;
     - realised P&L, of every row the broker reports (open or closed today): a row without one
-      makes the total partial; a phantom, which the broker does not know, adds nothing.
+      makes the total partial; a phantom, which the broker does not know, adds nothing;
     - gross exposure is the sum of the absolute market values (quantity × last price ×
       multiplier, ``ui.row_facts.market_value``).
     """
-    tallies: dict[str | None, _Tally] = {}
-    unrealised_missing: dict[str | None, list[str]] = {}
-    stale_status = Status.STALE
-    for row in rows:
-        key = row.currency or currency
-        tally = tallies.get(key)
-        if tally is None:
-            tally = tallies[key] = _Tally()
-            unrealised_missing[key] = []
-        tally.rows += 1
-        if row.status is stale_status:
-            tally.stale = True
-        quantity = row.broker_qty
-        if quantity is None:
-            continue  # the broker does not know the instrument: nothing of it at the broker
-        tally.reported += 1
-        if row.realised_pnl is None:
-            tally.realised_missing.append(row.instrument)
-        else:
-            tally.realised += row.realised_pnl
-        if not quantity:
-            continue  # flat at the broker: no exposure, no unrealised P&L
-        tally.held += 1
-        if row.unrealised_pnl is None:
-            unrealised_missing[key].append(row.instrument)
-        else:
-            tally.unrealised += row.unrealised_pnl
-        if row.last_price is None:
-            tally.gross_missing.append(row.instrument)
-        else:
-            tally.gross += abs(quantity * row.last_price * row.multiplier)
-    return {key: tally.sums(key, unrealised_missing[key]) for key, tally in tallies.items()}
+
+    def __init__(self, currency: str | None) -> None:
+        self.currency = currency
+        self._tallies: dict[str | None, _Tally] = {}
+
+    def add(self, rows: Iterable[Row]) -> None:
+        tallies = self._tallies
+        currency = self.currency
+        stale_status = Status.STALE
+        for row in rows:
+            key = row.currency or currency
+            tally = tallies.get(key)
+            if tally is None:
+                tally = tallies[key] = _Tally()
+            tally.rows += 1
+            if row.status is stale_status:
+                tally.stale = True
+            quantity = row.broker_qty
+            if quantity is None:
+                continue  # the broker does not know the instrument: nothing of it at the broker
+            tally.reported += 1
+            if row.realised_pnl is None:
+                tally.realised_missing.append(row.instrument)
+            else:
+                tally.realised += row.realised_pnl
+            if not quantity:
+                continue  # flat at the broker: no exposure, no unrealised P&L
+            tally.held += 1
+            if row.unrealised_pnl is None:
+                tally.unrealised_missing.append(row.instrument)
+            else:
+                tally.unrealised += row.unrealised_pnl
+            if row.last_price is None:
+                tally.gross_missing.append(row.instrument)
+            else:
+                tally.gross += abs(quantity * row.last_price * row.multiplier)
+
+    def sums(self) -> dict[str | None, Sums]:
+        return {key: tally.sums(key) for key, tally in self._tallies.items()}
+
+
+def account_totals(rows: Iterable[Row], currency: str | None) -> dict[str | None, Sums]:
+    """``AccountTotals`` of ``rows`` in one go."""
+    totals = AccountTotals(currency)
+    totals.add(rows)
+    return totals.sums()
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,6 @@ currency; history charts that say whose money they show; event icons that match 
 from __future__ import annotations
 
 import asyncio
-import threading
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -22,6 +21,7 @@ from position_sync.ui import status_style
 from position_sync.ui.positions_columns import Col
 from position_sync.ui.positions_index import snapshot
 from position_sync.ui.presenters import totals as totals_presenter
+from position_sync.ui.totals import AccountTotals
 from position_sync.ui.window import MainWindow
 from tests.ui.conftest import App, run, walk
 
@@ -150,27 +150,28 @@ def test_totals_do_not_follow_the_filter(walked: App) -> None:
     assert walked.window.totals.texts() == before
 
 
-def test_a_large_account_is_totalled_off_the_ui_thread(
+def test_a_large_account_is_totalled_in_pieces_between_turns_of_the_loop(
     app: App, qloop: asyncio.AbstractEventLoop, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    threads: list[str] = []
-    original = totals_presenter.account_totals
+    pieces: list[int] = []
+    original = AccountTotals.add
 
-    def recording(rows: Any, currency: str | None) -> Any:
-        threads.append(threading.current_thread().name)
-        return original(rows, currency)
+    def recording(self: AccountTotals, rows: Any) -> None:
+        rows = list(rows)
+        pieces.append(len(rows))
+        original(self, rows)
 
-    monkeypatch.setattr(totals_presenter, "account_totals", recording)
+    monkeypatch.setattr(AccountTotals, "add", recording)
     template = Row("big", "X", Status.MATCH, NOW, D(1), D(1), last_price=D(2), unrealised_pnl=D(1))
-    rows = {
-        f"NSE:S{i}": replace(template, instrument=f"NSE:S{i}")
-        for i in range(totals_presenter.INLINE_ROWS + 1)
-    }
+    count = 3 * totals_presenter.PIECE_ROWS + 1
+    rows = {f"NSE:S{i}": replace(template, instrument=f"NSE:S{i}") for i in range(count)}
     app.controller.totals.show("big", snapshot(rows))
-    run(qloop, asyncio.sleep(0.3))
-    assert threads and threads[0] != threading.main_thread().name
+    assert pieces == []  # the UI thread is back at once
+    app.controller.totals.show("big", snapshot(rows))  # a newer picture: the older pass stops
+    run(qloop, asyncio.sleep(0.2))
+    assert pieces == [totals_presenter.PIECE_ROWS] * 3 + [1]
     big = [texts for texts in app.window.totals.texts() if texts[0] == "big"]
-    assert big and big[0][1] == f"+{totals_presenter.INLINE_ROWS + 1:,}.00"
+    assert big and big[0][1] == f"+{count:,}.00"
 
 
 # -- item 13: the history charts ----------------------------------------------------------------
