@@ -241,7 +241,8 @@ class PositionsView(QTableView):
         order = sorted(COLUMNS, key=lambda c: header.visualIndex(int(c)))
         for column in order:
             spec = COLUMNS[column]
-            action = menu.addAction(f"{spec.title} ({spec.group})" if spec.group else spec.title)
+            text = f"{spec.title} ({spec.group})" if spec.group else spec.title
+            action = menu.addAction(text.replace("&", "&&"))  # "P&L", not a shortcut on L
             action.setCheckable(True)
             action.setChecked(not header.isSectionHidden(int(column)))
             action.setData(int(column))

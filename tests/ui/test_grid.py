@@ -77,6 +77,7 @@ def test_columns_hide_move_resize_and_are_remembered(qtbot: QtBot, app: App) -> 
     menu = table.header_menu()
     entries = {action.text(): action for action in menu.actions() if action.isCheckable()}
     assert not entries["Status"].isEnabled() and "always shown" in entries["Status"].toolTip()
+    assert "Unrealised (P&&L)" in entries  # shown as "P&L", the ampersand not taken for a shortcut
     entries["Product"].setChecked(False)  # what a right-click on the header and a click do
     assert Col.PRODUCT not in table.shown_columns()
     header.moveSection(header.visualIndex(int(Col.VALUE)), header.visualIndex(int(Col.STATUS)) + 1)
