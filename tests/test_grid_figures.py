@@ -7,6 +7,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 from position_sync.app.display import MINUS, event_detail, short_hint, with_minus
 from position_sync.app.domain import Event, EventKind, Part, Row, Status
@@ -147,7 +148,7 @@ def test_the_pure_parts_load_without_qt() -> None:
         "import position_sync.ui.totals, position_sync.ui.row_facts, position_sync.ui.positions_order\n"
         "assert not [m for m in sys.modules if m.startswith('PySide6')], 'Qt imported'\n"
     )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
 
 
 # -- one minus sign --------------------------------------------------------------------------
