@@ -15,6 +15,7 @@ from typing import NamedTuple
 from position_sync.app.domain import Event, EventKind, Part, Row, Status, normal
 
 MINUS = "\u2212"  # as wide as "+" in tabular fonts, so signed columns stay aligned
+_HYPHEN_MINUS = re.compile(r"(?<![\w.])-(?=\d)")  # a negative number, not a hyphenated name
 
 STATUS_LABELS: dict[Status, str] = {
     Status.MATCH: "Match",
@@ -59,6 +60,12 @@ EVENT_LABELS: dict[EventKind, str] = {
 CURRENCY_SYMBOLS = {"INR": "₹", "USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
 _CENT = Decimal("0.01")
 _STATUS_VALUES = frozenset(s.value for s in Status)
+
+
+def with_minus(text: str) -> str:
+    """Negative numbers in a sentence written by the core (``changed from 50 to -65``) with the
+    minus sign the grid shows; hyphens inside names (``BAJAJ-AUTO``, ``2026-11-21``) stay."""
+    return _HYPHEN_MINUS.sub(MINUS, text)
 
 
 def status_label(status: Status) -> str:
@@ -226,7 +233,7 @@ def short_hint(hint: str | None) -> str:
         return f"did you mean {match.group(1)}? add the alias"
     if match := _SPELLING_HINT.match(hint):
         return f"same as the book's {match.group(1)}?"
-    return hint
+    return with_minus(hint)
 
 
 def event_detail(event: Event, currency: str | None = None) -> str:
@@ -253,7 +260,7 @@ def event_detail(event: Event, currency: str | None = None) -> str:
         value = Decimal(str(pnl)) if pnl is not None else Decimal(match.group(1))
         return f"realised P&L {fmt_money(money(value), currency, signed=True)}"
 
-    return _PNL.sub(amount, text)
+    return with_minus(_PNL.sub(amount, text))
 
 
 def event_text(event: Event, currency: str | None = None) -> str:

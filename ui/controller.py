@@ -44,6 +44,7 @@ from position_sync.ui.presenters.login import LoginPresenter
 from position_sync.ui.presenters.notifications import NotificationsPresenter
 from position_sync.ui.presenters.positions import PositionsPresenter
 from position_sync.ui.presenters.status import StatusPresenter, summarise
+from position_sync.ui.presenters.totals import TotalsPresenter
 from position_sync.ui.responsiveness import CollectorPolicy
 from position_sync.ui.result_queue import Arrival, ResultQueue
 from position_sync.ui.status_style import Health
@@ -118,6 +119,7 @@ class Controller(QObject):
         self.notifier = self.notifications.center
         self.fixes = FixesPresenter(window, context, self.positions, self.events, self)
         self.history = HistoryPresenter(window, context, self.positions.current_key, self)
+        self.totals = TotalsPresenter(window, context, self)
         self.acks = AcksPresenter(
             window, context, self.positions, self._acks_changed, self.notifications.release, self
         )
@@ -187,11 +189,14 @@ class Controller(QObject):
         for account in list(self.accounts):
             if account not in ids:
                 self.positions.remove_account(account)
+                self.totals.remove(account)
                 self.badges.forget(account)
         for account in ids:
             memory = self.worker.memory(account)
             self.badges.load(account, memory)
-            self.positions.load_account(account, self.badges.info(account), snapshot(memory.rows))
+            rows = snapshot(memory.rows)
+            self.positions.load_account(account, self.badges.info(account), rows)
+            self.totals.show(account, rows)
         self.events.replace(e.event for e in reversed(events))
         self._accounts_changed()
         self.badges.refresh_banner()
@@ -369,6 +374,7 @@ class Controller(QObject):
         self.badges.record(result)
         stale_from = self._clock() if result.state is not AccountState.OK else None
         self.positions.show(account, self.badges.info(account), plan, stale_from)
+        self.totals.show(account, arrival.rows)
         if result.events:
             self.events.add(result.events)
         selected = self.positions.current_key()

@@ -30,36 +30,19 @@ from PySide6.QtWidgets import (
 )
 
 from position_sync.app.display import clock, event_detail, event_label
-from position_sync.app.domain import Event, EventKind, Status
+from position_sync.app.domain import Event, EventKind
 from position_sync.ui import status_style
 from position_sync.ui.plain_text import tooltip
-from position_sync.ui.resources import icon
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 EventRole = Qt.ItemDataRole.UserRole + 1
 KEEP = 5000
 HEADERS = ("Time", "Account", "Instrument", "Event", "Detail")
 
-_KIND_STATUS = {
-    EventKind.PHANTOM_DETECTED: Status.PHANTOM,
-    EventKind.UNTRACKED_DETECTED: Status.UNTRACKED,
-    EventKind.MISMATCH_DETECTED: Status.QTY_MISMATCH,
-    EventKind.PHANTOM_RESOLVED: Status.MATCH,
-    EventKind.UNTRACKED_RESOLVED: Status.MATCH,
-    EventKind.MISMATCH_RESOLVED: Status.MATCH,
-    EventKind.CLOSED: Status.CLOSED,
-    EventKind.SYNC_FAILED: Status.STALE,
-    EventKind.SYNC_RECOVERED: Status.MATCH,
-    EventKind.MASS_CHANGE_HELD: Status.SIDE_MISMATCH,
-}
-
 
 def kind_icon(kind: EventKind) -> QIcon:
-    if kind is EventKind.LOGIN_REQUIRED:
-        return icon("login")
-    if kind in (EventKind.OPENED, EventKind.QTY_CHANGED):
-        return icon("resume")
-    return status_style.status_icon(_KIND_STATUS.get(kind, Status.MATCH))
+    """A kind's icon, for the filter's list (a mismatch there stands for all three kinds)."""
+    return status_style.event_icon(kind)
 
 
 class EventsModel(QAbstractTableModel):
@@ -97,7 +80,7 @@ class EventsModel(QAbstractTableModel):
                 return event_label(event.kind)
             return event_detail(event, self.currency_of(event.account))
         if role == Qt.ItemDataRole.DecorationRole and column == 3:
-            return kind_icon(event.kind)
+            return status_style.event_icon(event.kind, event.detail)
         if role == Qt.ItemDataRole.ToolTipRole:
             where = f" {event.instrument}" if event.instrument else ""
             link = "\nDouble-click to select its row." if event.instrument else ""

@@ -9,10 +9,15 @@ pyqtgraph's peak downsampling and clip-to-view.
 Every series is drawn as steps held until now (a figure is recorded when it changes, and holds
 until the next one). An empty series shows a sentence instead of an axis counting from 1970, and
 a short one is given at least ``MIN_SPAN`` of time axis so it still carries readable labels.
+
+The value axis always reaches zero (``value_range``): scaled to the data alone, a 0.1 % move of
+a large exposure filled the chart top to bottom and read as a cliff. Money charts name their
+account and currency in the title; the row chart's legend sits above the plot, off the lines.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,7 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from position_sync.app.display import clock
+from position_sync.app.display import MINUS, clock
 from position_sync.app.store.series import AccountSeries, QuantitySeries, steps
 from position_sync.ui.plain_text import markup, tooltip
 
@@ -47,6 +52,10 @@ MIN_SPAN = 60.0  # seconds of time axis at least: a few syncs still get labelled
 NO_ROW_HISTORY = "No history for this row yet: it appears with the row's first stored change."
 NO_ACCOUNT_HISTORY = "No history for this account yet: the charts fill with its syncs."
 PICK_A_ROW = "Select a row to see its quantities over time."
+EXPOSURE_MEANS = (
+    "Gross exposure: for each open row, the larger of the broker's and the book's position "
+    "at the last price (the average price where there is none), summed over the account."
+)
 
 
 @dataclass(frozen=True)
@@ -59,14 +68,26 @@ class TimelineItem:
 
 
 def compact(value: float) -> str:
-    """Axis numbers a trader reads at a glance: 5.93M rather than 6e+06."""
+    """Axis numbers a trader reads at a glance: 5.93M rather than 6e+06, −250 with the grid's minus."""
+    text = f"{value:.4g}"
     for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
         if abs(value) >= limit:
-            return f"{value / limit:.4g}{suffix}"
-    return f"{value:.4g}"
+            text = f"{value / limit:.4g}{suffix}"
+            break
+    return text.replace("-", MINUS)
 
 
-def _plot(pg: Any, title: str) -> Any:
+def value_range(values: Sequence[float]) -> tuple[float, float]:
+    """The value axis of a chart: from zero (or the lowest value below it) to the highest value
+    (or zero above it), so a move reads in proportion to the whole; never empty."""
+    low = min(0.0, *values) if values else 0.0
+    high = max(0.0, *values) if values else 1.0
+    if high == low:
+        high = low + 1.0
+    return low, high
+
+
+def _plot(pg: Any, title: str | None) -> Any:
     class CompactAxis(pg.AxisItem):
         def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:
             return [compact(v * scale) for v in values]
@@ -111,6 +132,7 @@ class HistoryPane(QWidget):
         self.row_placeholder = self._placeholder(PICK_A_ROW)
         self.row_stack.addWidget(self.row_placeholder)
         self.built = False
+        self.currency_of: Callable[[str], str | None] = lambda _account: None
 
         top = QHBoxLayout()
         top.setContentsMargins(0, 0, 0, 0)
@@ -179,15 +201,20 @@ class HistoryPane(QWidget):
         self.exposure_curve = self.exposure_plot.plot(pen=pg.mkPen("#0072B2", width=2))
         self.pnl_curve = self.pnl_plot.plot(pen=pg.mkPen("#009E73", width=2))
         self.pnl_plot.addLine(y=0, pen=pg.mkPen((128, 128, 128, 120), style=Qt.PenStyle.DashLine))
-        self.row_plot = _plot(pg, "Quantity: broker and local")
+        self.row_plot = _plot(pg, None)  # the legend above says what the lines are
         self.row_chart = pg.GraphicsLayoutWidget()
-        self.row_chart.addItem(self.row_plot)
-        self.legend = legend = self.row_plot.addLegend(offset=(8, 8))
-        self.broker_curve = self.row_plot.plot(pen=pg.mkPen(BROKER_COLOUR, width=2), name="broker")
-        self.local_curve = self.row_plot.plot(
-            pen=pg.mkPen(LOCAL_COLOUR, width=2, style=Qt.PenStyle.DashLine), name="local (book)"
-        )
-        legend.setLabelTextSize("8pt")
+        # The legend gets a row of its own above the plot: inside it, it covered the lines.
+        self.legend = legend = pg.LegendItem(colCount=2, labelTextSize="8pt", frame=False)
+        self.row_chart.addItem(legend, row=0, col=0)
+        self.row_chart.addItem(self.row_plot, row=1, col=0)
+        self.row_chart.ci.layout.setRowStretchFactor(1, 1)
+        self.broker_curve = self.row_plot.plot(pen=pg.mkPen(BROKER_COLOUR, width=2))
+        self.local_curve = self.row_plot.plot(pen=pg.mkPen(LOCAL_COLOUR, width=2, style=Qt.PenStyle.DashLine))
+        legend.addItem(self.broker_curve, "broker quantity")
+        legend.addItem(self.local_curve, "local (book) quantity")
+        legend.layout.setContentsMargins(0, 0, 0, 0)
+        legend.setMaximumHeight(legend.layout.minimumHeight() + 2)
+        self.charts.setToolTip(EXPOSURE_MEANS)
         self.charts_stack.addWidget(self.charts)
         self.row_stack.addWidget(self.row_chart)
         self.apply_palette(self.palette())
@@ -207,7 +234,8 @@ class HistoryPane(QWidget):
                 axis = plot.getAxis(name)
                 axis.setPen(pg.mkPen(QColor(foreground).darker(110)))
                 axis.setTextPen(pg.mkPen(foreground))
-            plot.titleLabel.setText(plot.titleLabel.text, color=foreground.name())
+            if plot.titleLabel.text:
+                plot.titleLabel.setText(plot.titleLabel.text, color=foreground.name())
         self.legend.setLabelTextColor(foreground)
 
     def set_accounts(self, accounts: list[str]) -> None:
@@ -222,6 +250,22 @@ class HistoryPane(QWidget):
         if self.account.currentData() != current:
             self.account_changed.emit(self.account.currentData())
 
+    def set_currency_of(self, currency_of: Callable[[str], str | None]) -> None:
+        """How to learn an account's currency, named in its money charts' titles."""
+        self.currency_of = currency_of
+
+    def titles(self, account: str | None) -> tuple[str, str, str]:
+        """The account charts' titles: whose figures, and in which currency."""
+        if account is None:
+            return ("Problems", "Gross exposure", "Unrealised P&L")
+        currency = self.currency_of(account)
+        unit = f"in {currency}" if currency else "currency not set"
+        return (
+            f"Problems at {account}",
+            f"Gross exposure of {account}, {unit}",
+            f"Unrealised P&L of {account}, {unit}",
+        )
+
     def current_account(self) -> str | None:
         data = self.account.currentData()
         return str(data) if data is not None else None
@@ -233,18 +277,23 @@ class HistoryPane(QWidget):
     def show_account(self, series: AccountSeries, now: datetime | None = None) -> None:
         self.build()
         until = (now or datetime.now(UTC)).timestamp()
-        xs, ys = steps(series.problems.times, series.problems.values, until)
-        self.problems_curve.setData(xs, ys)
-        self.exposure_curve.setData(*steps(series.gross_exposure.times, series.gross_exposure.values, until))
-        self.pnl_curve.setData(*steps(series.unrealised_pnl.times, series.unrealised_pnl.values, until))
+        charts = (
+            (self.problems_plot, self.problems_curve, series.problems),
+            (self.exposure_plot, self.exposure_curve, series.gross_exposure),
+            (self.pnl_plot, self.pnl_curve, series.unrealised_pnl),
+        )
+        foreground = self.palette().color(QPalette.ColorRole.Text).name()
+        for (plot, curve, recorded), title in zip(charts, self.titles(series.account), strict=True):
+            curve.setData(*steps(recorded.times, recorded.values, until))
+            plot.setTitle(title, size="9pt", color=foreground)
         times = series.problems.times + series.gross_exposure.times
         if not times:
             self.charts_placeholder.setText(NO_ACCOUNT_HISTORY)
             self.charts_stack.setCurrentWidget(self.charts_placeholder)
             return
         self.charts_stack.setCurrentWidget(self.charts)
-        for plot in (self.problems_plot, self.exposure_plot, self.pnl_plot):
-            plot.enableAutoRange()
+        for plot, _curve, recorded in charts:
+            _value_axis(plot, recorded.values)
         _time_range(self.problems_plot, min(times), until)  # the other two are x-linked to it
 
     def show_row(
@@ -271,7 +320,7 @@ class HistoryPane(QWidget):
         self.local_curve.setData(*steps(series.times, series.local, until))
         if series.times:
             self.row_stack.setCurrentWidget(self.row_chart)
-            self.row_plot.enableAutoRange()
+            _value_axis(self.row_plot, [*series.broker, *series.local])
             _time_range(self.row_plot, series.times[0], until)
         else:
             self.row_placeholder.setText(NO_ROW_HISTORY)
@@ -305,6 +354,14 @@ class HistoryPane(QWidget):
             )
             for name, curve in curves.items()
         }
+
+
+def _value_axis(plot: Any, values: Sequence[float]) -> None:
+    """Time follows the data; the value axis is ``value_range``, with a little room around it."""
+    plot.enableAutoRange(axis="x")
+    plot.disableAutoRange(axis="y")
+    low, high = value_range(values)
+    plot.setYRange(low, high, padding=0.06)
 
 
 def _time_range(plot: Any, start: float, end: float) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 from position_sync.app.display import status_label
 from position_sync.app.domain import Row, Status
 from position_sync.ui.positions_columns import Col
+from position_sync.ui.row_facts import market_value, price_gap, product, side
 
 
 def status_rank(status: Status) -> int:
@@ -99,6 +100,15 @@ def sort_key(row: Row, column: Col, descending: bool, exposure: float, quiet: bo
         key = (*_num_key(row.realised_pnl), *tie)
     elif column is Col.SINCE:
         key = (row.since.timestamp(), *tie)
+    elif column is Col.PRODUCT:
+        key = (product(row) or "\uffff", *tie)
+    elif column is Col.SIDE:
+        key = (side(row) or "\uffff", *tie)
+    elif column is Col.PRICE_GAP:
+        gap = price_gap(row)
+        key = (*_num_key(None if gap is None else gap[1]), *tie)  # by percentage: across prices
+    elif column is Col.VALUE:
+        key = (*_num_key(market_value(row) if row.broker_qty else None), *tie)
     else:
         key = (row.hint or "\uffff", *tie)
     return _Desc(key) if descending else key

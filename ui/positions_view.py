@@ -1,7 +1,10 @@
 """The positions table on screen: a two-level header, fixed-height rows, and the filter bar.
 
 The header groups the broker and local columns under "Quantity" and "Average price" so the eye
-reads each pair side by side; sections do not move, since a dragged column would split a group.
+reads each pair side by side. Columns can be moved, resized and hidden (the header's context
+menu); a group's name is drawn over each run of its columns that sit together, so a column
+dragged out of its group still says whose it is. The layout is saved with the window's, marked
+with a version so a layout saved for other columns is never applied to these.
 Rows have one fixed height so the view never asks the model to measure 10,000 rows.
 """
 
@@ -9,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, QRect, Qt, Signal
+from PySide6.QtCore import QByteArray, QItemSelectionModel, QModelIndex, QPoint, QRect, Qt, Signal
 from PySide6.QtGui import QPainter, QPaintEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -19,6 +22,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QMenu,
     QStyle,
     QStyleOptionHeader,
     QTableView,
@@ -28,26 +32,33 @@ from PySide6.QtWidgets import (
 from position_sync.app.display import status_label
 from position_sync.app.domain import PROBLEM_STATUSES, Status
 from position_sync.ui import status_style
-from position_sync.ui.positions_columns import COLUMNS, Col
+from position_sync.ui.positions_columns import ALWAYS_SHOWN, COLUMNS, DEFAULT_ORDER, Col, heading
 from position_sync.ui.positions_index import Key
 from position_sync.ui.positions_model import KeyRole, PositionsModel
 from position_sync.ui.positions_order import FilterSpec
 
-# Tight enough that the Hint column (the last, stretching) keeps room for its short form.
+# Everything up to the Hint fits 1280 px, and the Status ends well inside 1024 px; the Hint is
+# wide enough for the short form of the look-alike hints (the whole sentence is in the tooltip).
 DEFAULT_WIDTHS = {
     Col.ACCOUNT: 76,
-    Col.INSTRUMENT: 196,
+    Col.INSTRUMENT: 190,
+    Col.PRODUCT: 72,
+    Col.SIDE: 52,
+    Col.STATUS: 166,
     Col.BROKER_QTY: 66,
     Col.LOCAL_QTY: 66,
     Col.DIFF: 62,
+    Col.HINT: 300,
     Col.BROKER_AVG: 100,
     Col.LOCAL_AVG: 100,
+    Col.PRICE_GAP: 136,
     Col.LAST: 96,
+    Col.VALUE: 124,
     Col.UNREALISED: 100,
     Col.REALISED: 100,
-    Col.STATUS: 166,
     Col.SINCE: 50,
 }
+LAYOUT_VERSION = b"position-sync columns 2\n"  # before the header's own state; bumped with the columns
 
 
 class GroupedHeader(QHeaderView):
@@ -56,11 +67,7 @@ class GroupedHeader(QHeaderView):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(Qt.Orientation.Horizontal, parent)
         self._groups: dict[int, str] = {int(c): spec.group for c, spec in COLUMNS.items() if spec.group}
-        spans: dict[str, list[int]] = {}
-        for column, group in self._groups.items():
-            spans.setdefault(group, []).append(column)
-        self._spans = {group: (min(cols), max(cols)) for group, cols in spans.items()}
-        self.setSectionsMovable(False)
+        self.setSectionsMovable(True)
         self.setSectionsClickable(True)
         self.setHighlightSections(False)
         self.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
@@ -81,11 +88,31 @@ class GroupedHeader(QHeaderView):
         )
         painter.restore()
 
+    def group_runs(self) -> list[tuple[str, int, int]]:
+        """(group, first, last logical section) of each run of one group's columns side by side
+        on screen; hidden columns take no room, so they neither end nor split a run."""
+        runs: list[tuple[str, int, int]] = []
+        current: tuple[str, int, int] | None = None
+        for visual in range(self.count()):
+            logical = self.logicalIndex(visual)
+            if self.isSectionHidden(logical):
+                continue
+            group = self._groups.get(logical)
+            if current is not None and group == current[0]:
+                current = (current[0], current[1], logical)
+                continue
+            if current is not None:
+                runs.append(current)
+            current = (group, logical, logical) if group else None
+        if current is not None:
+            runs.append(current)
+        return runs
+
     def paintEvent(self, event: QPaintEvent) -> None:
         super().paintEvent(event)
         painter = QPainter(self.viewport())
         half = self.height() // 2
-        for group, (first, last) in self._spans.items():
+        for group, first, last in self.group_runs():
             left = self.sectionViewportPosition(first)
             right = self.sectionViewportPosition(last) + self.sectionSize(last)
             if right <= 0 or left >= self.viewport().width():
@@ -125,8 +152,9 @@ class PositionsView(QTableView):
         header = self.horizontalHeader()
         header.setStretchLastSection(True)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        for column, width in DEFAULT_WIDTHS.items():
-            self.setColumnWidth(int(column), width)
+        header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        header.customContextMenuRequested.connect(self._header_menu_at)
+        self.default_columns()
         self.setSortingEnabled(True)
         header.setSortIndicator(int(Col.STATUS), Qt.SortOrder.AscendingOrder)
 
@@ -164,18 +192,84 @@ class PositionsView(QTableView):
     def default_order(self) -> None:
         self.horizontalHeader().setSortIndicator(int(Col.STATUS), Qt.SortOrder.AscendingOrder)
 
+    # -- the columns: which, where, how wide ------------------------------------------------
+
+    def shown_columns(self) -> list[Col]:
+        """The visible columns, left to right."""
+        header = self.horizontalHeader()
+        logical = (header.logicalIndex(v) for v in range(header.count()))
+        return [Col(c) for c in logical if not header.isSectionHidden(c)]
+
+    def default_columns(self) -> None:
+        """Every column shown, in ``DEFAULT_ORDER``, at its default width."""
+        header = self.horizontalHeader()
+        for position, column in enumerate(DEFAULT_ORDER):
+            header.setSectionHidden(int(column), False)
+            current = header.visualIndex(int(column))
+            if current != position:
+                header.moveSection(current, position)
+        for column, width in DEFAULT_WIDTHS.items():
+            self.setColumnWidth(int(column), width)
+
+    def set_column_shown(self, column: Col, shown: bool) -> None:
+        if column in ALWAYS_SHOWN and not shown:
+            return
+        self.horizontalHeader().setSectionHidden(int(column), not shown)
+
+    def column_state(self) -> QByteArray:
+        """Order, widths, hidden columns and the sort, for the window's saved layout."""
+        return QByteArray(LAYOUT_VERSION) + self.horizontalHeader().saveState()
+
+    def restore_column_state(self, state: QByteArray) -> bool:
+        """Apply a saved ``column_state``; False (defaults kept) for one saved for other columns."""
+        data = bytes(state.data())
+        if not data.startswith(LAYOUT_VERSION):
+            return False
+        header = self.horizontalHeader()
+        if not header.restoreState(QByteArray(data[len(LAYOUT_VERSION) :])):
+            self.default_columns()
+            return False
+        for column in ALWAYS_SHOWN:
+            header.setSectionHidden(int(column), False)
+        return True
+
+    def header_menu(self) -> QMenu:
+        """One checkable entry per column, in the order shown, and a way back to the defaults."""
+        header = self.horizontalHeader()
+        menu = QMenu(self)
+        menu.setToolTipsVisible(True)
+        order = sorted(COLUMNS, key=lambda c: header.visualIndex(int(c)))
+        for column in order:
+            spec = COLUMNS[column]
+            text = f"{spec.title} ({spec.group})" if spec.group else spec.title
+            action = menu.addAction(text.replace("&", "&&"))  # "P&L", not a shortcut on L
+            action.setCheckable(True)
+            action.setChecked(not header.isSectionHidden(int(column)))
+            action.setData(int(column))
+            if column in ALWAYS_SHOWN:
+                action.setEnabled(False)
+                action.setToolTip(f"{spec.title} is always shown: a row is read by it")
+            else:
+                action.setToolTip(spec.tip)
+                action.toggled.connect(lambda shown, c=column: self.set_column_shown(c, shown))
+        menu.addSeparator()
+        reset = menu.addAction("Reset columns")
+        reset.setToolTip("Every column back, in the default order and widths")
+        reset.triggered.connect(self.default_columns)
+        return menu
+
+    def _header_menu_at(self, position: QPoint) -> None:
+        menu = self.header_menu()
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        menu.popup(self.horizontalHeader().mapToGlobal(position))
+
     def copy_rows(self) -> str:
-        """Tab-separated text of the selected rows, for a chat or a spreadsheet."""
+        """Tab-separated text of the selected rows, the columns as shown, for a chat or a spreadsheet."""
         model = self.positions()
-        lines = [
-            "\t".join(
-                spec.title if not spec.group else f"{spec.group} {spec.title}" for spec in COLUMNS.values()
-            )
-        ]
+        columns = self.shown_columns()
+        lines = ["\t".join(heading(column) for column in columns)]
         for index in sorted(self.selectionModel().selectedRows(), key=QModelIndex.row):
-            lines.append(
-                "\t".join(str(model.index(index.row(), c).data() or "") for c in range(len(COLUMNS)))
-            )
+            lines.append("\t".join(str(model.index(index.row(), c).data() or "") for c in columns))
         return "\n".join(lines)
 
 

@@ -29,6 +29,7 @@ from position_sync.app.display import (
     span,
     status_label,
     status_meaning,
+    with_minus,
 )
 from position_sync.app.domain import ZERO, AccountState, Row, Status
 from position_sync.app.store.acks import AckState
@@ -37,9 +38,11 @@ from position_sync.ui.plain_text import escape, markup
 from position_sync.ui.positions_columns import COLUMNS, Col
 from position_sync.ui.positions_index import Entry, Key
 from position_sync.ui.resources import icon
+from position_sync.ui.row_facts import market_value, price_gap_text, product, side, side_detail
 
 # (foreground, background, font, decoration) of one cell.
 Look = tuple[QColor | None, QColor | None, QFont | None, QIcon | None]
+_BOLD_WHEN_WRONG = (Col.STATUS, Col.DIFF, Col.PRICE_GAP)  # the cells that say how wrong a row is
 
 
 @dataclass
@@ -132,6 +135,8 @@ class RowPresenter:
             lines.append(
                 f"<i>Stale</i>: the account could not be read{reason}; this is the picture from {when}."
             )
+        if (sides := side_detail(row)) is not None:
+            lines.append(f"Side: {sides}.")
         if row.status.is_problem and not row.confirmed:
             lines.append("Not confirmed yet: it must hold for another sync before it notifies.")
         if row.explained:
@@ -145,7 +150,7 @@ class RowPresenter:
                 "Book: " + escape(", ".join(f"{p.label} {fmt_qty(p.quantity)}" for p in row.local_parts))
             )
         if row.hint:
-            lines.append(f"Hint: {escape(row.hint)}")
+            lines.append(f"Hint: {escape(with_minus(row.hint))}")
         if row.realised_estimated:
             lines.append("* realised P&amp;L estimated from the last known price")
         if ack is not None:
@@ -230,6 +235,7 @@ class RowPresenter:
         problem = row.effective_status.is_problem
         diff = row.difference
         shown = figures(row)  # computed figures rounded as JSON and text output show them
+        value = market_value(row) if row.broker_qty else None  # nothing held: no value to show
         return (
             row.account,
             instrument_label(row.instrument),
@@ -244,6 +250,10 @@ class RowPresenter:
             self._status_text(row, ack),
             clock(row.since, self._now),
             short_hint(row.hint),  # the whole hint is in the tooltip
+            product(row),
+            side(row),
+            price_gap_text(row, currency),
+            fmt_money(value, currency),
         )
 
     def _looks(self, row: Row, ack: AckState | None) -> tuple[Look, ...]:
@@ -262,7 +272,7 @@ class RowPresenter:
             (
                 self._foreground(row, column),
                 background,
-                bold if column in (Col.STATUS, Col.DIFF) and font is None else font,
+                bold if column in _BOLD_WHEN_WRONG and font is None else font,
                 self._decoration(row, ack, column),
             )
             for column in range(len(COLUMNS))
@@ -271,7 +281,7 @@ class RowPresenter:
     def _foreground(self, row: Row, column: int) -> QColor | None:
         if row.status is Status.STALE or (row.status is Status.CLOSED and column != Col.REALISED):
             return status_style.muted_colour(self._dark)
-        if column == Col.STATUS or (column == Col.DIFF and row.status.is_problem):
+        if column == Col.STATUS or (column in _BOLD_WHEN_WRONG and row.status.is_problem):
             return status_style.text_colour(row.effective_status, self._dark)
         if column == Col.UNREALISED and row.unrealised_pnl is not None:
             return status_style.pnl_colour(_sign(row.unrealised_pnl), self._dark)

@@ -3,7 +3,9 @@
 The colours come from the Okabe–Ito palette, chosen to stay apart for the common kinds of colour
 blindness; every status also has its own icon shape and its name in text, so colour is never
 the only cue. Matches stay calm (no tint); problems get a soft tint of their colour and the
-tray turns amber or red.
+tray turns amber or red. An event carries the icon of the status it reports (``event_icon``),
+so "Mismatch detected" in the log looks like the row it points at: a side mismatch as a side
+mismatch, not as a quantity one.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from enum import IntEnum
 from PySide6.QtGui import QColor, QIcon, QPalette
 
 from position_sync.app.display import status_label, status_meaning
-from position_sync.app.domain import AccountState, Status
+from position_sync.app.domain import AccountState, EventKind, Status
 from position_sync.ui.resources import icon
 
 STATUS_COLOURS: dict[Status, str] = {
@@ -60,6 +62,42 @@ def is_dark(palette: QPalette) -> bool:
 
 def status_icon(status: Status) -> QIcon:
     return icon(f"status-{status.value}")
+
+
+# Events that report a status show its icon; the others have icons of their own, in the grey of
+# facts (opened, quantity changed) or the amber of a warning (a mass change held back).
+_EVENT_STATUS: dict[EventKind, Status] = {
+    EventKind.PHANTOM_DETECTED: Status.PHANTOM,
+    EventKind.UNTRACKED_DETECTED: Status.UNTRACKED,
+    EventKind.MISMATCH_DETECTED: Status.QTY_MISMATCH,  # unless the detail names another kind
+    EventKind.CLOSED: Status.CLOSED,
+    EventKind.SYNC_FAILED: Status.STALE,
+}
+_EVENT_ICONS: dict[EventKind, str] = {
+    EventKind.OPENED: "event-opened",
+    EventKind.QTY_CHANGED: "event-qty_changed",
+    EventKind.MASS_CHANGE_HELD: "event-held",
+    EventKind.LOGIN_REQUIRED: "login",
+}
+_MISMATCHES = {s.value: s for s in (Status.QTY_MISMATCH, Status.SIDE_MISMATCH, Status.PRICE_MISMATCH)}
+
+
+def event_icon_name(kind: EventKind, detail: str = "") -> str:
+    """The icon file of an event; ``detail`` (``side_mismatch: broker -65, book 65``) tells the
+    mismatches apart. Anything resolved or recovered is back to the match's tick."""
+    if kind is EventKind.MISMATCH_DETECTED:
+        mismatch = _MISMATCHES.get(detail.partition(":")[0].strip(), Status.QTY_MISMATCH)
+        return f"status-{mismatch.value}"
+    if kind.value.endswith(("_resolved", "_recovered")):
+        return f"status-{Status.MATCH.value}"
+    status = _EVENT_STATUS.get(kind)
+    if status is not None:
+        return f"status-{status.value}"
+    return _EVENT_ICONS.get(kind, "event-info")
+
+
+def event_icon(kind: EventKind, detail: str = "") -> QIcon:
+    return icon(event_icon_name(kind, detail))
 
 
 def text_colour(status: Status, dark: bool) -> QColor:

@@ -7,7 +7,7 @@ currency and sign, and an event's kind not repeated by its detail.
 
 from __future__ import annotations
 
-from position_sync.app.display import clock, event_text, fmt_money, fmt_qty, status_label
+from position_sync.app.display import clock, event_text, fmt_money, fmt_qty, status_label, with_minus
 from position_sync.app.domain import Status
 from position_sync.app.store import acks as ack_store
 from position_sync.app.store import series as series_store
@@ -32,7 +32,7 @@ def change_text(point: HistoryPoint, currency: str | None) -> str:
     if point.realised_pnl is not None and point.status == Status.CLOSED.value:
         text += f", realised P&L {fmt_money(point.realised_pnl, currency, signed=True)}"
     if point.hint:
-        text += f" ({point.hint})"
+        text += f" ({with_minus(point.hint)})"
     return text
 
 

@@ -42,6 +42,7 @@ from position_sync.ui.positions_model import PositionsModel
 from position_sync.ui.positions_view import FilterBar, PositionsView
 from position_sync.ui.resources import icon
 from position_sync.ui.status_style import is_dark
+from position_sync.ui.totals_footer import TotalsFooter
 
 SNOOZES: tuple[tuple[str, int, str], ...] = (
     ("15 minutes", 15, "Ctrl+Alt+1"),
@@ -121,6 +122,7 @@ class MainWindow(QMainWindow):
         self.model = PositionsModel(self)
         self.table = PositionsView(self.model)
         self.filters = FilterBar()
+        self.totals = TotalsFooter()  # driven by ui.presenters.totals
         self.accounts = AccountsStrip()
         self.banner = QLabel()
         self.banner.setObjectName("banner")
@@ -340,6 +342,7 @@ class MainWindow(QMainWindow):
         top_layout.addWidget(self.toast)
         top_layout.addWidget(self.filters)
         top_layout.addWidget(self.table, 1)
+        top_layout.addWidget(self.totals)
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.splitter.setObjectName("mainSplitter")
         self.splitter.addWidget(top)
@@ -561,7 +564,7 @@ class MainWindow(QMainWindow):
         settings.setValue("window/state", self.saveState())
         settings.setValue("window/splitter", self.splitter.saveState())
         settings.setValue("window/history_splitter", self.history.splitter.saveState())
-        settings.setValue("window/columns", self.table.horizontalHeader().saveState())
+        settings.setValue("window/columns", self.table.column_state())
         settings.setValue("window/tab", self.tabs.currentIndex())
 
     def restore_layout(self, settings: QSettings) -> bool:
@@ -573,7 +576,7 @@ class MainWindow(QMainWindow):
             ("window/state", self.restoreState),
             ("window/splitter", self.splitter.restoreState),
             ("window/history_splitter", self.history.splitter.restoreState),
-            ("window/columns", self.table.horizontalHeader().restoreState),
+            ("window/columns", self.table.restore_column_state),
         ):
             value = settings.value(key)
             if isinstance(value, QByteArray):

@@ -31,6 +31,7 @@ class HistoryPresenter(QObject):
         self._window = window
         self._context = context
         self._current_key = current_key
+        self.pane.set_currency_of(context.currency_of)  # named in the money charts' titles
         self._dirty = True  # the account's charts are older than what the store holds
         self._row_timer = QTimer(self)
         self._row_timer.setSingleShot(True)
