@@ -34,17 +34,17 @@ def picture(count: int) -> list[Row]:
         realised = Decimal("3.5") if i % 3 else None  # a third without: the total is partial
         rows.append(
             Row(
-                "big",
-                f"NSE:SYM{i:05d}",
-                Status.PHANTOM if i % 100 == 0 else Status.MATCH,
-                now,
-                None if i % 100 == 0 else qty,
-                qty,
-                Decimal("100.5"),
-                Decimal("100.5"),
-                Decimal("101.25") + i % 7,
-                Decimal("12.5"),
-                realised,
+                account="big",
+                instrument=f"NSE:SYM{i:05d}",
+                status=Status.PHANTOM if i % 100 == 0 else Status.MATCH,
+                since=now,
+                broker_qty=None if i % 100 == 0 else qty,
+                local_qty=qty,
+                broker_avg=Decimal("100.5"),
+                local_avg=Decimal("100.5"),
+                last_price=Decimal("101.25") + i % 7,
+                unrealised_pnl=Decimal("12.5"),
+                realised_pnl=realised,
                 currency="INR",
             )
         )

@@ -23,7 +23,7 @@ D = Decimal
 def row(instrument: str, status: Status = Status.MATCH, account: str = "demo", **values: object) -> Row:
     defaults: dict[str, object] = {"broker_qty": D(10), "local_qty": D(10), "last_price": D(100)}
     defaults.update(values)
-    return Row(account, instrument, status, NOW, **defaults)  # type: ignore[arg-type]
+    return Row(account=account, instrument=instrument, status=status, since=NOW, **defaults)  # type: ignore[arg-type]
 
 
 # -- product, side, price gap, market value -------------------------------------------------

@@ -163,7 +163,16 @@ def test_a_large_account_is_totalled_in_pieces_between_turns_of_the_loop(
         original(self, rows)
 
     monkeypatch.setattr(AccountTotals, "add", recording)
-    template = Row("big", "X", Status.MATCH, NOW, D(1), D(1), last_price=D(2), unrealised_pnl=D(1))
+    template = Row(
+        account="big",
+        instrument="X",
+        status=Status.MATCH,
+        since=NOW,
+        broker_qty=D(1),
+        local_qty=D(1),
+        last_price=D(2),
+        unrealised_pnl=D(1),
+    )
     count = 3 * totals_presenter.PIECE_ROWS + 1
     rows = {f"NSE:S{i}": replace(template, instrument=f"NSE:S{i}") for i in range(count)}
     app.controller.totals.show("big", snapshot(rows))
@@ -250,12 +259,12 @@ def test_layout_state_of_another_kind_is_refused(app: App) -> None:
 
 def test_parts_labels_reach_the_product_cell(app: App) -> None:
     row = Row(
-        "demo",
-        "NSE:SBIN",
-        Status.MATCH,
-        NOW,
-        D(10),
-        D(10),
+        account="demo",
+        instrument="NSE:SBIN",
+        status=Status.MATCH,
+        since=NOW,
+        broker_qty=D(10),
+        local_qty=D(10),
         broker_parts=(Part("NSE MIS", D(4)), Part("BSE CNC holding", D(6))),
     )
     app.window.model.apply_account("demo", {row.instrument: row})
