@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from position_sync.app.domain import AccountState, BookSnapshot, BrokerSnapshot,
 from position_sync.app.errors import ReadError, ReadErrorKind
 from position_sync.app.reconcile import AccountMemory, JudgeSettings, Outcome, failed, reconcile
 from position_sync.app.store import Store, StoreError
+from position_sync.app.supervise import supervised
 from position_sync.app.symbols import Resolver
 
 log = logging.getLogger(__name__)
@@ -160,9 +162,11 @@ class SyncWorker:
 
         for account_id, state in self._accounts.items():
             state.adapter.on_push(pusher(account_id))
-            self._loops.append(
-                asyncio.create_task(self._interval_loop(state), name=f"sync-loop-{account_id}")
+            loop_of = supervised(
+                f"the sync loop of {account_id}",
+                functools.partial(self._interval_loop, state),
             )
+            self._loops.append(asyncio.create_task(loop_of, name=f"sync-loop-{account_id}"))
         used = {state.config.book: self._books[state.config.book] for state in self._accounts.values()}
         self._watcher = BookWatcher(used, self._book_changed, self._io)
         self._watcher.start()

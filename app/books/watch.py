@@ -8,12 +8,14 @@ probes and HTTP books, which have no notifications at all.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from typing import Protocol, runtime_checkable
 
 from position_sync.app.books.runner import DaemonThreadExecutor
+from position_sync.app.supervise import supervised
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +56,8 @@ class BookWatcher:
 
     def start(self) -> None:
         for book in self._books:
-            self._tasks.append(asyncio.create_task(self._watch(book), name=f"watch-{book.id}"))
+            task = supervised(f"the watcher of book {book.id}", functools.partial(self._watch, book))
+            self._tasks.append(asyncio.create_task(task, name=f"watch-{book.id}"))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -74,5 +77,8 @@ class BookWatcher:
                 continue
             if token is not None and token != last:
                 log.info("book %s changed", book.id)
-                self._on_change(book.id)
                 last = token
+                try:
+                    self._on_change(book.id)
+                except Exception:  # the watcher outlives a failing reaction to one change
+                    log.exception("reacting to a change of book %s failed", book.id)
