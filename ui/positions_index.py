@@ -185,6 +185,9 @@ class PositionsIndex:
     def accounts(self) -> list[str]:
         return sorted(self._by_account)
 
+    def count_of(self, account: str) -> int:
+        return len(self._by_account.get(account, ()))
+
     def total(self) -> int:
         return len(self._entries)
 

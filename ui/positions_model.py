@@ -204,6 +204,10 @@ class PositionsModel(QAbstractTableModel):
     def accounts(self) -> list[str]:
         return self._index.accounts()
 
+    def count_of(self, account: str) -> int:
+        """How many rows the account has, shown or filtered out."""
+        return self._index.count_of(account)
+
     # -- updating --------------------------------------------------------------------------
 
     def set_now(self, now: datetime) -> None:

@@ -194,7 +194,8 @@ class FilterBar(QWidget):
         self.account.setToolTip("Show one account only")
         self.status = QComboBox()
         self.status.addItem("All statuses", None)
-        self.status.addItem("Problems", frozenset(PROBLEM_STATUSES))
+        # Stale rows are unverified: as much the trader's business as a known problem.
+        self.status.addItem("Problems and stale", frozenset(PROBLEM_STATUSES | {Status.STALE}))
         for status in Status:
             self.status.addItem(status_style.status_icon(status), status_label(status), frozenset({status}))
         self.status.setToolTip("Show one status only")
@@ -204,7 +205,9 @@ class FilterBar(QWidget):
         self.text.setToolTip("Filter the rows by text (Ctrl+F)")
         self.text.setMinimumWidth(260)
         self.only_problems = QCheckBox("Only problems")
-        self.only_problems.setToolTip("Hide matches and closed rows (Ctrl+Shift+M)")
+        self.only_problems.setToolTip(
+            "Hide matches and closed rows; stale rows stay, their account could not be read (Ctrl+Shift+M)"
+        )
         self.summary = QLabel()
         self.summary.setTextFormat(Qt.TextFormat.RichText)
         layout.addWidget(QLabel("Account"))

@@ -111,6 +111,8 @@ class MainWindow(QMainWindow):
 
     def __init__(self, title: str = "Position Sync") -> None:
         super().__init__()
+        self._title = title
+        self._title_status = ""
         self.setWindowTitle(title)
         self.setWindowIcon(icon("app"))
         self.setObjectName("mainWindow")
@@ -224,7 +226,11 @@ class MainWindow(QMainWindow):
         self.act_copy = a(self, "&Copy rows", ["Ctrl+C"], "Copy the selected rows as tab-separated text")
         self.act_find = a(self, "&Find…", ["Ctrl+F"], "Filter the rows by text")
         self.act_only_problems = a(
-            self, "&Only problems", ["Ctrl+Shift+M"], "Hide matches and closed rows", checkable=True
+            self,
+            "&Only problems",
+            ["Ctrl+Shift+M"],
+            "Hide matches and closed rows; stale rows stay, their account could not be read",
+            checkable=True,
         )
         self.act_default_order = a(
             self, "&Problems first", ["Ctrl+0"], "Sort problems first, largest exposure first"
@@ -479,6 +485,12 @@ class MainWindow(QMainWindow):
         """The counts, rich text of our own: in the status bar and beside the filters."""
         self.counts.setText(text)
         self.filters.summary.setText(text)
+
+    def set_title_status(self, text: str) -> None:
+        """What needs the trader ("3 problems · demo-us stale"), ahead of the window's own title,
+        so the taskbar and the window switcher say it too."""
+        self._title_status = text
+        self.setWindowTitle(f"{text} — {self._title}" if text else self._title)
 
     def set_last_sync(self, text: str) -> None:
         self.last_sync.setText(text)
