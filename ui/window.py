@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from PySide6.QtCore import QByteArray, QPoint, QSettings, QSize, Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtCore import QByteArray, QEvent, QPoint, QSettings, QSize, Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QDialog,
@@ -36,7 +36,7 @@ from position_sync.ui.about import AboutDialog, AboutInfo
 from position_sync.ui.accounts_strip import AccountsStrip
 from position_sync.ui.events_pane import EventsPane
 from position_sync.ui.history import HistoryPane
-from position_sync.ui.notify import NotificationList, Toast
+from position_sync.ui.notify import SEVERITY_ICONS, NotificationList, Toast
 from position_sync.ui.plain_text import plain_label
 from position_sync.ui.positions_model import PositionsModel
 from position_sync.ui.positions_view import FilterBar, PositionsView
@@ -113,6 +113,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self._title = title
         self._title_status = ""
+        self._unread = 0
         self.setWindowTitle(title)
         self.setWindowIcon(icon("app"))
         self.setObjectName("mainWindow")
@@ -138,7 +139,7 @@ class MainWindow(QMainWindow):
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.events, icon("status-closed"), "Events")
         self.tabs.addTab(self.history, icon("resume"), "History")
-        self.tabs.addTab(self.notifications, icon("status-phantom"), "Notifications")
+        self.tabs.addTab(self.notifications, "Notifications")
         self.tabs.setTabToolTip(TAB_EVENTS, "The event log, newest first (Ctrl+1)")
         self.tabs.setTabToolTip(TAB_HISTORY, "Charts of the account and of the selected row (Ctrl+2)")
         self.tabs.setTabToolTip(TAB_NOTIFICATIONS, "Every notification of this session (Ctrl+3)")
@@ -296,10 +297,26 @@ class MainWindow(QMainWindow):
         self.filters.only_problems.toggled.connect(self.act_only_problems.setChecked)
         self.act_default_order.triggered.connect(self.table.default_order)
         self.tabs.currentChanged.connect(self._tab_changed)
+        self.notifications.unread_changed.connect(self._unread_changed)
 
     def _tab_changed(self, index: int) -> None:
         if index == TAB_HISTORY:
             self.history_opened.emit()
+        self._read_if_seen()
+
+    def _read_if_seen(self) -> None:
+        """The Notifications tab in front of an active window: its messages have been seen."""
+        if self.tabs.currentIndex() == TAB_NOTIFICATIONS and self.isVisible() and self.isActiveWindow():
+            self.notifications.mark_read()
+
+    def _unread_changed(self, count: int, severity: int) -> None:
+        """Unread messages: counted on the tab, its icon their worst severity, and in the title."""
+        self.tabs.setTabText(TAB_NOTIFICATIONS, f"Notifications ({count})" if count else "Notifications")
+        self.tabs.setTabIcon(TAB_NOTIFICATIONS, icon(SEVERITY_ICONS[severity]) if count else QIcon())
+        self._unread = count
+        self._retitle()
+        if count:
+            self._read_if_seen()
 
     def _copy_rows(self) -> None:
         QApplication.clipboard().setText(self.table.copy_rows())
@@ -490,7 +507,12 @@ class MainWindow(QMainWindow):
         """What needs the trader ("3 problems · demo-us stale"), ahead of the window's own title,
         so the taskbar and the window switcher say it too."""
         self._title_status = text
-        self.setWindowTitle(f"{text} — {self._title}" if text else self._title)
+        self._retitle()
+
+    def _retitle(self) -> None:
+        unread = f"{self._unread} unread alert{'s' if self._unread != 1 else ''}" if self._unread else ""
+        status = " · ".join(part for part in (self._title_status, unread) if part)
+        self.setWindowTitle(f"{status} — {self._title}" if status else self._title)
 
     def set_last_sync(self, text: str) -> None:
         self.last_sync.setText(text)
@@ -527,6 +549,11 @@ class MainWindow(QMainWindow):
     def tray_actions(self) -> list[QAction | None]:
         """The tray menu's actions, None for a separator."""
         return [self.act_show, self.act_resync, self.act_pause, None, self.act_quit]
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.ActivationChange:
+            self._read_if_seen()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.quitting:
