@@ -101,6 +101,7 @@ class PositionsModel(QAbstractTableModel):
         steps = _QtSteps(self)
         self._index = steps.index = PositionsIndex(steps, now)
         self._presenter = RowPresenter(now)
+        self._holds: set[str] = set()
 
     # -- Qt interface ----------------------------------------------------------------------
 
@@ -261,6 +262,20 @@ class PositionsModel(QAbstractTableModel):
     def settle_moves(self) -> None:
         """Put the rows deferred by ``apply_plan(defer_moves=True)`` in their places, in one go."""
         self._index.settle_moves()
+
+    def hold_order(self, reason: str, held: bool = True) -> None:
+        """Keep every row in its place while any reason holds ("key", "mouse", "menu"); the rows
+        that would have moved meanwhile move once the last reason lets go."""
+        if held:
+            self._holds.add(reason)
+        else:
+            self._holds.discard(reason)
+        if bool(self._holds) != self._index.held:
+            self._index.hold(bool(self._holds))
+
+    @property
+    def order_held(self) -> bool:
+        return self._index.held
 
     def remove_account(self, account: str) -> None:
         self.apply_account(account, {})

@@ -3,14 +3,19 @@
 The header groups the broker and local columns under "Quantity" and "Average price" so the eye
 reads each pair side by side; sections do not move, since a dragged column would split a group.
 Rows have one fixed height so the view never asks the model to measure 10,000 rows.
+
+Rows carry book writes, so the row the trader is on must not slide away: the selection follows
+its instrument through every re-sort, the current row keeps its place on screen when rows move
+around it (the view scrolls with it), and while a key or a mouse button is held on the table no
+row changes its place at all (``PositionsModel.hold_order``); the moves wait for the release.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, QRect, Qt, Signal
-from PySide6.QtGui import QPainter, QPaintEvent
+from PySide6.QtCore import QEvent, QItemSelectionModel, QModelIndex, QRect, Qt, Signal
+from PySide6.QtGui import QFocusEvent, QKeyEvent, QMouseEvent, QPainter, QPaintEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -129,6 +134,73 @@ class PositionsView(QTableView):
             self.setColumnWidth(int(column), width)
         self.setSortingEnabled(True)
         header.setSortIndicator(int(Col.STATUS), Qt.SortOrder.AscendingOrder)
+        self._place: tuple[Key, int] | None = None  # the current row and its top, while rows move
+        for before, after in (
+            (model.layoutAboutToBeChanged, model.layoutChanged),
+            (model.rowsAboutToBeMoved, model.rowsMoved),
+            (model.rowsAboutToBeInserted, model.rowsInserted),
+            (model.rowsAboutToBeRemoved, model.rowsRemoved),
+        ):
+            before.connect(self._remember_place)
+            after.connect(self._keep_place)
+
+    # -- the current row stays put ---------------------------------------------------------
+
+    def _remember_place(self, *_: Any) -> None:
+        if self._place is not None:
+            return
+        current = self.currentIndex()
+        if not current.isValid():
+            return
+        top = self.visualRect(current).top()
+        if 0 <= top < self.viewport().height():  # on screen: keep it where the eye is
+            key = current.data(KeyRole)
+            self._place = ((str(key[0]), str(key[1])), top)
+
+    def _keep_place(self, *_: Any) -> None:
+        place, self._place = self._place, None
+        if place is None:
+            return
+        key, top = place
+        index = self.positions().index_of(key)
+        if not index.isValid():
+            return
+        self.executeDelayedItemsLayout()  # the scroll range for the new row count
+        shift = self.visualRect(index).top() - top
+        if shift:
+            bar = self.verticalScrollBar()
+            bar.setValue(bar.value() + shift)
+
+    def event(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.ShortcutOverride:
+            self.positions().hold_order("key")  # a shortcut fires on the press: hold from there
+        return super().event(event)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        self.positions().hold_order("key")
+        super().keyPressEvent(event)
+
+    def keyReleaseEvent(self, event: QKeyEvent) -> None:
+        super().keyReleaseEvent(event)
+        if not event.isAutoRepeat():
+            self.positions().hold_order("key", False)
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            self.positions().hold_order("mouse")
+        super().mousePressEvent(event)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        super().mouseReleaseEvent(event)
+        if event.button() == Qt.MouseButton.LeftButton:
+            self.positions().hold_order("mouse", False)
+
+    def focusOutEvent(self, event: QFocusEvent) -> None:
+        """A dialog opened by the key, another window: no release will come here."""
+        super().focusOutEvent(event)
+        model = self.positions()
+        model.hold_order("key", False)
+        model.hold_order("mouse", False)
 
     def positions(self) -> PositionsModel:
         model = self.model()

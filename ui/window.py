@@ -381,6 +381,7 @@ class MainWindow(QMainWindow):
         sync_menu = bar.addMenu("&Sync")
         sync_menu.addActions([self.act_resync, self.act_resync_account, self.act_pause])
         row_menu = bar.addMenu("&Row")
+        self._holds_rows(row_menu)
         row_menu.addActions([self.act_ack, self.act_snooze, self.act_clear_ack])
         row_menu.addMenu(self._snooze_menu())
         row_menu.addSeparator()
@@ -432,8 +433,15 @@ class MainWindow(QMainWindow):
 
     # -- behaviour -------------------------------------------------------------------------
 
+    def _holds_rows(self, menu: QMenu) -> None:
+        """While the menu is open, no row moves from under it (the moves wait for it to close)."""
+        menu.aboutToShow.connect(lambda: self.model.hold_order("menu"))
+        menu.aboutToHide.connect(lambda: self.model.hold_order("menu", False))
+
     def _row_menu(self, position: QPoint) -> None:
         menu = QMenu(self)
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self._holds_rows(menu)
         menu.addAction(self.act_resync_account)
         menu.addSeparator()
         menu.addAction(self.act_ack)
