@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QToolBar,
     QVBoxLayout,
     QWidget,
+    QWidgetAction,
 )
 
 from position_sync.ui.about import AboutDialog, AboutInfo
@@ -89,6 +90,43 @@ def make_action(
     describe(action, text, tip)
     action.setCheckable(checkable)
     return action
+
+
+class MenuNote(QWidgetAction):
+    """A sentence at the top of a menu, word-wrapped, saying why the items below are off.
+
+    Qt shows no status tip for a disabled menu item and most desktops no tooltip either, so the
+    reason goes where the eye already is: into the menu itself, in every menu it is added to.
+    """
+
+    WIDTH = 340
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent)
+        self._text = ""
+        self.setVisible(False)
+
+    def text_shown(self) -> str:
+        return self._text
+
+    def set_note(self, text: str | None) -> None:
+        self._text = text or ""
+        for widget in self.createdWidgets():
+            if isinstance(widget, QLabel):
+                self._fill(widget)
+        self.setVisible(bool(text))
+
+    def createWidget(self, parent: QWidget) -> QWidget:
+        label = plain_label(parent=parent)  # it may quote a config file's names
+        label.setWordWrap(True)
+        label.setContentsMargins(10, 4, 10, 4)
+        self._fill(label)
+        return label
+
+    def _fill(self, label: QLabel) -> None:
+        label.setText(self._text)
+        label.setFixedWidth(self.WIDTH)
+        label.setFixedHeight(max(label.heightForWidth(self.WIDTH), label.fontMetrics().height() + 8))
 
 
 class MainWindow(QMainWindow):
@@ -224,6 +262,7 @@ class MainWindow(QMainWindow):
             "take-broker": self.act_fix_take,
         }
         self._fix_tips = {name: action.statusTip() for name, action in self.fix_actions.items()}
+        self.fix_note = MenuNote(self)
         self.act_copy = a(self, "&Copy rows", ["Ctrl+C"], "Copy the selected rows as tab-separated text")
         self.act_find = a(self, "&Find…", ["Ctrl+F"], "Filter the rows by text")
         self.act_only_problems = a(
@@ -401,6 +440,8 @@ class MainWindow(QMainWindow):
         """Writes to the trading system's book, apart from the rest: opt-in per SQL book."""
         menu = QMenu("&Fix book", self)
         menu.setToolTipsVisible(True)
+        menu.addAction(self.fix_note)
+        menu.addSeparator()  # collapsed with the note when there is nothing to say
         menu.addActions([self.act_fix_close, self.act_fix_adopt, self.act_fix_take])
         menu.addSeparator()
         menu.addAction(self.act_fix_undo)
@@ -545,14 +586,33 @@ class MainWindow(QMainWindow):
         self.progress.hide()
 
     def set_resync_enabled(self, enabled: bool) -> None:
-        self.act_resync.setEnabled(enabled)
-        self.act_resync_account.setEnabled(enabled)
+        """Off while a resync runs, and its tips say so (a greyed button that says nothing reads
+        as broken)."""
+        for action, text, tip in (
+            (self.act_resync, "&Resync now", "Sync every account now"),
+            (self.act_resync_account, "Resync &account", "Sync only the selected row's account"),
+        ):
+            action.setEnabled(enabled)
+            describe(
+                action, text, tip if enabled else "Not now: a resync is running; press again once it ends"
+            )
 
-    def set_fix_state(self, name: str, refusal: str | None, fits: bool) -> None:
-        """A "Fix book" action enabled where it fits and the book allows it; its tip says why not."""
+    def set_fix_state(self, name: str, reason: str | None) -> None:
+        """A "Fix book" action enabled unless there is a ``reason`` not to, which its tips then say."""
         action = self.fix_actions[name]
-        action.setEnabled(refusal is None and fits)
-        action.setStatusTip(refusal or self._fix_tips[name])
+        action.setEnabled(reason is None)
+        label = action.iconText()
+        keys = shortcut_names(action)
+        if reason is None:
+            action.setStatusTip(self._fix_tips[name])
+            action.setToolTip(f"{label} ({keys})\n{self._fix_tips[name]}")
+        else:
+            action.setStatusTip(reason)
+            action.setToolTip(f"{label} ({keys})\nNot now: {reason}")
+
+    def set_fix_note(self, text: str | None) -> None:
+        """Why the "Fix book" actions that are off are off, at the top of that menu."""
+        self.fix_note.set_note(text)
 
     def tray_actions(self) -> list[QAction | None]:
         """The tray menu's actions, None for a separator."""
