@@ -176,6 +176,14 @@ class PositionsModel(QAbstractTableModel):
     def row_at(self, display_row: int) -> Row:
         return self._index.row_at(display_row)
 
+    def cell_texts(self, display_row: int) -> tuple[str, ...]:
+        """What each cell of a row says, as ``data`` shows it (for measuring the columns)."""
+        return self._presenter.cells(self._index.entry_at(display_row))
+
+    def marked(self, display_row: int) -> bool:
+        """Whether the row may carry an acknowledgement's or a snooze's icon by its instrument."""
+        return self._index.entry_at(display_row).ack is not None
+
     def row_for(self, key: Key) -> Row | None:
         return self._index.row_for(key)
 

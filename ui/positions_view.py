@@ -34,11 +34,12 @@ from position_sync.app.display import status_label
 from position_sync.app.domain import PROBLEM_STATUSES, Status
 from position_sync.ui import status_style
 from position_sync.ui.positions_columns import COLUMNS, Col
+from position_sync.ui.positions_fit import ColumnFitter
 from position_sync.ui.positions_index import Key
 from position_sync.ui.positions_model import KeyRole, PositionsModel
 from position_sync.ui.positions_order import FilterSpec
 
-# Tight enough that the Hint column (the last, stretching) keeps room for its short form.
+# Until the first rows are shown; then the columns fit their texts (``ui.positions_fit``).
 DEFAULT_WIDTHS = {
     Col.ACCOUNT: 76,
     Col.INSTRUMENT: 196,
@@ -134,6 +135,7 @@ class PositionsView(QTableView):
             self.setColumnWidth(int(column), width)
         self.setSortingEnabled(True)
         header.setSortIndicator(int(Col.STATUS), Qt.SortOrder.AscendingOrder)
+        self.fitter = ColumnFitter(self, model)  # widths follow the texts: see ``ui.positions_fit``
         self._place: tuple[Key, int] | None = None  # the current row and its top, while rows move
         for before, after in (
             (model.layoutAboutToBeChanged, model.layoutChanged),
@@ -272,16 +274,17 @@ class FilterBar(QWidget):
             self.status.addItem(status_style.status_icon(status), status_label(status), frozenset({status}))
         self.status.setToolTip("Show one status only")
         self.text = QLineEdit()
-        self.text.setPlaceholderText("Filter by instrument, account or hint  (Ctrl+F)")
+        self.text.setPlaceholderText("Filter by instrument, account or hint")
         self.text.setClearButtonEnabled(True)
         self.text.setToolTip("Filter the rows by text (Ctrl+F)")
-        self.text.setMinimumWidth(260)
+        self.text.setMinimumWidth(200)
         self.only_problems = QCheckBox("Only problems")
         self.only_problems.setToolTip(
             "Hide matches and closed rows; stale rows stay, their account could not be read (Ctrl+Shift+M)"
         )
         self.summary = QLabel()
         self.summary.setTextFormat(Qt.TextFormat.RichText)
+        self.summary.setMinimumWidth(120)  # never wider than the screen: it may shrink
         layout.addWidget(QLabel("Account"))
         layout.addWidget(self.account)
         layout.addWidget(QLabel("Status"))

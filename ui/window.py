@@ -38,7 +38,7 @@ from position_sync.ui.accounts_strip import AccountsStrip
 from position_sync.ui.events_pane import EventsPane
 from position_sync.ui.history import HistoryPane
 from position_sync.ui.notify import SEVERITY_ICONS, NotificationList, Toast
-from position_sync.ui.plain_text import plain_label
+from position_sync.ui.plain_text import plain_label, tooltip
 from position_sync.ui.positions_model import PositionsModel
 from position_sync.ui.positions_view import FilterBar, PositionsView
 from position_sync.ui.resources import icon
@@ -457,6 +457,8 @@ class MainWindow(QMainWindow):
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
         self.last_sync = plain_label("Not synced yet")
+        # Long texts here must never widen the window past the screen: the labels may shrink.
+        self.last_sync.setMinimumWidth(120)
         self.countdown = plain_label()
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(180)
@@ -466,6 +468,7 @@ class MainWindow(QMainWindow):
         self.paused_label = QLabel("<b>Auto-sync paused</b> (Ctrl+Shift+P to resume)")
         self.paused_label.hide()
         self.counts = QLabel()
+        self.counts.setMinimumWidth(120)
         bar.addWidget(self.last_sync)
         bar.addWidget(self.countdown)
         bar.addWidget(self.progress)
@@ -547,10 +550,12 @@ class MainWindow(QMainWindow):
     def show_message(self, text: str, timeout_ms: int = 0) -> None:
         self.statusBar().showMessage(text, timeout_ms)
 
-    def set_summary(self, text: str) -> None:
-        """The counts, rich text of our own: in the status bar and beside the filters."""
+    def set_summary(self, text: str, short: str | None = None) -> None:
+        """The counts, rich text of our own: whole in the status bar; beside the filters, where
+        room is short, ``short`` (the loud parts), the whole in its tooltip."""
         self.counts.setText(text)
-        self.filters.summary.setText(text)
+        self.filters.summary.setText(short or text)
+        self.filters.summary.setToolTip(text if short else "")
 
     def set_title_status(self, text: str) -> None:
         """What needs the trader ("3 problems · demo-us stale"), ahead of the window's own title,
@@ -565,6 +570,7 @@ class MainWindow(QMainWindow):
 
     def set_last_sync(self, text: str) -> None:
         self.last_sync.setText(text)
+        self.last_sync.setToolTip(tooltip(text))  # whole, should a narrow window cut the label
 
     def set_countdown(self, text: str) -> None:
         self.countdown.setText(text)
@@ -685,6 +691,8 @@ class MainWindow(QMainWindow):
             value = settings.value(key)
             if isinstance(value, QByteArray):
                 restore(value)
+                if key == "window/columns":
+                    self.table.fitter.keep_widths()  # widened where texts need it, never narrowed
         tab = settings.value("window/tab")
         if tab is not None:
             self.tabs.setCurrentIndex(int(str(tab)))

@@ -66,6 +66,7 @@ def test_a_stale_account_is_a_problem_in_the_summary_not_all_matching() -> None:
     assert "demo-us stale: 3 rows unverified" in summary.text
     assert summary.title == "demo-us stale"
     assert "demo-us stale" in summary.words
+    assert "demo-us stale: 3 rows unverified" in summary.short and "positions" not in summary.short
 
     views["demo-us"] = AccountView(AccountState.STALE, "unreachable", None, read_this_session=True)
     summary = summarise(tally, views)
@@ -86,6 +87,10 @@ def test_problems_and_unknown_accounts_both_reach_the_title() -> None:
     summary = summarise(tally, views)
     assert summary.title == "3 problems · kite login required"
     assert summary.health is Health.BAD
+    views["ib"] = AccountView(AccountState.STALE, "refused", GOOD_AT, read_this_session=True)
+    summary = summarise(Tally(7, tally.counts, 3, {"demo": 5, "kite": 0, "ib": 2}), views)
+    assert "2 accounts unreadable: 2 rows unverified" in summary.text  # one part, however many
+    assert summary.title == "3 problems · kite login required · ib stale"
 
 
 def test_last_sync_is_the_last_good_one_and_the_failure_is_named_apart() -> None:
@@ -98,12 +103,12 @@ def test_last_sync_is_the_last_good_one_and_the_failure_is_named_apart() -> None
     good = T0.astimezone().strftime("%H:%M:%S")
     last_good = GOOD_AT.astimezone().strftime("%H:%M:%S")
     failed = FAILED_AT.astimezone().strftime("%H:%M:%S")
-    assert text == (
-        f"Last sync {good} (1 min ago) · demo-us failed at {failed}, last good sync {last_good} (8 min ago)"
+    assert (
+        text == f"Last sync {good} (1 min ago) · demo-us: last good {last_good} (8 min ago), failed {failed}"
     )
     views["demo"] = AccountView(AccountState.STALE, "unreachable", None, FAILED_AT, read_this_session=True)
     text = last_sync_text(views, now)
-    assert text.startswith(f"demo failed at {failed}, never read · demo-us failed at {failed}")
+    assert text.startswith(f"demo: never read, failed {failed} · demo-us: last good {last_good}")
 
 
 def test_the_window_says_a_stale_account_everywhere(app: App, qloop: asyncio.AbstractEventLoop) -> None:
@@ -123,7 +128,7 @@ def test_the_window_says_a_stale_account_everywhere(app: App, qloop: asyncio.Abs
     last_good = GOOD_AT.astimezone().strftime("%H:%M:%S")
     text = window.last_sync.text()
     assert text.startswith(f"Last sync {T0.astimezone():%H:%M:%S}")  # demo's good sync, not the failure
-    assert f"demo-us failed at {failed}, last good sync {last_good}" in text
+    assert f"demo-us: last good {last_good} (" in text and text.endswith(f"min ago), failed {failed}")
 
     window.act_only_problems.trigger()
     shown = {window.model.row_at(i).key for i in range(window.model.rowCount())}

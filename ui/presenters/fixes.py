@@ -75,6 +75,16 @@ def fix_reasons(
     return reasons, f"{row.instrument} {state}: {NAMES[name]} would apply, but {refusal}."
 
 
+def done_message(plan: FixPlan) -> str:
+    """One short line for the status bar: what was written where; every column is in the event."""
+    writes = f"{len(plan.writes)} write{'s' if len(plan.writes) != 1 else ''}"
+    if plan.undo_of is not None:
+        done = f"Fix #{plan.undo_of} undone in book '{plan.book}' for {plan.instrument} ({writes})"
+        return f"{done}; syncing {plan.account} now. Every column is in the Events tab."
+    done = f"Book '{plan.book}' fixed: {NAMES.get(plan.action, plan.action)} for {plan.instrument} ({writes})"
+    return f"{done}; syncing {plan.account} now. Ctrl+Shift+Z undoes it; every column is in the Events tab."
+
+
 def _is(status: Status) -> str:
     """``is a phantom``, ``is untracked``, ``matches``: a status as the end of a sentence."""
     if status is Status.MATCH:
@@ -162,9 +172,7 @@ class FixesPresenter(QObject):
             self._refused("Book not changed", str(exc))
             return None
         self._events.add([event])
-        self._window.show_message(
-            f"{event.detail} — syncing {plan.account} now (Ctrl+Shift+Z undoes it).", 15000
-        )
+        self._window.show_message(done_message(plan), 15000)
         self._context.worker.trigger(plan.account, "book fixed")
         return event
 

@@ -33,6 +33,7 @@ class Summary:
     health: Health
     words: str  # the tray's tooltip after "Position Sync — "
     title: str = ""  # what needs the trader, before the window's title; "" when nothing does
+    short: str = ""  # ``text`` without the quiet parts (totals, acknowledged, closed), for the filter bar
 
 
 def _plural(count: int, word: str) -> str:
@@ -70,19 +71,28 @@ def summarise(tally: Tally, accounts: Mapping[str, AccountView]) -> Summary:
     unread = [a for a in unknown if a not in login]
     waiting = [a for a, v in accounts.items() if not v.read_this_session and a not in unknown]
     parts = [f"{tally.total} positions"]
+    loudest = []  # what the short form keeps
     if problems:
         parts.append(_coloured(_plural(problems, "problem"), RED, bold=True))
+        loudest.append(parts[-1])
         if quiet:
             parts.append(f"{quiet} acknowledged or snoozed")
-    for account, why in unknown.items():
-        rows = tally.by_account.get(account, 0)
+    if unknown:
+        rows = sum(tally.by_account.get(account, 0) for account in unknown)
         detail = f": {_plural(rows, 'row')} unverified" if rows else ""
-        parts.append(_coloured(f"{account} {why}{detail}", RED, bold=True))
+        if len(unknown) == 1:
+            ((account, why),) = unknown.items()
+            unread_part = f"{account} {why}{detail}"
+        else:
+            unread_part = f"{len(unknown)} accounts unreadable{detail}"
+        parts.append(_coloured(unread_part, RED, bold=True))
+        loudest.append(parts[-1])
     if not problems and not unknown:
         if waiting:
             parts.append(_coloured("waiting for the first sync", AMBER))
         else:
             parts.append(_coloured("all matching", GREEN))
+        loudest.append(parts[-1])
     closed = tally.counts.get(Status.CLOSED, 0)
     if closed:
         parts.append(f"{closed} closed today")
@@ -103,15 +113,15 @@ def summarise(tally: Tally, accounts: Mapping[str, AccountView]) -> Summary:
     words = "; ".join(said) or status_style.HEALTH_WORDS[health]
     attention = [_plural(loud, "problem")] if loud else []
     attention += [f"{account} {why}" for account, why in unknown.items()]
-    return Summary(" · ".join(parts), health, words, " · ".join(attention))
+    return Summary(" · ".join(parts), health, words, " · ".join(attention), " · ".join(loudest))
 
 
 def last_sync_text(accounts: Mapping[str, AccountView], now: datetime) -> str:
     """The last *good* sync and how long ago; a failed latest attempt is named apart.
 
     ``Last sync 14:02:07 (just now)`` while every account reads; otherwise the account that
-    failed, when it last read fine and when it last tried: ``demo-us failed at 14:05:10, last
-    good sync 14:02:07 (3 min ago)``.
+    failed, when it last read fine and when it last tried: ``demo-us: last good 14:02:07 (3 min
+    ago), failed 14:05:10``.
     """
     good = [v.last_success_at for v in accounts.values() if v.state is AccountState.OK and v.last_success_at]
     failing = [(a, v) for a, v in accounts.items() if v.state is not AccountState.OK]
@@ -122,12 +132,12 @@ def last_sync_text(accounts: Mapping[str, AccountView], now: datetime) -> str:
     for account, view in failing[:2]:
         attempt = view.last_attempt_at
         # Before this session's first attempt, the store's word for it (stale, login required).
-        failed = f"failed at {clock(attempt, now, seconds=True)}" if attempt else unknown_state(view)
+        failed = f"failed {clock(attempt, now, seconds=True)}" if attempt else unknown_state(view)
         if view.last_success_at is None:
-            parts.append(f"{account} {failed}, never read")
+            parts.append(f"{account}: never read, {failed}")
         else:
             when = clock(view.last_success_at, now, seconds=True)
-            parts.append(f"{account} {failed}, last good sync {when} ({ago(view.last_success_at, now)})")
+            parts.append(f"{account}: last good {when} ({ago(view.last_success_at, now)}), {failed}")
     if len(failing) > 2:
         parts.append(f"{len(failing) - 2} more failing")
     return " · ".join(parts) if parts else "Not synced yet"
@@ -140,7 +150,7 @@ class StatusPresenter:
         self.health = Health.GOOD
 
     def show_summary(self, summary: Summary) -> None:
-        self._window.set_summary(summary.text)
+        self._window.set_summary(summary.text, summary.short)
         self._window.set_title_status(summary.title)
         self._tray.set_health(summary.health, summary.words)
         self.health = summary.health
