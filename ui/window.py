@@ -30,13 +30,13 @@ from PySide6.QtWidgets import (
     QToolBar,
     QVBoxLayout,
     QWidget,
-    QWidgetAction,
 )
 
 from position_sync.ui.about import AboutDialog, AboutInfo
 from position_sync.ui.accounts_strip import AccountsStrip
 from position_sync.ui.events_pane import EventsPane
 from position_sync.ui.history import HistoryPane
+from position_sync.ui.menu_note import MenuNote
 from position_sync.ui.notify import SEVERITY_ICONS, NotificationList, Toast
 from position_sync.ui.plain_text import plain_label, tooltip
 from position_sync.ui.positions_model import PositionsModel
@@ -90,43 +90,6 @@ def make_action(
     describe(action, text, tip)
     action.setCheckable(checkable)
     return action
-
-
-class MenuNote(QWidgetAction):
-    """A sentence at the top of a menu, word-wrapped, saying why the items below are off.
-
-    Qt shows no status tip for a disabled menu item and most desktops no tooltip either, so the
-    reason goes where the eye already is: into the menu itself, in every menu it is added to.
-    """
-
-    WIDTH = 340
-
-    def __init__(self, parent: QWidget) -> None:
-        super().__init__(parent)
-        self._text = ""
-        self.setVisible(False)
-
-    def text_shown(self) -> str:
-        return self._text
-
-    def set_note(self, text: str | None) -> None:
-        self._text = text or ""
-        for widget in self.createdWidgets():
-            if isinstance(widget, QLabel):
-                self._fill(widget)
-        self.setVisible(bool(text))
-
-    def createWidget(self, parent: QWidget) -> QWidget:
-        label = plain_label(parent=parent)  # it may quote a config file's names
-        label.setWordWrap(True)
-        label.setContentsMargins(10, 4, 10, 4)
-        self._fill(label)
-        return label
-
-    def _fill(self, label: QLabel) -> None:
-        label.setText(self._text)
-        label.setFixedWidth(self.WIDTH)
-        label.setFixedHeight(max(label.heightForWidth(self.WIDTH), label.fontMetrics().height() + 8))
 
 
 class MainWindow(QMainWindow):
