@@ -10,6 +10,7 @@ wrote, so it never overwrites a later change by the trading system.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -61,12 +62,15 @@ def action_fits(action: str, status: Status) -> bool:
     return status in _NEEDS[action]
 
 
-def write_refusal(book: BookConfig) -> str | None:
-    """Why fixes cannot write to ``book``, or None when they can: one sentence for a tooltip."""
+def write_refusal(book: BookConfig, action: str | None = None) -> str | None:
+    """Why fixes (or this ``action``) cannot write to ``book``, or None when they can: one
+    sentence, said before anything is planned (the window's menu, the CLI before its prompt)."""
     try:
-        WriteMapping.from_book(book)
+        mapping = WriteMapping.from_book(book)
     except FixNotAllowed as exc:
         return str(exc)
+    if action == "adopt":
+        return mapping.adopt_refusal(book)
     return None
 
 
@@ -114,6 +118,27 @@ class WriteMapping:
         if mapping.closed_at is None and mapping.status is None:
             raise FixNotAllowed(f"{where}: write needs 'closed_at' or 'status' to mark a closed row")
         return mapping
+
+    def adopt_refusal(self, book: BookConfig) -> str | None:
+        """Why adopt cannot insert a line this book would count as open, or None.
+
+        A book that tells open lines by their status column (it has no ``closed_at``, or its
+        ``where`` names the status column) needs ``open_value`` for an adopted line: inserted
+        without one, the line's status would be empty, the re-read would not count it, and the
+        write would be rolled back after the user had confirmed it.
+        """
+        if self.status is None or self.open_value is not None:
+            return None
+        where = book.options.get("where")
+        if self.closed_at is not None and not (
+            isinstance(where, str) and re.search(rf"\b{re.escape(self.status)}\b", where, re.IGNORECASE)
+        ):
+            return None
+        return (
+            f"book '{book.id}' tells open lines by its {self.status} column, so adopt needs "
+            f"[books.write] open_value, the {self.status} of an open line (for example "
+            f'open_value = "open"); without it the new line would not count as open'
+        )
 
 
 @dataclass(frozen=True)
@@ -200,6 +225,9 @@ class BookFixer:
         account = self.settings.account(account_id)
         book = self.settings.books[account.book]
         mapping = WriteMapping.from_book(book)
+        refusal = mapping.adopt_refusal(book) if action == "adopt" else None
+        if refusal is not None:
+            raise FixNotAllowed(refusal)  # said before the plan is shown, never after a confirmation
         row = self._row(account, instrument)
         instrument = row.instrument
         status = row.effective_status

@@ -20,9 +20,6 @@ from decimal import Decimal
 from position_sync.app.display import event_detail, event_label, fmt_money, fmt_qty, money
 from position_sync.app.domain import ZERO, AccountState, Event, EventKind, Row, Status, optional_decimal
 
-DEFAULT_KINDS: frozenset[EventKind] = frozenset(
-    {EventKind.PHANTOM_DETECTED, EventKind.CLOSED, EventKind.LOGIN_REQUIRED}
-)
 NOTIFIABLE_KINDS: tuple[EventKind, ...] = (
     EventKind.PHANTOM_DETECTED,
     EventKind.CLOSED,
@@ -31,6 +28,10 @@ NOTIFIABLE_KINDS: tuple[EventKind, ...] = (
     EventKind.MISMATCH_DETECTED,
     EventKind.SYNC_FAILED,
 )
+# Every kind by default: a manual trade (untracked), a book that drifted (mismatch) and a dropped
+# broker connection (sync failed) are exactly what a trader must hear about. Each still notifies
+# once per key and bursts fold into one message, so the defaults stay quiet when nothing changes.
+DEFAULT_KINDS: frozenset[EventKind] = frozenset(NOTIFIABLE_KINDS)
 _SEVERITY = {
     EventKind.PHANTOM_DETECTED: 3,
     EventKind.LOGIN_REQUIRED: 3,
@@ -103,6 +104,11 @@ class NotifyPolicy:
     @property
     def notified(self) -> frozenset[Key]:
         return frozenset(self._notified)
+
+    def still_open(self, alert: Alert) -> bool:
+        """Whether what ``alert`` told is still so: notified and not resolved since (a phantom
+        gone, an account reading again). A message whose every alert is closed may go away."""
+        return alert.key in self._notified
 
     def offer(
         self, account: str, state: AccountState, rows: Mapping[str, Row], events: Iterable[Event]

@@ -226,3 +226,46 @@ def test_mismatch_details_read_as_words() -> None:
     assert message.title == "Mismatch detected at kite"
     assert message.body == "INFY: Price mismatch — broker 100, book 100"
     assert "price_mismatch" not in message.body
+
+
+def test_the_defaults_notify_untracked_mismatches_and_sync_failures_grouped_once() -> None:
+    policy = NotifyPolicy()
+    untracked = Row(
+        account="kite",
+        instrument="INFY",
+        status=Status.UNTRACKED,
+        since=NOW,
+        broker_qty=Decimal(10),
+        confirmed=True,
+    )
+    mismatch = Row(
+        account="kite",
+        instrument="SBIN",
+        status=Status.QTY_MISMATCH,
+        since=NOW,
+        broker_qty=Decimal(10),
+        local_qty=Decimal(5),
+        confirmed=True,
+    )
+    events = [
+        Event(NOW, "kite", EventKind.UNTRACKED_DETECTED, "INFY", "untracked: broker 10, book none"),
+        Event(NOW, "kite", EventKind.MISMATCH_DETECTED, "SBIN", "qty_mismatch: broker 10, book 5"),
+    ]
+    rows = {"INFY": untracked, "SBIN": mismatch}
+    policy.offer("kite", AccountState.OK, rows, events)
+    failed = Event(NOW, "ib", EventKind.SYNC_FAILED, None, "broker: connection refused")
+    policy.offer("ib", AccountState.STALE, {}, [failed])
+    (message,) = policy.flush()  # one burst, one message
+    assert message.title == "3 position alerts"
+    assert {a.kind for a in message.alerts} == {
+        EventKind.UNTRACKED_DETECTED,
+        EventKind.MISMATCH_DETECTED,
+        EventKind.SYNC_FAILED,
+    }
+    policy.offer("kite", AccountState.OK, rows, events)
+    policy.offer("ib", AccountState.STALE, {}, [failed])
+    assert policy.flush() == []  # once per key until it resolves
+    (alert,) = [a for a in message.alerts if a.kind is EventKind.SYNC_FAILED]
+    assert policy.still_open(alert)
+    policy.offer("ib", AccountState.OK, {}, [])
+    assert not policy.still_open(alert)  # the account reads again

@@ -389,3 +389,55 @@ def test_random_pictures_keep_the_mirror_and_the_order_right(seed: int) -> None:
         expected = {r.effective_status for r in index.rows()}
         assert set(index.counts()) == expected
         assert sum(index.counts().values()) == index.total()
+
+
+# -- a hold: no row changes its place while the trader holds a key or has a menu open ----------
+
+
+def test_while_held_no_row_moves_and_the_moves_come_on_release() -> None:
+    index, mirror = make_index()
+    rows = {
+        f"I{i}": row(f"I{i}", Status.PHANTOM, broker_qty=None, local_qty=D(10 * (5 - i))) for i in range(5)
+    }
+    index.apply_account("a", snapshot(rows))
+    assert shown(index) == ["I0", "I1", "I2", "I3", "I4"]  # largest exposure first
+    mirror.take()
+    index.hold(True)
+    index.set_ack(("a", "I1"), ack(rows["I1"]))  # an acknowledged row sorts after the loud ones
+    bigger = replace(rows["I3"], local_qty=D(100))
+    index.apply_account("a", snapshot({**rows, "I3": bigger}))  # and I3 would jump to the top
+    assert shown(index) == ["I0", "I1", "I2", "I3", "I4"]
+    assert {step[0] for step in mirror.take()} == {"change"}  # repainted where they stand
+    index.apply_account("a", snapshot({**rows, "I3": bigger, "NEW": row("NEW", Status.UNTRACKED)}))
+    assert "NEW" in shown(index)  # rows still come and go
+    index.hold(False)
+    assert shown(index)[:2] == ["I3", "I0"] and shown(index)[-1] == "I1"
+    check(index, mirror)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(min_value=0, max_value=2**32 - 1))
+def test_random_pictures_with_holds_keep_the_mirror_right_and_settle_in_order(seed: int) -> None:
+    rng = random.Random(seed)
+    index, mirror = make_index()
+    statuses = list(Status)
+    for _ in range(30):
+        if rng.random() < 0.3:
+            index.hold(not index.held)
+        account = rng.choice(["a", "b"])
+        picture = {
+            f"I{i}": row(f"I{i}", rng.choice(statuses), account=account, local_qty=D(rng.randint(0, 9)))
+            for i in range(rng.choice([0, 3, 10, 60]))
+        }
+        index.apply_account(account, snapshot(picture))
+        if rng.random() < 0.2:
+            key = (account, f"I{rng.randint(0, 9)}")
+            target = index.row_for(key)
+            index.set_ack(key, ack(target) if target is not None else None)
+        if rng.random() < 0.1:
+            index.set_filter(FilterSpec(only_problems=rng.random() < 0.5))
+        assert mirror.keys == [index.key_at(p) for p in range(len(index))]
+        if not index.held:
+            check(index, mirror)
+    index.hold(False)
+    check(index, mirror)

@@ -1,19 +1,21 @@
 """The confirmation of a book fix: exactly the writes the plan will make, Cancel by default.
 
 A fix writes to the trader's own database, so what the user confirms must be the plan itself,
-line by line, and pressing Enter must never write. The flow around it (plan, confirm, write,
+line by line, and pressing Enter must never write. A write names every column it changes, which
+makes long lines: they wrap at the dialog's width with a hanging indent, so each write still
+reads as one item and nothing hides past a scroll bar. The flow around it (plan, confirm, write,
 sync) is ``ui.presenters.fixes``.
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QFontDatabase
+from PySide6.QtGui import QFontDatabase, QFontMetrics, QTextBlockFormat, QTextCursor, QTextOption
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QLabel,
-    QPlainTextEdit,
+    QTextEdit,
     QVBoxLayout,
     QWidget,
 )
@@ -47,10 +49,7 @@ class FixPlanDialog(QDialog):
             "<i>Undo last book fix</i> (Ctrl+Shift+Z) reverts it."
         )
         intro.setWordWrap(True)
-        self.lines = QPlainTextEdit("\n".join(plan.describe()))
-        self.lines.setReadOnly(True)
-        self.lines.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
-        self.lines.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.lines = plan_view(plan.describe())
         buttons = QDialogButtonBox()
         self.write_button = buttons.addButton("Write to book", QDialogButtonBox.ButtonRole.AcceptRole)
         cancel = buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
@@ -63,4 +62,29 @@ class FixPlanDialog(QDialog):
         layout.addWidget(intro)
         layout.addWidget(self.lines, 1)
         layout.addWidget(buttons)
-        self.resize(760, 300)
+        self.resize(760, 340)
+
+
+def plan_view(lines: list[str]) -> QTextEdit:
+    """The plan's lines, read-only, wrapped at the width with a hanging indent under each."""
+    view = QTextEdit()
+    view.setReadOnly(True)
+    view.setAcceptRichText(False)
+    view.setLineWrapMode(QTextEdit.LineWrapMode.WidgetWidth)
+    view.setWordWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
+    font = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+    view.setFont(font)
+    hang = QFontMetrics(font).horizontalAdvance("    ")
+    cursor = QTextCursor(view.document())
+    for number, line in enumerate(lines):
+        text = line.lstrip(" ")
+        depth = len(line) - len(text)  # the plan indents its writes under its heading
+        block = QTextBlockFormat()
+        block.setLeftMargin(hang * (depth // 2 + 1))
+        block.setTextIndent(-hang)  # the first line out, its continuations in
+        if number == 0:
+            cursor.setBlockFormat(block)
+        else:
+            cursor.insertBlock(block)
+        cursor.insertText(text)  # plain text: the values are the book's, never markup
+    return view

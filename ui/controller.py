@@ -201,6 +201,7 @@ class Controller(QObject):
         self._accounts_changed()
         self.badges.refresh_banner()
         self._refresh_summary()
+        self.status.show_last_sync(self.accounts, self._clock())
         self.history.mark_out_of_date()
         self.collector.settled()
 
@@ -388,7 +389,7 @@ class Controller(QObject):
         self.badges.refresh_banner()
         self._refresh_summary()
         self._show_progress(finished=account)
-        self.status.show_last_sync(result.finished_at)
+        self.status.show_last_sync(self.accounts, self._clock())
         self.history.result_shown(account, selected)
         self.collector.settled()
 
@@ -467,6 +468,7 @@ class Controller(QObject):
         self.acks.reload_if_due(now)
         worker = self.worker
         self.status.show_countdown(worker, now)
+        self.status.show_last_sync(self.accounts, now)
         self.badges.show_badges()
         self._show_progress()
         if not worker.is_syncing() and not self.results.waiting:

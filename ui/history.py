@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
 from position_sync.app.display import MINUS, clock
 from position_sync.app.store.series import AccountSeries, QuantitySeries, steps
 from position_sync.ui.plain_text import markup, tooltip
+from position_sync.ui.wrapping import wrap_rows
 
 RANGES: tuple[tuple[str, timedelta | None], ...] = (
     ("Last 24 hours", timedelta(days=1)),
@@ -125,6 +126,7 @@ class HistoryPane(QWidget):
         self.timeline.setRootIsDecorated(False)
         self.timeline.setColumnWidth(0, 130)
         self.timeline.setAlternatingRowColors(True)
+        wrap_rows(self.timeline)  # a long "What" (a book fix names every column) wraps, never cut
         self.charts_stack = QStackedWidget()
         self.charts_placeholder = self._placeholder(NO_ACCOUNT_HISTORY)
         self.charts_stack.addWidget(self.charts_placeholder)

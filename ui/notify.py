@@ -5,16 +5,21 @@ grouped, confirmed only, quiet for acknowledged rows), waits a moment so a burst
 becomes one message, then hands each message to the first backend that can show it. Every
 message also lands in the in-window list, so nothing is lost when a balloon is missed or no tray
 exists; a click on either selects the row it is about.
+
+Nothing goes away unseen: the in-window message stays until it is dismissed or everything it told
+has resolved (a message that vanished on a timer was missed by whoever looked away), and the list
+counts what nobody has read yet, for the tab and the window title.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -26,13 +31,14 @@ from PySide6.QtWidgets import (
 )
 
 from position_sync.app.domain import AccountState, Event, Row
-from position_sync.app.notify_policy import Notification, NotifyPolicy
+from position_sync.app.notify_policy import Alert, Notification, NotifyPolicy
 from position_sync.ui.plain_text import escape, markup
 from position_sync.ui.resources import icon
 from position_sync.ui.tray import Tray
 
 FLUSH_MS = 400  # a burst of results (one per account after "resync all") becomes one message
-TOAST_MS = 20_000
+SEVERITY_ICONS = {3: "status-phantom", 2: "status-qty_mismatch", 1: "status-closed"}
+StillOpen = Callable[[Alert], bool]
 
 
 class Backend(Protocol):
@@ -41,6 +47,9 @@ class Backend(Protocol):
     def available(self) -> bool: ...
 
     def show(self, notification: Notification) -> None: ...
+
+    def withdraw(self, still_open: StillOpen) -> None:
+        """Take back a message on screen once nothing it told is still so."""
 
 
 @dataclass(frozen=True)
@@ -62,11 +71,20 @@ class TrayBackend:
     def show(self, notification: Notification) -> None:
         self.tray.show_message(notification.title, notification.body, notification.severity)
 
+    def withdraw(self, still_open: StillOpen) -> None:
+        """A balloon is the desktop's to time out; the Notifications tab keeps the message."""
+
 
 class Toast(QFrame):
-    """The in-window notification bar, used when no system tray can show a message."""
+    """The in-window notification bar, used when no system tray can show a message.
+
+    It stays until dismissed, or until everything it told has resolved (``withdraw``): no timer,
+    since a trader who looked away for half a minute must still find it. Emits ``activated`` on
+    "Show row" and ``dismissed`` on "Dismiss", each with its notification: both count as read.
+    """
 
     activated = Signal(object)
+    dismissed = Signal(object)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -87,11 +105,8 @@ class Toast(QFrame):
         layout.addWidget(self.show_row)
         layout.addWidget(self.dismiss)
         self._current: Notification | None = None
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.timeout.connect(self.hide)
         self.show_row.clicked.connect(self._show_row)
-        self.dismiss.clicked.connect(self.hide)
+        self.dismiss.clicked.connect(self._dismiss)
         self.hide()
 
     def present(self, notification: Notification, waiting: int = 0) -> None:
@@ -100,22 +115,31 @@ class Toast(QFrame):
         self.setStyleSheet(
             f"#toast {{ border: 1px solid {colour}; border-left: 6px solid {colour}; border-radius: 4px; }}"
         )
-        name = {3: "status-phantom", 2: "status-qty_mismatch"}.get(notification.severity, "status-closed")
-        self.icon.setPixmap(icon(name).pixmap(20, 20))
+        self.icon.setPixmap(icon(SEVERITY_ICONS.get(notification.severity, "status-closed")).pixmap(20, 20))
         more = f" <i>(+{waiting} earlier in Notifications)</i>" if waiting else ""
         # Title and body quote brokers and books: escaped inside our own markup.
         self.text.setText(
             markup("<b>{title}</b>", title=notification.title) + f"{more}<br>{escape(notification.body)}"
         )
         self.show()
-        self._timer.start(TOAST_MS)
 
     def current(self) -> Notification | None:
-        return self._current if self.isVisible() else None
+        return self._current if not self.isHidden() else None
+
+    def withdraw(self, still_open: StillOpen) -> None:
+        """Hide once every alert of the message on screen has resolved."""
+        current = self.current()
+        if current is not None and not any(still_open(a) for a in current.alerts):
+            self.hide()
 
     def _show_row(self) -> None:
         if self._current is not None:
             self.activated.emit(self._current)
+        self.hide()
+
+    def _dismiss(self) -> None:
+        if self._current is not None:
+            self.dismissed.emit(self._current)
         self.hide()
 
 
@@ -130,19 +154,29 @@ class InWindowBackend:
         return True
 
     def show(self, notification: Notification) -> None:
-        self._burst = self._burst + 1 if self.toast.isVisible() else 0
+        self._burst = self._burst + 1 if not self.toast.isHidden() else 0
         self.toast.present(notification, self._burst)
+
+    def withdraw(self, still_open: StillOpen) -> None:
+        self.toast.withdraw(still_open)
 
 
 class NotificationList(QListWidget):
-    """Every message ever shown this session, newest first; a click selects its row."""
+    """Every message ever shown this session, newest first; a click selects its row.
+
+    Unread messages are bold and counted; ``unread_changed(count, worst severity)`` tells the tab
+    and the title. A message is read once it is clicked, its in-window message is dismissed or
+    followed, or the list itself is looked at (``mark_read``).
+    """
 
     activated_notification = Signal(object)
+    unread_changed = Signal(int, int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWordWrap(True)
         self.setAlternatingRowColors(True)
+        self._unread: dict[int, QListWidgetItem] = {}  # by the id of the notification it shows
         self.itemActivated.connect(self._activated)
         self.itemClicked.connect(self._activated)
 
@@ -152,16 +186,47 @@ class NotificationList(QListWidget):
         item = QListWidgetItem(
             f"{delivered.at.astimezone():%H:%M:%S}  {notification.title}\n{notification.body}  ({where})"
         )
-        name = {3: "status-phantom", 2: "status-qty_mismatch"}.get(notification.severity, "status-closed")
-        item.setIcon(icon(name))
+        item.setIcon(icon(SEVERITY_ICONS.get(notification.severity, "status-closed")))
         item.setData(Qt.ItemDataRole.UserRole, notification)
+        item.setToolTip("Unread: click to select its row")
+        bold = QFont(self.font())
+        bold.setBold(True)
+        item.setFont(bold)
         self.insertItem(0, item)
+        self._unread[id(notification)] = item
+        self._tell()
 
     def notifications(self) -> list[Notification]:
         return [self.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.count())]
 
+    def unread(self) -> int:
+        return len(self._unread)
+
+    def mark_read(self, notification: Notification | None = None) -> None:
+        """One message read (clicked, dismissed, followed), or every one (the list was looked at)."""
+        if notification is None:
+            items = list(self._unread.values())
+            self._unread.clear()
+        else:
+            found = self._unread.pop(id(notification), None)
+            items = [found] if found is not None else []
+        if not items:
+            return
+        for item in items:
+            item.setFont(self.font())
+            item.setToolTip("Click to select its row")
+        self._tell()
+
+    def _tell(self) -> None:
+        worst = max(
+            (item.data(Qt.ItemDataRole.UserRole).severity for item in self._unread.values()), default=0
+        )
+        self.unread_changed.emit(len(self._unread), worst)
+
     def _activated(self, item: QListWidgetItem) -> None:
-        self.activated_notification.emit(item.data(Qt.ItemDataRole.UserRole))
+        notification = item.data(Qt.ItemDataRole.UserRole)
+        self.mark_read(notification)
+        self.activated_notification.emit(notification)
 
 
 class NotificationCenter(QObject):
@@ -193,6 +258,8 @@ class NotificationCenter(QObject):
     def offer(self, account: str, state: AccountState, rows: Mapping[str, Row], events: list[Event]) -> None:
         if self.policy.offer(account, state, rows, events) and not self._timer.isActive():
             self._timer.start()
+        for backend in self.backends:
+            backend.withdraw(self.policy.still_open)  # what this result resolved goes away
 
     def release(self) -> bool:
         """Detections kept aside while muted whose mute has ended: shown with the next flush."""

@@ -142,6 +142,7 @@ class PositionsIndex:
         self._counts: Counter[Status] = Counter()
         self._problems: set[Key] = set()  # keys whose effective status is a problem
         self._deferred: list[Entry] = []
+        self._held = False  # rows keep their places (see ``hold``)
         self._now = now or datetime.now(UTC)
 
     # -- reading ---------------------------------------------------------------------------
@@ -184,6 +185,9 @@ class PositionsIndex:
 
     def accounts(self) -> list[str]:
         return sorted(self._by_account)
+
+    def count_of(self, account: str) -> int:
+        return len(self._by_account.get(account, ()))
 
     def total(self) -> int:
         return len(self._entries)
@@ -291,15 +295,30 @@ class PositionsIndex:
                 entry.exposure = exposure_of(row)
                 changed.append((entry, row))
         if removed or added or changed:
-            self._apply(removed, added, changed, defer_moves=defer_moves)
+            self._apply(removed, added, changed, defer_moves=defer_moves or self._held)
         return len(added), len(changed), len(removed)
 
     def apply_account(self, account: str, rows: Mapping[str, Row]) -> tuple[int, int, int]:
         """Bring one account to its complete new picture; returns (added, changed, removed)."""
         return self.apply_plan(self.plan(account, rows))
 
+    def hold(self, held: bool) -> None:
+        """While held, no row changes its place for a new picture, an acknowledgement or the
+        clock: such rows are repainted where they are, and move when the hold ends. The trader
+        holds a key or has a menu open on a row, which must not slide away from under it.
+        Rows still come and go (a removal cannot wait), and the user's own sort and filter apply."""
+        self._held = held
+        if not held:
+            self.settle_moves()
+
+    @property
+    def held(self) -> bool:
+        return self._held
+
     def settle_moves(self) -> None:
         """Put the rows deferred by ``apply_plan(defer_moves=True)`` in their places, in one go."""
+        if self._held:
+            return
         deferred, self._deferred = self._deferred, []
         moved = False
         for entry in deferred:
@@ -574,11 +593,15 @@ class PositionsIndex:
                 continue
             new_key = self.sort_key(entry)
             entry.pending = None
-            if new_key != entry.skey:
+            if new_key == entry.skey:
+                repaint.append(entry)
+            elif self._held:
+                entry.pending = new_key  # moves when the hold ends
+                self._deferred.append(entry)
+                repaint.append(entry)
+            else:
                 moving.append((entry, entry.skey))
                 entry.skey = new_key
-            else:
-                repaint.append(entry)
         self._restructure([], [], moving)
         self._emit_changed(repaint + [e for e, _ in moving])
 

@@ -101,6 +101,7 @@ class PositionsModel(QAbstractTableModel):
         steps = _QtSteps(self)
         self._index = steps.index = PositionsIndex(steps, now)
         self._presenter = RowPresenter(now)
+        self._holds: set[str] = set()
 
     # -- Qt interface ----------------------------------------------------------------------
 
@@ -175,6 +176,14 @@ class PositionsModel(QAbstractTableModel):
     def row_at(self, display_row: int) -> Row:
         return self._index.row_at(display_row)
 
+    def cell_texts(self, display_row: int) -> tuple[str, ...]:
+        """What each cell of a row says, as ``data`` shows it (for measuring the columns)."""
+        return self._presenter.cells(self._index.entry_at(display_row))
+
+    def marked(self, display_row: int) -> bool:
+        """Whether the row may carry an acknowledgement's or a snooze's icon by its instrument."""
+        return self._index.entry_at(display_row).ack is not None
+
     def row_for(self, key: Key) -> Row | None:
         return self._index.row_for(key)
 
@@ -203,6 +212,10 @@ class PositionsModel(QAbstractTableModel):
 
     def accounts(self) -> list[str]:
         return self._index.accounts()
+
+    def count_of(self, account: str) -> int:
+        """How many rows the account has, shown or filtered out."""
+        return self._index.count_of(account)
 
     # -- updating --------------------------------------------------------------------------
 
@@ -257,6 +270,20 @@ class PositionsModel(QAbstractTableModel):
     def settle_moves(self) -> None:
         """Put the rows deferred by ``apply_plan(defer_moves=True)`` in their places, in one go."""
         self._index.settle_moves()
+
+    def hold_order(self, reason: str, held: bool = True) -> None:
+        """Keep every row in its place while any reason holds ("key", "mouse", "menu"); the rows
+        that would have moved meanwhile move once the last reason lets go."""
+        if held:
+            self._holds.add(reason)
+        else:
+            self._holds.discard(reason)
+        if bool(self._holds) != self._index.held:
+            self._index.hold(bool(self._holds))
+
+    @property
+    def order_held(self) -> bool:
+        return self._index.held
 
     def remove_account(self, account: str) -> None:
         self.apply_account(account, {})

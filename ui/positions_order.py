@@ -25,6 +25,12 @@ def status_rank(status: Status) -> int:
     return 2
 
 
+def needs_attention(row: Row) -> bool:
+    """A problem, or a row nobody can vouch for: a stale row's last good picture may be wrong now,
+    so "only problems" keeps it however it last matched (unknown is as loud as wrong)."""
+    return row.status is Status.STALE or row.effective_status.is_problem
+
+
 @dataclass(frozen=True)
 class FilterSpec:
     """What the user narrowed the table to; the default shows everything."""
@@ -38,7 +44,7 @@ class FilterSpec:
         if self.account is not None and row.account != self.account:
             return False
         status = row.effective_status
-        if self.only_problems and not status.is_problem:
+        if self.only_problems and not needs_attention(row):
             return False
         if self.statuses is not None and row.status not in self.statuses and status not in self.statuses:
             return False

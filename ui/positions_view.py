@@ -6,14 +6,19 @@ menu); a group's name is drawn over each run of its columns that sit together, s
 dragged out of its group still says whose it is. The layout is saved with the window's, marked
 with a version so a layout saved for other columns is never applied to these.
 Rows have one fixed height so the view never asks the model to measure 10,000 rows.
+
+Rows carry book writes, so the row the trader is on must not slide away: the selection follows
+its instrument through every re-sort, the current row keeps its place on screen when rows move
+around it (the view scrolls with it), and while a key or a mouse button is held on the table no
+row changes its place at all (``PositionsModel.hold_order``); the moves wait for the release.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QItemSelectionModel, QModelIndex, QPoint, QRect, Qt, Signal
-from PySide6.QtGui import QPainter, QPaintEvent
+from PySide6.QtCore import QByteArray, QEvent, QItemSelectionModel, QModelIndex, QPoint, QRect, Qt, Signal
+from PySide6.QtGui import QFocusEvent, QKeyEvent, QMouseEvent, QPainter, QPaintEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -33,12 +38,13 @@ from position_sync.app.display import status_label
 from position_sync.app.domain import PROBLEM_STATUSES, Status
 from position_sync.ui import status_style
 from position_sync.ui.positions_columns import ALWAYS_SHOWN, COLUMNS, DEFAULT_ORDER, Col, heading
+from position_sync.ui.positions_fit import ColumnFitter
 from position_sync.ui.positions_index import Key
 from position_sync.ui.positions_model import KeyRole, PositionsModel
 from position_sync.ui.positions_order import FilterSpec
 
-# Everything up to the Hint fits 1280 px, and the Status ends well inside 1024 px; the Hint is
-# wide enough for the short form of the look-alike hints (the whole sentence is in the tooltip).
+# Until the first rows are shown; then the columns fit their texts (``ui.positions_fit``).
+# Everything up to the Hint fits 1280 px, and the Status ends well inside 1024 px.
 DEFAULT_WIDTHS = {
     Col.ACCOUNT: 76,
     Col.INSTRUMENT: 190,
@@ -157,6 +163,74 @@ class PositionsView(QTableView):
         self.default_columns()
         self.setSortingEnabled(True)
         header.setSortIndicator(int(Col.STATUS), Qt.SortOrder.AscendingOrder)
+        self.fitter = ColumnFitter(self, model)  # widths follow the texts: see ``ui.positions_fit``
+        self._place: tuple[Key, int] | None = None  # the current row and its top, while rows move
+        for before, after in (
+            (model.layoutAboutToBeChanged, model.layoutChanged),
+            (model.rowsAboutToBeMoved, model.rowsMoved),
+            (model.rowsAboutToBeInserted, model.rowsInserted),
+            (model.rowsAboutToBeRemoved, model.rowsRemoved),
+        ):
+            before.connect(self._remember_place)
+            after.connect(self._keep_place)
+
+    # -- the current row stays put ---------------------------------------------------------
+
+    def _remember_place(self, *_: Any) -> None:
+        if self._place is not None:
+            return
+        current = self.currentIndex()
+        if not current.isValid():
+            return
+        top = self.visualRect(current).top()
+        if 0 <= top < self.viewport().height():  # on screen: keep it where the eye is
+            key = current.data(KeyRole)
+            self._place = ((str(key[0]), str(key[1])), top)
+
+    def _keep_place(self, *_: Any) -> None:
+        place, self._place = self._place, None
+        if place is None:
+            return
+        key, top = place
+        index = self.positions().index_of(key)
+        if not index.isValid():
+            return
+        self.executeDelayedItemsLayout()  # the scroll range for the new row count
+        shift = self.visualRect(index).top() - top
+        if shift:
+            bar = self.verticalScrollBar()
+            bar.setValue(bar.value() + shift)
+
+    def event(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.ShortcutOverride:
+            self.positions().hold_order("key")  # a shortcut fires on the press: hold from there
+        return super().event(event)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        self.positions().hold_order("key")
+        super().keyPressEvent(event)
+
+    def keyReleaseEvent(self, event: QKeyEvent) -> None:
+        super().keyReleaseEvent(event)
+        if not event.isAutoRepeat():
+            self.positions().hold_order("key", False)
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            self.positions().hold_order("mouse")
+        super().mousePressEvent(event)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        super().mouseReleaseEvent(event)
+        if event.button() == Qt.MouseButton.LeftButton:
+            self.positions().hold_order("mouse", False)
+
+    def focusOutEvent(self, event: QFocusEvent) -> None:
+        """A dialog opened by the key, another window: no release will come here."""
+        super().focusOutEvent(event)
+        model = self.positions()
+        model.hold_order("key", False)
+        model.hold_order("mouse", False)
 
     def positions(self) -> PositionsModel:
         model = self.model()
@@ -288,19 +362,23 @@ class FilterBar(QWidget):
         self.account.setToolTip("Show one account only")
         self.status = QComboBox()
         self.status.addItem("All statuses", None)
-        self.status.addItem("Problems", frozenset(PROBLEM_STATUSES))
+        # Stale rows are unverified: as much the trader's business as a known problem.
+        self.status.addItem("Problems and stale", frozenset(PROBLEM_STATUSES | {Status.STALE}))
         for status in Status:
             self.status.addItem(status_style.status_icon(status), status_label(status), frozenset({status}))
         self.status.setToolTip("Show one status only")
         self.text = QLineEdit()
-        self.text.setPlaceholderText("Filter by instrument, account or hint  (Ctrl+F)")
+        self.text.setPlaceholderText("Filter by instrument, account or hint")
         self.text.setClearButtonEnabled(True)
         self.text.setToolTip("Filter the rows by text (Ctrl+F)")
-        self.text.setMinimumWidth(260)
+        self.text.setMinimumWidth(200)
         self.only_problems = QCheckBox("Only problems")
-        self.only_problems.setToolTip("Hide matches and closed rows (Ctrl+Shift+M)")
+        self.only_problems.setToolTip(
+            "Hide matches and closed rows; stale rows stay, their account could not be read (Ctrl+Shift+M)"
+        )
         self.summary = QLabel()
         self.summary.setTextFormat(Qt.TextFormat.RichText)
+        self.summary.setMinimumWidth(120)  # never wider than the screen: it may shrink
         layout.addWidget(QLabel("Account"))
         layout.addWidget(self.account)
         layout.addWidget(QLabel("Status"))

@@ -170,6 +170,7 @@ class SettingsDialog(QDialog):
             "Secrets go to the system keyring, never into the file."
         )
         note.setWordWrap(True)
+        note.setVisible(not read_only)
         note.setStyleSheet("color: palette(placeholder-text);")
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
@@ -177,6 +178,14 @@ class SettingsDialog(QDialog):
         save = self.buttons.button(QDialogButtonBox.StandardButton.Save)
         save.setToolTip("Check, start and write the configuration (Ctrl+S)")
         save.setShortcut("Ctrl+S")
+        # Why Save is off, beside it: a greyed button alone reads as broken.
+        self.save_reason = plain_label(
+            "Save is off: the demo's configuration is built in and thrown away at quit. "
+            "To keep settings, run position-sync with your own --config FILE."
+        )
+        self.save_reason.setWordWrap(True)
+        self.save_reason.setStyleSheet("font-weight: bold;")
+        self.save_reason.setVisible(read_only)
         if read_only:
             save.setEnabled(False)
             save.setToolTip(
@@ -184,11 +193,14 @@ class SettingsDialog(QDialog):
             )
         self.buttons.accepted.connect(self.save)
         self.buttons.rejected.connect(self.reject)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.save_reason, 1)
+        bottom.addWidget(self.buttons)
         layout = QVBoxLayout(self)
         layout.addWidget(self.tabs)
         layout.addWidget(self.error)
         layout.addWidget(note)
-        layout.addWidget(self.buttons)
+        layout.addLayout(bottom)
         self.resize(820, 640)
         self.account_list.setCurrentRow(0 if self.accounts else -1)
         self.book_list.setCurrentRow(0 if self.books else -1)

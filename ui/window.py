@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from PySide6.QtCore import QByteArray, QPoint, QSettings, QSize, Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtCore import QByteArray, QEvent, QPoint, QSettings, QSize, Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QDialog,
@@ -36,8 +36,9 @@ from position_sync.ui.about import AboutDialog, AboutInfo
 from position_sync.ui.accounts_strip import AccountsStrip
 from position_sync.ui.events_pane import EventsPane
 from position_sync.ui.history import HistoryPane
-from position_sync.ui.notify import NotificationList, Toast
-from position_sync.ui.plain_text import plain_label
+from position_sync.ui.menu_note import MenuNote
+from position_sync.ui.notify import SEVERITY_ICONS, NotificationList, Toast
+from position_sync.ui.plain_text import plain_label, tooltip
 from position_sync.ui.positions_model import PositionsModel
 from position_sync.ui.positions_view import FilterBar, PositionsView
 from position_sync.ui.resources import icon
@@ -112,6 +113,9 @@ class MainWindow(QMainWindow):
 
     def __init__(self, title: str = "Position Sync") -> None:
         super().__init__()
+        self._title = title
+        self._title_status = ""
+        self._unread = 0
         self.setWindowTitle(title)
         self.setWindowIcon(icon("app"))
         self.setObjectName("mainWindow")
@@ -138,7 +142,7 @@ class MainWindow(QMainWindow):
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.events, icon("status-closed"), "Events")
         self.tabs.addTab(self.history, icon("resume"), "History")
-        self.tabs.addTab(self.notifications, icon("status-phantom"), "Notifications")
+        self.tabs.addTab(self.notifications, "Notifications")
         self.tabs.setTabToolTip(TAB_EVENTS, "The event log, newest first (Ctrl+1)")
         self.tabs.setTabToolTip(TAB_HISTORY, "Charts of the account and of the selected row (Ctrl+2)")
         self.tabs.setTabToolTip(TAB_NOTIFICATIONS, "Every notification of this session (Ctrl+3)")
@@ -223,10 +227,15 @@ class MainWindow(QMainWindow):
             "take-broker": self.act_fix_take,
         }
         self._fix_tips = {name: action.statusTip() for name, action in self.fix_actions.items()}
+        self.fix_note = MenuNote(self)
         self.act_copy = a(self, "&Copy rows", ["Ctrl+C"], "Copy the selected rows as tab-separated text")
         self.act_find = a(self, "&Find…", ["Ctrl+F"], "Filter the rows by text")
         self.act_only_problems = a(
-            self, "&Only problems", ["Ctrl+Shift+M"], "Hide matches and closed rows", checkable=True
+            self,
+            "&Only problems",
+            ["Ctrl+Shift+M"],
+            "Hide matches and closed rows; stale rows stay, their account could not be read",
+            checkable=True,
         )
         self.act_default_order = a(
             self, "&Problems first", ["Ctrl+0"], "Sort problems first, largest exposure first"
@@ -292,10 +301,26 @@ class MainWindow(QMainWindow):
         self.filters.only_problems.toggled.connect(self.act_only_problems.setChecked)
         self.act_default_order.triggered.connect(self.table.default_order)
         self.tabs.currentChanged.connect(self._tab_changed)
+        self.notifications.unread_changed.connect(self._unread_changed)
 
     def _tab_changed(self, index: int) -> None:
         if index == TAB_HISTORY:
             self.history_opened.emit()
+        self._read_if_seen()
+
+    def _read_if_seen(self) -> None:
+        """The Notifications tab in front of an active window: its messages have been seen."""
+        if self.tabs.currentIndex() == TAB_NOTIFICATIONS and self.isVisible() and self.isActiveWindow():
+            self.notifications.mark_read()
+
+    def _unread_changed(self, count: int, severity: int) -> None:
+        """Unread messages: counted on the tab, its icon their worst severity, and in the title."""
+        self.tabs.setTabText(TAB_NOTIFICATIONS, f"Notifications ({count})" if count else "Notifications")
+        self.tabs.setTabIcon(TAB_NOTIFICATIONS, icon(SEVERITY_ICONS[severity]) if count else QIcon())
+        self._unread = count
+        self._retitle()
+        if count:
+            self._read_if_seen()
 
     def _copy_rows(self) -> None:
         QApplication.clipboard().setText(self.table.copy_rows())
@@ -361,6 +386,7 @@ class MainWindow(QMainWindow):
         sync_menu = bar.addMenu("&Sync")
         sync_menu.addActions([self.act_resync, self.act_resync_account, self.act_pause])
         row_menu = bar.addMenu("&Row")
+        self._holds_rows(row_menu)
         row_menu.addActions([self.act_ack, self.act_snooze, self.act_clear_ack])
         row_menu.addMenu(self._snooze_menu())
         row_menu.addSeparator()
@@ -380,6 +406,8 @@ class MainWindow(QMainWindow):
         """Writes to the trading system's book, apart from the rest: opt-in per SQL book."""
         menu = QMenu("&Fix book", self)
         menu.setToolTipsVisible(True)
+        menu.addAction(self.fix_note)
+        menu.addSeparator()  # collapsed with the note when there is nothing to say
         menu.addActions([self.act_fix_close, self.act_fix_adopt, self.act_fix_take])
         menu.addSeparator()
         menu.addAction(self.act_fix_undo)
@@ -395,6 +423,8 @@ class MainWindow(QMainWindow):
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
         self.last_sync = plain_label("Not synced yet")
+        # Long texts here must never widen the window past the screen: the labels may shrink.
+        self.last_sync.setMinimumWidth(120)
         self.countdown = plain_label()
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(180)
@@ -404,6 +434,7 @@ class MainWindow(QMainWindow):
         self.paused_label = QLabel("<b>Auto-sync paused</b> (Ctrl+Shift+P to resume)")
         self.paused_label.hide()
         self.counts = QLabel()
+        self.counts.setMinimumWidth(120)
         bar.addWidget(self.last_sync)
         bar.addWidget(self.countdown)
         bar.addWidget(self.progress)
@@ -412,8 +443,15 @@ class MainWindow(QMainWindow):
 
     # -- behaviour -------------------------------------------------------------------------
 
+    def _holds_rows(self, menu: QMenu) -> None:
+        """While the menu is open, no row moves from under it (the moves wait for it to close)."""
+        menu.aboutToShow.connect(lambda: self.model.hold_order("menu"))
+        menu.aboutToHide.connect(lambda: self.model.hold_order("menu", False))
+
     def _row_menu(self, position: QPoint) -> None:
         menu = QMenu(self)
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self._holds_rows(menu)
         menu.addAction(self.act_resync_account)
         menu.addSeparator()
         menu.addAction(self.act_ack)
@@ -478,13 +516,27 @@ class MainWindow(QMainWindow):
     def show_message(self, text: str, timeout_ms: int = 0) -> None:
         self.statusBar().showMessage(text, timeout_ms)
 
-    def set_summary(self, text: str) -> None:
-        """The counts, rich text of our own: in the status bar and beside the filters."""
+    def set_summary(self, text: str, short: str | None = None) -> None:
+        """The counts, rich text of our own: whole in the status bar; beside the filters, where
+        room is short, ``short`` (the loud parts), the whole in its tooltip."""
         self.counts.setText(text)
-        self.filters.summary.setText(text)
+        self.filters.summary.setText(short or text)
+        self.filters.summary.setToolTip(text if short else "")
+
+    def set_title_status(self, text: str) -> None:
+        """What needs the trader ("3 problems · demo-us stale"), ahead of the window's own title,
+        so the taskbar and the window switcher say it too."""
+        self._title_status = text
+        self._retitle()
+
+    def _retitle(self) -> None:
+        unread = f"{self._unread} unread alert{'s' if self._unread != 1 else ''}" if self._unread else ""
+        status = " · ".join(part for part in (self._title_status, unread) if part)
+        self.setWindowTitle(f"{status} — {self._title}" if status else self._title)
 
     def set_last_sync(self, text: str) -> None:
         self.last_sync.setText(text)
+        self.last_sync.setToolTip(tooltip(text))  # whole, should a narrow window cut the label
 
     def set_countdown(self, text: str) -> None:
         self.countdown.setText(text)
@@ -506,18 +558,42 @@ class MainWindow(QMainWindow):
         self.progress.hide()
 
     def set_resync_enabled(self, enabled: bool) -> None:
-        self.act_resync.setEnabled(enabled)
-        self.act_resync_account.setEnabled(enabled)
+        """Off while a resync runs, and its tips say so (a greyed button that says nothing reads
+        as broken)."""
+        for action, text, tip in (
+            (self.act_resync, "&Resync now", "Sync every account now"),
+            (self.act_resync_account, "Resync &account", "Sync only the selected row's account"),
+        ):
+            action.setEnabled(enabled)
+            describe(
+                action, text, tip if enabled else "Not now: a resync is running; press again once it ends"
+            )
 
-    def set_fix_state(self, name: str, refusal: str | None, fits: bool) -> None:
-        """A "Fix book" action enabled where it fits and the book allows it; its tip says why not."""
+    def set_fix_state(self, name: str, reason: str | None) -> None:
+        """A "Fix book" action enabled unless there is a ``reason`` not to, which its tips then say."""
         action = self.fix_actions[name]
-        action.setEnabled(refusal is None and fits)
-        action.setStatusTip(refusal or self._fix_tips[name])
+        action.setEnabled(reason is None)
+        label = action.iconText()
+        keys = shortcut_names(action)
+        if reason is None:
+            action.setStatusTip(self._fix_tips[name])
+            action.setToolTip(f"{label} ({keys})\n{self._fix_tips[name]}")
+        else:
+            action.setStatusTip(reason)
+            action.setToolTip(f"{label} ({keys})\nNot now: {reason}")
+
+    def set_fix_note(self, text: str | None) -> None:
+        """Why the "Fix book" actions that are off are off, at the top of that menu."""
+        self.fix_note.set_note(text)
 
     def tray_actions(self) -> list[QAction | None]:
         """The tray menu's actions, None for a separator."""
         return [self.act_show, self.act_resync, self.act_pause, None, self.act_quit]
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.ActivationChange:
+            self._read_if_seen()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.quitting:
@@ -581,6 +657,8 @@ class MainWindow(QMainWindow):
             value = settings.value(key)
             if isinstance(value, QByteArray):
                 restore(value)
+                if key == "window/columns":
+                    self.table.fitter.keep_widths()  # widened where texts need it, never narrowed
         tab = settings.value("window/tab")
         if tab is not None:
             self.tabs.setCurrentIndex(int(str(tab)))

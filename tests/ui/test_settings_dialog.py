@@ -69,7 +69,7 @@ def test_saving_writes_the_toml_and_puts_secrets_in_the_keyring(
     dialog.a_secret_name.setCurrentText("access_token")
     dialog.a_secret_value.setText("s3cret-token")
     dialog.close_to_tray.setChecked(False)
-    dialog.notify_boxes["sync_failed"].setChecked(True)
+    dialog.notify_boxes["sync_failed"].setChecked(False)  # on by default: a change to write
     keyring_threads: list[str] = []
     original = dict_keyring.set_password
 
@@ -87,7 +87,8 @@ def test_saving_writes_the_toml_and_puts_secrets_in_the_keyring(
     raw = tomllib.loads(text)
     assert raw["accounts"][0]["interval"] == 7
     assert raw["accounts"][0]["scenario"] == "scenario.toml"
-    assert raw["ui"]["close_to_tray"] is False and "sync_failed" in raw["ui"]["notify"]
+    assert raw["ui"]["close_to_tray"] is False and "sync_failed" not in raw["ui"]["notify"]
+    assert "phantom_detected" in raw["ui"]["notify"]
     assert dict_keyring.entries[(KEYRING_SERVICE, "demo:access_token")] == "s3cret-token"
     assert load_settings(config).account("demo").interval == 7  # the program reads what was written
     assert (config.parent / "config.toml.bak").exists()

@@ -31,6 +31,7 @@ class AccountView:
     state: AccountState = AccountState.OK
     error: str | None = None
     last_success_at: datetime | None = None
+    last_attempt_at: datetime | None = None  # this session's latest result, good or not
     ok_this_session: bool = False
     read_this_session: bool = False  # any result yet: until then the picture is unverified
 
@@ -73,6 +74,7 @@ class AccountsPresenter(QObject):
         view.state = result.state
         view.error = result.error
         view.last_success_at = result.last_success_at
+        view.last_attempt_at = result.finished_at
         view.read_this_session = True
         if result.state is AccountState.OK:
             view.ok_this_session = True

@@ -16,7 +16,9 @@ from collections.abc import Callable
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QMessageBox
 
-from position_sync.app.domain import Event, Status
+from position_sync.app.config import BookConfig
+from position_sync.app.display import status_label
+from position_sync.app.domain import Event, Row, Status
 from position_sync.app.fix import BookFixer, FixError, FixPlan, action_fits, write_refusal
 from position_sync.ui.book_fix import HEADINGS, FixPlanDialog
 from position_sync.ui.plain_text import message_box
@@ -24,6 +26,72 @@ from position_sync.ui.presenters.context import Context
 from position_sync.ui.presenters.events import EventsPresenter
 from position_sync.ui.presenters.positions import PositionsPresenter
 from position_sync.ui.window import MainWindow
+
+FITS = {
+    "close-phantom": "phantom rows",
+    "adopt": "untracked rows",
+    "take-broker": "qty, side and price mismatches",
+}
+NAMES = {"close-phantom": "Close phantom", "adopt": "Adopt", "take-broker": "Take broker's figures"}
+
+
+def fix_reasons(
+    row: Row | None, book_of: Callable[[str], BookConfig]
+) -> tuple[dict[str, str | None], str | None]:
+    """Why each "Fix book" action is off for ``row`` (None: it is on), and one note for the menu.
+
+    A reason that holds for all three (no row, a stale account, a book that cannot be written)
+    is the note itself; otherwise the note names the row's status and what does apply to it.
+    """
+    common: str | None = None
+    if row is None:
+        common = "Select a row to fix its line in the book."
+    elif row.status is Status.STALE:
+        common = f"{row.account} is stale: sync it successfully before fixing its book."
+    else:
+        try:
+            book = book_of(row.account)
+        except (KeyError, LookupError):
+            common = f"{row.account} is no longer in the configuration."
+        else:
+            refusal = write_refusal(book)
+            common = refusal  # the core's sentence, as the CLI says it
+    if common is not None or row is None:
+        return dict.fromkeys(HEADINGS, common), common
+    state = _is(row.effective_status)
+    reasons: dict[str, str | None] = {}
+    for name in HEADINGS:
+        if not action_fits(name, row.effective_status):
+            reasons[name] = f"only for {FITS[name]}; {row.instrument} {state}"
+        else:
+            reasons[name] = write_refusal(book, name)
+    fitting = [name for name in HEADINGS if action_fits(name, row.effective_status)]
+    if not fitting:
+        return reasons, f"{row.instrument} {state}: nothing to fix in the book."
+    name = fitting[0]
+    refusal = reasons[name]
+    if refusal is None:
+        return reasons, f"{row.instrument} {state}: only {NAMES[name]} applies."
+    return reasons, f"{row.instrument} {state}: {NAMES[name]} would apply, but {refusal}."
+
+
+def done_message(plan: FixPlan) -> str:
+    """One short line for the status bar: what was written where; every column is in the event."""
+    writes = f"{len(plan.writes)} write{'s' if len(plan.writes) != 1 else ''}"
+    if plan.undo_of is not None:
+        done = f"Fix #{plan.undo_of} undone in book '{plan.book}' for {plan.instrument} ({writes})"
+        return f"{done}; syncing {plan.account} now. Every column is in the Events tab."
+    done = f"Book '{plan.book}' fixed: {NAMES.get(plan.action, plan.action)} for {plan.instrument} ({writes})"
+    return f"{done}; syncing {plan.account} now. Ctrl+Shift+Z undoes it; every column is in the Events tab."
+
+
+def _is(status: Status) -> str:
+    """``is a phantom``, ``is untracked``, ``matches``: a status as the end of a sentence."""
+    if status is Status.MATCH:
+        return "matches"
+    if status in (Status.UNTRACKED, Status.CLOSED):
+        return f"is {status_label(status).lower()}"
+    return f"is a {status_label(status).lower()}"
 
 
 class FixesPresenter(QObject):
@@ -53,22 +121,16 @@ class FixesPresenter(QObject):
         return BookFixer(runtime.settings, runtime.store)
 
     def refresh(self) -> None:
-        """Grey out what cannot apply to the current row, saying why in the status tip."""
-        row = self._positions.current_row()
-        refusal: str | None = "Select a row first"
-        if row is not None:
-            settings = self._context.settings
-            try:
-                book = settings.books[settings.account(row.account).book]
-            except (KeyError, LookupError):
-                refusal = f"{row.account} is no longer in the configuration"
-            else:
-                refusal = write_refusal(book)
+        """Grey out what cannot apply to the current row, and say why: in each action's tips and
+        in a sentence at the top of the Fix book menu, where a disabled item's tip never shows."""
+        reasons, note = fix_reasons(self._positions.current_row(), self._book_of)
         for name in HEADINGS:
-            fits = (
-                row is not None and row.status is not Status.STALE and action_fits(name, row.effective_status)
-            )
-            self._window.set_fix_state(name, refusal, fits)
+            self._window.set_fix_state(name, reasons[name])
+        self._window.set_fix_note(note)
+
+    def _book_of(self, account: str) -> BookConfig:
+        settings = self._context.settings
+        return settings.books[settings.account(account).book]
 
     # -- the flow: plan on a thread, show, write on a thread --------------------------------
 
@@ -110,9 +172,7 @@ class FixesPresenter(QObject):
             self._refused("Book not changed", str(exc))
             return None
         self._events.add([event])
-        self._window.show_message(
-            f"{event.detail} — syncing {plan.account} now (Ctrl+Shift+Z undoes it).", 15000
-        )
+        self._window.show_message(done_message(plan), 15000)
         self._context.worker.trigger(plan.account, "book fixed")
         return event
 

@@ -2,7 +2,7 @@
 
 The policy (once per key, grouped, quiet for muted rows) is the core's; this presenter builds
 the delivery around it and turns a click on any message, wherever it was shown, into one
-request for the row it is about.
+request for the row it is about; following or dismissing a message counts as reading it.
 """
 
 from __future__ import annotations
@@ -28,8 +28,10 @@ class NotificationsPresenter(QObject):
         self.center = NotificationCenter(
             policy, [TrayBackend(tray), InWindowBackend(window.toast)], window.notifications, parent
         )
+        self._read = window.notifications.mark_read
         self.center.activated.connect(self._activated)
         window.toast.activated.connect(self._activated)
+        window.toast.dismissed.connect(self._read)
         tray.message_clicked.connect(self.center.tray_message_clicked)
 
     def offer(self, account: str, state: AccountState, rows: Mapping[str, Row], events: list[Event]) -> None:
@@ -42,4 +44,5 @@ class NotificationsPresenter(QObject):
         self.center.stop()
 
     def _activated(self, notification: Notification) -> None:
+        self._read(notification)  # followed from wherever it was shown: read
         self.row_requested.emit(*notification.target)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from PySide6.QtCore import QObject, Signal
@@ -28,11 +28,13 @@ APPLY_CHUNK = 500  # rows of one diff applied between two turns of the loop
 
 @dataclass(frozen=True)
 class Tally:
-    """What the summary counts: rows in all, rows per status, problems nobody muted."""
+    """What the summary counts: rows in all, rows per status, problems nobody muted, and rows per
+    account (an account that cannot be read leaves that many rows unverified)."""
 
     total: int
     counts: Counter[Status]
     loud: int
+    by_account: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def problems(self) -> int:
@@ -82,7 +84,9 @@ class PositionsPresenter(QObject):
         return self.model.rows()
 
     def tally(self) -> Tally:
-        return Tally(self.model.total(), self.model.counts(), self.model.unmuted_problems())
+        model = self.model
+        by_account = {account: model.count_of(account) for account in model.accounts()}
+        return Tally(model.total(), model.counts(), model.unmuted_problems(), by_account)
 
     # -- pictures --------------------------------------------------------------------------
 

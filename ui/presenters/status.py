@@ -1,4 +1,4 @@
-"""The status bar and the tray's colour: how the whole picture stands, at a glance.
+"""The status bar, the window title and the tray's colour: how the whole picture stands, at a glance.
 
 ``summarise`` is the one judgement of the window as a whole (green, amber or red, and the words
 for it), kept a pure function of the counts and the accounts so it reads, and changes, in one
@@ -11,14 +11,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from position_sync.app.display import ago, clock
 from position_sync.app.domain import AccountState, Status
 from position_sync.app.sync import SyncWorker
 from position_sync.ui import status_style
+from position_sync.ui.plain_text import escape
 from position_sync.ui.presenters.accounts import AccountView
 from position_sync.ui.presenters.positions import Tally
 from position_sync.ui.status_style import Health
 from position_sync.ui.tray import Tray
 from position_sync.ui.window import MainWindow
+
+RED = "#D1362F"
+AMBER = "#B07800"
+GREEN = "#009E73"
 
 
 @dataclass(frozen=True)
@@ -26,49 +32,115 @@ class Summary:
     text: str  # the counts line, rich text of our own
     health: Health
     words: str  # the tray's tooltip after "Position Sync — "
+    title: str = ""  # what needs the trader, before the window's title; "" when nothing does
+    short: str = ""  # ``text`` without the quiet parts (totals, acknowledged, closed), for the filter bar
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'s' if count != 1 else ''}"
+
+
+def _coloured(text: str, colour: str, *, bold: bool = False) -> str:
+    tag = "b" if bold else "span"
+    return f"<{tag} style='color:{colour}'>{escape(text)}</{tag}>"
+
+
+def unknown_state(view: AccountView) -> str | None:
+    """Why an account's picture cannot be trusted (``login required``, ``stale``, ``never read``),
+    or None while it reads fine (or has simply not been tried yet this session)."""
+    if view.state is AccountState.LOGIN_REQUIRED:
+        return "login required"
+    if view.state is AccountState.STALE:
+        return "stale" if view.last_success_at is not None else "never read"
+    return None
 
 
 def summarise(tally: Tally, accounts: Mapping[str, AccountView]) -> Summary:
-    """The worst of what is known.
+    """The worst of what is known, and what is not known counts as loudly as what is wrong.
 
-    An account with no result yet this session is unknown, not good: its cached picture (or its
-    absence) has not been confirmed by a read, so it makes the summary amber.
+    An account that could not be read (stale, never read, login required) is a problem: its
+    rows are a picture nobody can vouch for, so it turns the summary red and names the account
+    in the counts, the tray and the window title. An account with no result yet this session,
+    whose last read was fine, is only waiting: amber, never "all matching".
     """
     problems = tally.problems
     loud = tally.loud
     quiet = problems - loud
-    stale_accounts = [a for a, v in accounts.items() if v.state is AccountState.STALE]
-    login = [a for a, v in accounts.items() if v.state is AccountState.LOGIN_REQUIRED]
-    waiting = [a for a, v in accounts.items() if not v.read_this_session]
+    unknown = {a: why for a, v in accounts.items() if (why := unknown_state(v)) is not None}
+    login = [a for a, why in unknown.items() if why == "login required"]
+    unread = [a for a in unknown if a not in login]
+    waiting = [a for a, v in accounts.items() if not v.read_this_session and a not in unknown]
     parts = [f"{tally.total} positions"]
+    loudest = []  # what the short form keeps
     if problems:
-        parts.append(f"<b style='color:#D1362F'>{problems} problem{'s' if problems != 1 else ''}</b>")
+        parts.append(_coloured(_plural(problems, "problem"), RED, bold=True))
+        loudest.append(parts[-1])
         if quiet:
             parts.append(f"{quiet} acknowledged or snoozed")
-    elif waiting:
-        parts.append("<span style='color:#B07800'>waiting for the first sync</span>")
-    else:
-        parts.append("<span style='color:#009E73'>all matching</span>")
+    if unknown:
+        rows = sum(tally.by_account.get(account, 0) for account in unknown)
+        detail = f": {_plural(rows, 'row')} unverified" if rows else ""
+        if len(unknown) == 1:
+            ((account, why),) = unknown.items()
+            unread_part = f"{account} {why}{detail}"
+        else:
+            unread_part = f"{len(unknown)} accounts unreadable{detail}"
+        parts.append(_coloured(unread_part, RED, bold=True))
+        loudest.append(parts[-1])
+    if not problems and not unknown:
+        if waiting:
+            parts.append(_coloured("waiting for the first sync", AMBER))
+        else:
+            parts.append(_coloured("all matching", GREEN))
+        loudest.append(parts[-1])
     closed = tally.counts.get(Status.CLOSED, 0)
     if closed:
         parts.append(f"{closed} closed today")
-    if login or loud:
+    if unknown or loud:
         health = Health.BAD
-    elif stale_accounts or quiet or waiting:
+    elif quiet or waiting:
         health = Health.WARN
     else:
         health = Health.GOOD
+    said = []
     if login:
-        words = f"login required for {', '.join(login)}"
-    elif loud:
-        words = f"{loud} unacknowledged problem{'s' if loud != 1 else ''}"
-    elif stale_accounts:
-        words = f"{', '.join(stale_accounts)} stale"
-    elif waiting:
-        words = f"waiting for the first sync of {', '.join(waiting)}"
-    else:
-        words = status_style.HEALTH_WORDS[health]
-    return Summary(" · ".join(parts), health, words)
+        said.append(f"login required for {', '.join(login)}")
+    if loud:
+        said.append(f"{loud} unacknowledged problem{'s' if loud != 1 else ''}")
+    said += [f"{account} {unknown[account]}" for account in unread]
+    if not said and waiting:
+        said.append(f"waiting for the first sync of {', '.join(waiting)}")
+    words = "; ".join(said) or status_style.HEALTH_WORDS[health]
+    attention = [_plural(loud, "problem")] if loud else []
+    attention += [f"{account} {why}" for account, why in unknown.items()]
+    return Summary(" · ".join(parts), health, words, " · ".join(attention), " · ".join(loudest))
+
+
+def last_sync_text(accounts: Mapping[str, AccountView], now: datetime) -> str:
+    """The last *good* sync and how long ago; a failed latest attempt is named apart.
+
+    ``Last sync 14:02:07 (just now)`` while every account reads; otherwise the account that
+    failed, when it last read fine and when it last tried: ``demo-us: last good 14:02:07 (3 min
+    ago), failed 14:05:10``.
+    """
+    good = [v.last_success_at for v in accounts.values() if v.state is AccountState.OK and v.last_success_at]
+    failing = [(a, v) for a, v in accounts.items() if v.state is not AccountState.OK]
+    parts = []
+    if good:
+        newest = max(good)
+        parts.append(f"Last sync {clock(newest, now, seconds=True)} ({ago(newest, now)})")
+    for account, view in failing[:2]:
+        attempt = view.last_attempt_at
+        # Before this session's first attempt, the store's word for it (stale, login required).
+        failed = f"failed {clock(attempt, now, seconds=True)}" if attempt else unknown_state(view)
+        if view.last_success_at is None:
+            parts.append(f"{account}: never read, {failed}")
+        else:
+            when = clock(view.last_success_at, now, seconds=True)
+            parts.append(f"{account}: last good {when} ({ago(view.last_success_at, now)}), {failed}")
+    if len(failing) > 2:
+        parts.append(f"{len(failing) - 2} more failing")
+    return " · ".join(parts) if parts else "Not synced yet"
 
 
 class StatusPresenter:
@@ -78,7 +150,8 @@ class StatusPresenter:
         self.health = Health.GOOD
 
     def show_summary(self, summary: Summary) -> None:
-        self._window.set_summary(summary.text)
+        self._window.set_summary(summary.text, summary.short)
+        self._window.set_title_status(summary.title)
         self._tray.set_health(summary.health, summary.words)
         self.health = summary.health
 
@@ -101,8 +174,8 @@ class StatusPresenter:
         else:
             self._window.hide_progress()
 
-    def show_last_sync(self, finished_at: datetime) -> None:
-        self._window.set_last_sync(f"Last sync {finished_at.astimezone():%H:%M:%S}")
+    def show_last_sync(self, accounts: Mapping[str, AccountView], now: datetime) -> None:
+        self._window.set_last_sync(last_sync_text(accounts, now))
 
     def show_paused(self, paused: bool) -> None:
         self._window.set_paused(paused)
