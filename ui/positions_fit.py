@@ -25,13 +25,14 @@ from PySide6.QtWidgets import QApplication, QStyle, QTableView
 
 from position_sync.ui.positions_columns import Col
 from position_sync.ui.positions_model import PositionsModel
+from position_sync.ui.row_presenter import BOLD_WHEN_WRONG
 
 MEASURE_ALL_UP_TO = 200  # rows; above, only those on screen
 HINT = int(Col.HINT)  # fitted last: it gets the rest of the screen
 HINT_MINIMUM = 160
 SHRINK_SLACK = 24  # px a column must have to spare before it narrows
 _ICON_COLUMNS = {int(Col.STATUS)}  # always an icon; the instrument has one when acknowledged
-_BOLD_COLUMNS = {int(Col.STATUS), int(Col.DIFF)}  # bold on problem rows
+_BOLD_COLUMNS = {int(c) for c in BOLD_WHEN_WRONG}  # bold on problem rows: measured bold
 
 
 class ColumnFitter(QObject):

@@ -42,7 +42,7 @@ from position_sync.ui.row_facts import market_value, price_gap_text, product, si
 
 # (foreground, background, font, decoration) of one cell.
 Look = tuple[QColor | None, QColor | None, QFont | None, QIcon | None]
-_BOLD_WHEN_WRONG = (Col.STATUS, Col.DIFF, Col.PRICE_GAP)  # the cells that say how wrong a row is
+BOLD_WHEN_WRONG = (Col.STATUS, Col.DIFF, Col.PRICE_GAP)  # the cells that say how wrong a row is
 
 
 @dataclass
@@ -272,7 +272,7 @@ class RowPresenter:
             (
                 self._foreground(row, column),
                 background,
-                bold if column in _BOLD_WHEN_WRONG and font is None else font,
+                bold if column in BOLD_WHEN_WRONG and font is None else font,
                 self._decoration(row, ack, column),
             )
             for column in range(len(COLUMNS))
@@ -281,7 +281,7 @@ class RowPresenter:
     def _foreground(self, row: Row, column: int) -> QColor | None:
         if row.status is Status.STALE or (row.status is Status.CLOSED and column != Col.REALISED):
             return status_style.muted_colour(self._dark)
-        if column == Col.STATUS or (column in _BOLD_WHEN_WRONG and row.status.is_problem):
+        if column == Col.STATUS or (column in BOLD_WHEN_WRONG and row.status.is_problem):
             return status_style.text_colour(row.effective_status, self._dark)
         if column == Col.UNREALISED and row.unrealised_pnl is not None:
             return status_style.pnl_colour(_sign(row.unrealised_pnl), self._dark)
