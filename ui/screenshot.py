@@ -1,6 +1,10 @@
-"""``--screenshot PATH``: render the window once the demo has walked every step, write a PNG, quit.
+"""``--screenshot PATH``: render the window once the demo has shown every status, write a PNG, quit.
 
-"Every step" is known for simulated accounts (their scenario lists the steps; one more sync
+The picture is taken at the first moment every status of the design is on screen at once (the
+demo gets there on its fifth sync: one account recovered from its outage, the other still in
+its own), and auto-sync is paused at that moment so the next sync cannot move on before the
+picture settles. A configuration that never shows them all is taken once every account has
+walked its steps: known for simulated accounts (their scenario lists the steps; one more sync
 confirms the last one); any other account is given two syncs. A time limit makes sure a broker
 that never answers still yields a picture (and a non-zero exit code says it came early).
 """
@@ -14,6 +18,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QTimer
 
 from position_sync.app.config import AccountConfig
+from position_sync.app.domain import Status
 from position_sync.app.sync import SyncResult
 from position_sync.brokers.registry import scripted_steps
 from position_sync.ui.controller import Controller
@@ -44,6 +49,7 @@ class ScreenshotWhenReady(QObject):
         settings = controller.settings
         self.needed = {a: syncs_needed(settings.account(a)) for a in controller.worker.account_ids}
         self.seen = dict.fromkeys(self.needed, 0)
+        self._checks: set[asyncio.Future[None]] = set()
         controller.worker.subscribe(self._on_result)
         self._timeout = QTimer(self)
         self._timeout.setSingleShot(True)
@@ -58,7 +64,22 @@ class ScreenshotWhenReady(QObject):
     def _on_result(self, result: SyncResult) -> None:
         if result.account in self.seen:
             self.seen[result.account] += 1
-        if not self._settle.isActive() and all(self.seen[a] >= n for a, n in self.needed.items()):
+        if self._settle.isActive() or self.taken:
+            return
+        if all(self.seen[a] >= n for a, n in self.needed.items()):
+            self._settle.start(SETTLE_MS)
+        else:
+            # Whether every status shows is known once the result is on screen.
+            check = asyncio.ensure_future(self._every_status_shown())
+            self._checks.add(check)
+            check.add_done_callback(self._checks.discard)
+
+    async def _every_status_shown(self) -> None:
+        await self.controller.drain()
+        if self._settle.isActive() or self.taken:
+            return
+        if {row.status for row in self.controller.positions.rows()} >= set(Status):
+            self.controller.worker.pause()  # the picture of this moment, not of the next sync
             self._settle.start(SETTLE_MS)
 
     def capture(self, early: bool = False) -> None:
