@@ -34,14 +34,16 @@ TITLE = "Position Sync: unexpected error"
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 
 
-def error_sentence(exc: BaseException) -> str:
-    """The sentence of the dialog: what failed, in its own words, first line only, URLs masked."""
+def error_sentence(exc: BaseException, *, stopped: bool = False) -> str:
+    """The sentence of the dialog: what failed, in its own words, first line only, URLs masked;
+    and whether the program carries on (it does, unless the error ended the window's loop)."""
     lines = str(exc).strip().splitlines()
     what = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
     what = mask_urls_in(what)
     if len(what) > 300:
         what = what[:299] + "…"
-    return f"Something went wrong inside Position Sync ({what.rstrip('.')}); it keeps running."
+    after = "it stopped" if stopped else "it keeps running"
+    return f"Something went wrong inside Position Sync ({what.rstrip('.')}); {after}."
 
 
 def where_logged(path: Path | None) -> str:
