@@ -39,6 +39,7 @@ from position_sync.ui.resources import icon
 
 NEW_BOOK = ""  # the "use a book" choice that means the form below
 WELCOME = "Welcome to Position Sync"
+NOTHING_TO_SYNC = "Nothing to sync yet"
 PITCH = (
     "It puts the positions your broker holds next to the ones your trading system's book says "
     "it holds, and shows every difference. Tell it where both are, or look at the demo first."
@@ -254,8 +255,8 @@ class FirstRunPage(QScrollArea):
         logo = QLabel()
         logo.setPixmap(icon("app").pixmap(56, 56))
         logo.setAlignment(Qt.AlignmentFlag.AlignTop)
-        title = QLabel(f"<h2 style='margin:0'>{WELCOME}</h2>")
-        title.setTextFormat(Qt.TextFormat.RichText)
+        self.title = QLabel()
+        self.title.setTextFormat(Qt.TextFormat.RichText)
         pitch = plain_label(PITCH)
         pitch.setWordWrap(True)
         self.situation = plain_label()  # names the config file: a path, shown as it is
@@ -264,7 +265,7 @@ class FirstRunPage(QScrollArea):
         self.situation.setStyleSheet("font-weight: bold;")
         words = QVBoxLayout()
         words.setSpacing(4)
-        words.addWidget(title)
+        words.addWidget(self.title)
         words.addWidget(pitch)
         words.addWidget(self.situation)
         head = QHBoxLayout()
@@ -339,13 +340,18 @@ class FirstRunPage(QScrollArea):
 
     def describe(self, situation: str, where: str, raw: Table) -> None:
         """What is missing, where it will be written, and the file's own ids and books."""
-        self.situation.setText(f"{situation} Add an account to start.")
+        accounts = [a for a in raw.get("accounts", []) if isinstance(a, dict)]
+        books = [b for b in raw.get("books", []) if isinstance(b, dict)]
+        # A first launch is welcomed; a file that is there but syncs nothing is named for what it is.
+        self.title.setText(f"<h2 style='margin:0'>{WELCOME if not raw else NOTHING_TO_SYNC}</h2>")
+        if accounts:
+            self.situation.setText(f"{situation} Enable one in Settings (Ctrl+,), or add one here.")
+        else:
+            self.situation.setText(f"{situation} Add an account to start.")
         self.where.setText(
             f"Start writes {where} (an existing file is kept as .bak). Everything here, and more "
             "(intervals, tolerances, notifications), can be changed later in File → Settings (Ctrl+,)."
         )
-        accounts = [a for a in raw.get("accounts", []) if isinstance(a, dict)]
-        books = [b for b in raw.get("books", []) if isinstance(b, dict)]
         self.broker.use_taken({str(a.get("id")) for a in accounts})
         self.book.offer(books, {str(b.get("id")) for b in books})
         self.show_error(None)

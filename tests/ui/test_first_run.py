@@ -102,6 +102,7 @@ def test_no_config_shows_the_first_run_page_not_an_empty_grid(first: FirstRun) -
     assert not window.table.isVisibleTo(window)  # no empty grid, no "all matching"
     assert not window.statusBar().isVisibleTo(window)
     assert page.situation.text() == f"No configuration yet: {path} does not exist. Add an account to start."
+    assert "Welcome to Position Sync" in page.title.text()
     assert str(path) in page.where.text()
     assert not window.act_resync.isEnabled()
     assert "until an account is added" in window.act_resync.toolTip()
@@ -221,7 +222,10 @@ def test_a_config_without_an_enabled_account_gets_the_same_guidance(
     page = first.presenter.page
     assert first.presenter.showing
     path = tmp_path / "cfg" / "config.toml"
-    assert page.situation.text().startswith(f"{path} has 1 account, none of them enabled.")
+    assert page.situation.text() == (
+        f"{path} has 1 account, none of them enabled. Enable one in Settings (Ctrl+,), or add one here."
+    )
+    assert "Nothing to sync yet" in page.title.text()
     assert page.book.existing_row.isVisibleTo(page) and page.book.chosen() == "desk-book"
     assert not page.book.form.isVisibleTo(page)  # the file's book is used: no new one to fill
     page.broker.choose("simulated")

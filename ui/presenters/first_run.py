@@ -93,13 +93,14 @@ class FirstRunPresenter(QObject):
             self._show(self.grid)
             return
         try:
-            self._raw = read_tables(settings.path)
+            raw = read_tables(settings.path)
         except ConfigError as exc:  # the file changed under us; start from nothing, say why
-            self._raw = {}
+            raw = {}
             situation = f"{situation} ({exc})"
         where = str(settings.path) if settings.path else "the configuration file"
-        if not self.showing:
-            self.page.describe(situation, where, self._raw)
+        if not self.showing or raw != self._raw:  # what is typed stays, unless the file changed
+            self.page.describe(situation, where, raw)
+        self._raw = raw
         self._show(self.page)
 
     def _show(self, widget: QWidget) -> None:
