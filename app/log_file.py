@@ -88,6 +88,9 @@ def install_log_file(logger: logging.Logger | None = None, folder: Path | None =
     global _active
     target = logger or logging.getLogger()
     path = (folder or log_dir()) / LOG_NAME
+    for existing in target.handlers:
+        if isinstance(existing, PrivateRotatingFileHandler) and Path(existing.baseFilename) == path:
+            return path  # installed already (a second window in the same process)
     try:
         private_dir(path.parent)
         handler = PrivateRotatingFileHandler(path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8")

@@ -61,6 +61,8 @@ def test_the_log_file_is_private_and_gets_info_while_the_terminal_keeps_warning(
     assert "INFO position_sync.test_log_file" in text and "sync demo (interval): ok" in text
     assert "WARNING" in text and "demo-us is stale" in text
     assert terminal.level == logging.WARNING  # what a terminal shows did not change
+    assert install_log_file(logger, folder) == path  # once: a second call adds no second handler
+    assert sum(isinstance(h, PrivateRotatingFileHandler) for h in logger.handlers) == 1
     assert str(path) in describe_log_file(path) and "rotated" in describe_log_file(path)
 
 
