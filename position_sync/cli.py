@@ -30,6 +30,8 @@ from position_sync.app.config import (
 from position_sync.app.domain import AccountState, EventKind, Row
 from position_sync.app.errors import ConfigError
 from position_sync.app.exit_codes import ExitCode
+from position_sync.app.first_run import blank_settings
+from position_sync.app.log_file import RedactingFormatter, install_log_file
 from position_sync.app.paths import resource_dir
 from position_sync.app.redact import redact_logging
 from position_sync.app.secrets import SecretUnavailable
@@ -39,7 +41,7 @@ from position_sync.app.store.engine import sqlite_url
 from position_sync.app.store.identity import refuse_store_on_book
 from position_sync.app.store.repository import DB_NAME
 from position_sync.app.sync import SyncResult
-from position_sync.app.terminal import TerminalSafeFormatter, echo, echo_json, terminal_safe
+from position_sync.app.terminal import echo, echo_json, terminal_safe
 from position_sync.app.version import version
 from position_sync.cli_output import account_json, covers, event_json, event_line, exit_code, print_picture
 from position_sync.wiring import build_runtime
@@ -145,7 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = logging.StreamHandler()
-    handler.setFormatter(TerminalSafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    # Tracebacks too are redacted (an exception's text quotes the URL it failed on).
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2), handlers=[handler])
     # urllib3 logs request lines with their query (a book's ?token=...) at debug level (-vv).
     redact_logging()
@@ -206,14 +209,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     return ExitCode.CONFIG
 
 
-def _settings_and_data_dir(args: argparse.Namespace) -> tuple[Settings, Path]:
+def _settings_and_data_dir(args: argparse.Namespace, *, first_run: bool = False) -> tuple[Settings, Path]:
+    """``first_run``: the window opens on a missing config file (its first-run page writes it)."""
     if args.demo:
         config = args.config or DEMO_CONFIG
         data_dir = args.data_dir or _throwaway_demo_dir()
     else:
         config = args.config or default_config_path()
         data_dir = args.data_dir or default_data_dir()
-    settings = load_settings(config.expanduser())
+    if first_run and not args.demo and not config.expanduser().exists():
+        settings = blank_settings(config.expanduser())
+    else:
+        settings = load_settings(config.expanduser())
     data_dir = data_dir.expanduser()
     if settings.store_url is None:
         # The default store's file, compared before any command opens (and migrates) it.
@@ -249,16 +256,35 @@ def _self_check() -> int:
 
 def _window(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     try:
-        from position_sync.ui.main import run_window  # type: ignore[import-not-found, unused-ignore]
+        from position_sync.ui.display_check import missing_display
+        from position_sync.ui.main import application, run_window  # type: ignore[import-not-found, unused-ignore]
     except ImportError:
         parser.print_help()
         return ExitCode.OK
-    settings, data_dir = _settings_and_data_dir(args)
+    problem = missing_display()
+    if problem is not None:
+        echo(f"position-sync: {_no_window(args, problem)}", file=sys.stderr)
+        return ExitCode.CONFIG
+    install_log_file()
+    application()  # before the demo's throw-away directory: a Qt that aborts leaves nothing behind
+    settings, data_dir = _settings_and_data_dir(args, first_run=True)
     # The same store is claimed again when the window rebuilds: the claim is shared, not refused.
     result: int = run_window(
         settings, data_dir, args, lambda new: build_runtime(new, data_dir, purpose="window")
     )
     return result
+
+
+def _no_window(args: argparse.Namespace, problem: str) -> str:
+    """The one sentence for a window that cannot open (exit 3, like any setup that cannot work)."""
+    if args.demo:
+        return (
+            f"the demo's window cannot open: {problem}; the demo also runs headless, a step per "
+            f"run: position-sync --config {DEMO_CONFIG} --data-dir /tmp/position-sync-demo sync --once"
+        )
+    return (
+        f"the window cannot open: {problem}; without a display use sync --once, status or daemon (see --help)"
+    )
 
 
 def _sort_rows(rows: Iterable[Row]) -> list[Row]:

@@ -3,14 +3,15 @@
 "Which version is this and where is my database?" is the first question of every support
 exchange, and the answer differs between a normal start, ``--demo`` (a throw-away directory)
 and ``--data-dir``/``--config``. So the dialog shows the paths of *this* run, selectable, with
-a button that copies them as plain text.
+a button that copies them as plain text; and the log file's, since "what does the log say?"
+is the second question, and a window started from the menu has no terminal to read.
 """
 
 from __future__ import annotations
 
 import html
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from PySide6.QtCore import Qt
@@ -27,6 +28,7 @@ from PySide6.QtWidgets import (
 from sqlalchemy.engine import make_url
 
 from position_sync.app.config import default_config_path, default_data_dir
+from position_sync.app.log_file import active_log_file, describe_log_file
 from position_sync.app.paths import is_frozen
 from position_sync.app.runtime import Runtime
 from position_sync.app.store.repository import DB_NAME
@@ -34,7 +36,6 @@ from position_sync.app.version import version
 from position_sync.ui.plain_text import plain_label
 from position_sync.ui.resources import icon
 
-LOGS = "printed to standard error (start from a terminal, add -v for more); no log file is kept"
 DESCRIPTION = "Broker positions next to your trading system's book, every mismatch highlighted."
 
 
@@ -44,7 +45,8 @@ class AboutInfo:
     config_path: Path | None
     data_dir: Path
     store: str
-    logs: str = LOGS
+    # Where the log goes: the file this process writes (``app.log_file``), or standard error.
+    logs: str = field(default_factory=lambda: describe_log_file(active_log_file()))
     demo: bool = False
 
     @classmethod
@@ -118,7 +120,7 @@ class AboutDialog(QDialog):
             ("config", "Config file", str(info.config_path) if info.config_path else "none"),
             ("data_dir", "Data directory", str(info.data_dir)),
             ("store", "Store", info.store),
-            ("logs", "Logs", info.logs),
+            ("logs", "Log file", info.logs),
             ("build", "Build", build_kind()),
         ):
             field = plain_label(value)  # paths and URLs, shown as they are

@@ -1,9 +1,11 @@
 """Start the window: one asyncio loop on the Qt loop (qasync), the cached picture first.
 
 Order matters for the trader's first second: the store's picture is loaded (no network) and
-painted, then the tray appears, then the worker starts its start-up sync. Quit (menu, tray,
-Ctrl+Q, SIGINT/SIGTERM) only sets an event; ``_main`` then cancels and awaits what runs,
-closes brokers and the store, and returns, so ``qasync.run`` ends cleanly.
+painted, then the tray appears, then the worker starts its start-up sync. With no account to
+sync, the first-run page stands in front of the grid (``ui.presenters.first_run``). For the
+whole run, unexpected errors go to the log file and a short dialog (``ui.error_hook``). Quit
+(menu, tray, Ctrl+Q, SIGINT/SIGTERM) only sets an event; ``_main`` then cancels and awaits what
+runs, closes brokers and the store, and returns, so ``qasync.run`` ends cleanly.
 """
 
 from __future__ import annotations
@@ -20,18 +22,21 @@ from pathlib import Path
 import qasync
 from PySide6.QtCore import QSettings
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from position_sync.app.config import Settings
 from position_sync.app.errors import ConfigError
 from position_sync.app.exit_codes import ExitCode
+from position_sync.app.log_file import active_log_file
 from position_sync.app.runtime import Runtime, RuntimeMaker
 from position_sync.app.store import StoreError
 from position_sync.ui import theme
 from position_sync.ui.about import AboutInfo
 from position_sync.ui.controller import Controller
+from position_sync.ui.error_hook import TITLE, ErrorReporter, ExceptionHooks, error_sentence, where_logged
 from position_sync.ui.plain_text import message_box
 from position_sync.ui.preferences import preferences
+from position_sync.ui.presenters.first_run import FirstRunPresenter
 from position_sync.ui.resources import icon
 from position_sync.ui.responsiveness import tune_interpreter
 from position_sync.ui.window import SETTINGS_APP, SETTINGS_ORG, MainWindow
@@ -72,8 +77,33 @@ def run_window(
         if not headless() and not getattr(args, "screenshot", None):
             message_box(QMessageBox.Icon.Critical, "Position Sync cannot start", str(exc)).exec()
         return ExitCode.CONFIG
-    result: int = qasync.run(_main(app, runtime, settings, args, make_runtime))
+    hooks = ExceptionHooks(ErrorReporter(active_log_file(), _main_window))
+    hooks.install()
+    try:
+        result: int = qasync.run(_main(app, runtime, settings, args, make_runtime, hooks))
+    except Exception as exc:
+        # Out of the loop itself: logged with its traceback, and said before the process ends.
+        log.critical("the window stopped on an unexpected error", exc_info=exc)
+        if not headless():
+            box = message_box(
+                QMessageBox.Icon.Critical,
+                TITLE,
+                error_sentence(exc, stopped=True),
+            )
+            box.setInformativeText(where_logged(active_log_file()))
+            box.exec()
+        raise
+    finally:
+        hooks.uninstall()
     return result
+
+
+def _main_window() -> QWidget | None:
+    """The window an error dialog belongs to, once there is one."""
+    for widget in QApplication.topLevelWidgets():
+        if isinstance(widget, MainWindow) and not widget.quitting:
+            return widget
+    return None
 
 
 def window_title(settings: Settings, demo: bool) -> str:
@@ -89,9 +119,12 @@ async def _main(
     settings: Settings,
     args: argparse.Namespace,
     make_runtime: RuntimeMaker,
+    hooks: ExceptionHooks | None = None,
 ) -> int:
     quit_event = asyncio.Event()
     loop = asyncio.get_running_loop()
+    if hooks is not None:
+        hooks.watch_loop(loop)
     demo = bool(getattr(args, "demo", False))
     screenshot: Path | None = getattr(args, "screenshot", None)
     prefs = preferences(settings)
@@ -101,6 +134,14 @@ async def _main(
     controller = Controller(
         runtime, window, prefs=prefs, quit_event=quit_event, make_runtime=make_runtime, demo=demo
     )
+    first_run = FirstRunPresenter(
+        window,
+        lambda: controller.settings,
+        lambda new, commit: controller.apply_settings(new, commit=commit),
+        lambda: controller.settings_dialog,
+        controller,
+    )
+    first_run.refresh()
     previous = _install_signal_handlers(loop, quit_event)
     layout = QSettings(SETTINGS_ORG, SETTINGS_APP)
     remember = remembers_layout(demo=demo, screenshot=screenshot)
@@ -124,6 +165,7 @@ async def _main(
             layout.sync()
         window.quitting = True
         window.hide()
+        await first_run.close()
         await controller.close()
         window.close()
         window.deleteLater()

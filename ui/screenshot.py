@@ -1,8 +1,13 @@
-"""``--screenshot PATH``: render the window once the demo has walked every step, write a PNG, quit.
+"""``--screenshot PATH``: render the window once the demo has shown every status, write a PNG, quit.
 
-"Every step" is known for simulated accounts (their scenario lists the steps; one more sync
-confirms the last one); any other account is given two syncs. A time limit makes sure a broker
-that never answers still yields a picture (and a non-zero exit code says it came early).
+The demo's accounts are scripted (their scenario lists the steps), so the picture does not
+wait on timers: auto-sync is paused and the accounts are walked here together, one step of each
+per round, paced by their interval, until every status of the design is on screen at once (the
+demo gets there at its fifth step: one account recovered from its outage, the other still in its
+own) or every step was played and confirmed by one more sync. Left to their own timers, the two
+accounts drift apart by the backoff's jitter, and the moment they overlap could be missed. Any
+other account is given two syncs on its own timer. A time limit makes sure a broker that never
+answers still yields a picture (and a non-zero exit code says it came early).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QTimer
 
 from position_sync.app.config import AccountConfig
+from position_sync.app.domain import Status
 from position_sync.app.sync import SyncResult
 from position_sync.brokers.registry import scripted_steps
 from position_sync.ui.controller import Controller
@@ -21,16 +27,16 @@ from position_sync.ui.controller import Controller
 log = logging.getLogger(__name__)
 SETTLE_MS = 900  # let the last result paint and the notification burst flush
 TIMEOUT_S = 180
+UNSCRIPTED_SYNCS = 2  # a real broker's account: a first sync and one more
 
 
-def syncs_needed(account: AccountConfig) -> int:
-    """A scripted (demo) account's scenario played through, else a first sync and one more."""
+def steps_of(account: AccountConfig) -> int | None:
+    """A scripted (demo) account's number of steps; None for a real broker's."""
     try:
-        steps = scripted_steps(account)
+        return scripted_steps(account)
     except Exception:  # a broken scenario shows in the window; the picture still gets taken
         log.exception("could not read the scenario of %s", account.id)
-        steps = None
-    return steps + 1 if steps is not None else 2
+        return None
 
 
 class ScreenshotWhenReady(QObject):
@@ -41,10 +47,10 @@ class ScreenshotWhenReady(QObject):
         self.quit_event = quit_event
         self.exit_code = 1
         self.taken = False
-        settings = controller.settings
-        self.needed = {a: syncs_needed(settings.account(a)) for a in controller.worker.account_ids}
-        self.seen = dict.fromkeys(self.needed, 0)
-        controller.worker.subscribe(self._on_result)
+        accounts = [controller.settings.account(a) for a in controller.worker.account_ids]
+        steps = [steps_of(account) for account in accounts]
+        self.seen = {account.id: 0 for account in accounts}
+        self._walk: asyncio.Future[None] | None = None
         self._timeout = QTimer(self)
         self._timeout.setSingleShot(True)
         self._timeout.timeout.connect(lambda: self.capture(early=True))
@@ -52,13 +58,30 @@ class ScreenshotWhenReady(QObject):
         self._settle = QTimer(self)
         self._settle.setSingleShot(True)
         self._settle.timeout.connect(self.capture)
-        if not self.needed:
+        if not accounts:
             self._settle.start(SETTLE_MS)
+        elif all(n is not None for n in steps):
+            controller.worker.pause()  # before the worker starts: no sync but the walk's own
+            rounds = max(n for n in steps if n is not None) + 1
+            pace = min(account.interval for account in accounts)
+            self._walk = asyncio.ensure_future(self._walk_together(rounds, pace))
+        else:
+            controller.worker.subscribe(self._on_result)
+
+    async def _walk_together(self, rounds: int, pace: float) -> None:
+        for number in range(rounds):
+            if number:
+                await asyncio.sleep(pace)
+            await self.controller.worker.sync_all("screenshot")
+            await self.controller.drain()
+            if {row.status for row in self.controller.positions.rows()} >= set(Status):
+                break
+        self._settle.start(SETTLE_MS)
 
     def _on_result(self, result: SyncResult) -> None:
         if result.account in self.seen:
             self.seen[result.account] += 1
-        if not self._settle.isActive() and all(self.seen[a] >= n for a, n in self.needed.items()):
+        if not self._settle.isActive() and all(n >= UNSCRIPTED_SYNCS for n in self.seen.values()):
             self._settle.start(SETTLE_MS)
 
     def capture(self, early: bool = False) -> None:
@@ -66,6 +89,8 @@ class ScreenshotWhenReady(QObject):
             return
         self.taken = True
         self._timeout.stop()
+        if self._walk is not None:
+            self._walk.cancel()  # the time limit ran out mid-walk
         window = self.controller.window
         self.controller.notifier.flush()
         self.controller.positions.clear_selection()

@@ -54,6 +54,7 @@ SNOOZES: tuple[tuple[str, int, str], ...] = (
 SETTINGS_ORG = "position-sync"
 SETTINGS_APP = "Position Sync"
 TAB_EVENTS, TAB_HISTORY, TAB_NOTIFICATIONS = 0, 1, 2
+GRID_HEIGHT, PANE_HEIGHT = 640, 160  # the pane: its tabs, its filters and four lines of events
 
 
 def shortcut_names(action: QAction) -> str:
@@ -372,10 +373,51 @@ class MainWindow(QMainWindow):
         self.splitter.setObjectName("mainSplitter")
         self.splitter.addWidget(top)
         self.splitter.addWidget(self.tabs)
-        self.splitter.setStretchFactor(0, 3)
-        self.splitter.setStretchFactor(1, 2)
-        self.splitter.setSizes([560, 300])
         self.setCentralWidget(self.splitter)
+        self._build_pane_toggle()
+
+    def _build_pane_toggle(self) -> None:
+        """The grid gets the room: every pixel the window grows by goes to it, and the pane of
+        events, history and notifications starts at a few lines and folds away entirely (drag
+        the handle down, or the View menu's toggle). Its state is the splitter's, kept with the
+        window's layout (``save_layout``)."""
+        self.splitter.setStretchFactor(0, 1)
+        self.splitter.setStretchFactor(1, 0)
+        self.splitter.setCollapsible(0, False)
+        self.splitter.setCollapsible(1, True)
+        self.splitter.setSizes([GRID_HEIGHT, PANE_HEIGHT])
+        self._pane_height = PANE_HEIGHT
+        self.act_pane = make_action(
+            self,
+            "Event &pane",
+            ["Ctrl+J"],
+            "Show or fold away the Events, History and Notifications pane under the grid",
+            checkable=True,
+        )
+        self.act_pane.setChecked(True)
+        self.addAction(self.act_pane)
+        self.act_pane.toggled.connect(self.show_pane)
+        self.splitter.splitterMoved.connect(lambda *_: self._pane_moved())
+
+    def pane_shown(self) -> bool:
+        return self.splitter.sizes()[1] > 0
+
+    def show_pane(self, shown: bool) -> None:
+        """Unfold the pane at its last height, or fold it away leaving the grid everything."""
+        sizes = self.splitter.sizes()
+        total = sum(sizes)
+        if shown and not sizes[1]:
+            height = min(self._pane_height, max(total // 2, 1))
+            self.splitter.setSizes([total - height, height])
+        elif not shown and sizes[1]:
+            self._pane_height = sizes[1]
+            self.splitter.setSizes([total, 0])
+        self._pane_moved()
+
+    def _pane_moved(self) -> None:
+        self.act_pane.blockSignals(True)
+        self.act_pane.setChecked(self.pane_shown())
+        self.act_pane.blockSignals(False)
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
@@ -396,7 +438,7 @@ class MainWindow(QMainWindow):
         view_menu = bar.addMenu("&View")
         view_menu.addActions([self.act_find, self.act_only_problems, self.act_default_order])
         view_menu.addSeparator()
-        view_menu.addActions([self.act_events, self.act_history, self.act_notifications])
+        view_menu.addActions([self.act_events, self.act_history, self.act_notifications, self.act_pane])
         help_menu = bar.addMenu("&Help")
         help_menu.addAction(self.act_shortcuts)
         help_menu.addSeparator()
@@ -465,6 +507,7 @@ class MainWindow(QMainWindow):
         menu.popup(self.table.viewport().mapToGlobal(position))
 
     def show_tab(self, index: int) -> None:
+        self.show_pane(True)
         self.tabs.setCurrentIndex(index)
         self.tabs.currentWidget().setFocus()
 
@@ -662,6 +705,7 @@ class MainWindow(QMainWindow):
         tab = settings.value("window/tab")
         if tab is not None:
             self.tabs.setCurrentIndex(int(str(tab)))
+        self._pane_moved()  # a pane folded away at the last quit stays folded, and says so
         return True
 
 

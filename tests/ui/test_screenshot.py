@@ -40,7 +40,7 @@ def test_screenshot_after_the_demo_walked_every_step(
     state = (tmp_path / "data" / "simulated" / "demo.json").read_text()
     assert '"step": 4' in state  # the scenario reached its last step before the picture
     state = (tmp_path / "data" / "simulated" / "demo-us.json").read_text()
-    assert '"step": 4' in state  # and the second account lost its broker
+    assert '"step": 5' in state  # and the second account lost its broker (the first of two failing steps)
 
 
 def _quit_when_shown(qapp: QApplication) -> QTimer:
