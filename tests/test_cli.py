@@ -407,7 +407,9 @@ def test_the_demo_walks_every_status(tmp_path: Path) -> None:
     assert code == 1  # demo-us reads again: the demo rests with both accounts alive
     assert states(sixth) == {"demo": "ok", "demo-us": "ok"}
     assert of(sixth, "demo") == of(fifth, "demo")
-    assert sixth["events"] == []  # nothing new happened: nothing is reported again
+    # Only demo-us's recovery is told; nothing else is reported again.
+    assert events_of(sixth) == [("sync_recovered", None)]
+    assert sixth["events"][0]["account"] == "demo-us"
 
 
 def test_the_demo_removes_only_the_data_directory_it_made(tmp_path: Path) -> None:
