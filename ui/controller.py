@@ -343,7 +343,11 @@ class Controller(QObject):
     def _task_done(self, task: asyncio.Future[Any]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            log.error("a window task failed", exc_info=task.exception())
+            # Through the loop's handler: with the window's hooks installed that is the log file
+            # and the short error dialog (``ui.error_hook``), never a line nobody reads.
+            task.get_loop().call_exception_handler(
+                {"message": "a window task failed", "exception": task.exception(), "future": task}
+            )
 
     async def _read(self, function: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._reader, function)

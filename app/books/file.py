@@ -205,7 +205,13 @@ KIND = BookKind(
             required=True,
             example="positions.json",
         ),
-        Option("format", str, "only when the file's extension does not say", choices=("json", "csv")),
+        Option(
+            "format",
+            str,
+            "only when the file's extension does not say",
+            choices=("json", "csv"),
+            example="from the file name",
+        ),
         Option(
             "list_key", str, "for a JSON object: the key holding the list of positions", default="positions"
         ),

@@ -16,6 +16,7 @@ from pytestqt.qtbot import QtBot
 from position_sync.app.log_file import install_log_file, remove_log_file
 from position_sync.ui.about import AboutDialog, AboutInfo
 from position_sync.ui.error_hook import ErrorReporter, ExceptionHooks, error_sentence
+from tests.ui.conftest import App, run
 
 
 @pytest.fixture
@@ -164,3 +165,20 @@ def test_without_a_log_file_the_about_dialog_says_so(qtbot: QtBot) -> None:
     dialog = AboutDialog(AboutInfo.defaults())
     qtbot.addWidget(dialog)
     assert "standard error only" in dialog.fields["logs"].text()
+
+
+def test_a_window_task_that_fails_reaches_the_log_and_the_dialog(
+    qtbot: QtBot, app: App, qloop: asyncio.AbstractEventLoop, hooks: ExceptionHooks, log_path: Path
+) -> None:
+    """A task the controller runs for the window (a resync, an acknowledgement) that raises is
+    shown like any other unexpected error, not only logged."""
+    hooks.watch_loop(qloop)
+
+    async def broken() -> None:
+        raise LookupError("no such row any more")
+
+    with qtbot.waitSignal(hooks.reporter.shown, timeout=5000) as shown:
+        app.controller._keep(broken())
+        run(qloop, asyncio.sleep(0.05))
+    assert "LookupError: no such row any more" in shown.args[0]
+    assert "a window task failed" in log_text(log_path)
