@@ -16,6 +16,7 @@ from typing import Any
 
 from position_sync.app.broker import AdapterContext, BrokerAdapter, BrokerSpec, LoginFailed, use_brokers
 from position_sync.app.config import AccountConfig, check_broker_options
+from position_sync.app.declared import declaration
 
 BROKERS: dict[str, str] = {
     "simulated": "position_sync.brokers.simulated",
@@ -30,12 +31,7 @@ def known_brokers() -> list[str]:
 
 def broker_spec(name: str) -> BrokerSpec:
     """The broker's declaration; ``KeyError`` with the sentence for an unknown name."""
-    if name not in BROKERS:
-        raise KeyError(f"must be one of {', '.join(known_brokers())}, not '{name}'")
-    spec = importlib.import_module(BROKERS[name]).SPEC
-    if not isinstance(spec, BrokerSpec) or spec.name != name:
-        raise TypeError(f"{BROKERS[name]}.SPEC must be a BrokerSpec named '{name}'")
-    return spec
+    return declaration(BROKERS, name, "SPEC", BrokerSpec)
 
 
 def broker_defaults(name: str) -> dict[str, Any]:

@@ -12,29 +12,11 @@ from decimal import Decimal
 
 from position_sync.app.display import MINUS, fmt_money, leg_average
 from position_sync.app.domain import ZERO, Row, Status
+from position_sync.app.lookalike import IB_KINDS  # IB's security types, the first part of its keys
 
 # Kite's products (margin intraday, carry-forward derivatives, delivery, margin-funded, cover
 # and bracket orders); a leg's label names one ("NFO NRML", "BSE CNC holding", or the bare word).
 KITE_PRODUCTS = frozenset({"MIS", "NRML", "CNC", "MTF", "CO", "BO"})
-# IB's security types, the first part of an IB instrument key ("STK:AAPL:USD", "OPT:AAPL ...").
-IB_SEC_TYPES = frozenset(
-    {
-        "STK",
-        "OPT",
-        "FUT",
-        "FOP",
-        "CASH",
-        "CRYPTO",
-        "CFD",
-        "IOPT",
-        "WAR",
-        "FUND",
-        "BOND",
-        "CMDTY",
-        "IND",
-        "BAG",
-    }
-)
 
 
 def product(row: Row) -> str:
@@ -51,7 +33,7 @@ def product(row: Row) -> str:
     if found:
         return "+".join(found)
     prefix, colon, _ = row.instrument.partition(":")
-    return prefix if colon and prefix in IB_SEC_TYPES else ""
+    return prefix if colon and prefix in IB_KINDS else ""
 
 
 def held(row: Row) -> Decimal | None:

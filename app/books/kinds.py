@@ -7,12 +7,12 @@ README's reference read the declaration, so none of them names a kind.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from position_sync.app.declared import declaration
 from position_sync.app.options import Option
 
 if TYPE_CHECKING:
@@ -59,9 +59,4 @@ def known_kinds() -> list[str]:
 
 def book_kind(name: str) -> BookKind:
     """The kind's declaration; ``KeyError`` with the sentence for an unknown name."""
-    if name not in BOOK_KINDS:
-        raise KeyError(f"must be one of {', '.join(sorted(BOOK_KINDS))}, not '{name}'")
-    kind = importlib.import_module(BOOK_KINDS[name]).KIND
-    if not isinstance(kind, BookKind) or kind.name != name:
-        raise TypeError(f"{BOOK_KINDS[name]}.KIND must be a BookKind named '{name}'")
-    return kind
+    return declaration(BOOK_KINDS, name, "KIND", BookKind)
