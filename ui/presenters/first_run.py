@@ -65,25 +65,34 @@ class FirstRunPresenter(QObject):
         self._tasks: set[asyncio.Future[Any]] = set()
         self._raw: dict[str, Any] = {}
         self._put_aside: dict[str, tuple[bool, str]] = {}
-        self.page = FirstRunPage()
+        # Built the first time it is shown: it lists every broker with its declared options,
+        # which imports every broker's module (and client library) — half a second that a
+        # window on a working config must not pay at start.
+        self._page: FirstRunPage | None = None
         grid = window.takeCentralWidget()
         assert grid is not None, "the window builds its grid before the first-run page"
         self.grid = grid
         self.stack = QStackedWidget()
         self.stack.setObjectName("centralStack")
         self.stack.addWidget(grid)
-        self.stack.addWidget(self.page)
         window.setCentralWidget(self.stack)
-        self.page.start_requested.connect(self.start)
-        self.page.test_requested.connect(self.test)
-        self.page.demo_requested.connect(self.open_demo)
-        self.page.settings_requested.connect(window.settings_requested.emit)
         # After the controller opened the dialog (connected before us): follow what it saves.
         window.settings_requested.connect(self._settings_opened)
 
     @property
+    def page(self) -> FirstRunPage:
+        if self._page is None:
+            page = self._page = FirstRunPage()
+            self.stack.addWidget(page)
+            page.start_requested.connect(self.start)
+            page.test_requested.connect(self.test)
+            page.demo_requested.connect(self.open_demo)
+            page.settings_requested.connect(self._window.settings_requested.emit)
+        return self._page
+
+    @property
     def showing(self) -> bool:
-        return self.stack.currentWidget() is self.page
+        return self._page is not None and self.stack.currentWidget() is self._page
 
     def refresh(self) -> None:
         """The page while no account would sync, else the grid."""
@@ -104,7 +113,7 @@ class FirstRunPresenter(QObject):
         self._show(self.page)
 
     def _show(self, widget: QWidget) -> None:
-        page = widget is self.page
+        page = self._page is not None and widget is self._page
         self.stack.setCurrentWidget(widget)
         # The status bar's counts and "not synced yet" say nothing while nothing is set up.
         self._window.statusBar().setVisible(not page)
