@@ -10,10 +10,10 @@ widget is driven by its own presenter only. The window shows what it is given an
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from PySide6.QtCore import QByteArray, QEvent, QPoint, QSettings, QSize, Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QIcon
 from PySide6.QtWidgets import (
     QApplication,
     QDialog,
@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 
 from position_sync.ui.about import AboutDialog, AboutInfo
 from position_sync.ui.accounts_strip import AccountsStrip
+from position_sync.ui.actions import describe, make_action, shortcut_names, shortcut_table
 from position_sync.ui.events_pane import EventsPane
 from position_sync.ui.history import HistoryPane
 from position_sync.ui.menu_note import MenuNote
@@ -55,43 +56,6 @@ SETTINGS_ORG = "position-sync"
 SETTINGS_APP = "Position Sync"
 TAB_EVENTS, TAB_HISTORY, TAB_NOTIFICATIONS = 0, 1, 2
 GRID_HEIGHT, PANE_HEIGHT = 640, 160  # the pane: its tabs, its filters and four lines of events
-
-
-def shortcut_names(action: QAction) -> str:
-    """``F5, Ctrl+R``: an action's shortcuts as the platform writes them."""
-    return ", ".join(k.toString(QKeySequence.SequenceFormat.NativeText) for k in action.shortcuts())
-
-
-def describe(action: QAction, text: str, tip: str) -> None:
-    """Text, icon text and a tooltip that names the shortcuts (also after the text changes)."""
-    label = text.replace("&", "").rstrip("…")
-    action.setText(text.replace("&", ""))
-    action.setIconText(label)
-    names = shortcut_names(action)
-    action.setToolTip(f"{label} ({names})\n{tip}" if names else f"{label}\n{tip}")
-    action.setStatusTip(tip)
-
-
-def make_action(
-    parent: QWidget,
-    text: str,
-    shortcuts: Sequence[str],
-    tip: str,
-    icon_name: str | None = None,
-    *,
-    checkable: bool = False,
-) -> QAction:
-    """An action whose tooltip names its shortcuts, so hovering teaches the keyboard."""
-    action = QAction(text.replace("&", ""), parent)
-    if icon_name:
-        action.setIcon(icon(icon_name))
-    keys = [QKeySequence(s) for s in shortcuts]
-    if keys:
-        action.setShortcuts(keys)
-        action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-    describe(action, text, tip)
-    action.setCheckable(checkable)
-    return action
 
 
 class MainWindow(QMainWindow):
@@ -707,12 +671,3 @@ class MainWindow(QMainWindow):
             self.tabs.setCurrentIndex(int(str(tab)))
         self._pane_moved()  # a pane folded away at the last quit stays folded, and says so
         return True
-
-
-def shortcut_table(actions: list[QAction]) -> list[tuple[str, str]]:
-    """(action, shortcuts) for every action that has one, for the F1 dialog and the README."""
-    rows = []
-    for action in actions:
-        if action.shortcuts():
-            rows.append((action.iconText(), shortcut_names(action)))  # "Snooze 15 minutes", not "15 minutes"
-    return sorted(rows)

@@ -18,9 +18,10 @@ from position_sync.app.domain import AccountState, Event, EventKind, Row, Status
 from position_sync.app.store import acks as ack_store
 from position_sync.app.store.series import QuantitySeries, account_series, steps
 from position_sync.app.sync import SyncResult
+from position_sync.ui.actions import shortcut_names
 from position_sync.ui.history import MIN_SPAN, TimelineItem
 from position_sync.ui.status_style import Health
-from position_sync.ui.window import TAB_HISTORY, shortcut_names
+from position_sync.ui.window import TAB_HISTORY
 from position_sync.wiring import build_runtime
 from tests.ui.conftest import T0, App, Fetches, demo_project, make_app, phantom_result, run, walk
 
