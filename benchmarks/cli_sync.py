@@ -55,8 +55,11 @@ def timed(args: list[str]) -> tuple[float, int]:
     start = time.perf_counter()
     done = subprocess.run(args, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - start
-    if done.returncode not in (0, 1):
-        raise SystemExit(f"position-sync failed ({done.returncode}): {done.stderr.strip()}")
+    # Exit 1 is also what Python gives a program that could not even import (a stale install):
+    # a sync that ran says so on stdout, or a timed failure would pass for a fast sync.
+    ran = "--version" in args or done.stdout.strip() != ""
+    if done.returncode not in (0, 1) or "Traceback" in done.stderr or not ran:
+        raise SystemExit(f"position-sync failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
     return elapsed, done.returncode
 
 
