@@ -35,6 +35,16 @@ TYPE_NAMES: dict[type, str] = {
 }
 
 
+# Words a label writes in capitals: ``api_secret`` is "API secret", ``ib_account`` "IB account".
+ACRONYMS = frozenset({"api", "id", "ib", "ip", "url", "http", "sql"})
+
+
+def key_label(key: str) -> str:
+    """A key as a form labels it when its declaration gives no label."""
+    words = [w.upper() if w in ACRONYMS else w for w in key.split("_")]
+    return " ".join([words[0][:1].upper() + words[0][1:], *words[1:]])
+
+
 @dataclass(frozen=True)
 class Option:
     """One key a table accepts.
@@ -64,7 +74,12 @@ class Option:
     @property
     def title(self) -> str:
         """The settings dialog's label."""
-        return self.label or self.key.replace("_", " ").capitalize()
+        return self.label or key_label(self.key)
+
+    @property
+    def sentence(self) -> str:
+        """The help as a tooltip or a check box says it: with a capital."""
+        return self.help[:1].upper() + self.help[1:]
 
     @property
     def type_name(self) -> str:

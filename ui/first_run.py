@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 
 from position_sync.app.config import SECRET_FIELDS
 from position_sync.app.first_run import Table, unique_id
-from position_sync.app.options import Option
+from position_sync.app.options import Option, key_label
 from position_sync.brokers.registry import broker_spec, known_brokers
 from position_sync.ui.book_form import BookForm
 from position_sync.ui.form_bindings import Binding
@@ -50,15 +50,6 @@ def secret_of(option: Option) -> str | None:
     """The secret an ``X_env`` option names a variable for (``api_secret_env``: ``api_secret``)."""
     stem = option.key.removesuffix("_env")
     return stem if option.key.endswith("_env") and stem in SECRET_FIELDS else None
-
-
-ACRONYMS = frozenset({"api", "id", "ib", "ip", "url", "http", "sql"})
-
-
-def key_label(key: str) -> str:
-    """``api_secret`` as "API secret", ``ib_account`` as "IB account": for keys declaring no label."""
-    words = [w.upper() if w in ACRONYMS else w for w in key.split("_")]
-    return " ".join([words[0][:1].upper() + words[0][1:], *words[1:]])
 
 
 def _muted(label: QLabel) -> QLabel:
@@ -111,9 +102,7 @@ class BrokerForm(QGroupBox):
                 field = QLineEdit()
                 field.setEchoMode(QLineEdit.EchoMode.Password)
                 field.setPlaceholderText("optional: kept in the system keyring, never in the file")
-                field.setToolTip(
-                    f"{option.help[:1].upper()}{option.help[1:]}; typed here it goes to the keyring"
-                )
+                field.setToolTip(f"{option.sentence}; typed here it goes to the keyring")
                 field.setObjectName(f"secret_{name}_{secret}")
                 self.form.addRow(key_label(secret), field)
                 secrets[secret] = field
@@ -122,7 +111,7 @@ class BrokerForm(QGroupBox):
             row = option_row(option)
             row.editor.setObjectName(f"option_{name}_{option.key}")
             row.binding.load({})
-            label = option.label or key_label(option.key)
+            label = option.title
             self.form.addRow(f"{label} *" if option.required else label, row.editor)
             rows.append(row.editor)
             bindings.append(row.binding)

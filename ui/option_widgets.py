@@ -59,7 +59,7 @@ def option_row(option: Option) -> OptionRow:
     editor: QWidget
     binding: Binding
     if option.type is bool:
-        box = QCheckBox(option.help[:1].upper() + option.help[1:])
+        box = QCheckBox(option.sentence)
         editor, binding = box, BoolBinding(option.key, box, default=bool(option.default))
     elif option.choices:
         combo = QComboBox()
@@ -81,5 +81,5 @@ def option_row(option: Option) -> OptionRow:
             binding = NumberBinding(option.key, line, minimum=0)
         else:
             binding = TextBinding(option.key, line)
-    editor.setToolTip(option.help[:1].upper() + option.help[1:])
+    editor.setToolTip(option.sentence)
     return OptionRow(option, editor, binding)

@@ -254,11 +254,11 @@ class SettingsDialog(QDialog):
             TextBinding("exchange", self.a_exchange),
         ]
         self._account_other = OtherKeys(self.a_options)
-        helps = {option.key: option.help for option in ACCOUNT_OPTIONS}
+        declared = {option.key: option for option in ACCOUNT_OPTIONS}
         for binding in self._account_bindings:
             widget = getattr(binding, "widget", None)
-            if isinstance(widget, QWidget) and binding.key in helps:
-                widget.setToolTip(helps[binding.key][:1].upper() + helps[binding.key][1:])
+            if isinstance(widget, QWidget) and binding.key in declared:
+                widget.setToolTip(declared[binding.key].sentence)
         self.a_broker.currentIndexChanged.connect(
             lambda _: self._describe_broker_options(str(self.a_broker.currentData()))
         )

@@ -172,10 +172,6 @@ def _seconds(
     return seconds_value(options, key, f"books.{config.id}", path)
 
 
-def open_http_book(config: BookConfig, secrets: Secrets, config_path: Path | None) -> HttpBook:
-    return HttpBook(config, secrets, config_path)
-
-
 KIND = BookKind(
     name="http",
     label="HTTP endpoint (JSON)",
@@ -215,7 +211,7 @@ KIND = BookKind(
         ),
     ),
     location="url",
-    open=open_http_book,
+    open=HttpBook,  # built as (config, secrets, config path), as every reader is
     secret="token",
     check=check_http_book,
 )

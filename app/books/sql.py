@@ -333,10 +333,6 @@ def _opt_str(options: Mapping[str, Any], key: str, config: BookConfig, path: Pat
     return value.strip()
 
 
-def open_sql_book(config: BookConfig, secrets: Secrets, config_path: Path | None) -> SqlBook:
-    return SqlBook(config, secrets, config_path)
-
-
 KIND = BookKind(
     name="sql",
     label="SQL table or query",
@@ -400,7 +396,7 @@ KIND = BookKind(
         ),
     ),
     location="url",
-    open=open_sql_book,
+    open=SqlBook,  # built as (config, secrets, config path), as every reader is
     secret="password",
     check=check_sql_book,
 )
