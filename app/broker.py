@@ -64,6 +64,19 @@ class LoginFailed(Exception):
 
 
 @dataclass(frozen=True)
+class LoginQuestion:
+    """Something a broker's login asks the user to type (Kotak's TOTP, its MPIN).
+
+    A login module may list its questions (``questions(account)``) in the order its ``login``
+    asks them, so the window can ask them in a dialog and write the answers to the login
+    command's input, one a line; ``secret`` answers are typed hidden and never shown again.
+    """
+
+    label: str
+    secret: bool = False
+
+
+@dataclass(frozen=True)
 class BrokerSpec:
     """What a broker module declares about itself (its ``SPEC``), read by everything else.
 

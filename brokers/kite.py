@@ -19,12 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import http.client
 import logging
-import os
-import re
-import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -52,6 +47,7 @@ from position_sync.brokers.kite_payloads import (
     short_text,
 )
 from position_sync.brokers.rate_limit import SlidingWindowLimiter, shared_limiter
+from position_sync.brokers.session_refusal import RefusedSecret, digest, network_cause
 
 log = logging.getLogger(__name__)
 
@@ -445,44 +441,11 @@ class KiteAdapter:
                 return
 
 
-class RefusedToken:
-    """The digest of the access token Kite last refused for one account, in the data directory.
-
-    A file per account (``kite/<account>.refused-token``) holding a SHA-256 hex digest: enough
-    to recognise the same token again, useless to anyone who reads it. Written on a
-    ``TokenException``, removed after a read succeeds with another token. A file that cannot be
-    read or written only costs the one refused request this exists to save, so its errors are
-    logged, never raised: they must not turn a good read into a failed one.
-    """
+class RefusedToken(RefusedSecret):
+    """The digest of the access token Kite last refused, in ``kite/<account>.refused-token``."""
 
     def __init__(self, data_dir: Path, account_id: str) -> None:
-        name = re.sub(r"[^A-Za-z0-9_.-]", "_", account_id)
-        self.path = data_dir / "kite" / f"{name}.refused-token"
-
-    def load(self) -> str | None:
-        try:
-            text = self.path.read_text(encoding="ascii").strip()
-        except FileNotFoundError:
-            return None
-        except (OSError, UnicodeDecodeError) as exc:
-            log.warning("could not read %s: %s", self.path, exc)
-            return None
-        return text if re.fullmatch(r"[0-9a-f]{64}", text) else None
-
-    def save(self, digest: str) -> None:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            partial = self.path.with_suffix(".partial")
-            partial.write_text(digest + "\n", encoding="ascii")
-            os.replace(partial, self.path)
-        except OSError as exc:
-            log.warning("could not remember the refused Kite token in %s: %s", self.path, exc)
-
-    def clear(self) -> None:
-        try:
-            self.path.unlink(missing_ok=True)
-        except OSError as exc:
-            log.warning("could not remove %s: %s", self.path, exc)
+        super().__init__(data_dir, "kite", account_id, "refused-token")
 
 
 # --- options ---------------------------------------------------------------------------------
@@ -528,27 +491,5 @@ def _bool_option(account: AccountConfig, name: str, default: bool) -> bool:
     return value
 
 
-def network_cause(exc: BaseException, host: str) -> str:
-    """The innermost reason behind requests' nested wrappers, in words a trader can act on."""
-    seen: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in seen:
-        seen.append(current)
-        inner = getattr(current, "reason", None)
-        if not isinstance(inner, BaseException):
-            inner = next((a for a in current.args if isinstance(a, BaseException)), None)
-        current = inner or current.__cause__ or current.__context__
-    root = seen[-1]
-    if isinstance(root, http.client.RemoteDisconnected):
-        return f"{host} closed the connection without answering"
-    if isinstance(root, ConnectionRefusedError) or "refused" in str(root).lower():
-        return f"{host} refused the connection"
-    if isinstance(root, ConnectionResetError):
-        return f"the connection to {host} was reset"
-    if isinstance(root, socket.gaierror) or "resolve" in str(root).lower():
-        return f"the name in {host} could not be resolved"
-    return f"the connection to {host} failed ({type(root).__name__}: {short_text(root)})"
-
-
 def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+    return digest(token)

@@ -22,6 +22,7 @@ BROKERS: dict[str, str] = {
     "simulated": "position_sync.brokers.simulated",
     "kite": "position_sync.brokers.kite",
     "ibkr": "position_sync.brokers.ibkr",
+    "kotak": "position_sync.brokers.kotak",
 }
 
 

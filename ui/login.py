@@ -8,18 +8,24 @@ login for that broker) is missing, the button is disabled and its tooltip says w
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 
+from position_sync.app.broker import LoginQuestion
 from position_sync.app.config import AccountConfig, Settings
 from position_sync.app.paths import cli_command
-from position_sync.brokers.registry import supports_login
+from position_sync.brokers.registry import broker_spec, supports_login
 
 
 @dataclass(frozen=True)
 class LoginSupport:
+    """Whether the account can log in from the window, and how: the command to run and what to
+    ask the user first (Kotak's TOTP and MPIN), whose answers go to the command's input."""
+
     possible: bool
     reason: str = ""
     command: list[str] = field(default_factory=list)
+    questions: tuple[LoginQuestion, ...] = ()
 
 
 def login_support(settings: Settings, account: AccountConfig) -> LoginSupport:
@@ -32,4 +38,11 @@ def login_support(settings: Settings, account: AccountConfig) -> LoginSupport:
     if settings.path is not None:
         command += ["--config", str(settings.path)]
     command += ["login", account.broker, "--account", account.id]
-    return LoginSupport(True, "", command)
+    return LoginSupport(True, "", command, login_questions(account))
+
+
+def login_questions(account: AccountConfig) -> tuple[LoginQuestion, ...]:
+    """What the broker's login will ask the user to type, in order; none for a browser login."""
+    name = broker_spec(account.broker).login
+    ask = getattr(importlib.import_module(name), "questions", None) if name else None
+    return tuple(ask(account)) if callable(ask) else ()

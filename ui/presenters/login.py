@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QProcess
+from PySide6.QtWidgets import QInputDialog, QLineEdit
 
+from position_sync.app.broker import LoginQuestion
 from position_sync.ui.login import LoginSupport, login_support
 from position_sync.ui.positions_index import Key
 from position_sync.ui.presenters.context import Context
@@ -58,12 +60,36 @@ class LoginPresenter(QObject):
             return
         if account in self._processes:
             return
+        answers = self._answers(account, support.questions)
+        if answers is None:
+            self._window.show_message(f"Login for {account} cancelled.", 5000)
+            return
         process = QProcess(self)
         process.setProcessChannelMode(QProcess.ProcessChannelMode.MergedChannels)
         process.finished.connect(lambda code, _status: self._finished(account, process, code))
         self._processes[account] = process
         process.start(support.command[0], support.command[1:])
+        if support.questions:
+            # One answer a line, in the order the login asks; then the input ends, so a login
+            # that wants more fails with its sentence instead of waiting for ever.
+            process.write("".join(f"{answer}\n" for answer in answers).encode())
+            process.closeWriteChannel()
         self._window.show_message(f"Login for {account} started…", 5000)
+
+    def _answers(self, account: str, questions: tuple[LoginQuestion, ...]) -> list[str] | None:
+        """The user's answers to the login's questions (None when one was cancelled)."""
+        answers = []
+        for question in questions:
+            mode = QLineEdit.EchoMode.Password if question.secret else QLineEdit.EchoMode.Normal
+            text, ok = self.ask(f"Log in to {account}", f"{question.label}:", mode)
+            if not ok:
+                return None
+            answers.append(text.strip())
+        return answers
+
+    def ask(self, title: str, label: str, mode: QLineEdit.EchoMode) -> tuple[str, bool]:
+        """One question in a modal dialog; tests replace it."""
+        return QInputDialog.getText(self._window, title, label, mode)
 
     def stop(self) -> None:
         """At quit: no login outlives the window."""
