@@ -260,10 +260,10 @@ class KotakAdapter:
             )
         if not 200 <= answer.status < 300:
             words = said or STATUS_WORDS.get(answer.status)
-            shown = answer.content_type.split(";")[0].strip()
-            if words is None and not answer.is_json:
-                words = f"a {shown or 'non-JSON'} page instead of JSON"
             detail = f" ({short_text(words)})" if words else ""
+            if not answer.is_json:
+                shown = answer.content_type.split(";")[0].strip() or "non-JSON"
+                detail += f" and a {shown} page instead of JSON"
             raise self._error(path, ReadErrorKind.HTTP, f"failed with HTTP {answer.status}{detail}")
         if not answer.is_json:
             raise self._error(

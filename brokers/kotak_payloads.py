@@ -172,7 +172,10 @@ def parse_holdings(rows: list[Any]) -> list[Holding]:
             raise Malformed(f"{where}: listed twice")
         seen.add((segment, token))
         if exchange in CASH_EXCHANGES:
+            # Shares answer to both cash exchanges, and to Kotak's own order spelling
+            # (``IFBIND-EQ``), which holdings leave out but a book fed by Kotak's orders uses.
             aliases += tuple(f"{other}:{symbol}" for other in CASH_EXCHANGES if other != exchange)
+            aliases += (f"{symbol}-EQ", *(f"{ex}:{symbol}-EQ" for ex in CASH_EXCHANGES))
         quantity = _required(row, "quantity", where)
         average = _number(row, "averagePrice", where)
         average = None if not average else normal(average)
