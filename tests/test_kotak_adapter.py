@@ -360,3 +360,54 @@ async def test_a_row_listed_twice_is_not_a_sum(adapter: KotakAdapter, kotak: Fak
     kotak.set_positions([row, row])
     with pytest.raises(ReadError, match="listed twice"):
         await adapter.fetch()
+
+
+def test_the_adapter_leaves_logging_alone_and_writes_only_in_the_data_directory(
+    kotak: FakeKotakServer, tmp_path: Path
+) -> None:
+    """What the issue asked of the SDK, held by our client: importing and using it changes no
+    logger and writes nothing in the working directory or the home directory."""
+    import os
+    import subprocess
+    import sys
+
+    work, home, data = tmp_path / "work", tmp_path / "home", tmp_path / "data"
+    for folder in (work, home, data):
+        folder.mkdir()
+    kotak.set_positions(fixture("positions.json")["data"])
+    script = f"""
+import asyncio, logging, keyring
+from pathlib import Path
+from tests.conftest import MemoryKeyring
+def state():
+    found = {{n: (l.level, l.propagate, len(l.handlers)) for n, l in logging.Logger.manager.loggerDict.items()
+             if isinstance(l, logging.Logger)}}
+    root = logging.getLogger()
+    return root.level, list(root.handlers), found
+before = state()
+from position_sync.app.broker import AdapterContext
+from position_sync.app.config import AccountConfig
+from position_sync.app.secrets import Secrets
+from position_sync.brokers import kotak, kotak_login
+after = state()
+assert before[:2] == after[:2], "root logger changed"
+assert all(after[2][n] == v for n, v in before[2].items()), "a logger changed"
+keyring.set_keyring(MemoryKeyring())
+keyring.set_password("position-sync", "KT1:session", {kotak.issue_session()!r})
+account = AccountConfig(id="KT1", broker="kotak", book="b", options={{"consumer_key": "{kotak.consumer_key}", "api_root": "{kotak.url}"}})
+async def main():
+    adapter = kotak.create(account, AdapterContext(Path({str(data)!r}), Secrets()))
+    try:
+        print(len((await adapter.fetch()).positions))
+    finally:
+        await adapter.close()
+asyncio.run(main())
+"""
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "HOME": str(home), "PYTHONPATH": str(root)}
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=work, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "1"
+    assert not list(work.iterdir()) and not list(home.iterdir())

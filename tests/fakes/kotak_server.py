@@ -130,7 +130,7 @@ def fixture(name: str) -> Any:
 
 
 def _token(symbol: str) -> str:
-    return str(int(hashlib.sha256(symbol.encode()).hexdigest()[:5], 16))
+    return str(int(hashlib.sha256(symbol.encode()).hexdigest()[:7], 16))
 
 
 def position_row(
