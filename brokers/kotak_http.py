@@ -1,9 +1,11 @@
 """Kotak Neo's HTTP API, spoken by a thin client of our own on ``requests``.
 
-Why not the official SDK (``kotakneoapi``, import ``neo_api_client``): it pulls pandas (75 MB
-on disk) into a desktop bundle whose whole budget is 150-200 MB, costs ~400 ms and ~80 MB of
-memory to import, configures ``structlog`` globally and writes ``./logs`` and
-``~/.kotak_neo/`` unless switched off, and has no setting for its login host. The four calls this
+Why not the official SDK (``kotakneoapi`` 3.0.9, import ``neo_api_client``): it pulls pandas
+(75 MB on disk; numpy the app already has) into a desktop bundle whose whole budget is 150-200
+MB, takes ~0.5 s and ~75 MB of resident memory to import (``benchmarks/kotak_sync.py``),
+configures ``structlog`` globally and pins the ``httpx`` loggers, writes ``./logs`` and
+``~/.kotak_neo/`` unless its environment switches are set first, and has no setting for its login
+host (a test must overwrite a module constant). The four calls this
 program needs are small, so they are sent here exactly as the SDK 3.0.9 sends them (its
 ``services/totp.py``, ``services/positions.py``, ``services/portfolio.py`` and ``rest.py``):
 
