@@ -2,7 +2,8 @@
 
 - the core (``app``) imports neither the window, nor an adapter, nor the entry point;
 - an adapter imports the core and its own broker family only (``kite``, ``kite_login`` and
-  ``kite_payloads`` are one family), never the window, another broker or the entry point;
+  ``kite_payloads`` are one family) and the modules brokers share (``rate_limit``,
+  ``session_refusal``), never the window, another broker or the entry point;
 - the window imports the core and, of the adapters, only their registry;
 - the entry point and the wiring (``position_sync.cli``, ``position_sync.wiring``, ...) sit above
   all three and may import any of them.
@@ -20,7 +21,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE = "position_sync"
 FOLDERS = {"app": "core", "brokers": "adapters", "ui": "window"}
-SHARED_ADAPTER_MODULES = frozenset({"rate_limit"})
+SHARED_ADAPTER_MODULES = frozenset({"rate_limit", "session_refusal"})
 
 
 def module_name(path: Path) -> str:
