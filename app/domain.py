@@ -6,6 +6,7 @@ differ from 0.3 on the other and report a false mismatch.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -189,8 +190,17 @@ class WorkingOrder:
 
 @dataclass(frozen=True, slots=True)
 class BrokerSnapshot:
+    """What the broker holds, and how it spells its instruments.
+
+    ``spellings`` maps every spelling the broker's instrument list knows (a crypto exchange's
+    native id ``HIGHUSDT``, ``HIGH-USDT``, a DEX's bare ``ZEC``) to the instrument key it returns
+    positions under, so a book matches without an alias even for an instrument the broker no
+    longer holds. An adapter hands back the same mapping object while its list is unchanged.
+    """
+
     positions: tuple[Position, ...]
     orders: tuple[WorkingOrder, ...] = ()
+    spellings: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

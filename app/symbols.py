@@ -110,6 +110,8 @@ class Resolver:
         self._configured = {
             self.norm(spelling): self.norm(target) for spelling, target in self.aliases.items()
         }
+        self._known: dict[str, str] = {}
+        self._known_from: Mapping[str, str] | None = None
 
     def norm(self, raw: str) -> str:
         return normalise(raw, self.exchange, self.market)
@@ -118,7 +120,23 @@ class Resolver:
         key = self.norm(raw)
         if key in self._configured:
             return self._configured[key]
-        return self.learned.get(key, key)
+        learned = self.learned.get(key)
+        if learned is not None:
+            return learned
+        return self._known.get(key, key)
+
+    def know(self, spellings: Mapping[str, str]) -> None:
+        """Take the broker's own spellings (``BrokerSnapshot.spellings``), after the configured
+        aliases and the learned ones.
+
+        Normalised once per new mapping: an adapter hands back the same object while its
+        instrument list is unchanged, so a sync with thousands of markets pays nothing for it.
+        An empty mapping (an adapter without an instrument list) keeps what was known.
+        """
+        if spellings is self._known_from or not spellings:
+            return
+        self._known_from = spellings
+        self._known = {self.norm(spelling): key for spelling, key in spellings.items()}
 
     def learn(self, positions: Iterable[Position]) -> None:
         """Record broker aliases; a spelling claimed by two instruments is dropped, not guessed.

@@ -22,6 +22,8 @@ BROKERS: dict[str, str] = {
     "simulated": "position_sync.brokers.simulated",
     "kite": "position_sync.brokers.kite",
     "ibkr": "position_sync.brokers.ibkr",
+    "binance": "position_sync.brokers.binance",
+    "bybit": "position_sync.brokers.bybit",
 }
 
 

@@ -165,3 +165,19 @@ def test_a_broker_instrument_is_never_redirected_by_another_ones_alias() -> None
     bse_mis = Position("BSE:SBIN", Decimal(-5), symbol="SBIN", aliases=("SBIN",), label="BSE MIS")
     keyed = resolver.key_broker([holding, nse_mis, bse_mis])
     assert [p.instrument for p in keyed] == ["BSE:SBIN", "NSE:SBIN", "BSE:SBIN"]
+
+
+def test_the_brokers_own_spellings_key_the_book_without_an_alias() -> None:
+    """A crypto account with no ``market`` setting: ``HIGHUSDT`` lands on the exchange's market."""
+    spellings = {"HIGHUSDT": "HIGH/USDT:USDT", "HIGH-USDT": "HIGH/USDT:USDT", "ZEC": "ZEC/USDC:USDC"}
+    resolver = Resolver(aliases={"HIGH_OLD": "BTC/USDT:USDT"})
+    assert resolver.key("HIGHUSDT") == "HIGHUSDT"  # nothing known yet: no guess
+    resolver.know(spellings)
+    assert resolver.key("highusdt") == "HIGH/USDT:USDT"
+    assert resolver.key("HIGH-USDT") == "HIGH/USDT:USDT"
+    assert resolver.key("zec") == "ZEC/USDC:USDC"
+    assert resolver.key("HIGH_OLD") == "BTC/USDT:USDT"  # the configured alias still wins
+    resolver.know({})  # an adapter without a list keeps what was known
+    assert resolver.key("HIGHUSDT") == "HIGH/USDT:USDT"
+    resolver.know({"OTHERUSDT": "OTHER/USDT:USDT"})  # a new list replaces the old one
+    assert resolver.key("HIGHUSDT") == "HIGHUSDT"
