@@ -22,7 +22,8 @@ from importlib.metadata import PackageNotFoundError, version
 from types import ModuleType
 from typing import Any
 
-_lock = threading.Lock()
+# Reentrant: an import hook may look a name up on a deferred package while exchange_class holds it.
+_lock = threading.RLock()
 
 
 def _deferred_package(name: str) -> ModuleType:
@@ -38,7 +39,14 @@ def _deferred_package(name: str) -> ModuleType:
     state = {"run": False}
 
     def complete(attribute: str) -> Any:
-        """PEP 562: called only for names the module lacks; runs the real ``__init__`` once."""
+        """PEP 562: called only for names the module lacks; runs the real ``__init__`` once.
+
+        Not for dunder names: tools probe modules for those (PySide6's import hook unwraps
+        every imported module through ``inspect``, asking for ``__wrapped__``), and answering
+        one by importing every exchange ccxt has, or waiting on the lock ``exchange_class``
+        holds while it imports, would be wrong either way (the latter hung the window)."""
+        if attribute.startswith("__") and attribute.endswith("__"):
+            raise AttributeError(f"module {name!r} has no attribute {attribute!r}")
         with _lock:
             if state["run"]:
                 raise AttributeError(f"module {name!r} has no attribute {attribute!r}")
