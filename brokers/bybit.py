@@ -186,9 +186,11 @@ class BybitContracts(_BybitVenue):
         for _ in range(MAX_PAGES):
             asked = {**params, "cursor": cursor} if cursor else params
             result = _result(await session.call(method, asked, what), what)
-            rows.extend(RawRows(result, what, key="list").each())
+            page = RawRows(result, what, key="list").each()
+            rows.extend(page)
             cursor = str(result.get("nextPageCursor") or "")
-            if not cursor:
+            # Bybit hands a cursor back after the last page too: a short page is the last one.
+            if not cursor or len(page) < int(params["limit"]):
                 return rows
         raise ReadError(
             ReadErrorKind.MALFORMED, f"{what}: more than {MAX_PAGES} pages; the answer did not end"
@@ -268,7 +270,8 @@ class BybitSpot(_BybitVenue):
 
     def client_config(self) -> dict[str, Any]:
         return {
-            "options": {"defaultType": "spot", "fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False}
+            "has": {"fetchCurrencies": False},
+            "options": {"defaultType": "spot", "fetchMarkets": {"types": ["spot"]}},
         }
 
     def wanted(self, market: Mapping[str, Any]) -> bool:

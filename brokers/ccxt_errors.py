@@ -24,6 +24,10 @@ _JSON_IN_TEXT = re.compile(r"\{.*\}", re.DOTALL)
 _MAX_DETAIL = 160
 
 
+class ReadOnlyRefused(PermissionError):
+    """A request this program never sends (an order, a leverage change) was about to go out."""
+
+
 def exchange_detail(exc: BaseException) -> str:
     """What the exchange said, short: ``code -2015: Invalid API-key...`` when it sent an envelope.
 
@@ -65,6 +69,8 @@ def read_error(exc: BaseException, exchange: str, what: str) -> ReadError:
     where = f"{exchange} {what}"
     if isinstance(exc, ReadError):
         return exc
+    if isinstance(exc, ReadOnlyRefused):
+        return ReadError(ReadErrorKind.SOURCE, f"{where}: {exc}; nothing was sent")
     if isinstance(exc, ccxt.AuthenticationError):  # PermissionDenied, AccountSuspended too
         return LoginRequired(
             f"{exchange} refused the API key while reading {what} ({detail}): the API key was "

@@ -59,8 +59,8 @@ def _deferred_package(name: str) -> ModuleType:
     return module
 
 
-def exchange_class(exchange_id: str) -> type[Any]:
-    """``ccxt.async_support.<exchange_id>``'s class, importing only what that exchange needs."""
+def _prepared() -> ModuleType:
+    """The deferred ``ccxt`` package with the names ccxt's own modules import from it."""
     with _lock:
         top = _deferred_package("ccxt")
         if "Exchange" not in vars(top):
@@ -75,11 +75,18 @@ def exchange_class(exchange_id: str) -> type[Any]:
                 top.__version__ = "unknown"  # type: ignore[attr-defined]
             top.Exchange = importlib.import_module("ccxt.base.exchange").Exchange  # type: ignore[attr-defined]
         _deferred_package("ccxt.async_support")
+        return top
+
+
+def exchange_class(exchange_id: str) -> type[Any]:
+    """``ccxt.async_support.<exchange_id>``'s class, importing only what that exchange needs."""
+    _prepared()
     module = importlib.import_module(f"ccxt.async_support.{exchange_id}")
     exchange: type[Any] = getattr(module, exchange_id)
     return exchange
 
 
 def ccxt_errors() -> ModuleType:
-    """ccxt's exception classes (``ccxt.base.errors``), after ``exchange_class`` or alone."""
+    """ccxt's exception classes (``ccxt.base.errors``), without loading any exchange."""
+    _prepared()
     return importlib.import_module("ccxt.base.errors")
