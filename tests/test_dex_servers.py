@@ -19,12 +19,20 @@ import pytest
 from ccxt.base import errors
 
 from position_sync.brokers.ccxt_urls import point_at
+from tests.fakes import hyperliquid_server as hl
 from tests.fakes import pacifica_server as pf
 from tests.fakes.dex_rows import DEX_BASES
 from tests.fakes.http_fake import Reply, delayed, dropped, html_page, json_reply
+from tests.fakes.hyperliquid_server import FakeHyperliquidServer, PerpDex
 from tests.fakes.pacifica_server import FakePacificaServer
 
 ACCOUNT = "42trU9A5fakeSolanaAccount1111111111111111"
+WALLET = "0x" + "ab" * 20
+# What a positions reader needs of Hyperliquid's markets: the main dex's perpetuals only.
+HL_PERPS_ONLY: dict[str, Any] = {
+    "options": {"fetchMarkets": {"types": ["swap"]}},
+    "has": {"fetchCurrencies": False},
+}
 SIXTEEN = DEX_BASES[:16]
 
 
@@ -32,6 +40,22 @@ SIXTEEN = DEX_BASES[:16]
 def pacifica() -> Iterator[FakePacificaServer]:
     with FakePacificaServer() as server:
         yield server
+
+
+@pytest.fixture
+def hyperliquid() -> Iterator[FakeHyperliquidServer]:
+    with FakeHyperliquidServer() as server:
+        yield server
+
+
+@asynccontextmanager
+async def hyperliquid_client(url: str, **config: Any) -> AsyncIterator[Any]:
+    exchange = ccxt_async.hyperliquid({"walletAddress": WALLET, **config})
+    point_at(exchange, url)
+    try:
+        yield exchange
+    finally:
+        await exchange.close()
 
 
 @asynccontextmanager
@@ -274,3 +298,245 @@ async def test_pacifica_ccxt_never_writes_or_signs_without_a_key(pacifica: FakeP
             await exchange.set_leverage(3, "ZEC/USDC:USDC")
     assert pacifica.write_requests == []
     assert {r.method for r in pacifica.requests} == {"GET"}
+
+
+# --- Hyperliquid: markets and positions ----------------------------------------------------------
+
+
+async def test_hyperliquid_default_load_markets_asks_four_info_types(
+    hyperliquid: FakeHyperliquidServer,
+) -> None:
+    async with hyperliquid_client(hyperliquid.url) as exchange:
+        markets = await exchange.load_markets()
+    types = hyperliquid.info_types()
+    assert types[0] == "spotMeta"  # fetchCurrencies, before the markets
+    assert sorted(str(t) for t in types[1:]) == ["metaAndAssetCtxs", "perpDexs", "spotMetaAndAssetCtxs"]
+    assert {r.path for r in hyperliquid.requests} == {hl.INFO}
+    assert hyperliquid.weight_used() == 80
+    assert {f"{base}/USDC:USDC" for base in SIXTEEN} <= set(markets)
+    assert "PURR/USDC" in markets
+
+
+async def test_hyperliquid_hip3_dexes_add_one_request_each(hyperliquid: FakeHyperliquidServer) -> None:
+    hyperliquid.add_perp_dex(PerpDex("flx", ["CRCL"]))
+    async with hyperliquid_client(hyperliquid.url) as exchange:
+        await exchange.load_markets()
+    bodies = [r.json() for r in hyperliquid.requests]
+    assert {"type": "metaAndAssetCtxs", "dex": "flx"} in bodies
+    assert len(bodies) == 5
+
+
+async def test_hyperliquid_perps_only_options_load_markets_in_one_request(
+    hyperliquid: FakeHyperliquidServer,
+) -> None:
+    hyperliquid.add_perp_dex(PerpDex("flx", ["CRCL"]))
+    async with hyperliquid_client(hyperliquid.url, **HL_PERPS_ONLY) as exchange:
+        markets = await exchange.load_markets()
+    assert [r.json() for r in hyperliquid.requests] == [{"type": "metaAndAssetCtxs"}]
+    assert hyperliquid.weight_used() == 20
+    assert all(m["swap"] for m in markets.values())
+    assert markets["2Z/USDC:USDC"]["baseName"] == "2Z"
+
+
+async def test_hyperliquid_serves_the_docs_markets_unchanged(hyperliquid: FakeHyperliquidServer) -> None:
+    hyperliquid.script("metaAndAssetCtxs", hl.fixture_reply("meta_and_asset_ctxs_docs.json"))
+    async with hyperliquid_client(hyperliquid.url, **HL_PERPS_ONLY) as exchange:
+        markets = await exchange.load_markets()
+    assert set(markets) == {"BTC/USDC:USDC", "ETH/USDC:USDC", "HPOS/USDC:USDC"}
+
+
+async def test_hyperliquid_fetch_positions_is_one_clearinghouse_state(
+    hyperliquid: FakeHyperliquidServer,
+) -> None:
+    rows = hyperliquid.open_positions(WALLET, 16)
+    async with hyperliquid_client(hyperliquid.url, **HL_PERPS_ONLY) as exchange:
+        await exchange.load_markets()
+        hyperliquid.clear_requests()
+        before = hyperliquid.weight_used()
+        positions = await exchange.fetch_positions()
+    assert [r.json() for r in hyperliquid.requests] == [{"type": "clearinghouseState", "user": WALLET}]
+    assert hyperliquid.weight_used() - before == 2
+    assert [p["symbol"] for p in positions] == [f"{base}/USDC:USDC" for base in SIXTEEN]
+    assert [p["info"] for p in positions] == rows
+    assert positions[1]["side"] == "short" and positions[1]["contracts"] == 0.2
+    assert rows[1]["position"]["szi"] == "-0.2"
+
+
+async def test_hyperliquid_user_param_replaces_the_wallet_address(hyperliquid: FakeHyperliquidServer) -> None:
+    other = "0x" + "cd" * 20
+    hyperliquid.open_positions(other, 2)
+    exchange = ccxt_async.hyperliquid(HL_PERPS_ONLY)
+    point_at(exchange, hyperliquid.url)
+    try:
+        positions = await exchange.fetch_positions(None, {"user": other})
+        with pytest.raises(errors.ArgumentsRequired):
+            await exchange.fetch_positions()
+    finally:
+        await exchange.close()
+    assert len(positions) == 2
+    assert hyperliquid.requests[-1].json() == {"type": "clearinghouseState", "user": other}
+
+
+@pytest.mark.parametrize(
+    ("name", "sides"),
+    [
+        ("clearinghouse_state_two_longs.json", ["long", "long"]),
+        ("clearinghouse_state_short.json", ["short", "long"]),
+        ("clearinghouse_state_isolated_short.json", ["short"]),
+        ("clearinghouse_state_no_positions.json", []),
+    ],
+)
+async def test_hyperliquid_serves_recorded_states_unchanged(
+    hyperliquid: FakeHyperliquidServer, name: str, sides: list[str]
+) -> None:
+    hyperliquid.script("clearinghouseState", hl.fixture_reply(name))
+    async with hyperliquid_client(hyperliquid.url, enableRateLimit=False, **HL_PERPS_ONLY) as exchange:
+        positions = await exchange.fetch_positions()
+    rows = hl.fixture_document(name)["assetPositions"]
+    assert [p["info"] for p in positions] == rows
+    assert [p["side"] for p in positions] == sides
+    assert [p["contracts"] for p in positions] == [abs(float(r["position"]["szi"])) for r in rows]
+
+
+async def test_hyperliquid_closed_position_is_omitted(hyperliquid: FakeHyperliquidServer) -> None:
+    hyperliquid.open_positions(WALLET, 16)
+    hyperliquid.close_position(WALLET, "ZEC")
+    hyperliquid.change_position(WALLET, "SUI", 5.0)
+    async with hyperliquid_client(hyperliquid.url, **HL_PERPS_ONLY) as exchange:
+        positions = await exchange.fetch_positions()
+    by_symbol = {p["symbol"]: p for p in positions}
+    assert len(positions) == 15 and "ZEC/USDC:USDC" not in by_symbol
+    assert by_symbol["SUI/USDC:USDC"]["side"] == "long" and by_symbol["SUI/USDC:USDC"]["contracts"] == 5
+
+
+async def test_hyperliquid_hip3_positions_need_the_dex(hyperliquid: FakeHyperliquidServer) -> None:
+    hyperliquid.add_perp_dex(PerpDex("flx", ["CRCL"]))
+    hyperliquid.set_positions(WALLET, [hl.asset_position("ZEC", 1), hl.asset_position("flx:CRCL", 0.13)])
+    async with hyperliquid_client(hyperliquid.url, enableRateLimit=False) as exchange:
+        main = await exchange.fetch_positions()
+        flx = await exchange.fetch_positions(None, {"dex": "flx"})
+    assert [p["symbol"] for p in main] == ["ZEC/USDC:USDC"]
+    assert [p["info"]["position"]["coin"] for p in flx] == ["flx:CRCL"]
+
+
+# --- Hyperliquid: failures -----------------------------------------------------------------------
+
+HYPERLIQUID_FAULTS: list[tuple[str, Reply, type[Exception]]] = [
+    ("500", hl.server_error(500), errors.ExchangeNotAvailable),
+    ("HTML 502 page", html_page(502), errors.ExchangeNotAvailable),
+    ("429", hl.rate_limited(), errors.RateLimitExceeded),
+    ("422 unreadable body", hl.unreadable(), errors.ExchangeError),
+    ("status err", json_reply({"status": "err", "response": "User does not exist"}), errors.ExchangeError),
+    ("dropped socket", dropped(), errors.ExchangeNotAvailable),
+    ("late answer", delayed(FakeHyperliquidServer.empty_state(), 2.0), errors.RequestTimeout),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "reply", "raised"), HYPERLIQUID_FAULTS, ids=[f[0] for f in HYPERLIQUID_FAULTS]
+)
+async def test_hyperliquid_fault_raises(
+    hyperliquid: FakeHyperliquidServer, name: str, reply: Reply, raised: type[Exception]
+) -> None:
+    hyperliquid.script("clearinghouseState", reply)
+    async with hyperliquid_client(
+        hyperliquid.url, timeout=700, enableRateLimit=False, **HL_PERPS_ONLY
+    ) as exchange:
+        await exchange.load_markets()
+        with pytest.raises(raised) as caught:
+            await exchange.fetch_positions()
+    assert type(caught.value) is raised, name
+
+
+HYPERLIQUID_SILENT_EMPTIES: list[tuple[str, Reply]] = [
+    ("assetPositions []", FakeHyperliquidServer.empty_state()),
+    ("null", json_reply(None)),
+    ("{}", json_reply({})),
+    ("200 that is not JSON", Reply(200, body=b"<html>maintenance</html>", content_type="text/html")),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "reply"), HYPERLIQUID_SILENT_EMPTIES, ids=[f[0] for f in HYPERLIQUID_SILENT_EMPTIES]
+)
+async def test_hyperliquid_answers_ccxt_reads_as_no_positions(
+    hyperliquid: FakeHyperliquidServer, name: str, reply: Reply
+) -> None:
+    """ccxt raises nothing here: the adapter must check the answer's shape itself."""
+    hyperliquid.script("clearinghouseState", reply)
+    async with hyperliquid_client(hyperliquid.url, enableRateLimit=False, **HL_PERPS_ONLY) as exchange:
+        assert await exchange.fetch_positions() == [], name
+
+
+@pytest.mark.parametrize("reply", [hl.server_error(500), html_page(502), dropped()])
+async def test_hyperliquid_load_markets_failure_is_exchange_not_available(
+    hyperliquid: FakeHyperliquidServer, reply: Reply
+) -> None:
+    hyperliquid.script("metaAndAssetCtxs", reply)
+    async with hyperliquid_client(hyperliquid.url, **HL_PERPS_ONLY) as exchange:
+        with pytest.raises(errors.ExchangeNotAvailable):
+            await exchange.load_markets()
+
+
+# --- Hyperliquid: weights and signing ------------------------------------------------------------
+
+
+def test_hyperliquid_weight_limit() -> None:
+    with FakeHyperliquidServer(weight_limit=10) as server:
+        body = json.dumps({"type": "clearinghouseState", "user": WALLET}).encode()
+        answers = [
+            raw_request(server.url, "POST", hl.INFO, body, {"Content-Type": "application/json"})
+            for _ in range(6)
+        ]
+        meta = raw_request(server.url, "POST", hl.INFO, b'{"type": "meta"}')
+        assert [a[0] for a in answers] == [200] * 5 + [429]
+        assert meta[0] == 429
+        assert server.max_weight_per_window() == 10
+    assert hl.info_weight("allMids") == 2 and hl.info_weight("metaAndAssetCtxs") == 20
+    assert hl.info_weight("userRole") == 60
+    assert hl.exchange_weight({"action": {"type": "order", "orders": [{}] * 79}}) == 2
+
+
+def test_hyperliquid_refuses_what_it_cannot_read(hyperliquid: FakeHyperliquidServer) -> None:
+    for body in (b'{"type": "noSuchType"}', b'{"type": "clearinghouseState"}', b"not json"):
+        status, headers, text = raw_request(hyperliquid.url, "POST", hl.INFO, body)
+        assert (status, text) == (422, b"Failed to deserialize the JSON body into the target type")
+        assert headers["Content-Type"].startswith("text/plain")
+
+
+async def test_hyperliquid_ccxt_never_signs_without_a_key(hyperliquid: FakeHyperliquidServer) -> None:
+    hyperliquid.open_positions(WALLET, 3)
+    async with hyperliquid_client(hyperliquid.url, enableRateLimit=False) as exchange:
+        await exchange.load_markets()
+        await exchange.fetch_positions()
+        with pytest.raises(errors.AuthenticationError):
+            await exchange.create_order("ZEC/USDC:USDC", "limit", "buy", 1, 100)
+    assert hyperliquid.exchange_requests == []
+    assert hyperliquid.count() == len(hyperliquid.info_types())
+
+
+async def test_hyperliquid_with_a_private_key_ccxt_signs_on_load_markets(
+    hyperliquid: FakeHyperliquidServer,
+) -> None:
+    """Why an account may never carry a key: ccxt then approves a builder fee and sets a referrer."""
+    throwaway = "0x" + "11" * 32  # a made-up key, only to show what ccxt does with one
+    async with hyperliquid_client(hyperliquid.url, privateKey=throwaway, enableRateLimit=False) as exchange:
+        await exchange.load_markets()
+    actions = sorted(r.json()["action"]["type"] for r in hyperliquid.exchange_requests)
+    assert actions == ["approveBuilderFee", "setReferrer"]
+    assert "userAbstraction" in hyperliquid.info_types()
+
+
+async def test_both_fakes_generate_two_hundred_listed_positions(
+    pacifica: FakePacificaServer, hyperliquid: FakeHyperliquidServer
+) -> None:
+    pacifica.open_positions(ACCOUNT, 200)
+    hyperliquid.open_positions(WALLET, 200)
+    async with pacifica_client(pacifica.url, enableRateLimit=False) as exchange:
+        pacifica_rows = await exchange.fetch_positions()
+        assert len(exchange.markets) == 200
+    async with hyperliquid_client(hyperliquid.url, enableRateLimit=False, **HL_PERPS_ONLY) as exchange:
+        hyperliquid_rows = await exchange.fetch_positions()
+        assert len(exchange.markets) == 200
+    assert len(pacifica_rows) == len(hyperliquid_rows) == 200
+    assert pacifica_rows[-1]["symbol"] == hyperliquid_rows[-1]["symbol"] == "T0199/USDC:USDC"
