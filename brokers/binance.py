@@ -223,8 +223,14 @@ class BinanceSpot(_BinanceVenue):
         self.dust = Decimal(str(account.options.get("dust", 1.0)))
 
     def client_config(self) -> dict[str, Any]:
+        # ``fetchMargins`` off too: ccxt would list margin pairs (signed /sapi calls) for a spot read.
         return {
-            "options": {"defaultType": "spot", "fetchCurrencies": False, "fetchMarkets": {"types": ["spot"]}}
+            "options": {
+                "defaultType": "spot",
+                "fetchCurrencies": False,
+                "fetchMargins": False,
+                "fetchMarkets": {"types": ["spot"]},
+            }
         }
 
     def wanted(self, market: Mapping[str, Any]) -> bool:
