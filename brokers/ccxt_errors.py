@@ -90,7 +90,7 @@ def read_error(exc: BaseException, exchange: str, what: str) -> ReadError:
     if isinstance(exc, ccxt.DDoSProtection | ccxt.RateLimitExceeded):  # RateLimitExceeded is one
         return ReadError(ReadErrorKind.RATE_LIMITED, f"{where}: rate limited by the exchange ({detail})")
     if isinstance(exc, ccxt.RequestTimeout | asyncio.TimeoutError | TimeoutError):
-        return ReadError(ReadErrorKind.TIMEOUT, f"{where}: no answer in time")
+        return ReadError(ReadErrorKind.TIMEOUT, f"{where}: no answer within the request timeout")
     if isinstance(exc, ccxt.OnMaintenance):
         return ReadError(ReadErrorKind.HTTP, f"{where}: the exchange is in maintenance ({detail})")
     if isinstance(exc, ccxt.ExchangeNotAvailable):

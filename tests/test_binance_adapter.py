@@ -44,9 +44,12 @@ def binance() -> Iterator[FakeBinanceServer]:
 
 
 @pytest.fixture
-async def adapter(binance: FakeBinanceServer, tmp_path: Path, quick_reads: None) -> AsyncIterator[CcxtAdapter]:
+async def adapter(
+    binance: FakeBinanceServer, tmp_path: Path, quick_reads: None
+) -> AsyncIterator[CcxtAdapter]:
     made = create(
-        exchange_account("binance", binance.url, binance.api_key), exchange_context(tmp_path, binance.api_secret)
+        exchange_account("binance", binance.url, binance.api_key),
+        exchange_context(tmp_path, binance.api_secret),
     )
     yield made
     await made.close()
@@ -56,7 +59,9 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-async def test_positions_come_from_binances_own_strings(binance: FakeBinanceServer, adapter: CcxtAdapter) -> None:
+async def test_positions_come_from_binances_own_strings(
+    binance: FakeBinanceServer, adapter: CcxtAdapter
+) -> None:
     binance.set_positions(
         [
             position_row("HIGHUSDT", "-12.3", "1.2345", "1.3", quantity_decimals=1),
@@ -93,7 +98,9 @@ async def test_hedge_mode_keeps_its_two_legs(binance: FakeBinanceServer, adapter
     }
 
 
-async def test_a_flat_hedge_leg_is_closed_and_the_other_stays(binance: FakeBinanceServer, adapter: CcxtAdapter) -> None:
+async def test_a_flat_hedge_leg_is_closed_and_the_other_stays(
+    binance: FakeBinanceServer, adapter: CcxtAdapter
+) -> None:
     binance.set_positions(hedge_rows("BTCUSDT", "0.010", "0.000", "67000", "67500"))
     snapshot = await adapter.fetch()
     assert [(p.label, p.quantity) for p in snapshot.positions] == [("long leg", D("0.010"))]
@@ -175,7 +182,11 @@ async def test_a_read_only_key_gets_no_warning(
         (replies.html_page(502), ReadErrorKind.HTTP, "unavailable"),
         (replies.dropped(), ReadErrorKind.HTTP, "unavailable"),
         (replies.ok({"code": 0, "msg": "not a list"}), ReadErrorKind.MALFORMED, "list of rows"),
-        (replies.ok([{"symbol": "HIGHUSDT", "positionSide": "BOTH"}]), ReadErrorKind.MALFORMED, "positionAmt"),
+        (
+            replies.ok([{"symbol": "HIGHUSDT", "positionSide": "BOTH"}]),
+            ReadErrorKind.MALFORMED,
+            "positionAmt",
+        ),
     ],
 )
 async def test_every_failure_is_a_failed_read(
@@ -206,7 +217,9 @@ async def test_retry_after_holds_every_request_back(binance: FakeBinanceServer, 
     assert len(binance.requests) == sent
 
 
-async def test_spot_balances_are_positions_valued_in_the_quote_asset(tmp_path: Path, quick_reads: None) -> None:
+async def test_spot_balances_are_positions_valued_in_the_quote_asset(
+    tmp_path: Path, quick_reads: None
+) -> None:
     with FakeBinanceServer() as binance:
         binance.set_spot_balances({"USDT": ("500", "0"), "BTC": ("0.25", "0.05"), "BNB": ("0.001", "0")})
         binance.set_spot_prices({"BTCUSDT": "60000", "BNBUSDT": "600"})
@@ -216,7 +229,12 @@ async def test_spot_balances_are_positions_valued_in_the_quote_asset(tmp_path: P
             snapshot = await made.fetch()
         finally:
             await made.close()
-        assert {r.path for r in binance.requests} <= {SPOT_EXCHANGE_INFO, SPOT_ACCOUNT, TICKER_PRICE, API_RESTRICTIONS}
+        assert {r.path for r in binance.requests} <= {
+            SPOT_EXCHANGE_INFO,
+            SPOT_ACCOUNT,
+            TICKER_PRICE,
+            API_RESTRICTIONS,
+        }
         assert binance.writes() == []
     [btc] = snapshot.positions  # USDT is the quote, BNB worth 0.60 is dust
     assert btc.instrument == "BTC/USDT" and btc.quantity == D("0.30") and btc.average_price is None

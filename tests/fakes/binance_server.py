@@ -299,7 +299,10 @@ def _spot_account(state: _State, query: dict[str, list[str]]) -> Reply:
 def _ticker_prices(state: _State, query: dict[str, list[str]]) -> Reply:
     """``/api/v3/ticker/price``: every spot symbol's last price as a string, or one symbol's."""
     symbol = _first(query, "symbol")
-    listed = [{"symbol": m["symbol"], "price": state.spot_prices.get(m["symbol"], "1.00000000")} for m in state.spot_markets]
+    listed = [
+        {"symbol": m["symbol"], "price": state.spot_prices.get(m["symbol"], "1.00000000")}
+        for m in state.spot_markets
+    ]
     if symbol is None:
         return ok(listed)
     match = [row for row in listed if row["symbol"] == symbol]
