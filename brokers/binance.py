@@ -44,9 +44,9 @@ SPEC = BrokerSpec(
         ),
         Option(
             "dust",
-            float,
+            Decimal,
             'with market = "spot": balances worth less than this many quote units are ignored',
-            default=1.0,
+            default=Decimal(1),
             minimum=0,
         ),
         root_option("Binance"),
@@ -220,7 +220,7 @@ class BinanceSpot(_BinanceVenue):
 
     def __init__(self, account: AccountConfig) -> None:
         self.quote = str(account.options.get("quote_asset") or "USDT").upper()
-        self.dust = Decimal(str(account.options.get("dust", 1.0)))
+        self.dust = Decimal(str(account.options.get("dust", 1)))
 
     def client_config(self) -> dict[str, Any]:
         # ``fetchMargins`` off too: ccxt would list margin pairs (signed /sapi calls) for a spot read.

@@ -53,9 +53,9 @@ SPEC = BrokerSpec(
         ),
         Option(
             "dust",
-            float,
+            Decimal,
             'with market = "spot": balances worth less than this many US dollars are ignored',
-            default=1.0,
+            default=Decimal(1),
             minimum=0,
         ),
         root_option("Bybit"),
@@ -269,7 +269,7 @@ class BybitSpot(_BybitVenue):
 
     def __init__(self, account: AccountConfig) -> None:
         self.quote = str(account.options.get("quote_asset") or "USDT").upper()
-        self.dust = Decimal(str(account.options.get("dust", 1.0)))
+        self.dust = Decimal(str(account.options.get("dust", 1)))
 
     def client_config(self) -> dict[str, Any]:
         # ``rateLimit`` 10 ms: ccxt spaces position/list requests (cost 5) 50 ms apart, 20 a second
