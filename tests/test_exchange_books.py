@@ -22,7 +22,7 @@ from tests.exchange_helpers import SECRET_VARIABLE
 from tests.fakes.binance_rows import hedge_rows
 from tests.fakes.binance_rows import position_row as binance_row
 from tests.fakes.binance_server import FakeBinanceServer
-from tests.fakes.bybit_rows import linear_instrument, position_row
+from tests.fakes.bybit_rows import closed_pnl_row, flat_row, linear_instrument, position_row
 from tests.fakes.bybit_server import FakeBybitServer
 
 pytestmark = pytest.mark.postgres
@@ -183,3 +183,28 @@ def test_thirty_eight_positions_gone_in_one_read_are_held_until_confirmed(
     assert kinds.count("closed") == 38 and kinds.count("phantom_detected") == 38
     assert set(statuses(report).values()) == {"phantom"}
     assert code == 1
+
+
+def test_a_close_between_two_cron_runs_carries_the_exchanges_realised_pnl(
+    pg_database: Database,
+    bybit: FakeBybitServer,
+    tmp_path: Path,
+    secret: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Each ``sync --once`` is a new process: the legs seen open are kept in the data directory."""
+    bybit.set_positions([position_row("HIGHUSDT", "300", "Buy", "0.81", "0.82")])
+    table = bot_table(pg_database, [("bybit", "HIGHUSDT", "long", "300", "0.81")])
+    config = write_config(tmp_path / "config.toml", pg_database, table, None, bybit)
+    data = tmp_path / "data"
+    code, report = sync_once(config, data, capsys)
+    assert code == 0
+
+    bybit.set_positions([flat_row("HIGHUSDT", "0.9")])  # the bot's stop-loss... or take-profit
+    bybit.set_closed_pnl([closed_pnl_row("HIGHUSDT", "Sell", "300", "0.81", "0.90", "26.7")])
+    pg_database.run(f"UPDATE {table} SET status = 'closed'")
+    code, report = sync_once(config, data, capsys)
+    [row] = report["rows"]
+    assert row["status"] == "closed" and row["realised_pnl"] == "26.7" and row["realised_estimated"] is False
+    [closed] = [e for e in report["events"] if e["kind"] == "closed"]
+    assert "26.7" in closed["detail"] and "estimated" not in closed["detail"]
