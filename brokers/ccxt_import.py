@@ -22,7 +22,8 @@ from importlib.metadata import PackageNotFoundError, version
 from types import ModuleType
 from typing import Any
 
-_lock = threading.Lock()
+# Reentrant: an import hook may look a name up on a deferred package while exchange_class holds it.
+_lock = threading.RLock()
 
 
 def _deferred_package(name: str) -> ModuleType:
@@ -38,7 +39,14 @@ def _deferred_package(name: str) -> ModuleType:
     state = {"run": False}
 
     def complete(attribute: str) -> Any:
-        """PEP 562: called only for names the module lacks; runs the real ``__init__`` once."""
+        """PEP 562: called only for names the module lacks; runs the real ``__init__`` once.
+
+        Not for dunder names: tools probe modules for those (PySide6's import hook unwraps
+        every imported module through ``inspect``, asking for ``__wrapped__``), and answering
+        one by importing every exchange ccxt has, or waiting on the lock ``exchange_class``
+        holds while it imports, would be wrong either way (the latter hung the window)."""
+        if attribute.startswith("__") and attribute.endswith("__"):
+            raise AttributeError(f"module {name!r} has no attribute {attribute!r}")
         with _lock:
             if state["run"]:
                 raise AttributeError(f"module {name!r} has no attribute {attribute!r}")
@@ -51,8 +59,8 @@ def _deferred_package(name: str) -> ModuleType:
     return module
 
 
-def exchange_class(exchange_id: str) -> type[Any]:
-    """``ccxt.async_support.<exchange_id>``'s class, importing only what that exchange needs."""
+def _prepared() -> ModuleType:
+    """The deferred ``ccxt`` package with the names ccxt's own modules import from it."""
     with _lock:
         top = _deferred_package("ccxt")
         if "Exchange" not in vars(top):
@@ -67,11 +75,18 @@ def exchange_class(exchange_id: str) -> type[Any]:
                 top.__version__ = "unknown"  # type: ignore[attr-defined]
             top.Exchange = importlib.import_module("ccxt.base.exchange").Exchange  # type: ignore[attr-defined]
         _deferred_package("ccxt.async_support")
+        return top
+
+
+def exchange_class(exchange_id: str) -> type[Any]:
+    """``ccxt.async_support.<exchange_id>``'s class, importing only what that exchange needs."""
+    _prepared()
     module = importlib.import_module(f"ccxt.async_support.{exchange_id}")
     exchange: type[Any] = getattr(module, exchange_id)
     return exchange
 
 
 def ccxt_errors() -> ModuleType:
-    """ccxt's exception classes (``ccxt.base.errors``), after ``exchange_class`` or alone."""
+    """ccxt's exception classes (``ccxt.base.errors``), without loading any exchange."""
+    _prepared()
     return importlib.import_module("ccxt.base.errors")

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from position_sync.app.errors import ReadError, ReadErrorKind
-from position_sync.brokers.ccxt_errors import read_error
+from position_sync.brokers.ccxt_errors import ReadOnlyRefused, read_error
 from position_sync.brokers.ccxt_markets import MarketFilter, MarketList, MarketStore, market_list
 
 log = logging.getLogger(__name__)
@@ -38,10 +38,6 @@ class Pacer(Protocol):
     """How long an exchange asks us to wait, read from the headers of one answer (0 for none)."""
 
     def __call__(self, status: int | None, headers: Mapping[str, str], now: float) -> float: ...
-
-
-class ReadOnlyRefused(PermissionError):
-    """A request this program never sends (an order, a leverage change) was about to go out."""
 
 
 class Session:
@@ -132,8 +128,6 @@ class Session:
         """One of the exchange's own endpoints by ccxt's name for it; the raw answer."""
         try:
             return await getattr(self.exchange, method)(dict(params))
-        except ReadOnlyRefused:
-            raise
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -134,11 +134,54 @@ def named_imports() -> list[str]:
     return [*frozen_imports(), *BOOK_KINDS.values()]
 
 
+CCXT_EXCHANGES = "ccxt.async_support."
+
+
+def ccxt_exchange_ids(modules: list[str]) -> list[str]:
+    """``binanceusdm`` for ``ccxt.async_support.binanceusdm``: the exchanges whose classes the
+    adapters build through ``ccxt_import`` (and the desktop build ships, and nothing more)."""
+    ids = []
+    for name in modules:
+        rest = name.removeprefix(CCXT_EXCHANGES)
+        if rest != name and "." not in rest and rest != "base":
+            ids.append(rest)
+    return ids
+
+
 def check_brokers() -> str:
-    modules = named_imports()
+    """Imports every named module but ccxt's own: importing ``ccxt.async_support.<id>`` by
+    name runs ccxt's package ``__init__`` files, which import every exchange ccxt has, and the
+    desktop build ships only the registered ones. ``check_exchange_clients`` imports those the
+    way the adapters do."""
+    modules = [name for name in named_imports() if name.split(".")[0] != "ccxt"]
     for name in modules:
         importlib.import_module(name)
     return ", ".join(modules)
+
+
+def check_exchange_clients() -> str:
+    """Each registered exchange's ccxt class, built the way the adapters build it (only that
+    exchange's modules imported), made into an instance, and its HTTP session (aiohttp with
+    ccxt's CA bundle) opened and closed: what a frozen build that left out a module ccxt needs,
+    or the CA file, would fail at on the first sync."""
+    ids = ccxt_exchange_ids(named_imports())
+    if not ids:
+        return "no ccxt exchange is registered"
+    from position_sync.brokers.ccxt_import import exchange_class
+
+    instances = [exchange_class(exchange_id)({"enableRateLimit": True}) for exchange_id in ids]
+
+    async def open_and_close() -> None:
+        for instance in instances:
+            try:
+                instance.open()
+            finally:
+                await instance.close()
+
+    asyncio.run(open_and_close())
+    loaded = sum(1 for name in sys.modules if name.startswith("ccxt."))
+    built = ", ".join(f"{instance.id} ({type(instance).__module__})" for instance in instances)
+    return f"ccxt {_dist_version('ccxt', sys.modules['ccxt'])}: {built}; {loaded} ccxt modules loaded"
 
 
 def check_broker_clients() -> str:
@@ -247,6 +290,7 @@ def core_checks(report: Report, data_dir: Path) -> None:
     report.run("migrations", check_migrations)
     report.run("brokers", check_brokers)
     report.run("broker clients", check_broker_clients)
+    report.run("exchange clients", check_exchange_clients)
     report.run("database drivers", check_databases)
     report.run("keyring", check_keyring)
     report.run("demo config", check_demo_config)

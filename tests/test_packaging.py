@@ -28,13 +28,14 @@ from types import ModuleType
 import pytest
 
 from position_sync.app.paths import cli_command
+from position_sync.self_check import ccxt_exchange_ids, named_imports
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGING = ROOT / "packaging"
 DESKTOP_FILE = PACKAGING / "linux" / "position-sync.desktop"
 METAINFO = PACKAGING / "linux" / "io.github.position_sync.PositionSync.metainfo.xml"
 VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
-SIZE_BUDGET = 150_000_000  # bytes on disk of the unpacked bundle (150 MB)
+SIZE_BUDGET = 200_000_000  # bytes on disk of the unpacked bundle (200 MB since the ccxt exchanges)
 BUILD_TIMEOUT = 30 * 60  # a cold build on two cores takes a few minutes
 RUN_TIMEOUT = 180
 
@@ -220,6 +221,41 @@ def test_qtopengl_stand_in_fails_only_when_used(monkeypatch: pytest.MonkeyPatch)
     assert not hasattr(module, "QOpenGLTexture")
 
 
+def _covered(name: str, excludes: tuple[str, ...]) -> bool:
+    return any(name == e or name.startswith(e + ".") for e in excludes)
+
+
+def test_lean_ccxt_keeps_one_exchange_and_excludes_every_other() -> None:
+    lean = _load("lean_ccxt")
+    selection = lean.select(["position_sync.brokers.simulated", "ccxt.async_support.binanceusdm"], ROOT)
+    # binanceusdm is a binance: the parent class and both abstract APIs come with it.
+    assert {
+        "ccxt.async_support.binanceusdm",
+        "ccxt.async_support.binance",
+        "ccxt.abstract.binanceusdm",
+        "ccxt.abstract.binance",
+        "ccxt.async_support.base.exchange",
+        "ccxt.base.exchange",
+        "ccxt.base.errors",
+    } <= selection.kept
+    for other in ("ccxt.kraken", "ccxt.binance", "ccxt.async_support.kraken", "ccxt.async_support.bybit",
+                  "ccxt.abstract.kraken", "ccxt.pro.binance", "ccxt.test", "ccxt.static_dependencies.msgpack"):  # fmt: skip
+        assert other not in selection.kept and _covered(other, selection.excludes), other
+    installed = lean.installed_modules()
+    assert len(installed) > 500  # ccxt 4.5 has ~750 modules; a broken walk would prove nothing
+    assert not [m for m in selection.kept if _covered(m, selection.excludes)]
+    assert not [m for m in installed if m not in selection.kept and not _covered(m, selection.excludes)]
+    # Without a ccxt exchange registered, none of ccxt is shipped.
+    assert lean.select(["position_sync.brokers.simulated"], ROOT).excludes == ("ccxt",)
+
+
+def test_client_extras_a_broker_names_are_not_excluded() -> None:
+    lean = _load("lean_ccxt")
+    extras = ["uvloop", "coincurve", "zlib_ng"]
+    assert lean.unless_named(extras, ["ccxt.async_support.bybit"]) == extras
+    assert lean.unless_named(extras, ["coincurve", "zlib_ng.zlib_ng"]) == ["uvloop"]
+
+
 # -- slow: the real frozen bundle ---------------------------------------------------------------
 
 
@@ -292,6 +328,9 @@ def test_frozen_self_check_passes(build: Build) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "frozen build in" in result.stdout
     assert "self-check passed" in result.stdout
+    # Each exchange's class built through ccxt_import from the lean bundle, not merely imported.
+    for exchange_id in ccxt_exchange_ids(named_imports()):
+        assert f"{exchange_id} (ccxt.async_support.{exchange_id})" in result.stdout, exchange_id
 
 
 @pytest.mark.packaging
@@ -300,6 +339,39 @@ def test_frozen_bundle_fits_the_size_budget(build: Build) -> None:
     assert size < SIZE_BUDGET, (
         f"the bundle takes {size / 1e6:.1f} MB on disk, over {SIZE_BUDGET / 1e6:.0f} MB"
     )
+
+
+def _bundled_modules(build: Build) -> set[str]:
+    """The Python modules in the frozen program's archive (PYZ), read the way its bootloader does."""
+    from PyInstaller.archive.readers import CArchiveReader
+
+    archive = CArchiveReader(str(build.bundle / "position-sync")).open_embedded_archive("PYZ.pyz")
+    return set(archive.toc)
+
+
+@pytest.mark.packaging
+def test_frozen_bundle_ships_only_the_registered_exchanges(build: Build) -> None:
+    modules = _bundled_modules(build)
+    named = named_imports()
+    ids = ccxt_exchange_ids(named)
+    assert "binanceusdm" in ids and "bybit" in ids, ids
+    for exchange_id in ids:
+        assert f"ccxt.async_support.{exchange_id}" in modules, exchange_id
+        assert f"ccxt.abstract.{exchange_id}" in modules, exchange_id
+    for other in ("ccxt.async_support.kraken", "ccxt.kraken", "ccxt.binance", "ccxt.abstract.kraken",
+                  "ccxt.pro", "ccxt.pro.binance", "ccxt.test"):  # fmt: skip
+        assert other not in modules, other
+    # Nothing but what lean_ccxt allowed (the exchanges' import closure and ccxt's base packages;
+    # PyInstaller takes those of them its analysis reaches), and at most a few dozen modules.
+    shipped = {m for m in modules if m == "ccxt" or m.startswith("ccxt.")}
+    assert shipped <= set(_load("lean_ccxt").select(named, ROOT).kept), shipped
+    assert {"ccxt.base.exchange", "ccxt.async_support.base.exchange", "ccxt.base.errors"} <= shipped
+    assert len(shipped) < 60, len(shipped)
+    # The client extras the read-only adapters do not need; ccxt's JSON parser stays.
+    for extra in ("uvloop", "coincurve", "zlib_ng", "aiohttp_fast_zlib", "pydantic", "pydantic_core"):
+        assert extra not in modules, extra
+        assert not (build.bundle / "_internal" / extra).exists(), extra
+    assert {"aiohttp", "yarl", "orjson", "certifi"} <= modules
 
 
 @pytest.mark.packaging

@@ -32,7 +32,11 @@ def login_support(settings: Settings, account: AccountConfig) -> LoginSupport:
     if account.broker == "simulated":
         return LoginSupport(False, "The simulated demo broker needs no login.")
     if not supports_login(account.broker):
-        return LoginSupport(False, f"`position-sync login` does not support the {account.broker} broker.")
+        return LoginSupport(
+            False,
+            f"{broker_spec(account.broker).title} reads with an API key and has no login: check the key "
+            "and its secret in File → Settings.",
+        )
     # The frozen program is its own command: ``sys.executable -m ...`` would not run there.
     command = cli_command()
     if settings.path is not None:
