@@ -24,6 +24,8 @@ BROKERS: dict[str, str] = {
     "ibkr": "position_sync.brokers.ibkr",
     "binance": "position_sync.brokers.binance",
     "bybit": "position_sync.brokers.bybit",
+    "pacifica": "position_sync.brokers.pacifica",
+    "hyperliquid": "position_sync.brokers.hyperliquid",
 }
 
 

@@ -280,7 +280,7 @@ def test_a_bad_side_value(tmp_path: Path) -> None:
     )
     message = read_error(path, fields=FIELDS)
     assert "line 3" in message
-    assert "'side' 'HOLD' of NSE:TCS is not BUY/SELL or long/short" in message
+    assert "'side' 'HOLD' of NSE:TCS is not BUY/SELL, long/short or BID/ASK" in message
 
 
 def test_a_missing_side_value_in_json(tmp_path: Path) -> None:
