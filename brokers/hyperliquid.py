@@ -26,7 +26,7 @@ from typing import Any
 
 from position_sync.app.broker import AdapterContext, BrokerSpec
 from position_sync.app.config import AccountConfig
-from position_sync.app.domain import ZERO, Position
+from position_sync.app.domain import ZERO, Position, normal
 from position_sync.app.errors import ReadError, ReadErrorKind
 from position_sync.brokers.ccxt_adapter import CcxtAdapter, root_option
 from position_sync.brokers.ccxt_markets import MarketList
@@ -158,7 +158,7 @@ class HyperliquidVenue:
                     instrument=symbol,
                     quantity=size,
                     average_price=entry_price if entry_price else None,
-                    last_price=abs(value / size) if value is not None else None,
+                    last_price=normal(abs(value / size)) if value is not None else None,
                     unrealised_pnl=row.optional_number("unrealizedPnl"),
                     label=_label(row),
                     symbol=coin,
