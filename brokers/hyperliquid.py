@@ -78,7 +78,7 @@ def hyperliquid_pacer(status: int | None, headers: Mapping[str, str], now: float
 def clearinghouse_rows(answer: Any, what: str) -> list[RawRow]:
     """The open positions of a ``clearinghouseState`` answer; anything not shaped like one fails."""
     if not isinstance(answer, Mapping):
-        shown = "a page that is not JSON" if isinstance(answer, str) else json_kind(answer)
+        shown = json_kind(answer)
         raise ReadError(ReadErrorKind.MALFORMED, f"{what}: expected the account's state, got {shown}")
     if not isinstance(answer.get("marginSummary"), Mapping) or "assetPositions" not in answer:
         raise ReadError(
@@ -89,7 +89,11 @@ def clearinghouse_rows(answer: Any, what: str) -> list[RawRow]:
 
 
 def json_kind(value: Any) -> str:
-    return "null" if value is None else type(value).__name__
+    """How a sentence names an answer that is no object (ccxt hands back a body it could not
+    parse, or a bare ``null``, as text)."""
+    if value is None or (isinstance(value, str) and value.strip() == "null"):
+        return "null"
+    return "a page that is not JSON" if isinstance(value, str) else type(value).__name__
 
 
 class HyperliquidVenue:
