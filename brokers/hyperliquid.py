@@ -31,7 +31,7 @@ from position_sync.app.errors import ReadError, ReadErrorKind
 from position_sync.brokers.ccxt_adapter import CcxtAdapter, root_option
 from position_sync.brokers.ccxt_markets import MarketList
 from position_sync.brokers.ccxt_session import Session
-from position_sync.brokers.dex_wallet import checked_wallet, refused_secrets, wallet_option
+from position_sync.brokers.ccxt_wallet import checked_wallet, refused_secrets, wallet_option
 from position_sync.brokers.raw_fields import RawRow, RawRows
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""What the perpetual DEX accounts share: they are read by a public wallet address, never a key.
+"""What the ccxt DEX venues share: accounts read by a public wallet address, never a key.
 
 On a DEX anyone may read any account's positions; only placing orders needs the wallet's
 private key. ccxt, handed a private key, signs with it on its own initiative (Hyperliquid's
