@@ -241,6 +241,8 @@ async def test_only_read_requests_are_sent(hyperliquid: FakeHyperliquidServer, a
     assert hyperliquid.exchange_requests == []
     session = adapter.session
     assert session is not None
+    exchange = session.exchange
+    assert not (exchange.privateKey or exchange.secret or exchange.apiKey), "ccxt holds nothing to sign with"
     with pytest.raises((PermissionError, AuthenticationError)):  # no key to sign with, and the guard
         await session.exchange.create_order("ZEC/USDC:USDC", "limit", "buy", 1, 100)
     with pytest.raises(ReadError, match="read-only towards Hyperliquid"):
