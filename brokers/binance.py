@@ -25,7 +25,7 @@ from position_sync.app.domain import ZERO, Position
 from position_sync.app.errors import ReadError
 from position_sync.app.options import Option
 from position_sync.brokers.ccxt_adapter import CcxtAdapter, key_options, root_option
-from position_sync.brokers.ccxt_closes import CloseTracker, Leg
+from position_sync.brokers.ccxt_closes import CloseTracker, Leg, tracker_file
 from position_sync.brokers.ccxt_session import Session
 from position_sync.brokers.raw_fields import RawRows
 
@@ -44,9 +44,9 @@ SPEC = BrokerSpec(
         ),
         Option(
             "dust",
-            float,
+            Decimal,
             'with market = "spot": balances worth less than this many quote units are ignored',
-            default=1.0,
+            default=Decimal(1),
             minimum=0,
         ),
         root_option("Binance"),
@@ -81,7 +81,8 @@ _TRADING_RIGHTS = (
 
 def create(account: AccountConfig, context: AdapterContext) -> CcxtAdapter:
     venue: BinanceSpot | BinanceFutures
-    venue = BinanceSpot(account) if account.market == "spot" else BinanceFutures()
+    legs = CloseTracker(tracker_file(context.data_dir, account.id))
+    venue = BinanceSpot(account) if account.market == "spot" else BinanceFutures(legs)
     return CcxtAdapter(account, context, venue)
 
 
@@ -128,8 +129,8 @@ class BinanceFutures(_BinanceVenue):
     kind = "linear"
     reads = FUTURES_READS
 
-    def __init__(self) -> None:
-        self.closes = CloseTracker()
+    def __init__(self, closes: CloseTracker) -> None:
+        self.closes = closes
 
     def client_config(self) -> dict[str, Any]:
         return {
@@ -220,11 +221,17 @@ class BinanceSpot(_BinanceVenue):
 
     def __init__(self, account: AccountConfig) -> None:
         self.quote = str(account.options.get("quote_asset") or "USDT").upper()
-        self.dust = Decimal(str(account.options.get("dust", 1.0)))
+        self.dust = Decimal(str(account.options.get("dust", 1)))
 
     def client_config(self) -> dict[str, Any]:
+        # ``fetchMargins`` off too: ccxt would list margin pairs (signed /sapi calls) for a spot read.
         return {
-            "options": {"defaultType": "spot", "fetchCurrencies": False, "fetchMarkets": {"types": ["spot"]}}
+            "options": {
+                "defaultType": "spot",
+                "fetchCurrencies": False,
+                "fetchMargins": False,
+                "fetchMarkets": {"types": ["spot"]},
+            }
         }
 
     def wanted(self, market: Mapping[str, Any]) -> bool:

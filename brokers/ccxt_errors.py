@@ -21,6 +21,10 @@ from position_sync.app.redact import mask_urls_in
 from position_sync.brokers.ccxt_import import ccxt_errors
 
 _JSON_IN_TEXT = re.compile(r"\{.*\}", re.DOTALL)
+# The exchanges' codes for a refused key, whatever class ccxt raises for them: after a good
+# private spot call ccxt's Binance reports -2015 as ``DDoSProtection``, which must not read as
+# "rate limited" to a trader whose key was revoked.
+KEY_REFUSED_CODES = frozenset({"-2014", "-2015", "-1022", "10003", "10004", "10005"})
 _MAX_DETAIL = 160
 
 
@@ -71,7 +75,8 @@ def read_error(exc: BaseException, exchange: str, what: str) -> ReadError:
         return exc
     if isinstance(exc, ReadOnlyRefused):
         return ReadError(ReadErrorKind.SOURCE, f"{where}: {exc}; nothing was sent")
-    if isinstance(exc, ccxt.AuthenticationError):  # PermissionDenied, AccountSuspended too
+    refused_code = detail.startswith("code ") and detail[5:].partition(":")[0] in KEY_REFUSED_CODES
+    if isinstance(exc, ccxt.AuthenticationError) or refused_code:  # PermissionDenied, AccountSuspended too
         return LoginRequired(
             f"{exchange} refused the API key while reading {what} ({detail}): the API key was "
             "refused; check the key and secret, the key's read permission and its IP allow-list"
@@ -85,7 +90,7 @@ def read_error(exc: BaseException, exchange: str, what: str) -> ReadError:
     if isinstance(exc, ccxt.DDoSProtection | ccxt.RateLimitExceeded):  # RateLimitExceeded is one
         return ReadError(ReadErrorKind.RATE_LIMITED, f"{where}: rate limited by the exchange ({detail})")
     if isinstance(exc, ccxt.RequestTimeout | asyncio.TimeoutError | TimeoutError):
-        return ReadError(ReadErrorKind.TIMEOUT, f"{where}: no answer in time")
+        return ReadError(ReadErrorKind.TIMEOUT, f"{where}: no answer within the request timeout")
     if isinstance(exc, ccxt.OnMaintenance):
         return ReadError(ReadErrorKind.HTTP, f"{where}: the exchange is in maintenance ({detail})")
     if isinstance(exc, ccxt.ExchangeNotAvailable):

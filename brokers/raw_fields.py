@@ -3,7 +3,8 @@
 Exchanges send quantities and prices as strings (``"positionAmt": "-0.010"``) precisely so that
 nothing is lost; ccxt's unified fields turn them into floats. Reading the strings as ``Decimal``
 keeps ``0.1`` exact, and a row missing a field or carrying something that is not a number is a
-malformed answer, named with the row and the field, never a zero.
+malformed answer, named with the row and the field, never a zero. Trailing zeros are dropped
+(``"1.20000000"`` is 1.2), as everywhere else in the program.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from position_sync.app.domain import optional_decimal, to_decimal
+from position_sync.app.domain import normal, optional_decimal, to_decimal
 from position_sync.app.errors import ReadError, ReadErrorKind
 
 
@@ -66,14 +67,14 @@ class RawRow:
         if field not in self.row:
             raise self.owner.malformed(f"{self._where(field)} is missing")
         try:
-            return to_decimal(self.row[field])
+            return normal(to_decimal(self.row[field])) or to_decimal(0)
         except (ValueError, ArithmeticError) as exc:
             raise self.owner.malformed(f"{self._where(field)}: {exc}") from None
 
     def optional_number(self, field: str) -> Decimal | None:
         """None when absent or empty (``""``, as exchanges send for "no value")."""
         try:
-            return optional_decimal(self.row.get(field))
+            return normal(optional_decimal(self.row.get(field)))
         except (ValueError, ArithmeticError) as exc:
             raise self.owner.malformed(f"{self._where(field)}: {exc}") from None
 

@@ -116,10 +116,14 @@ def row_json(row: Row, cover: Cover | None = None) -> dict[str, Any]:
         "last_price": _num(shown.last_price),
         "unrealised_pnl": _num(shown.unrealised_pnl),
         "realised_pnl": _num(shown.realised_pnl),
+        "realised_estimated": row.realised_estimated,
         "status": row.status.value,
         "since": iso(row.since),
         "hint": row.hint,
         "acknowledgement": cover.json if cover is not None else None,
+        # The lines behind a summed quantity: Kite's MIS and NRML, a hedge mode's long and short leg.
+        "broker_parts": [part.to_json() for part in row.broker_parts],
+        "local_parts": [part.to_json() for part in row.local_parts],
     }
 
 

@@ -44,9 +44,22 @@ ROW_KEYS = {
     "since",
     "hint",
     "acknowledgement",
+    "realised_estimated",
+    "broker_parts",
+    "local_parts",
 }
 EVENT_KEYS = {"at", "account", "instrument", "kind", "detail"}
-DECIMAL_FIELDS = ROW_KEYS - {"account", "instrument", "status", "since", "hint", "acknowledgement"}
+DECIMAL_FIELDS = ROW_KEYS - {
+    "account",
+    "instrument",
+    "status",
+    "since",
+    "hint",
+    "acknowledgement",
+    "realised_estimated",
+    "broker_parts",
+    "local_parts",
+}
 DECIMAL = re.compile(r"^-?\d+(\.\d+)?$")
 ISO_WITH_OFFSET = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?[+-]\d\d:\d\d$")
 STATUSES = {

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from position_sync.app.config import AccountConfig, Settings
 from position_sync.app.paths import cli_command
-from position_sync.brokers.registry import supports_login
+from position_sync.brokers.registry import broker_spec, supports_login
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,11 @@ def login_support(settings: Settings, account: AccountConfig) -> LoginSupport:
     if account.broker == "simulated":
         return LoginSupport(False, "The simulated demo broker needs no login.")
     if not supports_login(account.broker):
-        return LoginSupport(False, f"`position-sync login` does not support the {account.broker} broker.")
+        return LoginSupport(
+            False,
+            f"{broker_spec(account.broker).title} reads with an API key and has no login: check the key "
+            "and its secret in File → Settings.",
+        )
     # The frozen program is its own command: ``sys.executable -m ...`` would not run there.
     command = cli_command()
     if settings.path is not None:

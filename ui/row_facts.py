@@ -20,10 +20,11 @@ KITE_PRODUCTS = frozenset({"MIS", "NRML", "CNC", "MTF", "CO", "BO"})
 
 
 def product(row: Row) -> str:
-    """``NRML``, ``NRML+MIS`` (several legs), ``STK``; empty when nothing says.
+    """``NRML``, ``NRML+MIS`` (several legs), ``STK``, ``Perp hedge``; empty when nothing says.
 
     The broker's legs first (what is actually held), then the book's; an IB key's security
-    type when no leg names a product.
+    type when no leg names a product; a ccxt symbol's kind (spot, perpetual, dated future), with
+    "hedge" when an exchange account in hedge mode holds it as a long and a short leg.
     """
     found: list[str] = []
     for part in (*row.broker_parts, *row.local_parts):
@@ -32,8 +33,23 @@ def product(row: Row) -> str:
                 found.append(word)
     if found:
         return "+".join(found)
+    if "/" in row.instrument:
+        hedged = any(part.label.startswith(HEDGE_LEGS) for part in row.broker_parts)
+        return crypto_kind(row.instrument) + (" hedge" if hedged else "")
     prefix, colon, _ = row.instrument.partition(":")
     return prefix if colon and prefix in IB_KINDS else ""
+
+
+# The labels exchange adapters give hedge-mode legs (brokers.binance, brokers.bybit).
+HEDGE_LEGS = ("long leg", "short leg")
+
+
+def crypto_kind(symbol: str) -> str:
+    """A ccxt unified symbol's kind: ``BTC/USDT`` Spot, ``BTC/USDT:USDT`` Perp, ``...-261225`` Future."""
+    _, colon, settle = symbol.partition(":")
+    if not colon:
+        return "Spot"
+    return "Future" if "-" in settle else "Perp"
 
 
 def held(row: Row) -> Decimal | None:

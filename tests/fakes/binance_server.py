@@ -61,6 +61,7 @@ ISOLATED_ALL_PAIRS = "/sapi/v1/margin/isolated/allPairs"
 API_RESTRICTIONS = "/sapi/v1/account/apiRestrictions"
 SPOT_EXCHANGE_INFO = "/api/v3/exchangeInfo"
 SPOT_ACCOUNT = "/api/v3/account"
+TICKER_PRICE = "/api/v3/ticker/price"
 DAPI_EXCHANGE_INFO = "/dapi/v1/exchangeInfo"
 
 # Binance's per-minute request-weight limits per IP for each API family (fapi: exchangeInfo's
@@ -100,6 +101,7 @@ ENDPOINTS: dict[str, Endpoint] = {
     "/api/v3/time": Endpoint(1, False),
     SPOT_EXCHANGE_INFO: Endpoint(20, False),
     SPOT_ACCOUNT: Endpoint(20, True),
+    TICKER_PRICE: Endpoint(4, False),  # every symbol at once (2 for one symbol)
     CAPITAL_CONFIG: Endpoint(10, True),
     MARGIN_ALL_PAIRS: Endpoint(1, True),
     ISOLATED_ALL_PAIRS: Endpoint(10, True),
@@ -140,6 +142,7 @@ class _State:
     income: list[dict[str, Any]] = field(default_factory=list)
     spot_account: dict[str, Any] = field(default_factory=lambda: rows.spot_account({}))
     restrictions: dict[str, Any] = field(default_factory=rows.api_restrictions)
+    spot_prices: dict[str, str] = field(default_factory=dict)
     coins: list[dict[str, Any]] = field(
         default_factory=lambda: rows.coin_config(["BTC", "ETH", "USDT", "USDC"])
     )
@@ -293,6 +296,19 @@ def _spot_account(state: _State, query: dict[str, list[str]]) -> Reply:
     return ok(account)
 
 
+def _ticker_prices(state: _State, query: dict[str, list[str]]) -> Reply:
+    """``/api/v3/ticker/price``: every spot symbol's last price as a string, or one symbol's."""
+    symbol = _first(query, "symbol")
+    listed = [
+        {"symbol": m["symbol"], "price": state.spot_prices.get(m["symbol"], "1.00000000")}
+        for m in state.spot_markets
+    ]
+    if symbol is None:
+        return ok(listed)
+    match = [row for row in listed if row["symbol"] == symbol]
+    return ok(match[0]) if match else binance_error(-1121, "Invalid symbol.")
+
+
 def _margin_pairs(state: _State, query: dict[str, list[str]]) -> Reply:
     return ok([])
 
@@ -311,6 +327,7 @@ _STATE_ANSWERS: dict[str, Callable[[_State, dict[str, list[str]]], Reply]] = {
     FAPI_ACCOUNT: _fapi_account,
     INCOME: _income,
     SPOT_ACCOUNT: _spot_account,
+    TICKER_PRICE: _ticker_prices,
     CAPITAL_CONFIG: lambda s, q: ok(json.loads(json.dumps(s.coins))),
     MARGIN_ALL_PAIRS: _margin_pairs,
     ISOLATED_ALL_PAIRS: _margin_pairs,
@@ -549,6 +566,11 @@ class FakeBinanceServer:
         """``{asset: (free, locked)}`` for ``/api/v3/account``."""
         with self._state.lock:
             self._state.spot_account = rows.spot_account(balances)
+
+    def set_spot_prices(self, prices: dict[str, rows.Number]) -> None:
+        """Last prices by spot symbol (``BTCUSDT``) for ``/api/v3/ticker/price``; others 1."""
+        with self._state.lock:
+            self._state.spot_prices = {symbol: rows.fixed(price, 8) for symbol, price in prices.items()}
 
     def set_spot_account(self, account: dict[str, Any]) -> None:
         """A whole ``/api/v3/account`` document, e.g. the stored real one."""

@@ -269,3 +269,46 @@ def test_parts_labels_reach_the_product_cell(app: App) -> None:
     )
     app.window.model.apply_account("demo", {row.instrument: row})
     assert cell(app, "NSE:SBIN", Col.PRODUCT) == "MIS+CNC"
+
+
+def test_an_exchange_rows_kind_and_hedge_reach_the_product_cell(app: App) -> None:
+    rows = {
+        "BTC/USDT:USDT": Row(
+            account="demo",
+            instrument="BTC/USDT:USDT",
+            status=Status.MATCH,
+            since=NOW,
+            broker_qty=D("0.006"),
+            local_qty=D("0.006"),
+            broker_parts=(Part("long leg", D("0.010")), Part("short leg", D("-0.004"))),
+        ),
+        "ETH/USDC:USDC": Row(
+            account="demo",
+            instrument="ETH/USDC:USDC",
+            status=Status.MATCH,
+            since=NOW,
+            broker_qty=D(1),
+            local_qty=D(1),
+        ),
+        "BTC/USDT": Row(
+            account="demo",
+            instrument="BTC/USDT",
+            status=Status.MATCH,
+            since=NOW,
+            broker_qty=D(1),
+            local_qty=D(1),
+        ),
+        "BTC/USDT:USDT-261225": Row(
+            account="demo",
+            instrument="BTC/USDT:USDT-261225",
+            status=Status.MATCH,
+            since=NOW,
+            broker_qty=D(1),
+            local_qty=D(1),
+        ),
+    }
+    app.window.model.apply_account("demo", rows)
+    assert cell(app, "BTC/USDT:USDT", Col.PRODUCT) == "Perp hedge"
+    assert cell(app, "ETH/USDC:USDC", Col.PRODUCT) == "Perp"
+    assert cell(app, "BTC/USDT", Col.PRODUCT) == "Spot"
+    assert cell(app, "BTC/USDT:USDT-261225", Col.PRODUCT) == "Future"
