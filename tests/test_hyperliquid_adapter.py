@@ -287,9 +287,11 @@ async def test_resync_pressed_fast_keeps_far_inside_the_weights(
         await made.close()
     elapsed = time.monotonic() - started
     starts = [s.at for s in hyperliquid.spends if s.info_type == STATE]
-    assert min(b - a for a, b in itertools.pairwise(starts)) >= 0.95
+    # Arrival times at the server jitter under load (the floor is kept on the client clock).
+    assert (starts[-1] - starts[0]) / (len(starts) - 1) >= 0.9
+    assert min(b - a for a, b in itertools.pairwise(starts)) >= 0.8
     per_minute = 2 * (len(starts) - 1) / (starts[-1] - starts[0]) * 60
-    assert per_minute <= 2 * 60 * 1.05, "one clearinghouseState (weight 2) a second at most"
+    assert per_minute <= 2 * 60 / 0.9, "one clearinghouseState (weight 2) a second at most"
     assert elapsed >= 4 * 0.95
     assert hyperliquid.weight_used() < hl.WEIGHT_PER_MINUTE / 10
 
