@@ -87,7 +87,10 @@ class BrokerSpec:
     needs set differently from the general default. ``login`` names the module holding an
     interactive ``login(account, context, **io)`` and its ``LoginError``, for brokers whose
     sessions expire. ``hidden_imports`` are modules imported by name at run time, which the
-    frozen build must be told about.
+    frozen build must be told about. ``refused`` names keys an account of this broker must never
+    hold, each with the sentence saying why (a DEX account refuses a private key: the client
+    library would sign with it on its own); the parser refuses them before anything else, for
+    every command.
     """
 
     name: str
@@ -96,6 +99,7 @@ class BrokerSpec:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     login: str | None = None
     hidden_imports: tuple[str, ...] = ()
+    refused: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def what(self) -> str:

@@ -539,6 +539,11 @@ def _parse_account(entry: dict[str, Any], index: int, path: Path | None, base_di
     where = f"accounts[{index}]"
     account_id = _require_id(entry, where, path)
     where = f"accounts.{account_id}"
+    declared = _declared_broker(entry.get("broker"))
+    if declared is not None:
+        # Before the general secret check: its advice (the keyring) is wrong for a key the
+        # broker must never be given at all.
+        refuse_declared_keys(declared, entry, where, path)
     _check_no_secrets(entry, where, path)
     broker = _require_str(entry, "broker", where, path)
     book = _require_str(entry, "book", where, path)
@@ -563,10 +568,31 @@ def _parse_account(entry: dict[str, Any], index: int, path: Path | None, base_di
     return account
 
 
+def _declared_broker(name: Any) -> BrokerSpec | None:
+    """The declaration of the broker an entry names, None when it names none the catalogue knows
+    (the entry's other checks then say what is wrong with it)."""
+    if not isinstance(name, str) or not name.strip():
+        return None
+    try:
+        return broker_catalog().broker_spec(name.strip())
+    except KeyError:
+        return None
+
+
+def refuse_declared_keys(spec: BrokerSpec, table: dict[str, Any], where: str, path: Path | None) -> None:
+    """One sentence for the first key the broker refuses outright (``BrokerSpec.refused``)."""
+    for key in sorted(table):
+        reason = spec.refused.get(key)
+        if reason is not None:
+            raise ConfigError(path, f"{where}.{key}", reason)
+
+
 def check_broker_options(spec: BrokerSpec, account: AccountConfig) -> None:
     """The account's broker keys against its broker's declaration: one sentence for the first
-    unknown key (with a "did you mean", the common keys included), a missing required key or a
-    value of the wrong type. Run by the parser, and again when an adapter is built."""
+    key the broker refuses, the first unknown key (with a "did you mean", the common keys
+    included), a missing required key or a value of the wrong type. Run by the parser, and again
+    when an adapter is built."""
+    refuse_declared_keys(spec, account.options, f"accounts.{account.id}", account.config_path)
     check_options(
         spec.options,
         account.options,

@@ -81,6 +81,8 @@ def perpetual_spellings(market: Mapping[str, Any], bare_base: bool) -> set[str]:
             f"{base}-{quote}-PERP",
         }
         base_id = market.get("baseId")
+        if isinstance(base_id, str) and base_id.isdigit():
+            base_id = None  # Hyperliquid's asset index ("3" for 2Z): a number, not a spelling
         if isinstance(base_id, str) and base_id and base_id != base:
             forms |= {f"{base_id}{quote}", f"{base_id}-{quote}"}
         if bare_base:

@@ -25,6 +25,8 @@ BROKERS: dict[str, str] = {
     "binance": "position_sync.brokers.binance",
     "bybit": "position_sync.brokers.bybit",
     "kotak": "position_sync.brokers.kotak",
+    "pacifica": "position_sync.brokers.pacifica",
+    "hyperliquid": "position_sync.brokers.hyperliquid",
 }
 
 

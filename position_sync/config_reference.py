@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from position_sync.app.books.kinds import book_kind, known_kinds
+from position_sync.app.broker import BrokerSpec
 from position_sync.app.config import ACCOUNT_OPTIONS
 from position_sync.app.options import Option
 from position_sync.brokers.registry import broker_spec, known_brokers
@@ -72,8 +73,21 @@ def brokers_section() -> str:
     for name in known_brokers():
         spec = broker_spec(name)
         login = f"; sessions expire: `position-sync login {name} --account ID`" if spec.login else ""
-        parts.append(f'**`broker = "{name}"`**: {spec.title}{login}.\n\n{_table(spec.options)}')
+        parts.append(
+            f'**`broker = "{name}"`**: {spec.title}{login}.\n\n{_table(spec.options)}{_refused(spec)}'
+        )
     return "\n".join(parts)
+
+
+def _refused(spec: BrokerSpec) -> str:
+    """The keys a broker refuses outright, grouped by the reason it gives."""
+    by_reason: dict[str, list[str]] = {}
+    for key, reason in spec.refused.items():
+        by_reason.setdefault(reason, []).append(key)
+    return "".join(
+        f"\nRefused (exit 3): {', '.join(f'`{k}`' for k in keys)}; each {reason}.\n"
+        for reason, keys in by_reason.items()
+    )
 
 
 def books_section() -> str:

@@ -134,6 +134,9 @@ def test_a_csv_with_a_byte_order_mark_and_a_declared_format(tmp_path: Path) -> N
         ("long", "2", Decimal(2)),
         ("short", "2", Decimal(-2)),
         ("Sell", "-3", Decimal(-3)),
+        ("ASK", "0.1", Decimal("-0.1")),  # a DEX dashboard's order-book sides
+        ("BID", "0.1", Decimal("0.1")),
+        ("ask", "0.1", Decimal("-0.1")),
     ],
 )
 def test_a_side_column_signs_unsigned_quantities(
@@ -280,7 +283,7 @@ def test_a_bad_side_value(tmp_path: Path) -> None:
     )
     message = read_error(path, fields=FIELDS)
     assert "line 3" in message
-    assert "'side' 'HOLD' of NSE:TCS is not BUY/SELL or long/short" in message
+    assert "'side' 'HOLD' of NSE:TCS is not BUY/SELL, long/short or BID/ASK" in message
 
 
 def test_a_missing_side_value_in_json(tmp_path: Path) -> None:

@@ -15,9 +15,10 @@ from position_sync.app.config import BookConfig
 from position_sync.app.domain import NumberOutOfBounds, Position, optional_decimal, shown, to_decimal
 
 # The one definition of the side words, shared by the reads and the "fix my book" actions, so a
-# line the sync counts as short is the line a fix counts as short (IB writes SLD/BOT).
-SHORT_SIDES = frozenset({"SELL", "SHORT", "S", "SLD", "-1"})
-LONG_SIDES = frozenset({"BUY", "LONG", "B", "BOT", "1", "+1"})
+# line the sync counts as short is the line a fix counts as short (IB writes SLD/BOT; a DEX's
+# order book sides, which its users' dashboards echo, are ASK for short and BID for long).
+SHORT_SIDES = frozenset({"SELL", "SHORT", "S", "SLD", "-1", "ASK"})
+LONG_SIDES = frozenset({"BUY", "LONG", "B", "BOT", "1", "+1", "BID"})
 
 N = TypeVar("N", Decimal, Decimal | None)
 
@@ -53,7 +54,7 @@ def to_position(record: Mapping[str, Any], book: BookConfig) -> Position:
         sign = side_sign(record.get(side_field))
         if sign is None:
             raise RecordError(
-                f"'{side_field}' {record.get(side_field)!r} of {symbol} is not BUY/SELL or long/short"
+                f"'{side_field}' {record.get(side_field)!r} of {symbol} is not BUY/SELL, long/short or BID/ASK"
             )
         quantity = abs(quantity) * sign
     label = record.get(label_field) if label_field else None
