@@ -9,15 +9,17 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from position_sync.app.broker import AdapterContext, LoginFailed
-from position_sync.app.config import Settings
 from position_sync.app.errors import ConfigError
 from position_sync.app.exit_codes import ExitCode
 from position_sync.app.secrets import Secrets
 from position_sync.app.terminal import echo
 from position_sync.brokers.registry import login
+
+if TYPE_CHECKING:
+    from position_sync.app.config import Settings
 
 
 def add_login_parser(sub: Any) -> None:
