@@ -40,7 +40,7 @@ class ReadOnlyKite(KiteConnect):
     ) -> None:
         super().__init__(api_key, root=root, timeout=timeout)
         self._limiter = limiter
-        self._routes = routes
+        self._read_routes = routes  # not ``_routes``: KiteConnect keeps its route table there
         self._local = threading.local()
         self.reqsession.hooks["response"].append(self._remember)
 
@@ -75,7 +75,7 @@ class ReadOnlyKite(KiteConnect):
         is_json: bool = False,
         query_params: Any = None,
     ) -> Any:
-        if method != "GET" or route not in self._routes:
+        if method != "GET" or route not in self._read_routes:
             raise PermissionError(f"Position Sync is read-only towards Kite and never sends {method} {route}")
         cancel: threading.Event | None = getattr(self._local, "cancel", None)
         if not self._limiter.acquire(cancel):
