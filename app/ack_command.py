@@ -10,17 +10,20 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from position_sync.app.config import Settings
 from position_sync.app.display import clock, parse_duration, status_label
-from position_sync.app.domain import Row
 from position_sync.app.errors import ConfigError
 from position_sync.app.exit_codes import ExitCode
-from position_sync.app.store import Store
-from position_sync.app.store import acks as ack_store
-from position_sync.app.store.codec import iso
 from position_sync.app.terminal import echo, echo_json
+
+# The store (and SQLAlchemy) is imported by the command, not with this module: the parser below
+# is built on every start, ``--version`` included.
+if TYPE_CHECKING:
+    from position_sync.app.config import Settings
+    from position_sync.app.domain import Row
+    from position_sync.app.store import Store
+    from position_sync.app.store.acks import Acknowledgement
 
 
 def add_ack_parser(sub: Any) -> None:
@@ -60,7 +63,9 @@ def _find_row(store: Store, account: str, instrument: str) -> Row:
     )
 
 
-def _record_json(record: ack_store.Acknowledgement) -> dict[str, Any]:
+def _record_json(record: Acknowledgement) -> dict[str, Any]:
+    from position_sync.app.store.codec import iso
+
     return {
         "account": record.account,
         "instrument": record.instrument,
@@ -74,6 +79,9 @@ def _record_json(record: ack_store.Acknowledgement) -> dict[str, Any]:
 
 
 def cmd_ack(settings: Settings, data_dir: Path, args: argparse.Namespace) -> int:
+    from position_sync.app.store import Store
+    from position_sync.app.store import acks as ack_store
+
     now = datetime.now(UTC)
     store = Store.open(data_dir, settings.store_url)
     try:
@@ -113,6 +121,8 @@ def cmd_ack(settings: Settings, data_dir: Path, args: argparse.Namespace) -> int
 
 
 def _list(store: Store, settings: Settings, now: datetime, *, as_json: bool) -> int:
+    from position_sync.app.store import acks as ack_store
+
     configured = {a.id for a in settings.accounts}
     rows = {r.key: r for r in store.rows()}
     standing = []

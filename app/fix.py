@@ -26,19 +26,18 @@ from position_sync.app.books.rows import RecordError, belongs, side_sign, to_pos
 from position_sync.app.books.sql import connect_args, describe_db_error, safe_url
 from position_sync.app.config import AccountConfig, BookConfig, Settings
 from position_sync.app.domain import ZERO, Event, EventKind, Row, Status, to_decimal
+from position_sync.app.fix_actions import ACTIONS, DEFAULT_REASON
 from position_sync.app.secrets import Secrets
 from position_sync.app.store import Store
 from position_sync.app.store.codec import iso
 from position_sync.app.store.fixes import last_fix, mark_undone, record_fix
 from position_sync.app.symbols import Resolver, similarity, symbol_part
 
-ACTIONS = ("close-phantom", "adopt", "take-broker")
 _NEEDS: dict[str, frozenset[Status]] = {
     "close-phantom": frozenset({Status.PHANTOM}),
     "adopt": frozenset({Status.UNTRACKED}),
     "take-broker": frozenset({Status.QTY_MISMATCH, Status.SIDE_MISMATCH, Status.PRICE_MISMATCH}),
 }
-DEFAULT_REASON = "closed_at_broker"
 
 
 class FixError(Exception):

@@ -20,14 +20,16 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from position_sync.app.config import Settings
 from position_sync.app.errors import ConfigError
 from position_sync.app.exit_codes import ExitCode
-from position_sync.app.fix import ACTIONS, DEFAULT_REASON, BookFixer, FixError, FixFailed, FixNotAllowed
-from position_sync.app.store import Store
+from position_sync.app.fix_actions import ACTIONS, DEFAULT_REASON
 from position_sync.app.terminal import echo
+
+if TYPE_CHECKING:
+    from position_sync.app.config import Settings
+    from position_sync.app.fix import FixError
 
 
 def add_fix_parser(sub: Any) -> None:
@@ -54,6 +56,8 @@ def add_fix_parser(sub: Any) -> None:
 
 
 def _exit_for(exc: FixError) -> int:
+    from position_sync.app.fix import FixFailed, FixNotAllowed
+
     if isinstance(exc, FixNotAllowed):
         return ExitCode.CONFIG
     if isinstance(exc, FixFailed):
@@ -66,6 +70,10 @@ def cmd_fix(
 ) -> int:
     if not args.undo and not (args.account and args.instrument and args.action):
         raise ConfigError(None, "fix", "needs --account, --instrument and --action (or --undo)")
+    # Imported here, not at the top: the parser above is built on every start.
+    from position_sync.app.fix import BookFixer, FixError
+    from position_sync.app.store import Store
+
     store = Store.open(data_dir, settings.store_url)
     try:
         fixer = BookFixer(settings, store)

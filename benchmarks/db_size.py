@@ -5,6 +5,10 @@ it runs in seconds rather than as 1,440 processes). Each sync every last price t
 updated, no history), and 5 positions change quantity on both sides, as when the trading system
 books its fills (history records and ``qty_changed`` events). Prints the size of the SQLite file
 including its WAL after a checkpoint. Goal: under 5 MB. Asserts nothing about size or time.
+
+Also prints what is on disk while the store is still open at the end of the day, as a daemon
+leaves it: the database, its write-ahead log and their total. Issue 19's goal: the WAL bounded
+(checkpointed and truncated), not a second copy of the database that never shrinks.
 """
 
 from __future__ import annotations
@@ -44,6 +48,10 @@ def size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
 
 
+def file_size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
+
+
 def main() -> None:
     settings = JudgeSettings()
     quantities = [25 * (1 + i % 8) for i in range(POSITIONS)]
@@ -66,8 +74,11 @@ def main() -> None:
             "events": len(store.events()),
             "current rows": len(store.rows()),
         }
-        store.close()
         database = Path(temporary) / DB_NAME
+        open_database = file_size(database)
+        open_wal = file_size(database.with_name(DB_NAME + "-wal"))
+        open_total = size(database)
+        store.close()
         before = size(database)
         with sqlite3.connect(database) as connection:
             connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -79,6 +90,13 @@ def main() -> None:
     )
     print(f"sync_runs / history / events:   {runs:,} / {counts['row_history']:,} / {counts['events']:,}")
     print(f"current rows:                   {counts['current rows']:,}")
+    print(
+        f"open at the end of the day:     database {open_database / 1e6:.2f} MB, WAL {open_wal / 1e6:.2f} MB"
+    )
+    print(
+        f"on disk while open:             {open_total / 1e6:.2f} MB (database + WAL + shared memory), "
+        f"WAL {open_wal / max(open_database, 1):.2f}x the database"
+    )
     print(f"size before checkpoint:         {before / 1e6:.2f} MB (database + WAL + shared memory)")
     print(
         f"size after checkpoint:          {after / 1e6:.2f} MB (database + WAL + shared memory)   goal < 5 MB"

@@ -3,9 +3,9 @@
 The client library is ``ib_async``. It is written against the API ib_async shares with
 ``ib_insync`` (``IB``, ``connectAsync``, ``reqPositionsAsync``, ``reqAccountUpdatesAsync``, the
 ``positionEvent`` / ``updatePortfolioEvent`` / ``errorEvent`` / ``disconnectedEvent`` events), and
-the import sits in one place, at the top of ``ibkr_link``: a user who must stay on ib_insync
+the import sits in one place, ``ibkr_link.client_library``: a user who must stay on ib_insync
 installs it instead and nothing else changes (the fallback import does it; swapping the two
-lines makes it explicit).
+lines makes it explicit). It is imported when the first adapter is built, never for ``SPEC``.
 Nothing newer than ib_insync 0.9.86 is used: its ``connectAsync`` has no ``raiseSyncErrors`` or
 ``fetchFields``, which is why the positions are requested once more after connecting.
 
@@ -70,7 +70,7 @@ from position_sync.brokers.ibkr_contracts import (
     write_atomic,
 )
 from position_sync.brokers.ibkr_errors import quieten_library_log
-from position_sync.brokers.ibkr_link import Link, LinkPool, ibapi
+from position_sync.brokers.ibkr_link import Link, LinkPool, client_library
 
 log = logging.getLogger(__name__)
 
@@ -229,6 +229,8 @@ SPEC = BrokerSpec(
     ),
     # IB's avgCost includes commissions, so a book's fill price differs by a few basis points.
     defaults={"interval": 30, "price_tolerance_rel": Decimal("0.005")},
+    # Imported by ``ibkr_link.client_library`` when an adapter is built, not with this module.
+    hidden_imports=("ib_async",),
 )
 
 
@@ -278,11 +280,11 @@ def create(account: AccountConfig, context: AdapterContext) -> IbkrAdapter:
     """
     host, port, client_id, ib_account = _options(account)
     keys = ContractKeys.load(context.data_dir / key_file_name(account.id))
-    quieten_library_log(ibapi.__name__)
+    quieten_library_log(client_library().__name__)
     link = pool_of(context).join(host.lower(), port, client_id)
     adapter = IbkrAdapter(account.id, ib_account, account.timeout, link, keys)
     link.adapters.append(adapter)
     return adapter
 
 
-__all__ = ["BACKOFF", "Backoff", "IbkrAdapter", "create", "ibapi", "pool_of"]
+__all__ = ["BACKOFF", "Backoff", "IbkrAdapter", "client_library", "create", "pool_of"]

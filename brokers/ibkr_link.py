@@ -16,6 +16,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from enum import Enum
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from position_sync.app.domain import BrokerSnapshot
@@ -42,15 +43,23 @@ from position_sync.brokers.ibkr_wire import BadMessage, WireGuard
 if TYPE_CHECKING:
     from position_sync.brokers.ibkr import IbkrAdapter
 
-try:  # the one place the client library is chosen
-    import ib_async as ibapi
-except ImportError:  # pragma: no cover - for users who must stay on ib_insync (same API)
-    import ib_insync as ibapi  # type: ignore[no-redef]
 
 # The adapter speaks under one logger name, whichever of its modules holds the line.
 log = logging.getLogger(f"{__package__}.ibkr")
 
 RECONNECTING = "reconnecting with backoff"
+
+
+def client_library() -> ModuleType:
+    """The one place the client library is chosen: ``ib_async``, or ``ib_insync`` (same API) for
+    users who must stay on it. Imported when the first IB adapter is built, not with this
+    family's modules: it takes about a quarter of a second, which a config that merely names an
+    IB account (``status``, ``--version``) must not pay."""
+    try:
+        import ib_async as library
+    except ImportError:  # pragma: no cover - for users who must stay on ib_insync (same API)
+        import ib_insync as library  # type: ignore[no-redef]
+    return library
 
 
 class _State(Enum):
@@ -234,7 +243,7 @@ class Link:
         self.portfolio_account = None
         self._warned_codes = set()  # a new connection may warn about a broken data farm again
         loop = asyncio.get_running_loop()
-        ib = ibapi.IB()
+        ib = client_library().IB()
         self._ib = ib
         self._pending_notice = None
         WireGuard(self._on_bad_message).install(ib.client.decoder)

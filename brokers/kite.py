@@ -12,7 +12,9 @@ three GET endpoints below before a byte is sent, so no code path here can place,
 cancel an order, convert a position or touch a GTT.
 
 ``kiteconnect`` is blocking (``requests``), so every call runs in a small thread pool owned by
-the adapter, never on the event loop that draws the window.
+the adapter, never on the event loop that draws the window. It is also slow to import, so this
+module (what the config parser reads for ``SPEC``) does not: ``kite_client`` holds the narrowed
+client and is imported when the first adapter is built.
 """
 
 from __future__ import annotations
@@ -24,12 +26,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import requests
-from kiteconnect import KiteConnect
-from kiteconnect import exceptions as kite_errors
 
 from position_sync.app.broker import AdapterContext, BrokerSpec, PushHandler
 from position_sync.app.config import AccountConfig
@@ -48,6 +46,9 @@ from position_sync.brokers.kite_payloads import (
 )
 from position_sync.brokers.rate_limit import SlidingWindowLimiter, shared_limiter
 from position_sync.brokers.session_refusal import RefusedSecret, digest, network_cause
+
+if TYPE_CHECKING:
+    from kiteconnect import exceptions as kite_errors
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,8 @@ SPEC = BrokerSpec(
     # Kite's portfolio endpoints allow a few requests a second; 10 s keeps a trader current.
     defaults={"interval": 10},
     login="position_sync.brokers.kite_login",
+    # Imported when an adapter is built, not with this module (see the module's docstring).
+    hidden_imports=("position_sync.brokers.kite_client", "kiteconnect"),
 )
 
 
@@ -123,64 +126,6 @@ READ_ROUTES = frozenset({POSITIONS.route, HOLDINGS.route, ORDERS.route})
 
 class _TokenRefused(Exception):
     """Kite answered ``TokenException``: the session is over until the user logs in again."""
-
-
-class _Cancelled(Exception):
-    """The fetch this request belonged to was cancelled while it waited for the rate limiter."""
-
-
-class _ReadOnlyKite(KiteConnect):
-    """The official client, narrowed to three GET routes and paced by a shared limiter.
-
-    Overriding ``_request`` (the one place every kiteconnect call goes through) means the guard
-    and the limiter hold for any method, including ones a future change might call by mistake.
-    The response hook remembers the HTTP status and content type per thread, which kiteconnect
-    drops when it turns a non-JSON error page into ``DataException``.
-    """
-
-    def __init__(self, api_key: str, *, root: str, timeout: float, limiter: SlidingWindowLimiter) -> None:
-        super().__init__(api_key, root=root, timeout=timeout)
-        self._limiter = limiter
-        self._local = threading.local()
-        self.reqsession.hooks["response"].append(self._remember)
-
-    def _remember(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
-        self._local.status = response.status_code
-        self._local.content_type = response.headers.get("content-type", "")
-
-    @property
-    def last_status(self) -> int | None:
-        status: int | None = getattr(self._local, "status", None)
-        return status
-
-    @property
-    def last_content_type(self) -> str:
-        content_type: str = getattr(self._local, "content_type", "")
-        return content_type
-
-    def read(self, endpoint: _Endpoint, cancel: threading.Event) -> Any:
-        self._local.status = None
-        self._local.content_type = ""
-        self._local.cancel = cancel
-        return getattr(self, endpoint.method)()
-
-    def _request(
-        self,
-        route: str,
-        method: str,
-        url_args: Any = None,
-        params: Any = None,
-        is_json: bool = False,
-        query_params: Any = None,
-    ) -> Any:
-        if method != "GET" or route not in READ_ROUTES:
-            raise PermissionError(f"Position Sync is read-only towards Kite and never sends {method} {route}")
-        cancel: threading.Event | None = getattr(self._local, "cancel", None)
-        if not self._limiter.acquire(cancel):
-            raise _Cancelled()
-        return super()._request(
-            route, method, url_args=url_args, params=params, is_json=is_json, query_params=query_params
-        )
 
 
 def create(account: AccountConfig, context: AdapterContext) -> KiteAdapter:
@@ -221,8 +166,14 @@ class KiteAdapter:
         # A little under the account's timeout, which the worker applies to the whole fetch: a
         # hanging endpoint is then reported in this adapter's words, naming the endpoint.
         self.request_timeout = 0.8 * account.timeout
-        self._client = _ReadOnlyKite(
-            self.api_key, root=self.api_root, timeout=self.request_timeout, limiter=self._limiter
+        from position_sync.brokers.kite_client import ReadOnlyKite  # the client library, first used here
+
+        self._client = ReadOnlyKite(
+            self.api_key,
+            root=self.api_root,
+            timeout=self.request_timeout,
+            limiter=self._limiter,
+            routes=READ_ROUTES,
         )
         self._executor = ThreadPoolExecutor(max_workers=3, thread_name_prefix=f"kite-{account.id}")
         self._lock = asyncio.Lock()
@@ -313,8 +264,13 @@ class KiteAdapter:
 
     def _read(self, endpoint: _Endpoint, cancel: threading.Event) -> list[Any]:
         """One endpoint read and parsed; every failure leaves as one ``ReadError`` sentence."""
+        import requests
+        from kiteconnect import exceptions as kite_errors
+
+        from position_sync.brokers.kite_client import Cancelled
+
         try:
-            data = self._client.read(endpoint, cancel)
+            data = self._client.read(endpoint.method, cancel)
             status = self._client.last_status
             if status is None or not 200 <= status < 300:
                 # kiteconnect hands back ``data`` whatever the status when the body does not say
@@ -333,7 +289,7 @@ class KiteAdapter:
         except requests.RequestException as exc:
             host = urlsplit(self.api_root).netloc
             raise self._error(endpoint, ReadErrorKind.NETWORK, f"failed: {network_cause(exc, host)}") from exc
-        except (_Cancelled, PermissionError, ReadError):
+        except (Cancelled, PermissionError, ReadError):
             raise
         except Exception as exc:  # kiteconnect indexes the reply blindly; garbage ends up here
             raise self._error(
@@ -355,6 +311,8 @@ class KiteAdapter:
             ) from exc
 
     def _kite_failure(self, endpoint: _Endpoint, exc: kite_errors.KiteException) -> ReadError:
+        from kiteconnect import exceptions as kite_errors
+
         status = self._client.last_status or int(getattr(exc, "code", 0) or 0)
         content_type = self._client.last_content_type
         not_json = isinstance(exc, kite_errors.DataException) and (

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from position_sync.app.broker import AdapterContext, BrokerAdapter, BrokerSpec, LoginFailed, use_brokers
-from position_sync.app.config import AccountConfig, check_broker_options
 from position_sync.app.declared import declaration
+
+if TYPE_CHECKING:
+    from position_sync.app.config import AccountConfig
 
 BROKERS: dict[str, str] = {
     "simulated": "position_sync.brokers.simulated",
@@ -44,6 +46,8 @@ def broker_defaults(name: str) -> dict[str, Any]:
 
 
 def check_account_options(account: AccountConfig) -> None:
+    from position_sync.app.config import check_broker_options
+
     check_broker_options(broker_spec(account.broker), account)
 
 

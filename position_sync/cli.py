@@ -3,48 +3,32 @@
 Exit codes are an interface scripts rely on: 0 every account read and everything matches,
 1 mismatches found, 2 an account could not be read (stale or login required), 3 bad
 configuration. A user mistake prints one sentence, never a traceback.
+
+This module is the parser and the dispatch, and imports little: ``--version`` and ``--help``
+answer before the store, SQLAlchemy, a broker or Qt is imported, and each command imports what
+it needs once it is known (``cli_commands`` for the headless ones, ``ui.main`` for the window).
+A test (``tests/test_lean_imports.py``) keeps the headless path free of Qt, pyqtgraph, numpy,
+Alembic and the brokers' client libraries.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import difflib
 import logging
 import os
-import signal
 import sys
 import tempfile
-from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-from position_sync.app.config import (
-    Settings,
-    default_config_path,
-    default_data_dir,
-    load_settings,
-    require_enabled_accounts,
-)
-from position_sync.app.domain import AccountState, EventKind, Row
-from position_sync.app.errors import ConfigError
 from position_sync.app.exit_codes import ExitCode
-from position_sync.app.first_run import blank_settings
-from position_sync.app.log_file import RedactingFormatter, install_log_file
 from position_sync.app.paths import resource_dir
-from position_sync.app.redact import redact_logging
-from position_sync.app.secrets import SecretUnavailable
-from position_sync.app.store import Store, StoreError, acks
-from position_sync.app.store.codec import iso
-from position_sync.app.store.engine import sqlite_url
-from position_sync.app.store.identity import refuse_store_on_book
-from position_sync.app.store.repository import DB_NAME
-from position_sync.app.sync import SyncResult
-from position_sync.app.terminal import echo, echo_json, terminal_safe
+from position_sync.app.terminal import echo, terminal_safe
 from position_sync.app.version import version
-from position_sync.cli_output import account_json, covers, event_json, event_line, exit_code, print_picture
-from position_sync.wiring import build_runtime
+
+if TYPE_CHECKING:
+    from position_sync.app.config import Settings
 
 # ``sync --once`` from cron waits this long for another one-shot sync (or a daemon shutting down)
 # to give the store up; a daemon or a window claims it at once or refuses.
@@ -146,6 +130,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from position_sync.app.config import require_enabled_accounts
+    from position_sync.app.errors import ConfigError
+    from position_sync.app.log_file import RedactingFormatter
+    from position_sync.app.redact import redact_logging
+    from position_sync.app.secrets import SecretUnavailable
+    from position_sync.app.store import StoreError
+
     handler = logging.StreamHandler()
     # Tracebacks too are redacted (an exception's text quotes the URL it failed on).
     handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -158,13 +149,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             return _window(args, parser)
         settings, data_dir = _settings_and_data_dir(args)
+        import asyncio
+
+        from position_sync import cli_commands as commands
+
         if args.command in ("sync", "status", "daemon"):
             # Only the headless commands: the window opens on such a file so an account can be added.
             require_enabled_accounts(settings)
         if args.command == "status":
-            return cmd_status(settings, data_dir, as_json=args.json, strict=args.strict)
+            return commands.cmd_status(settings, data_dir, as_json=args.json, strict=args.strict)
         if args.command == "events":
-            return cmd_events(settings, data_dir, args)
+            return commands.cmd_events(settings, data_dir, args)
         if args.command == "ack":
             from position_sync.app.ack_command import cmd_ack
 
@@ -179,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_fix(settings, data_dir, args)
         if args.command == "sync" and args.once:
             return asyncio.run(
-                cmd_sync_once(
+                commands.cmd_sync_once(
                     settings,
                     data_dir,
                     as_json=args.json,
@@ -189,7 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
             )
         if args.command in ("sync", "daemon"):
-            return asyncio.run(cmd_daemon(settings, data_dir, command=args.command))
+            return asyncio.run(commands.cmd_daemon(settings, data_dir, command=args.command))
     except ConfigError as exc:
         echo(f"position-sync: configuration error: {exc}", file=sys.stderr)
         return ExitCode.CONFIG
@@ -211,6 +206,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _settings_and_data_dir(args: argparse.Namespace, *, first_run: bool = False) -> tuple[Settings, Path]:
     """``first_run``: the window opens on a missing config file (its first-run page writes it)."""
+    from position_sync.app.config import default_config_path, default_data_dir, load_settings
+    from position_sync.app.first_run import blank_settings
+    from position_sync.app.store.engine import sqlite_url
+    from position_sync.app.store.identity import refuse_store_on_book
+    from position_sync.app.store.repository import DB_NAME
+
     if args.demo:
         config = args.config or DEMO_CONFIG
         data_dir = args.data_dir or _throwaway_demo_dir()
@@ -265,6 +266,9 @@ def _window(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if problem is not None:
         echo(f"position-sync: {_no_window(args, problem)}", file=sys.stderr)
         return ExitCode.CONFIG
+    from position_sync.app.log_file import install_log_file
+    from position_sync.wiring import build_runtime
+
     install_log_file()
     application()  # before the demo's throw-away directory: a Qt that aborts leaves nothing behind
     settings, data_dir = _settings_and_data_dir(args, first_run=True)
@@ -285,160 +289,6 @@ def _no_window(args: argparse.Namespace, problem: str) -> str:
     return (
         f"the window cannot open: {problem}; without a display use sync --once, status or daemon (see --help)"
     )
-
-
-def _sort_rows(rows: Iterable[Row]) -> list[Row]:
-    return sorted(rows, key=lambda r: (r.account, r.instrument))
-
-
-# -- commands ----------------------------------------------------------------------------
-
-
-async def cmd_sync_once(
-    settings: Settings,
-    data_dir: Path,
-    *,
-    as_json: bool,
-    only: list[str] | None = None,
-    wait: float = SYNC_ONCE_WAIT,
-    strict: bool = False,
-) -> int:
-    runtime = build_runtime(settings, data_dir, purpose="sync --once", wait=wait)
-    try:
-        runtime.check_books()
-        await runtime.worker.load()
-        ids = runtime.worker.account_ids
-        if only:
-            for account_id in only:
-                settings.account(account_id)  # a ConfigError names the unknown id
-            ids = [a for a in ids if a in only]
-        results = list(await asyncio.gather(*(runtime.worker.sync(a, "once") for a in ids)))
-        rows = _sort_rows(row for result in results for row in result.rows.values())
-        covered = covers(rows, await asyncio.to_thread(acks.current, runtime.store, ids), datetime.now(UTC))
-    finally:
-        await runtime.close()
-    events = [e for result in results for e in result.events]
-    accounts = [account_json(r.account, r.state, r.error, r.last_success_at) for r in results]
-    synced_at = iso(max((r.finished_at for r in results), default=datetime.now(UTC)))
-    print_picture(synced_at, accounts, rows, events, as_json=as_json, covered=covered)
-    return exit_code(
-        (r.state for r in results), rows, any(r.held for r in results), None if strict else covered
-    )
-
-
-def cmd_status(settings: Settings, data_dir: Path, *, as_json: bool, strict: bool = False) -> int:
-    store = Store.open(data_dir, settings.store_url)
-    try:
-        configured = [a.id for a in settings.accounts if a.enabled]
-        statuses = store.account_statuses()
-        rows = _sort_rows(r for r in store.rows() if r.account in configured)
-        latest = store.latest_runs()
-        events = [s.event for s in store.events(run_ids=[latest[a] for a in configured if a in latest])]
-        covered = covers(rows, acks.current(store, configured), datetime.now(UTC))
-    finally:
-        store.close()
-    accounts = []
-    states = []
-    for account_id in configured:
-        status = statuses.get(account_id)
-        if status is None:
-            accounts.append(
-                account_json(
-                    account_id, AccountState.STALE, "never synced: run position-sync sync --once", None
-                )
-            )
-            states.append(AccountState.STALE)
-            continue
-        accounts.append(account_json(account_id, status.state, status.error, status.last_success_at))
-        states.append(status.state)
-    attempts = [s.last_attempt_at for s in statuses.values() if s.last_attempt_at and s.account in configured]
-    synced_at = iso(max(attempts)) if attempts else None
-    print_picture(synced_at, accounts, rows, events, as_json=as_json, covered=covered)
-    # A held mass change is a finding even though the rows still show the previous picture, as
-    # in ``sync --once`` right before.
-    held = any(s.held for s in statuses.values() if s.account in configured)
-    return exit_code(states, rows, held, None if strict else covered)
-
-
-def cmd_events(settings: Settings, data_dir: Path, args: argparse.Namespace) -> int:
-    since = None
-    if args.since:
-        try:
-            since = datetime.fromisoformat(args.since)
-        except ValueError:
-            raise ConfigError(
-                None,
-                "--since",
-                f"must be an ISO 8601 time such as 2026-11-21T09:15:00+05:30, not {args.since!r}",
-            ) from None
-        if since.tzinfo is None:
-            since = since.astimezone()
-    _refuse_unknown(args.kind, [kind.value for kind in EventKind], "--kind", "event kinds")
-    store = Store.open(data_dir, settings.store_url)
-    try:
-        if args.account is not None:
-            # Accounts of the config, and those the store still holds events of (a removed one).
-            known = {a.id for a in settings.accounts} | set(store.account_statuses())
-            _refuse_unknown([args.account], sorted(known), "--account", "accounts")
-        stored = store.events(since=since, account=args.account, kinds=args.kind)
-    finally:
-        store.close()
-    if args.json:
-        echo_json([event_json(s.event) for s in stored])
-    else:
-        for s in stored:
-            echo(event_line(s.event))
-    return ExitCode.OK
-
-
-def _refuse_unknown(values: Iterable[str] | None, known: Sequence[str], option: str, what: str) -> None:
-    """A filter naming nothing that exists would print nothing, which reads as "no events": one
-    sentence instead, with what there is (exit 3)."""
-    for value in values or ():
-        if value not in known:
-            close = difflib.get_close_matches(value, known, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            listed = ", ".join(known) or "none"
-            raise ConfigError(
-                None, option, f"names '{value}', which is not one of the {what}: {listed}{hint}"
-            )
-
-
-async def cmd_daemon(settings: Settings, data_dir: Path, *, command: str = "daemon") -> int:
-    runtime = build_runtime(settings, data_dir, purpose="daemon")
-    try:
-        runtime.check_books()
-    except ConfigError:
-        await runtime.close()
-        raise
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):  # Windows has no add_signal_handler
-            signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stop.set))
-
-    def report(result: SyncResult) -> None:
-        for event in result.events:
-            echo(event_line(event, local=False), flush=True)
-        if result.state is not AccountState.OK:
-            log.warning("%s is %s: %s", result.account, result.state.value, result.error)
-
-    runtime.worker.subscribe(report)
-    await runtime.worker.start()
-    # ``sync`` without ``--once`` is the daemon: said at once, so nobody waits for it to end.
-    once = "; sync --once syncs once and exits" if command == "sync" else ""
-    echo(
-        f"position-sync {command}: {len(runtime.worker.account_ids)} account(s), data in {data_dir} "
-        f"(pid {os.getpid()}); syncing until stopped with Ctrl+C or SIGTERM{once}",
-        flush=True,
-    )
-    try:
-        await stop.wait()
-    finally:
-        await runtime.close()
-    return ExitCode.OK
 
 
 if __name__ == "__main__":

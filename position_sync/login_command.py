@@ -11,15 +11,17 @@ import importlib
 import inspect
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from position_sync.app.broker import AdapterContext, LoginFailed
-from position_sync.app.config import Settings
 from position_sync.app.errors import ConfigError
 from position_sync.app.exit_codes import ExitCode
 from position_sync.app.secrets import Secrets
 from position_sync.app.terminal import echo
 from position_sync.brokers.registry import broker_spec, known_brokers, login, supports_login
+
+if TYPE_CHECKING:
+    from position_sync.app.config import Settings
 
 
 def add_login_parser(sub: Any) -> None:

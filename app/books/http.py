@@ -21,10 +21,7 @@ import json
 import time
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
-
-import requests
-import urllib3.exceptions
+from typing import TYPE_CHECKING, Any
 
 from position_sync.app.books.kinds import BookKind
 from position_sync.app.books.payload import PayloadError, positions_from_json
@@ -36,6 +33,9 @@ from position_sync.app.errors import ConfigError, ReadError, ReadErrorKind
 from position_sync.app.options import Option
 from position_sync.app.redact import mask_url, url_has_credentials
 from position_sync.app.secrets import Secrets, SecretUnavailable
+
+if TYPE_CHECKING:
+    import requests
 
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_POLL_INTERVAL = 5.0
@@ -59,6 +59,9 @@ class HttpBook:
         self.watch_interval = _seconds(options, "poll_interval", DEFAULT_POLL_INTERVAL, config, config_path)
         self._secrets = secrets
         self._wants_token = "token_env" in options or options.get("auth") == "bearer"
+        # requests is imported only for a config with an HTTP book (and then with its first one).
+        import requests
+
         self._session = requests.Session()
 
     def limit_reads(self, seconds: float) -> None:
@@ -70,6 +73,8 @@ class HttpBook:
         return ReadError(kind, f"book '{self.id}' (GET {self.shown_url}): {cause}")
 
     def _get(self) -> bytes:
+        import requests
+
         headers = {"Accept": "application/json"}
         try:
             token = self._secrets.get(self.id, self.config.options, "token") if self._wants_token else None
@@ -112,6 +117,8 @@ class HttpBook:
         ``read1`` returns after at most one read of the socket, and before each the socket's
         timeout is cut to what is left of the deadline, so no read can run past it.
         """
+        import urllib3.exceptions
+
         raw = response.raw
         chunks: list[bytes] = []
         try:

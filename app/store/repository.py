@@ -41,6 +41,7 @@ from position_sync.app.store.models import (
     sync_metrics,
     sync_runs,
 )
+from position_sync.app.store.wal import WalTrimmer
 
 DB_NAME = "position-sync.db"
 _UPDATE_COLUMNS = [c.name for c in current_rows.columns if c.name not in ("account", "instrument")]
@@ -87,6 +88,12 @@ class Store:
             migrate(self.engine)
             if database is not None:
                 tighten_sqlite_files(database)  # side files an older version left readable
+            # The write-ahead log is truncated every so many saves (SQLite files only).
+            self.wal = (
+                None
+                if database is None
+                else WalTrimmer(self.engine, database.with_name(f"{database.name}-wal"))
+            )
         except StoreError:
             raise
         except (SQLAlchemyError, OSError) as exc:
@@ -199,6 +206,8 @@ class Store:
         # Only now that the transaction committed: a failed save leaves the last point as it was.
         if metrics is not None:
             self._points[account] = point
+        if self.wal is not None:
+            self.wal.saved()
         return run_id
 
     def _write_chart_point(

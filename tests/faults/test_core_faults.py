@@ -24,7 +24,8 @@ from position_sync.app.config import load_settings
 from position_sync.app.exit_codes import ExitCode
 from position_sync.app.store import Store
 from position_sync.brokers import simulated as simulated_broker
-from position_sync.cli import cmd_daemon, main
+from position_sync.cli import main
+from position_sync.cli_commands import cmd_daemon
 from tests.conftest import Project, age, toml_table, write_book, write_scenario
 from tests.faults.harness import (
     FORBIDDEN,
