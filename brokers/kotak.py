@@ -27,8 +27,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
-
 from position_sync.app.broker import AdapterContext, BrokerSpec, PushHandler
 from position_sync.app.config import AccountConfig
 from position_sync.app.domain import BrokerSnapshot
@@ -109,6 +107,7 @@ SPEC = BrokerSpec(
     ),
     defaults={"interval": 10},
     login="position_sync.brokers.kotak_login",
+    hidden_imports=("requests",),  # imported when the client is built, not with this module
 )
 
 
@@ -237,6 +236,8 @@ class KotakAdapter:
                 ReadErrorKind.NETWORK, f"Kotak account {self.account_id}: GET {path} was cancelled."
             )
         host = urlsplit(session.base_url).netloc or session.base_url
+        import requests  # loaded with the client (``KotakClient``), never by parsing a config
+
         try:
             answer = (
                 self._client.positions(session) if path == POSITIONS_PATH else self._client.holdings(session)

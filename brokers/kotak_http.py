@@ -30,8 +30,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import requests
-
 DEFAULT_LOGIN_ROOT = "https://mis.kotaksecurities.com"
 LOGIN_PATH = "login/1.0/tradeApiLogin"
 VALIDATE_PATH = "login/1.0/tradeApiValidate"
@@ -96,6 +94,8 @@ class KotakClient:
         self.neo_fin_key = neo_fin_key
         self.login_root = login_root.rstrip("/")
         self.timeout = timeout
+        import requests  # here, not at the top: a headless start with a Kotak account stays lean
+
         self.http = requests.Session()
         self.http.headers.update({"Accept": "application/json", "Accept-Encoding": "gzip, deflate"})
 

@@ -38,6 +38,36 @@ book = "bot"
 id = "ib-main"
 broker = "ibkr"
 book = "bot"
+
+[[accounts]]
+id = "kotak-main"
+broker = "kotak"
+consumer_key = "lean_consumer_key"
+book = "bot"
+
+[[accounts]]
+id = "binance-main"
+broker = "binance"
+api_key = "lean_api_key"
+book = "bot"
+
+[[accounts]]
+id = "bybit-main"
+broker = "bybit"
+api_key = "lean_api_key"
+book = "bot"
+
+[[accounts]]
+id = "pacifica-main"
+broker = "pacifica"
+wallet_address = "7xKXtg2CW87d97TXJSDpbD5jBkheTqA83TZRuJosgAsU"
+book = "bot"
+
+[[accounts]]
+id = "hyperliquid-main"
+broker = "hyperliquid"
+wallet_address = "0x0123456789abcdef0123456789abcdef01234567"
+book = "bot"
 """
 
 
