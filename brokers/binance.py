@@ -14,7 +14,7 @@ and ``X-MBX-USED-WEIGHT-1M`` and ``Retry-After`` steer the pacing.
 
 from __future__ import annotations
 
-import logging
+import functools
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -22,14 +22,11 @@ from typing import Any
 from position_sync.app.broker import AdapterContext, BrokerSpec
 from position_sync.app.config import AccountConfig
 from position_sync.app.domain import ZERO, Position
-from position_sync.app.errors import ReadError
 from position_sync.app.options import Option
 from position_sync.brokers.ccxt_adapter import CcxtAdapter, key_options, root_option
 from position_sync.brokers.ccxt_closes import CloseTracker, Leg, tracker_file
 from position_sync.brokers.ccxt_session import Session
 from position_sync.brokers.raw_fields import RawRows
-
-log = logging.getLogger(__name__)
 
 SPEC = BrokerSpec(
     name="binance",
@@ -148,13 +145,7 @@ class BinanceFutures(_BinanceVenue):
         answer = await session.call("fapiPrivateV3GetPositionRisk", {}, "positions")
         legs = await self._legs(session, answer)
         self.closes.update(legs)
-        waiting = self.closes.waiting()
-        if waiting:
-            since = min(leg.opened_at for leg in waiting)
-            try:
-                self.closes.settle(await self._realised_since(session, since))
-            except ReadError as exc:  # the close stands; its P&L is the core's estimate
-                log.info("Binance: realised P&L of closes not read: %s", exc)
+        await self.closes.settle_waiting(functools.partial(self._realised_since, session), "Binance")
         return [leg.position for leg in legs] + self.closes.rows()
 
     async def _legs(self, session: Session, answer: Any) -> list[Leg]:

@@ -15,7 +15,7 @@ in the window) with ``X-Bapi-Limit-Reset-Timestamp`` steer the pacing.
 
 from __future__ import annotations
 
-import logging
+import functools
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -29,8 +29,6 @@ from position_sync.brokers.ccxt_adapter import CcxtAdapter, key_options, root_op
 from position_sync.brokers.ccxt_closes import CloseTracker, Leg, tracker_file
 from position_sync.brokers.ccxt_session import Session
 from position_sync.brokers.raw_fields import RawRow, RawRows
-
-log = logging.getLogger(__name__)
 
 SPEC = BrokerSpec(
     name="bybit",
@@ -175,13 +173,7 @@ class BybitContracts(_BybitVenue):
         )
         legs = await self._legs(session, rows)
         self.closes.update(legs)
-        waiting = self.closes.waiting()
-        if waiting:
-            since = min(leg.opened_at for leg in waiting)
-            try:
-                self.closes.settle(await self._realised_since(session, since))
-            except ReadError as exc:  # the close stands; its P&L is the core's estimate
-                log.info("Bybit: realised P&L of closes not read: %s", exc)
+        await self.closes.settle_waiting(functools.partial(self._realised_since, session), "Bybit")
         return [leg.position for leg in legs] + self.closes.rows()
 
     async def _pages(self, session: Session, method: str, params: dict[str, Any], what: str) -> list[RawRow]:

@@ -22,13 +22,14 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from position_sync.app.domain import ZERO, Position, optional_decimal
+from position_sync.app.errors import ReadError
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,22 @@ class CloseTracker:
                 changed = True
         if changed:
             self._save()
+
+    async def settle_waiting(
+        self, history: Callable[[float], Awaitable[Mapping[str, Decimal]]], title: str
+    ) -> None:
+        """Ask ``history`` (realised P&L per market since a time) once for every waiting close.
+
+        A failed history read leaves the closes standing, their P&L to the core's estimate: the
+        positions were read fine, so the account is not stale for it.
+        """
+        waiting = self.waiting()
+        if not waiting:
+            return
+        try:
+            self.settle(await history(min(leg.opened_at for leg in waiting)))
+        except ReadError as exc:
+            log.info("%s: realised P&L of closes not read: %s", title, exc)
 
     def rows(self) -> list[Position]:
         """Zero rows for the closed legs (realised P&L where known), to hand back with the open."""

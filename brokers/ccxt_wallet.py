@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import Any
 
 from position_sync.app.config import AccountConfig
 from position_sync.app.errors import ConfigError
 from position_sync.app.options import Option
+from position_sync.brokers.ccxt_session import Session
 
 #: Keys that would hold a signing secret, in the spellings ccxt and the other brokers use.
 SECRET_KEYS = (
@@ -46,6 +48,21 @@ def refused_secrets(title: str, what_ccxt_signs: str, *also: str) -> Mapping[str
 
 def wallet_option(what: str, example: str) -> Option:
     return Option("wallet_address", str, f"the account's public {what}", required=True, example=example)
+
+
+class WalletVenue:
+    """What a DEX venue answers the same way whichever DEX: perpetuals only, no key to judge."""
+
+    needs_key = False
+    bare_base = True
+
+    def wanted(self, market: Mapping[str, Any]) -> bool:
+        return bool(market.get("swap"))
+
+    async def key_can_trade(self, session: Session) -> bool | None:
+        """No key is ever given (a secret in the account is refused at config)."""
+        del session
+        return None
 
 
 def checked_wallet(account: AccountConfig, pattern: re.Pattern[str], rule: str) -> str:

@@ -31,7 +31,7 @@ from position_sync.app.errors import ReadError, ReadErrorKind
 from position_sync.brokers.ccxt_adapter import CcxtAdapter, root_option
 from position_sync.brokers.ccxt_markets import MarketList
 from position_sync.brokers.ccxt_session import Session
-from position_sync.brokers.ccxt_wallet import checked_wallet, refused_secrets, wallet_option
+from position_sync.brokers.ccxt_wallet import WalletVenue, checked_wallet, refused_secrets, wallet_option
 from position_sync.brokers.raw_fields import RawRow, RawRows
 
 log = logging.getLogger(__name__)
@@ -96,12 +96,10 @@ def json_kind(value: Any) -> str:
     return "a page that is not JSON" if isinstance(value, str) else type(value).__name__
 
 
-class HyperliquidVenue:
+class HyperliquidVenue(WalletVenue):
     title = "Hyperliquid"
     exchange_id = "hyperliquid"
     kind = "swap"
-    bare_base = True
-    needs_key = False
 
     def __init__(self, wallet: str) -> None:
         self.wallet = wallet
@@ -121,14 +119,6 @@ class HyperliquidVenue:
 
     def pacer(self, status: int | None, headers: Mapping[str, str], now: float) -> float:
         return hyperliquid_pacer(status, headers, now)
-
-    def wanted(self, market: Mapping[str, Any]) -> bool:
-        return bool(market.get("swap"))
-
-    async def key_can_trade(self, session: Session) -> bool | None:
-        """No key is ever given (a secret in the account is refused at config)."""
-        del session
-        return None
 
     async def read(self, session: Session) -> list[Position]:
         what = "Hyperliquid positions (clearinghouseState)"

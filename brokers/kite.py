@@ -42,9 +42,9 @@ from position_sync.brokers.kite_payloads import (
     parse_holdings,
     parse_orders,
     parse_positions,
-    short_text,
 )
 from position_sync.brokers.rate_limit import SlidingWindowLimiter, shared_limiter
+from position_sync.brokers.raw_fields import short_text
 from position_sync.brokers.session_refusal import RefusedSecret, digest, network_cause
 
 if TYPE_CHECKING:

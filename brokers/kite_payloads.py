@@ -15,6 +15,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from position_sync.app.domain import ZERO, Position, WorkingOrder, normal, to_decimal
+from position_sync.brokers.raw_fields import kind_of
 
 CURRENCY = "INR"
 
@@ -52,10 +53,10 @@ def parse_positions(data: Any) -> list[Position]:
     previous close, not from the entry price, so it is neither.
     """
     if not isinstance(data, dict):
-        raise Malformed(f"expected an object with 'net' and 'day', got {_kind(data)}")
+        raise Malformed(f"expected an object with 'net' and 'day', got {kind_of(data)}")
     net = data.get("net")
     if not isinstance(net, list):
-        raise Malformed(f"'net' should be a list, got {_kind(net)}")
+        raise Malformed(f"'net' should be a list, got {kind_of(net)}")
     positions = []
     seen: set[tuple[str, str]] = set()
     for row, instrument, symbol, where in _rows(net, "net"):
@@ -141,7 +142,7 @@ def parse_holdings(data: Any) -> list[Position]:
     the ``mtf`` block, apart from ``quantity``, so they are a leg of their own (see ``_mtf_leg``).
     """
     if not isinstance(data, list):
-        raise Malformed(f"expected a list of holdings, got {_kind(data)}")
+        raise Malformed(f"expected a list of holdings, got {kind_of(data)}")
     holdings = []
     seen: set[tuple[str, str]] = set()
     for row, instrument, symbol, where in _rows(data, "holdings"):
@@ -200,7 +201,7 @@ def _mtf_leg(row: dict[str, Any], holding: Position, where: str) -> Position | N
     if block is None:
         return None
     if not isinstance(block, dict):
-        raise Malformed(f"{where}: mtf should be an object, got {_kind(block)}")
+        raise Malformed(f"{where}: mtf should be an object, got {kind_of(block)}")
     quantity = _number(block, "quantity", f"{where} mtf") or ZERO
     if quantity == ZERO:
         return None
@@ -254,12 +255,12 @@ def parse_orders(data: Any) -> list[WorkingOrder]:
     not used because Kite leaves it set on orders that were partly cancelled.
     """
     if not isinstance(data, list):
-        raise Malformed(f"expected a list of orders, got {_kind(data)}")
+        raise Malformed(f"expected a list of orders, got {kind_of(data)}")
     orders = []
     for index, row in enumerate(data):
         where = f"orders[{index}]"
         if not isinstance(row, dict):
-            raise Malformed(f"{where} should be an object, got {_kind(row)}")
+            raise Malformed(f"{where} should be an object, got {kind_of(row)}")
         status = row.get("status")
         if not isinstance(status, str):
             raise Malformed(f"{where}: status {status!r} is not text")
@@ -335,7 +336,7 @@ def _rows(items: list[Any], name: str) -> Iterator[tuple[dict[str, Any], str, st
     for index, row in enumerate(items):
         where = f"{name}[{index}]"
         if not isinstance(row, dict):
-            raise Malformed(f"{where} should be an object, got {_kind(row)}")
+            raise Malformed(f"{where} should be an object, got {kind_of(row)}")
         instrument, symbol = _instrument(row, where)
         yield row, instrument, symbol, f"{where} {instrument}"
 
@@ -383,18 +384,3 @@ def _required_number(row: dict[str, Any], name: str, where: str) -> Decimal:
     if value is None:
         raise Malformed(f"{where}: {name} is missing")
     return value
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "nothing"
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, list):
-        return "a list"
-    return f"{type(value).__name__} {short_text(value, 40)}"
-
-
-def short_text(value: Any, limit: int = 160) -> str:
-    text = " ".join(str(value).split()).rstrip(".")
-    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -52,9 +52,9 @@ from position_sync.brokers.kotak_payloads import (
     envelope_rows,
     parse_holdings,
     parse_positions,
-    short_text,
 )
 from position_sync.brokers.rate_limit import SlidingWindowLimiter, shared_limiter
+from position_sync.brokers.raw_fields import short_text
 from position_sync.brokers.session_refusal import RefusedSecret, digest, network_cause
 
 log = logging.getLogger(__name__)

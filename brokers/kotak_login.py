@@ -46,7 +46,7 @@ from position_sync.brokers.kotak import (
     neo_fin_key_of,
 )
 from position_sync.brokers.kotak_http import STATUS_WORDS, Answer, KotakClient, Session, error_message
-from position_sync.brokers.kotak_payloads import short_text
+from position_sync.brokers.raw_fields import short_text
 from position_sync.brokers.session_refusal import network_cause
 
 TOTP_QUESTION = LoginQuestion("TOTP from your authenticator app")

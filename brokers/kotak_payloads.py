@@ -35,6 +35,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from position_sync.app.domain import ZERO, Position, normal, to_decimal
+from position_sync.brokers.raw_fields import kind_of
 
 CURRENCY = "INR"
 ONE = Decimal(1)
@@ -102,10 +103,10 @@ class Holding:
 def envelope_rows(document: Any, what: str) -> list[Any]:
     """The ``data`` list of a good answer; a document without one is malformed."""
     if not isinstance(document, dict):
-        raise Malformed(f"expected an object with 'data', got {_kind(document)}")
+        raise Malformed(f"expected an object with 'data', got {kind_of(document)}")
     data = document.get("data")
     if not isinstance(data, list):
-        raise Malformed(f"'data' should be a list of {what}, got {_kind(data)}")
+        raise Malformed(f"'data' should be a list of {what}, got {kind_of(data)}")
     return data
 
 
@@ -115,7 +116,7 @@ def parse_positions(rows: list[Any]) -> list[PositionRow]:
     for index, row in enumerate(rows):
         where = f"data[{index}]"
         if not isinstance(row, dict):
-            raise Malformed(f"{where} should be an object, got {_kind(row)}")
+            raise Malformed(f"{where} should be an object, got {kind_of(row)}")
         segment, exchange = _segment(row, "exSeg", where)
         trading_symbol = _text(row, "trdSym", where)
         token = _text(row, "tok", where)
@@ -159,7 +160,7 @@ def parse_holdings(rows: list[Any]) -> list[Holding]:
     for index, row in enumerate(rows):
         where = f"data[{index}]"
         if not isinstance(row, dict):
-            raise Malformed(f"{where} should be an object, got {_kind(row)}")
+            raise Malformed(f"{where} should be an object, got {kind_of(row)}")
         segment, exchange = _segment(row, "exchangeSegment", where)
         name = row.get("symbol") or row.get("displaySymbol")
         if not isinstance(name, str) or not name.strip():
@@ -364,21 +365,6 @@ def _required(row: dict[str, Any], name: str, where: str) -> Decimal:
     if value < ZERO:
         raise Malformed(f"{where}: {name} {value} is negative")
     return value
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "nothing"
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, list):
-        return "a list"
-    return f"{type(value).__name__} {short_text(value, 40)}"
-
-
-def short_text(value: Any, limit: int = 160) -> str:
-    text = " ".join(str(value).split()).rstrip(".")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def rekey_delivery(positions: list[Position], holdings: list[Holding]) -> Iterator[Position]:

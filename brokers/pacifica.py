@@ -43,7 +43,7 @@ from position_sync.app.errors import ReadError, ReadErrorKind
 from position_sync.app.options import Option
 from position_sync.brokers.ccxt_adapter import CcxtAdapter, root_option
 from position_sync.brokers.ccxt_session import Session
-from position_sync.brokers.ccxt_wallet import checked_wallet, refused_secrets, wallet_option
+from position_sync.brokers.ccxt_wallet import WalletVenue, checked_wallet, refused_secrets, wallet_option
 from position_sync.brokers.raw_fields import RawRow, RawRows
 
 log = logging.getLogger(__name__)
@@ -174,12 +174,10 @@ def order_id_of(answer: Mapping[str, Any], what: str) -> int | None:
     raise ReadError(ReadErrorKind.MALFORMED, f"{what}: last_order_id {value!r} is not a whole number")
 
 
-class PacificaVenue:
+class PacificaVenue(WalletVenue):
     title = "Pacifica"
     exchange_id = "pacifica"
     kind = "swap"
-    bare_base = True
-    needs_key = False
 
     def __init__(
         self,
@@ -211,14 +209,6 @@ class PacificaVenue:
 
     def pacer(self, status: int | None, headers: Mapping[str, str], now: float) -> float:
         return pacifica_pacer(status, headers, now)
-
-    def wanted(self, market: Mapping[str, Any]) -> bool:
-        return bool(market.get("swap"))
-
-    async def key_can_trade(self, session: Session) -> bool | None:
-        """No key is ever given (a secret in the account is refused at config)."""
-        del session
-        return None
 
     async def read(self, session: Session) -> list[Position]:
         what = "Pacifica positions (/api/v1/positions)"

@@ -80,3 +80,20 @@ class RawRow:
 
     def get(self, field: str) -> Any:
         return self.row.get(field)
+
+
+def short_text(value: Any, limit: int = 160) -> str:
+    """A value for a sentence: one line, no trailing period, at most ``limit`` characters."""
+    text = " ".join(str(value).split()).rstrip(".")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def kind_of(value: Any) -> str:
+    """What a payload held where something else was expected, in words ("a list", "nothing")."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    return f"{type(value).__name__} {short_text(value, 40)}"
