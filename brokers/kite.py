@@ -35,7 +35,6 @@ from position_sync.app.domain import BrokerSnapshot, Position, WorkingOrder
 from position_sync.app.errors import ConfigError, LoginRequired, ReadError, ReadErrorKind
 from position_sync.app.options import Option
 from position_sync.app.redact import mask_url, url_has_credentials
-from position_sync.app.secrets import SecretUnavailable
 from position_sync.brokers.kite_payloads import (
     Malformed,
     join_delivery_legs,
@@ -45,7 +44,7 @@ from position_sync.brokers.kite_payloads import (
 )
 from position_sync.brokers.rate_limit import SlidingWindowLimiter, shared_limiter
 from position_sync.brokers.raw_fields import short_text
-from position_sync.brokers.session_refusal import RefusedSecret, digest, network_cause
+from position_sync.brokers.session_refusal import RefusedSecret, digest, network_cause, wait_for_new_secret
 
 if TYPE_CHECKING:
     from kiteconnect import exceptions as kite_errors
@@ -379,24 +378,17 @@ class KiteAdapter:
         if not self._push_handlers or self._closed or (self._watch is not None and not self._watch.done()):
             return
         self._watch = asyncio.get_running_loop().create_task(
-            self._wait_for_new_token(), name=f"kite-token-watch-{self.account_id}"
+            wait_for_new_secret(
+                self._read_token,
+                self._executor,
+                is_new=lambda token: _digest(token) != self._refused_digest,
+                handlers=self._push_handlers,
+                poll_seconds=self.token_poll_seconds,
+                closed=lambda: self._closed,
+                owner=f"Kite account {self.account_id}",
+            ),
+            name=f"kite-token-watch-{self.account_id}",
         )
-
-    async def _wait_for_new_token(self) -> None:
-        loop = asyncio.get_running_loop()
-        while not self._closed:
-            await asyncio.sleep(self.token_poll_seconds)
-            try:
-                token = await loop.run_in_executor(self._executor, self._read_token)
-            except SecretUnavailable:
-                continue  # locked for now; the keyring may be unlocked at the next look
-            if token and _digest(token) != self._refused_digest:
-                for handler in list(self._push_handlers):
-                    try:
-                        handler()
-                    except Exception:  # one broken subscriber must not stop the others
-                        log.exception("push handler of Kite account %s failed", self.account_id)
-                return
 
 
 class RefusedToken(RefusedSecret):

@@ -33,7 +33,6 @@ from position_sync.app.domain import BrokerSnapshot
 from position_sync.app.errors import ConfigError, LoginRequired, ReadError, ReadErrorKind
 from position_sync.app.options import Option
 from position_sync.app.redact import mask_url, url_has_credentials
-from position_sync.app.secrets import SecretUnavailable
 from position_sync.brokers.kotak_http import (
     DEFAULT_LOGIN_ROOT,
     DEFAULT_NEO_FIN_KEY,
@@ -55,7 +54,7 @@ from position_sync.brokers.kotak_payloads import (
 )
 from position_sync.brokers.rate_limit import SlidingWindowLimiter, shared_limiter
 from position_sync.brokers.raw_fields import short_text
-from position_sync.brokers.session_refusal import RefusedSecret, digest, network_cause
+from position_sync.brokers.session_refusal import RefusedSecret, digest, network_cause, wait_for_new_secret
 
 log = logging.getLogger(__name__)
 
@@ -312,24 +311,19 @@ class KotakAdapter:
         if not self._push_handlers or self._closed or (self._watch is not None and not self._watch.done()):
             return
         self._watch = asyncio.get_running_loop().create_task(
-            self._wait_for_new_session(), name=f"kotak-session-watch-{self.account_id}"
+            wait_for_new_secret(
+                self._read_session,
+                self._executor,
+                is_new=lambda stored: (
+                    Session.from_json(stored) is not None and digest(stored) != self._refused_digest
+                ),
+                handlers=self._push_handlers,
+                poll_seconds=self.session_poll_seconds,
+                closed=lambda: self._closed,
+                owner=f"Kotak account {self.account_id}",
+            ),
+            name=f"kotak-session-watch-{self.account_id}",
         )
-
-    async def _wait_for_new_session(self) -> None:
-        loop = asyncio.get_running_loop()
-        while not self._closed:
-            await asyncio.sleep(self.session_poll_seconds)
-            try:
-                stored = await loop.run_in_executor(self._executor, self._read_session)
-            except SecretUnavailable:
-                continue  # locked for now; the keyring may be unlocked at the next look
-            if stored and Session.from_json(stored) is not None and digest(stored) != self._refused_digest:
-                for handler in list(self._push_handlers):
-                    try:
-                        handler()
-                    except Exception:  # one broken subscriber must not stop the others
-                        log.exception("push handler of Kotak account %s failed", self.account_id)
-                return
 
 
 def _not_ok(document: dict[str, Any]) -> bool:

@@ -3,24 +3,62 @@
 Kite and Kotak both refuse a session until the user logs in again. Sending the refused one
 again (every interval, from every ``sync --once`` that cron starts) only repeats the refusal, so
 its digest is kept in the data directory and the adapter sends nothing while the stored session
-is still that one. The network sentence names the innermost cause behind ``requests``' wrappers.
+is still that one, watching the keyring (no network) for the one ``position-sync login`` stores.
+The network sentence names the innermost cause behind ``requests``' wrappers.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import http.client
 import logging
 import os
 import re
 import socket
+from collections.abc import Callable
+from concurrent.futures import Executor
 from pathlib import Path
+
+from position_sync.app.broker import PushHandler
+from position_sync.app.secrets import SecretUnavailable
 
 log = logging.getLogger(__name__)
 
 
 def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+async def wait_for_new_secret(
+    read: Callable[[], str | None],
+    executor: Executor,
+    *,
+    is_new: Callable[[str], bool],
+    handlers: list[PushHandler],
+    poll_seconds: float,
+    closed: Callable[[], bool],
+    owner: str,
+) -> None:
+    """Look at the stored session every ``poll_seconds`` (``read`` runs in ``executor``: a
+    keyring may block); once ``is_new`` says it is not the refused one, push and return.
+
+    The push makes the account sync at once after a login instead of at its next interval.
+    """
+    loop = asyncio.get_running_loop()
+    while not closed():
+        await asyncio.sleep(poll_seconds)
+        try:
+            stored = await loop.run_in_executor(executor, read)
+        except SecretUnavailable:
+            continue  # locked for now; the keyring may be unlocked at the next look
+        if stored and is_new(stored):
+            for handler in list(handlers):
+                try:
+                    handler()
+                except Exception:  # one broken subscriber must not stop the others
+                    log.exception("push handler of %s failed", owner)
+            return
 
 
 class RefusedSecret:
