@@ -30,7 +30,6 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -48,6 +47,7 @@ from tests.fakes.binance_replies import (
     timestamp_outside_window,
     unknown_path,
 )
+from tests.fakes.serving import LocalServer, ServerThread, TrackedHandler
 
 FAPI_EXCHANGE_INFO = "/fapi/v1/exchangeInfo"
 LEVERAGE_BRACKET = "/fapi/v1/leverageBracket"
@@ -338,40 +338,15 @@ _STATE_ANSWERS: dict[str, Callable[[_State, dict[str, list[str]]], Reply]] = {
 # --- the server ---------------------------------------------------------------------------------
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
+class _Server(LocalServer):
     def __init__(self, state: _State) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(_Handler)
         self.state = state
-        self.stopping = threading.Event()
-        self.connections: set[socket.socket] = set()
-        self.connections_lock = threading.Lock()
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that gave up (timeout test, dropped socket) is expected here, not a failure."""
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(TrackedHandler):
     server_version = "FakeBinance/1"
-    timeout = 10
     server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        with self.server.connections_lock:
-            self.server.connections.add(self.connection)
-
-    def finish(self) -> None:
-        with self.server.connections_lock:
-            self.server.connections.discard(self.connection)
-        with contextlib.suppress(OSError):
-            super().finish()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: the recorded requests are the log."""
 
     def do_GET(self) -> None:
         self._handle("GET")
@@ -486,35 +461,16 @@ class FakeBinanceServer:
             futures_markets=[rows.futures_market(c) for c in rows.contracts(markets)],
             spot_markets=[rows.spot_market(base) for base in spot_bases],
         )
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._serving = ServerThread("fake-binance", "the fake Binance server")
 
     # lifecycle
 
     def start(self) -> FakeBinanceServer:
-        self._server = _Server(self._state)
-        server = self._server
-        self._thread = threading.Thread(
-            target=lambda: server.serve_forever(poll_interval=0.02), name="fake-binance", daemon=True
-        )
-        self._thread.start()
+        self._serving.run(_Server(self._state))
         return self
 
     def stop(self) -> None:
-        server = self._server
-        if server is None:
-            return
-        server.stopping.set()
-        server.shutdown()
-        with server.connections_lock:
-            open_sockets = list(server.connections)
-        for sock in open_sockets:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
+        self._serving.stop()
 
     def __enter__(self) -> FakeBinanceServer:
         return self.start()
@@ -523,10 +479,12 @@ class FakeBinanceServer:
         self.stop()
 
     @property
+    def port(self) -> int:
+        return self._serving.port
+
+    @property
     def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the fake Binance server is not running")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self._serving.url
 
     # scripting
 

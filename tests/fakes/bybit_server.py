@@ -30,7 +30,6 @@ import time
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -65,6 +64,7 @@ from tests.fakes.bybit_rows import (
     wallet_account,
     wallet_coin,
 )
+from tests.fakes.serving import LocalServer, ServerThread, TrackedHandler
 
 INSTRUMENTS = "/v5/market/instruments-info"
 MARKET_TIME = "/v5/market/time"
@@ -183,44 +183,20 @@ class _State:
         return int(time.time() * 1000) + self.clock_offset_ms
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
+class _Server(LocalServer):
     # socketserver's default backlog is 5: a burst of connections past it waits for the client's
     # SYN retry (1 s), which would spread a burst over seconds and hide every rate limit.
     request_queue_size = 256
 
     def __init__(self, state: _State) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(_Handler)
         self.state = state
-        self.stopping = threading.Event()
-        self.connections: set[socket.socket] = set()
-        self.connections_lock = threading.Lock()
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that gave up (timeout test, dropped socket) is expected here, not a failure."""
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(TrackedHandler):
     server_version = "FakeBybit/5"
     disable_nagle_algorithm = True  # headers and body go out as two writes; no 40 ms ACK stall between them
-    timeout = 10
     server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        with self.server.connections_lock:
-            self.server.connections.add(self.connection)
-
-    def finish(self) -> None:
-        with self.server.connections_lock:
-            self.server.connections.discard(self.connection)
-        with contextlib.suppress(OSError):
-            super().finish()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: the recorded requests are the log."""
 
     def do_GET(self) -> None:
         self._handle("GET")
@@ -411,35 +387,16 @@ class FakeBybitServer:
         self._state.key = key_info(api_key, read_only=read_only)
         self._state.account = account_info()
         self._state.coins = fixture_rows("ccxt_fetch_currencies.json")
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._serving = ServerThread("fake-bybit", "the fake Bybit server")
 
     # lifecycle
 
     def start(self) -> FakeBybitServer:
-        self._server = _Server(self._state)
-        server = self._server
-        self._thread = threading.Thread(
-            target=lambda: server.serve_forever(poll_interval=0.02), name="fake-bybit", daemon=True
-        )
-        self._thread.start()
+        self._serving.run(_Server(self._state))
         return self
 
     def stop(self) -> None:
-        server = self._server
-        if server is None:
-            return
-        server.stopping.set()
-        server.shutdown()
-        with server.connections_lock:
-            open_sockets = list(server.connections)
-        for sock in open_sockets:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
+        self._serving.stop()
 
     def __enter__(self) -> FakeBybitServer:
         return self.start()
@@ -449,13 +406,11 @@ class FakeBybitServer:
 
     @property
     def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("the fake Bybit server is not running")
-        return int(self._server.server_address[1])
+        return self._serving.port
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self._serving.url
 
     # scripting
 

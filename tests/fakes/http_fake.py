@@ -18,9 +18,10 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.fakes.serving import LocalServer, ServerThread, TrackedHandler
 
 
 @dataclass(frozen=True)
@@ -94,51 +95,24 @@ class RecordedRequest:
 Responder = Callable[[RecordedRequest], Reply]
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
+class _Server(LocalServer):
     def __init__(self, respond: Responder, record: Callable[[RecordedRequest], None], name: str) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(_Handler)
         self.respond = respond
         self.record = record
         self.name = name
-        self.stopping = threading.Event()
-        self.connections: set[socket.socket] = set()
-        self.connections_lock = threading.Lock()
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that gave up (timeout test, dropped socket) is expected here, not a failure."""
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    timeout = 10
+class _Handler(TrackedHandler):
+    # As real front ends do (nginx's tcp_nodelay is on by default): without it the body's last
+    # segment waits for the client's delayed ACK of the headers, 40 ms per answer on loopback
+    # for bodies under one segment, which a benchmark would measure instead of the client.
+    disable_nagle_algorithm = True
     server: _Server
 
     @property
     def server_version(self) -> str:  # type: ignore[override]
         return self.server.name
-
-    def setup(self) -> None:
-        super().setup()
-        # As real front ends do (nginx's tcp_nodelay is on by default): without it the body's
-        # last segment waits for the client's delayed ACK of the headers, 40 ms per answer on
-        # loopback for bodies under one segment, which a benchmark would measure instead of
-        # the client.
-        with contextlib.suppress(OSError):
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        with self.server.connections_lock:
-            self.server.connections.add(self.connection)
-
-    def finish(self) -> None:
-        with self.server.connections_lock:
-            self.server.connections.discard(self.connection)
-        with contextlib.suppress(OSError):
-            super().finish()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: the recorded requests are the log."""
 
     def do_GET(self) -> None:
         self._handle("GET")
@@ -227,46 +201,25 @@ class FakeHttpServer:
         self._recorded: list[RecordedRequest] = []
         self._recorded_lock = threading.Lock()
         self.scripts = ScriptBook()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._serving = ServerThread(name, name)
 
     def _record(self, request: RecordedRequest) -> None:
         with self._recorded_lock:
             self._recorded.append(request)
 
     def start(self) -> None:
-        self._server = _Server(self._respond, self._record, self._name)
-        server = self._server
-        self._thread = threading.Thread(
-            target=lambda: server.serve_forever(poll_interval=0.02), name=self._name, daemon=True
-        )
-        self._thread.start()
+        self._serving.run(_Server(self._respond, self._record, self._name))
 
     def stop(self) -> None:
-        server = self._server
-        if server is None:
-            return
-        server.stopping.set()
-        server.shutdown()
-        with server.connections_lock:
-            open_sockets = list(server.connections)
-        for sock in open_sockets:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
+        self._serving.stop()
 
     @property
     def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError(f"{self._name} is not running")
-        return int(self._server.server_address[1])
+        return self._serving.port
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self._serving.url
 
     @property
     def requests(self) -> list[RecordedRequest]:

@@ -25,10 +25,11 @@ import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.fakes.serving import LocalServer, ServerThread, TrackedHandler
 
 POSITIONS = "/portfolio/positions"
 HOLDINGS = "/portfolio/holdings"
@@ -339,40 +340,15 @@ class _State:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
+class _Server(LocalServer):
     def __init__(self, state: _State) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(_Handler)
         self.state = state
-        self.stopping = threading.Event()
-        self.connections: set[socket.socket] = set()
-        self.connections_lock = threading.Lock()
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that gave up (timeout test, dropped socket) is expected here, not a failure."""
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(TrackedHandler):
     server_version = "FakeKite/3"
-    timeout = 10
     server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        with self.server.connections_lock:
-            self.server.connections.add(self.connection)
-
-    def finish(self) -> None:
-        with self.server.connections_lock:
-            self.server.connections.discard(self.connection)
-        with contextlib.suppress(OSError):
-            super().finish()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: the recorded requests are the log."""
 
     def do_GET(self) -> None:
         self._handle("GET")
@@ -524,35 +500,16 @@ class FakeKiteServer:
         self.api_secret = api_secret
         self.access_token = access_token
         self._state = _State(api_key, api_secret, user_id, user_name, rate_limit, valid_tokens={access_token})
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._serving = ServerThread("fake-kite", "the fake Kite server")
 
     # lifecycle
 
     def start(self) -> FakeKiteServer:
-        self._server = _Server(self._state)
-        server = self._server
-        self._thread = threading.Thread(
-            target=lambda: server.serve_forever(poll_interval=0.02), name="fake-kite", daemon=True
-        )
-        self._thread.start()
+        self._serving.run(_Server(self._state))
         return self
 
     def stop(self) -> None:
-        server = self._server
-        if server is None:
-            return
-        server.stopping.set()
-        server.shutdown()
-        with server.connections_lock:
-            open_sockets = list(server.connections)
-        for sock in open_sockets:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
+        self._serving.stop()
 
     def __enter__(self) -> FakeKiteServer:
         return self.start()
@@ -562,13 +519,11 @@ class FakeKiteServer:
 
     @property
     def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("the fake Kite server is not running")
-        return int(self._server.server_address[1])
+        return self._serving.port
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self._serving.url
 
     # scripting
 
