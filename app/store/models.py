@@ -22,6 +22,7 @@ sync_runs = Table(
     Column("rows", Integer, nullable=False, default=0),
     Column("problems", Integer, nullable=False, default=0),
     Column("events", Integer, nullable=False, default=0),
+    Column("synced_by", String(200)),  # migration 0006: the daemon, on a shared store
 )
 
 current_rows = Table(

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from operator import attrgetter
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import ClauseElement, Connection, Engine, and_, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -46,8 +46,17 @@ from position_sync.app.store.wal import WalTrimmer
 
 DB_NAME = "position-sync.db"
 
-# Called first in a save's transaction with (connection, account): raises to refuse the save.
-Fence = Callable[[Connection, str], None]
+
+class Fence(Protocol):
+    """A daemon's right to save an account on a shared store (``app.team.leases``)."""
+
+    holder: str
+
+    def fence(self, connection: Connection, account: str) -> None:
+        """First in a save's transaction: raises (a ``StoreError``) to refuse the save."""
+        ...
+
+
 _UPDATE_COLUMNS = [c.name for c in current_rows.columns if c.name not in ("account", "instrument")]
 
 
@@ -198,7 +207,7 @@ class Store:
         try:
             with self.engine.begin() as connection:
                 if fence is not None:
-                    fence(connection, account)
+                    fence.fence(connection, account)
                 saved = previous if previous is not None else _stored_rows(connection, account)
                 changed, gone = _row_changes(saved, outcome.rows)
                 # The chart figures of a good sync; unchanged rows cannot change them, so a sync
@@ -207,7 +216,9 @@ class Store:
                     changed or gone or account not in self._points
                 )
                 metrics = metrics_of(outcome.rows.values()) if charting else None
-                run_id = _insert_run(connection, account, outcome, started_at, stamp)
+                run_id = _insert_run(
+                    connection, account, outcome, started_at, stamp, fence.holder if fence else None
+                )
                 _write_rows(connection, account, changed, gone, saved, run_id, stamp)
                 _write_events(connection, outcome, run_id)
                 point = self._write_chart_point(connection, account, run_id, finished_at, metrics)
@@ -386,7 +397,12 @@ def _row_changes(saved: Mapping[str, Row], rows: dict[str, Row]) -> tuple[list[R
 
 
 def _insert_run(
-    connection: Connection, account: str, outcome: Outcome, started_at: datetime, stamp: str
+    connection: Connection,
+    account: str,
+    outcome: Outcome,
+    started_at: datetime,
+    stamp: str,
+    synced_by: str | None,
 ) -> int:
     """The sync's own record, whose id every event and history record of it points to."""
     memory = outcome.memory
@@ -400,6 +416,7 @@ def _insert_run(
             rows=len(outcome.rows),
             problems=_count_problems(outcome.rows.values()),
             events=len(outcome.events),
+            synced_by=synced_by,
         )
     ).inserted_primary_key
     assert inserted is not None

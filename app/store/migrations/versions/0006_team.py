@@ -3,6 +3,7 @@
 - ``account_state.revision`` grows with every save of the account, so a viewer knows what it
   has seen (a NOTIFY is only a hint; the revision is the truth); ``broker`` labels the account
   for a viewer that has no configuration of its own.
+- ``sync_runs.synced_by``: the daemon that ran the sync, when daemons share the store.
 - ``account_leases``: which daemon syncs an account, until when (by the database's clock).
 - ``sync_requests``: a viewer's "resync now", taken by the daemon holding the account.
 - ``audit_log``: append-only, every acknowledgement, snooze, note and book fix, before and after.
@@ -24,6 +25,8 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("sync_runs") as batch:
+        batch.add_column(sa.Column("synced_by", sa.String(200)))
     with op.batch_alter_table("account_state") as batch:
         batch.add_column(sa.Column("revision", sa.Integer, nullable=False, server_default="0"))
         batch.add_column(sa.Column("broker", sa.String(40)))
@@ -68,3 +71,5 @@ def downgrade() -> None:
     with op.batch_alter_table("account_state") as batch:
         batch.drop_column("broker")
         batch.drop_column("revision")
+    with op.batch_alter_table("sync_runs") as batch:
+        batch.drop_column("synced_by")
