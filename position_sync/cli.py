@@ -124,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     from position_sync.login_command import add_login_parser
 
     add_login_parser(sub)
+    from position_sync.store_command import add_store_parser
+
+    add_store_parser(sub)
     return parser
 
 
@@ -168,6 +171,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from position_sync.login_command import cmd_login
 
             return cmd_login(settings, data_dir, args)
+        if args.command == "store":
+            from position_sync.store_command import cmd_store
+
+            return cmd_store(settings, data_dir, args)
         if args.command == "fix":
             from position_sync.app.fix_command import cmd_fix
 

@@ -89,7 +89,8 @@ class HistoryPoint:
 
 
 class Store:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, upgrade: bool = False) -> None:
+        """``upgrade``: migrate a shared (PostgreSQL) store that is behind (``store upgrade``)."""
         self.url = url
         database = _sqlite_path(url)
         try:
@@ -98,7 +99,7 @@ class Store:
             if database is not None:
                 private_file(database)  # SQLite's -wal and -shm then take this mode too
             self.engine: Engine = make_engine(url)
-            migrate(self.engine)
+            migrate(self.engine, upgrade=upgrade)
             if database is not None:
                 tighten_sqlite_files(database)  # side files an older version left readable
             # The write-ahead log is truncated every so many saves (SQLite files only).
