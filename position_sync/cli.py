@@ -124,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     from position_sync.login_command import add_login_parser
 
     add_login_parser(sub)
+    from position_sync.app.note_command import add_note_parser
+
+    add_note_parser(sub)
     from position_sync.store_command import add_store_parser
 
     add_store_parser(sub)
@@ -171,6 +174,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from position_sync.login_command import cmd_login
 
             return cmd_login(settings, data_dir, args)
+        if args.command in ("note", "audit"):
+            from position_sync.app import note_command
+
+            return (
+                note_command.cmd_note(settings, data_dir, args)
+                if args.command == "note"
+                else (note_command.cmd_audit(settings, data_dir, args))
+            )
         if args.command == "store":
             from position_sync.store_command import cmd_store
 

@@ -52,7 +52,7 @@ def build_runtime(
     shared = settings.team.shared
     claim = None if shared else claim_store(url, purpose=purpose, wait=wait)
     try:
-        store = Store(url)
+        store = Store(url, user=settings.team.user)
     except BaseException:
         if claim is not None:
             claim.release()

@@ -89,9 +89,12 @@ class HistoryPoint:
 
 
 class Store:
-    def __init__(self, url: str, *, upgrade: bool = False) -> None:
-        """``upgrade``: migrate a shared (PostgreSQL) store that is behind (``store upgrade``)."""
+    def __init__(self, url: str, *, upgrade: bool = False, user: str | None = None) -> None:
+        """``upgrade``: migrate a shared (PostgreSQL) store that is behind (``store upgrade``);
+        ``user``: the name written beside acknowledgements, notes and fixes (``[store] user``;
+        None: the OS user's)."""
         self.url = url
+        self.user = user
         database = _sqlite_path(url)
         try:
             # Read before anything is written or tuned: a foreign database stays as it was.
@@ -117,8 +120,8 @@ class Store:
         self._points: dict[str, tuple[Decimal, Decimal] | None] = {}
 
     @classmethod
-    def open(cls, data_dir: Path, url: str | None = None) -> Store:
-        return cls(cls.url_for(data_dir, url))
+    def open(cls, data_dir: Path, url: str | None = None, *, user: str | None = None) -> Store:
+        return cls(cls.url_for(data_dir, url), user=user)
 
     @staticmethod
     def url_for(data_dir: Path, url: str | None = None) -> str:
