@@ -63,7 +63,9 @@ def row_timeline(store: Store, account: str, instrument: str, currency: str | No
         for event in series_store.row_events(store, account, instrument)
     ]
     timeline += [
-        TimelineItem(record.at, record.kind.value, ack_text(record) + (f" ({record.by})" if record.by else ""))
+        TimelineItem(
+            record.at, record.kind.value, ack_text(record) + (f" ({record.by})" if record.by else "")
+        )
         for record in ack_store.records(store, account, instrument)
     ]
     return timeline
