@@ -61,6 +61,15 @@ _RENEW = text(
     """
 )
 
+# Accounts another live holder has: not worth an upsert, which would wait on its save's lock.
+_TAKEN_ELSEWHERE = text(
+    f"""
+    SELECT account FROM account_leases l
+    WHERE account = ANY(:accounts) AND token <> :token AND expires_at >= {_NOW}
+      AND EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = l.backend_pid)
+    """
+)
+
 _FENCE = text(
     f"SELECT 1 FROM account_leases WHERE account = :account AND token = :token AND expires_at > {_NOW} "
     "FOR UPDATE"
@@ -166,8 +175,14 @@ class LeaseKeeper:
         )
         gained = set()
         since = iso(datetime.now(UTC))
-        for account in self.accounts:
-            if account in kept:
+        wanted = [a for a in self.accounts if a not in kept]
+        elsewhere = (
+            {r[0] for r in connection.execute(_TAKEN_ELSEWHERE, {"accounts": wanted, "token": self.token})}
+            if wanted
+            else set()
+        )
+        for account in wanted:
+            if account in elsewhere:
                 continue
             taken = connection.execute(
                 _TAKE,
