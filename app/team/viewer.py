@@ -25,15 +25,18 @@ import functools
 import logging
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from pathlib import Path
 from typing import TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from position_sync.app.backoff import Backoff
+from position_sync.app.config import Settings
 from position_sync.app.domain import Event
 from position_sync.app.reconcile import AccountMemory
+from position_sync.app.runtime import Runtime
 from position_sync.app.store import Store
 from position_sync.app.store.acks import local_user
 from position_sync.app.store.revisions import CHANGES, Hint
@@ -110,8 +113,8 @@ class StoreViewer:
         self._brokers: dict[str, str | None] = {}
         self._newest_ack = 0
         self._subscribers: list[Subscriber] = []
-        self._ack_subscribers: list[Callable[[], None]] = []
-        self._account_subscribers: list[Callable[[], None]] = []
+        self._ack_subscribers: list[Callable[[], object]] = []
+        self._account_subscribers: list[Callable[[], object]] = []
         self._reading: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()  # a newer hint came while the account was being read
         self._waiters: dict[str, list[_Waiter]] = {}
@@ -136,6 +139,7 @@ class StoreViewer:
         """Every account the store holds, read once; nothing is published for it."""
         if self._loaded:
             return
+        self._loop = asyncio.get_running_loop()
         engine = self.store.engine
 
         def first_read() -> tuple[Marks, dict[str, int], dict[str, AccountPicture], Privileges]:
@@ -167,7 +171,7 @@ class StoreViewer:
                 self.store.url,
                 [CHANGES],
                 lambda hint: loop.call_soon_threadsafe(self._hint, hint),
-                on_reconnect=lambda: loop.call_soon_threadsafe(self._spawn, self.catch_up("reconnect")),
+                on_reconnect=lambda: loop.call_soon_threadsafe(self._listening),
                 on_state=lambda up, why: loop.call_soon_threadsafe(self._listener_state, up, why),
                 application_name=self._application_name,
                 reconnect=self._reconnect,
@@ -197,12 +201,12 @@ class StoreViewer:
         self._subscribers.append(subscriber)
         return lambda: self._subscribers.remove(subscriber)
 
-    def subscribe_acks(self, subscriber: Callable[[], None]) -> Callable[[], None]:
+    def subscribe_acks(self, subscriber: Callable[[], object]) -> Callable[[], None]:
         """Called (on the loop thread) when acknowledgements were written somewhere: re-read them."""
         self._ack_subscribers.append(subscriber)
         return lambda: self._ack_subscribers.remove(subscriber)
 
-    def subscribe_accounts(self, subscriber: Callable[[], None]) -> Callable[[], None]:
+    def subscribe_accounts(self, subscriber: Callable[[], object]) -> Callable[[], None]:
         """Called when the store holds an account this viewer had not seen (a new daemon account)."""
         self._account_subscribers.append(subscriber)
         return lambda: self._account_subscribers.remove(subscriber)
@@ -222,6 +226,10 @@ class StoreViewer:
     def broker(self, account_id: str) -> str | None:
         """The account's broker as the daemon saved it (for its label)."""
         return self._brokers.get(account_id)
+
+    def saved_at(self, account_id: str) -> datetime | None:
+        """When a daemon last saved a sync of the account (its attempt, good or not)."""
+        return self._written.get(account_id)
 
     def is_syncing(self, account_id: str | None = None) -> bool:
         """A re-read under way, or a resync asked of the daemon and not answered yet."""
@@ -283,7 +291,7 @@ class StoreViewer:
         log.info("resync of %s asked of its daemon (request %d, revision %d)", account_id, request, revision)
         if self.revision(account_id) > revision:  # already newer than when asked: wait for the next
             revision = self.revision(account_id)
-        future: asyncio.Future[SyncResult] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[SyncResult] = self._on_loop().create_future()
         waiter = _Waiter(revision, future)
         self._waiters.setdefault(account_id, []).append(waiter)
         try:
@@ -321,6 +329,12 @@ class StoreViewer:
             self._read_soon(account, reason)
         else:
             self._spawn(self.catch_up(reason))  # an account this viewer has not seen yet
+
+    def _listening(self) -> None:
+        """LISTEN is in place: compare everything, since what changed before it was told nobody."""
+        listener = self._listener
+        again = listener is not None and listener.connections > 1
+        self._spawn(self.catch_up("reconnect" if again else "listening"))
 
     def _listener_state(self, up: bool, why: str | None) -> None:
         if not up:
@@ -391,7 +405,7 @@ class StoreViewer:
         if running is not None and not running.done():
             self._again.add(account)
             return
-        self._reading[account] = asyncio.ensure_future(self._read(account, reason))
+        self._reading[account] = self._on_loop().create_task(self._read(account, reason))
 
     async def _read(self, account: str, reason: str) -> None:
         engine = self.store.engine
@@ -477,16 +491,38 @@ class StoreViewer:
     # -- plumbing --------------------------------------------------------------------------
 
     def _spawn(self, coroutine: Coroutine[object, object, None]) -> None:
-        task: asyncio.Task[None] = asyncio.ensure_future(coroutine)
+        task: asyncio.Task[None] = self._on_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     @staticmethod
-    def _call(subscriber: Callable[[], None]) -> None:
+    def _call(subscriber: Callable[[], object]) -> None:
         try:
             subscriber()
         except Exception:
             log.exception("a subscriber of the store viewer failed")
 
     async def _in_db(self, function: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._db, function)
+        return await self._on_loop().run_in_executor(self._db, function)
+
+    def _on_loop(self) -> asyncio.AbstractEventLoop:
+        """The loop started on: the listener's callbacks reach it from another thread, and under
+        qasync a callback may run while Qt, not asyncio, is turning the loop."""
+        return self._loop or asyncio.get_running_loop()
+
+
+def viewer_runtime(settings: Settings, data_dir: Path) -> Runtime:
+    """The window's runtime as a viewer: the store and a ``StoreViewer``, nothing else.
+
+    No broker, book or adapter is built and no secret is read; the store is not claimed either,
+    since a viewer does not sync (the daemons own the syncing, and several viewers watch at once).
+    Raises ``StoreError`` with one sentence when the store cannot be opened.
+    """
+    store = Store(Store.url_for(data_dir, settings.store_url))
+    viewer = StoreViewer(store, user=settings.team.user)
+    return Runtime(settings, data_dir, store, viewer, books={}, claim=None)
+
+
+def as_viewer(settings: Settings) -> Settings:
+    """``settings`` for a window opened with ``--viewer``, as if ``[store] viewer = true`` said so."""
+    return replace(settings, team=replace(settings.team, viewer=True))
