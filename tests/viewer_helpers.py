@@ -73,3 +73,36 @@ def terminate(admin: Engine, pid: int) -> None:
     with admin.connect() as connection:
         connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
         connection.commit()
+
+
+@contextmanager
+def reader_role(admin: Engine, url: str, name: str) -> Iterator[str]:
+    """A role that may only read the store at ``url`` (``SELECT``, read-only sessions): the URL
+    a viewer with it connects with (psycopg 3). Dropped afterwards."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    database = make_url(url).database
+    autocommit = admin.execution_options(isolation_level="AUTOCOMMIT")
+    with autocommit.connect() as connection:
+        connection.execute(text(f"CREATE ROLE {name} LOGIN PASSWORD 'look-only'"))
+        connection.execute(text(f"ALTER ROLE {name} SET default_transaction_read_only = on"))
+        connection.execute(text(f"GRANT CONNECT ON DATABASE {database} TO {name}"))
+    owner = create_engine(url)
+    with owner.begin() as connection:
+        connection.execute(text(f"GRANT USAGE ON SCHEMA public TO {name}"))
+        connection.execute(text(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {name}"))
+    try:
+        viewer = make_url(url).set(drivername="postgresql+psycopg", username=name, password="look-only")
+        yield viewer.render_as_string(hide_password=False)
+    finally:
+        with autocommit.connect() as connection:
+            connection.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = :n"), {"n": name}
+            )
+        with owner.begin() as connection:
+            connection.execute(text(f"DROP OWNED BY {name}"))
+        owner.dispose()
+        with autocommit.connect() as connection:
+            connection.execute(text(f"REVOKE CONNECT ON DATABASE {database} FROM {name}"))
+            connection.execute(text(f"DROP ROLE {name}"))
