@@ -155,7 +155,8 @@ class StoreViewer:
         marks, newest, pictures, self.privileges = await self._in_db(first_read)
         self._newest_ack = marks.newest_ack
         for account, found in pictures.items():
-            self._last_event[account] = newest.get(account, 0)
+            # A save between the two reads brought its events along: they are in the picture shown.
+            self._last_event[account] = found.events[-1].id if found.events else newest.get(account, 0)
             self._take(account, found)
         self._read_at = self._clock()
         self._loaded = True
