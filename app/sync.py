@@ -33,7 +33,8 @@ from position_sync.app.store import Store, StoreError
 from position_sync.app.store.ownership import StoreBusy
 from position_sync.app.supervise import supervised
 from position_sync.app.symbols import Resolver
-from position_sync.app.team.leases import LeaseKeeper, LeaseLost, leases_of
+from position_sync.app.team.leases import LeaseKeeper, LeaseLost, holder_name, leases_of
+from position_sync.app.team.requests import serve_requests
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +181,9 @@ class SyncWorker:
                 functools.partial(self._interval_loop, state),
             )
             self._loops.append(asyncio.create_task(loop_of, name=f"sync-loop-{account_id}"))
+        self._loops.append(
+            asyncio.create_task(supervised("the resync requests", self._requests_loop), name="sync-requests")
+        )
         used = {state.config.book: self._books[state.config.book] for state in self._accounts.values()}
         self._watcher = BookWatcher(used, self._book_changed, self._io)
         self._watcher.start()
@@ -346,8 +350,17 @@ class SyncWorker:
                 state.failures = 0
                 state.wake.set()
                 log.info("%s: leased to %s", account_id, self.leases.holder)
-        for account_id in sorted(beat.requested - beat.gained):
-            self.trigger(account_id, "requested")
+
+    async def _requests_loop(self) -> None:
+        holder = self.leases.holder if self.leases is not None else holder_name("position-sync")
+        await serve_requests(
+            self.store,
+            lambda: [a for a in self._accounts if self._ours(a)],
+            lambda account_id: self.trigger(account_id, "requested"),
+            self._in_db,
+            holder,
+            self._clock,
+        )
 
     async def claim_accounts(self, ids: list[str], wait: float) -> None:
         """Lease exactly ``ids`` (``sync --once``), waiting up to ``wait`` s; ``StoreBusy`` if not."""

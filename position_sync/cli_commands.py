@@ -23,7 +23,7 @@ from position_sync.app.errors import ConfigError
 from position_sync.app.exit_codes import ExitCode
 from position_sync.app.store import Store, acks
 from position_sync.app.store.codec import iso
-from position_sync.app.sync import SyncResult
+from position_sync.app.sync import SyncResult, SyncWorker
 from position_sync.app.team.leases import leases_of
 from position_sync.app.terminal import echo, echo_json
 from position_sync.cli_output import account_json, covers, event_json, event_line, exit_code, print_picture
@@ -54,6 +54,7 @@ async def cmd_sync_once(
             for account_id in only:
                 settings.account(account_id)  # a ConfigError names the unknown id
             ids = [a for a in ids if a in only]
+        assert isinstance(runtime.worker, SyncWorker)  # what build_runtime makes: it syncs
         await runtime.worker.claim_accounts(ids, wait)
         results = list(await asyncio.gather(*(runtime.worker.sync(a, "once") for a in ids)))
         rows = _sort_rows(row for result in results for row in result.rows.values())

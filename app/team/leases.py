@@ -77,14 +77,6 @@ _FENCE = text(
 
 _RELEASE = text("DELETE FROM account_leases WHERE token = :token AND account = ANY(:accounts)")
 
-_TAKE_REQUESTS = text(
-    """
-    UPDATE sync_requests SET taken_at = :at, taken_by = :holder
-    WHERE taken_at IS NULL AND account = ANY(:accounts)
-    RETURNING account
-    """
-)
-
 
 class LeaseLost(StoreError):
     """This daemon no longer holds the account: its save is refused, another daemon took over."""
@@ -102,12 +94,10 @@ class LeaseInfo:
 
 @dataclass(frozen=True)
 class Beat:
-    """What one heartbeat changed: accounts gained (reload their memory) and lost, and the
-    accounts with a resync request waiting."""
+    """What one heartbeat changed: accounts gained (reload their memory) and lost."""
 
     gained: frozenset[str]
     lost: frozenset[str]
-    requested: frozenset[str]
 
 
 def holder_name(purpose: str) -> str:
@@ -147,8 +137,8 @@ class LeaseKeeper:
             return frozenset(self._held)
 
     def beat(self) -> Beat:
-        """Renew what is held, take what is free, pick up resync requests; on a lost database,
-        everything held is lost (the lease session was what held it)."""
+        """Renew what is held and take what is free; on a lost database, everything held is
+        lost (the lease session was what held it)."""
         try:
             return self._beat()
         except SQLAlchemyError as exc:
@@ -157,7 +147,7 @@ class LeaseKeeper:
                 lost, self._held = frozenset(self._held), set()
             if lost:
                 log.warning("leases on %s lost with the database: %s", self.where, _cause(exc))
-            return Beat(frozenset(), lost, frozenset())
+            return Beat(frozenset(), lost)
 
     def _beat(self) -> Beat:
         connection = self._session()
@@ -197,17 +187,9 @@ class LeaseKeeper:
             if taken is not None:
                 gained.add(account)
         now_held = kept | gained
-        requested: set[str] = set()
-        if now_held:
-            requested = {
-                r[0]
-                for r in connection.execute(
-                    _TAKE_REQUESTS, {"at": since, "holder": self.holder, "accounts": sorted(now_held)}
-                )
-            }
         with self._lock:
             self._held = now_held
-        return Beat(frozenset(gained), frozenset(held - kept), frozenset(requested))
+        return Beat(frozenset(gained), frozenset(held - kept))
 
     def fence(self, connection: Connection, account: str) -> None:
         """First in a save's transaction: the lease row locked, and still this process's."""

@@ -519,7 +519,7 @@ def viewer_runtime(settings: Settings, data_dir: Path) -> Runtime:
     since a viewer does not sync (the daemons own the syncing, and several viewers watch at once).
     Raises ``StoreError`` with one sentence when the store cannot be opened.
     """
-    store = Store(Store.url_for(data_dir, settings.store_url))
+    store = Store(Store.url_for(data_dir, settings.store_url), user=settings.team.user)
     viewer = StoreViewer(store, user=settings.team.user)
     return Runtime(settings, data_dir, store, viewer, books={}, claim=None)
 

@@ -10,12 +10,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
+from position_sync.app.team.picture import request_sync
 from tests.conftest import toml_table, write_book, write_scenario
 
 pytestmark = pytest.mark.postgres
@@ -210,6 +212,20 @@ def test_two_daemons_share_the_accounts_and_one_takes_over_from_a_killed_one(
         victim=f"%pid {victim.pid} %",
     )
     assert [r.synced_by for r in late] == [holders(engine)["t1"]]
+
+    # A viewer's resync request is taken at once by the daemon holding the account (woken by
+    # the requests channel; its poll is 30 s), and answered with a new revision.
+    revision = query(engine, "SELECT revision FROM account_state WHERE account = 't2'")[0].revision
+    request, _ = request_sync(engine, "t2", "asha", datetime.now(UTC))
+    asked = time.monotonic()
+
+    def answered() -> bool:
+        taken = query(engine, "SELECT taken_by FROM sync_requests WHERE id = :i", i=request)[0].taken_by
+        now = query(engine, "SELECT revision FROM account_state WHERE account = 't2'")[0].revision
+        return taken == holders(engine)["t2"] and now > revision
+
+    wait_for(answered, 10, "the daemon to answer the resync request")
+    assert time.monotonic() - asked < 10
 
     # A clean stop gives the leases back at once.
     survivor.send_signal(signal.SIGTERM)
