@@ -18,7 +18,7 @@ from position_sync.app.backoff import Backoff
 from position_sync.app.domain import Event, EventKind, Status
 from position_sync.app.store import Store
 from position_sync.app.store import acks as ack_store
-from position_sync.app.store.revisions import CHANGES, REQUESTS, Hint, notify
+from position_sync.app.store.revisions import REQUESTS, Hint
 from position_sync.app.sync import SyncResult
 from position_sync.app.team.listener import HintListener
 from position_sync.app.team.viewer import StoreViewer, ViewerRefused
@@ -201,14 +201,20 @@ async def test_a_resync_nobody_answers_says_so(database: str, daemon_store: Stor
         await close_viewer(watching)
 
 
-async def test_an_acknowledgement_hint_makes_viewers_read_acknowledgements(
+async def test_an_acknowledgement_by_one_viewer_reaches_the_others(
     viewers: list[Watching], daemon_store: Store
 ) -> None:
-    record = ack_store.acknowledge(daemon_store, make_row("NFO:A"), "seen", T0)
-    with daemon_store.engine.begin() as connection:
-        notify(connection, CHANGES, "acct", "acks", record.id)
-    for watching in viewers:
-        await watching.until(lambda w=watching: w.acks == 1)
+    """The acknowledgement's own transaction sends the hint: the others re-read at once (their
+    poll is 30 s), and see who wrote it."""
+    save(daemon_store, outcome("acct", [make_row("NFO:A", status=Status.PHANTOM, broker_qty=None)]))
+    first, *others = viewers
+    first.viewer.store.user = "asha"
+    row = make_row("NFO:A", status=Status.PHANTOM, broker_qty=None)
+    record = await asyncio.to_thread(ack_store.acknowledge, first.viewer.store, row, "seen", T0)
+    for watching in others:
+        await watching.until(lambda w=watching: w.acks >= 1)
+        standing = await asyncio.to_thread(ack_store.current, watching.viewer.store)
+        assert standing[("acct", "NFO:A")].ack == record and record.by == "asha"
 
 
 async def test_the_poll_catches_up_without_hints(database: str, daemon_store: Store) -> None:
