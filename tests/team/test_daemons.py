@@ -171,6 +171,32 @@ def test_two_daemons_share_the_accounts_and_one_takes_over_from_a_killed_one(
         for a in ACCOUNTS
     )
 
+    # A one-off sync leases what it syncs: the daemons hold everything, so it refuses, naming them.
+    once = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "position_sync.cli",
+            "--config",
+            str(daemons.config),
+            "--data-dir",
+            str(tmp_path / "data-once"),
+            "sync",
+            "--once",
+            "--wait",
+            "0",
+            "--account",
+            "t1",
+        ],
+        env=daemons.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert once.returncode == 3, once.stderr
+    assert f"t1 by {leased['t1']}" in once.stderr and "Traceback" not in once.stderr
+
     # Kill the holder of t1 outright, and close a position at the "broker" meanwhile.
     victim, survivor = (first, second) if f"pid {first.pid} " in leased["t1"] else (second, first)
     victim_accounts = [a for a in ACCOUNTS if f"pid {victim.pid} " in leased[a]]
