@@ -7,32 +7,18 @@ of its own, dropped afterwards with whatever sessions still use it.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, text
 
 from position_sync.app.domain import AccountState, Event, Row
-from position_sync.app.reconcile import AccountMemory, Outcome
+from position_sync.app.reconcile import Outcome
 from position_sync.app.store import Store
-from tests.conftest import T0, pg_url_with_password
+from tests.conftest import T0, fresh_database, make_outcome
 
-
-@contextmanager
-def fresh_database(admin: Engine, prefix: str = "ps_view") -> Iterator[str]:
-    """The URL of a new, empty database on the test server; dropped (sessions and all) after."""
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    autocommit = admin.execution_options(isolation_level="AUTOCOMMIT")
-    with autocommit.connect() as connection:
-        connection.execute(text(f"CREATE DATABASE {name}"))
-    try:
-        yield pg_url_with_password(name)
-    finally:
-        with autocommit.connect() as connection:
-            connection.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
+__all__ = ["fresh_database"]
 
 
 def outcome(
@@ -41,16 +27,7 @@ def outcome(
     events: Iterable[Event] = (),
     state: AccountState = AccountState.OK,
 ) -> Outcome:
-    by_key = {row.instrument: replace(row, account=account) for row in rows}
-    memory = AccountMemory(
-        account=account,
-        rows=by_key,
-        state=state,
-        error=None if state is AccountState.OK else "broker: down",
-        last_success_at=T0,
-        initialised=True,
-    )
-    return Outcome(by_key, list(events), memory, [])
+    return make_outcome(rows, account, events, (), state)
 
 
 def save(store: Store, result: Outcome, at: datetime = T0, broker: str = "simulated") -> int:

@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from position_sync.app.store import Store
-from tests.conftest import pg_url_with_password
+from tests.conftest import fresh_database
 
 
 @pytest.fixture
 def shared_url(pg_admin: Engine) -> Iterator[str]:
     """The URL (password included) of a new database holding an empty, migrated store."""
-    name = f"ps_team_{uuid.uuid4().hex[:12]}"
-    autocommit = pg_admin.execution_options(isolation_level="AUTOCOMMIT")
-    with autocommit.connect() as connection:
-        connection.execute(text(f"CREATE DATABASE {name}"))
-    url = pg_url_with_password(name)
-    Store(url).close()
-    try:
+    with fresh_database(pg_admin, "ps_team") as url:
+        Store(url).close()
         yield url
-    finally:
-        with autocommit.connect() as connection:
-            connection.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))

@@ -118,6 +118,27 @@ def query(engine: Engine, sql: str, **values: Any) -> list[Any]:
         return list(connection.execute(text(sql), values))
 
 
+def cli(daemons: Daemons, data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """A one-off command on the team's config, as a person at the server would run it."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "position_sync.cli",
+            "--config",
+            str(daemons.config),
+            "--data-dir",
+            str(data_dir),
+            *args,
+        ],
+        env=daemons.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 def holders(engine: Engine) -> dict[str, str]:
     return {r.account: r.holder for r in query(engine, "SELECT account, holder FROM account_leases")}
 
@@ -146,24 +167,7 @@ def test_two_daemons_share_the_accounts_and_one_takes_over_from_a_killed_one(
     }
 
     # status --json says who holds each account, and since when.
-    status = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "position_sync.cli",
-            "--config",
-            str(daemons.config),
-            "--data-dir",
-            str(tmp_path / "data-status"),
-            "status",
-            "--json",
-        ],
-        env=daemons.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    status = cli(daemons, tmp_path / "data-status", "status", "--json")
     accounts = {a["id"]: a for a in json.loads(status.stdout)["accounts"]}
     assert {a: accounts[a]["lease"]["holder"] for a in ACCOUNTS} == leased
     assert all(
@@ -172,28 +176,7 @@ def test_two_daemons_share_the_accounts_and_one_takes_over_from_a_killed_one(
     )
 
     # A one-off sync leases what it syncs: the daemons hold everything, so it refuses, naming them.
-    once = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "position_sync.cli",
-            "--config",
-            str(daemons.config),
-            "--data-dir",
-            str(tmp_path / "data-once"),
-            "sync",
-            "--once",
-            "--wait",
-            "0",
-            "--account",
-            "t1",
-        ],
-        env=daemons.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    once = cli(daemons, tmp_path / "data-once", "sync", "--once", "--wait", "0", "--account", "t1")
     assert once.returncode == 3, once.stderr
     assert f"t1 by {leased['t1']}" in once.stderr and "Traceback" not in once.stderr
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from pytestqt.qtbot import QtBot
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from position_sync.app.config import load_settings
@@ -24,7 +24,7 @@ from position_sync.ui.preferences import Preferences
 from position_sync.ui.window import MainWindow
 from position_sync.wiring import build_runtime
 from tests.ui.conftest import demo_project, run
-from tests.viewer_helpers import fresh_database
+from tests.viewer_helpers import fresh_database, reader_role
 
 pytestmark = pytest.mark.postgres
 
@@ -148,38 +148,20 @@ def test_a_read_only_role_turns_acknowledge_and_resync_off_saying_why(
     run(qloop, daemon.worker.sync_all("test"))
     run(qloop, daemon.close())
     role = f"ps_look_{uuid.uuid4().hex[:8]}"
-    name = make_url(database).database
-    admin = pg_admin.execution_options(isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f"CREATE ROLE {role} LOGIN PASSWORD 'look'"))
-        connection.execute(text(f"ALTER ROLE {role} SET default_transaction_read_only = on"))
-        connection.execute(text(f"GRANT CONNECT ON DATABASE {name} TO {role}"))
-    owner = create_engine(database)
-    with owner.begin() as connection:
-        connection.execute(text(f"GRANT USAGE ON SCHEMA public TO {role}"))
-        connection.execute(text(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}"))
-    url = make_url(database).set(drivername="postgresql+psycopg", username=role, password="look")
-    settings = load_settings(
-        viewer_config(tmp_path / "desk", url.render_as_string(hide_password=False), monkeypatch)
-    )
-    runtime = viewer_runtime(settings, tmp_path / "desk-data")
-    controller, window = open_viewer_window(qtbot, runtime, tmp_path / "desk-data")
-    try:
-        run(qloop, controller.load_cached())
-        assert window.model.rowCount() > 0
-        for action in (window.act_ack, window.act_snooze, window.act_clear_ack, window.act_resync):
-            assert not action.isEnabled()
-            assert f"your database role {role} can only read" in action.toolTip()
-        assert controller.resync() is False
-        assert "can only read" in window.statusBar().currentMessage()
-        controller.tick()
-        assert controller.viewer.banner is not None
-        assert "read-only database role" in controller.viewer.banner.text()
-    finally:
-        run(qloop, controller.close())
-        with owner.begin() as connection:
-            connection.execute(text(f"DROP OWNED BY {role}"))
-        owner.dispose()
-        with admin.connect() as connection:
-            connection.execute(text(f"REVOKE CONNECT ON DATABASE {name} FROM {role}"))
-            connection.execute(text(f"DROP ROLE {role}"))
+    with reader_role(pg_admin, database, role) as url:
+        settings = load_settings(viewer_config(tmp_path / "desk", url, monkeypatch))
+        runtime = viewer_runtime(settings, tmp_path / "desk-data")
+        controller, window = open_viewer_window(qtbot, runtime, tmp_path / "desk-data")
+        try:
+            run(qloop, controller.load_cached())
+            assert window.model.rowCount() > 0
+            for action in (window.act_ack, window.act_snooze, window.act_clear_ack, window.act_resync):
+                assert not action.isEnabled()
+                assert f"your database role {role} can only read" in action.toolTip()
+            assert controller.resync() is False
+            assert "can only read" in window.statusBar().currentMessage()
+            controller.tick()
+            assert controller.viewer.banner is not None
+            assert "read-only database role" in controller.viewer.banner.text()
+        finally:
+            run(qloop, controller.close())
