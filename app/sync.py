@@ -333,7 +333,13 @@ class SyncWorker:
                 state.resolver.forget_except(set(outcome.rows))
             # The store compares against the memory reconciled from: the rows as last saved.
             run_id = self.store.save(
-                account.id, outcome, started, now, dict(state.resolver.learned), previous=memory.rows
+                account.id,
+                outcome,
+                started,
+                now,
+                dict(state.resolver.learned),
+                previous=memory.rows,
+                broker=account.broker,
             )
             return outcome, run_id
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -41,9 +41,13 @@ from position_sync.app.store.models import (
     sync_metrics,
     sync_runs,
 )
+from position_sync.app.store.revisions import CHANGES, notify
 from position_sync.app.store.wal import WalTrimmer
 
 DB_NAME = "position-sync.db"
+
+# Called first in a save's transaction with (connection, account): raises to refuse the save.
+Fence = Callable[[Connection, str], None]
 _UPDATE_COLUMNS = [c.name for c in current_rows.columns if c.name not in ("account", "instrument")]
 
 
@@ -175,17 +179,26 @@ class Store:
         learned: dict[str, str] | None = None,
         *,
         previous: Mapping[str, Row] | None = None,
+        broker: str | None = None,
+        fence: Fence | None = None,
     ) -> int:
         """Write one sync in one transaction: only rows that changed, history only when material.
 
         ``previous`` is the account's rows as its last committed save left them, what the sync
         worker's memory holds: the save compares against them. Without them (a one-off save, a
         test) they are read from the table, in the same transaction.
+
+        ``fence`` (a daemon on a shared store) checks first, in the same transaction, that this
+        process still holds the account's lease, and keeps it held until the commit: a daemon
+        whose lease expired writes nothing (``LeaseLost``), and the daemon taking the account
+        over reads its memory only after this save committed.
         """
         stamp = iso(finished_at)
         assert stamp is not None
         try:
             with self.engine.begin() as connection:
+                if fence is not None:
+                    fence(connection, account)
                 saved = previous if previous is not None else _stored_rows(connection, account)
                 changed, gone = _row_changes(saved, outcome.rows)
                 # The chart figures of a good sync; unchanged rows cannot change them, so a sync
@@ -198,7 +211,8 @@ class Store:
                 _write_rows(connection, account, changed, gone, saved, run_id, stamp)
                 _write_events(connection, outcome, run_id)
                 point = self._write_chart_point(connection, account, run_id, finished_at, metrics)
-                self._save_account(connection, account, outcome.memory, stamp, learned)
+                revision = self._save_account(connection, account, outcome.memory, stamp, learned, broker)
+                notify(connection, CHANGES, account, "revision", revision)
         except SQLAlchemyError as exc:
             raise StoreError(
                 f"saving the sync of {account} to {_safe(self.url)} failed: {_cause(exc)}"
@@ -235,8 +249,15 @@ class Store:
         return point
 
     def _save_account(
-        self, connection: Any, account: str, memory: AccountMemory, stamp: str, learned: dict[str, str] | None
-    ) -> None:
+        self,
+        connection: Any,
+        account: str,
+        memory: AccountMemory,
+        stamp: str,
+        learned: dict[str, str] | None,
+        broker: str | None,
+    ) -> int:
+        """Upsert the account's state with its revision raised by one; the new revision."""
         insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
         values = {
             "account": account,
@@ -251,13 +272,17 @@ class Store:
         }
         if learned is not None:
             values["learned_aliases"] = json.dumps(learned, sort_keys=True)
-        statement = insert(account_state).values(**values)
-        connection.execute(
-            statement.on_conflict_do_update(
-                index_elements=[account_state.c.account],
-                set_={k: statement.excluded[k] for k in values if k != "account"},
+        if broker is not None:
+            values["broker"] = broker
+        statement = insert(account_state).values(**values, revision=1)
+        updates: dict[str, Any] = {k: statement.excluded[k] for k in values if k != "account"}
+        updates["revision"] = account_state.c.revision + 1
+        revision = connection.execute(
+            statement.on_conflict_do_update(index_elements=[account_state.c.account], set_=updates).returning(
+                account_state.c.revision
             )
-        )
+        ).scalar_one()
+        return int(revision)
 
     # -- reading ---------------------------------------------------------------------------
 
