@@ -121,9 +121,10 @@ def exposure_of(row: Row) -> float:
     price = row.last_price or row.broker_avg or row.local_avg
     if price is None:
         return 0.0
-    broker = abs(float(row.broker_qty)) if row.broker_qty is not None else 0.0
-    local = abs(float(row.local_qty)) if row.local_qty is not None else 0.0
-    return abs(max(broker, local) * float(price) * float(row.multiplier))
+    broker_qty, local_qty = row.broker_qty, row.local_qty
+    broker = abs(float(broker_qty)) if broker_qty is not None else 0.0
+    local = abs(float(local_qty)) if local_qty is not None else 0.0
+    return abs((broker if broker >= local else local) * float(price) * float(row.multiplier))
 
 
 class PositionsIndex:
@@ -299,8 +300,16 @@ class PositionsIndex:
         return len(added), len(changed), len(removed)
 
     def apply_account(self, account: str, rows: Mapping[str, Row]) -> tuple[int, int, int]:
-        """Bring one account to its complete new picture; returns (added, changed, removed)."""
-        return self.apply_plan(self.plan(account, rows))
+        """Bring one account to its complete new picture; returns (added, changed, removed).
+
+        An account the index does not hold yet (the stored picture at start) has nothing to
+        diff against: its rows go in at once, without a plan.
+        """
+        if account in self._by_account or not rows:
+            return self.apply_plan(self.plan(account, rows))
+        added = [Entry(row) for row in rows.values()]
+        self._apply([], added, [])
+        return len(added), 0, 0
 
     def hold(self, held: bool) -> None:
         """While held, no row changes its place for a new picture, an acknowledgement or the
@@ -462,7 +471,7 @@ class PositionsIndex:
                 moving.append((entry, entry.skey))
                 entry.skey = new_key
         for entry in added:
-            key = entry.row.key
+            key = entry.key  # one tuple per row, shared by every structure that names the row
             count(entry.row, 1)
             entry.ack = self._acks.get(key)
             self._entries[key] = entry
@@ -471,7 +480,7 @@ class PositionsIndex:
                 entering.append(entry)
         self._restructure(leaving, entering, moving)
         for entry in removed:  # only now: views may read a row until its removal is announced
-            key = entry.row.key
+            key = entry.key
             del self._entries[key]
             keys = self._by_account.get(key[0])
             if keys is not None:

@@ -185,3 +185,46 @@ if __name__ == "__main__":
                    ensure_ascii=False).replace('{"row"', '\n{"row"') + "\n",
         encoding="utf-8",
     )  # fmt: skip
+
+
+def test_scrolling_through_every_row_keeps_memory_flat(qapp: object) -> None:
+    """Each row painted once, top to bottom: what is kept for painting stays a few screens'
+    worth, not a tuple of texts, colours, fonts and icons for every row ever seen."""
+    import tracemalloc
+
+    since = NOW - timedelta(minutes=5)
+    statuses = [Status.MATCH, Status.QTY_MISMATCH, Status.PHANTOM, Status.UNTRACKED, Status.CLOSED]
+    picture = {
+        f"NSE:S{i:05d}": Row(
+            account="demo",
+            instrument=f"NSE:S{i:05d}",
+            status=statuses[i % len(statuses)],
+            since=since,
+            broker_qty=D(i % 70 + 1),
+            local_qty=D(i % 50 + 1),
+            last_price=D(i % 900 + 10),
+            unrealised_pnl=D(i % 200 - 100),
+        )
+        for i in range(6000)
+    }
+    model = PositionsModel()
+    model.set_account_info("demo", AccountInfo("INR", last_success_at=NOW))
+    model.apply_account("demo", picture)
+    looks = [role for name, role in ROLES.items() if name not in ("tooltip", "alignment")]
+
+    def paint(rows: range) -> None:
+        for position in rows:
+            for column in range(len(COLUMNS)):
+                index = model.index(position, column)
+                for role in looks:
+                    index.data(role)
+
+    paint(range(1500))  # a first stretch: whatever is kept for painting is kept by now
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        paint(range(1500, 6000))
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 1_500_000, f"{grown} bytes kept for 4,500 more rows painted"  # 11 MB before
