@@ -108,20 +108,18 @@ def child(count: int) -> None:
     )
 
 
-def measure(tree: Path, count: int) -> list[dict[str, Any]]:
+def measure(tree: Path, count: int) -> dict[str, Any]:
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "UI_MODEL_TREE": str(tree), "PYTHONPATH": str(tree)}
-    results = []
-    for _ in range(RUNS):
-        out = subprocess.run(
-            [sys.executable, __file__, "--child", str(count)],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=True,
-            cwd=tree,
-        ).stdout
-        results.append(json.loads(out.strip().splitlines()[-1]))
-    return results
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", str(count)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        cwd=tree,
+    ).stdout
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return result
 
 
 def main() -> None:
@@ -134,8 +132,12 @@ def main() -> None:
         trees.insert(0, ("before", options.before.resolve()))
     print(f"positions model over N rows, offscreen, medians of {RUNS} runs:")
     for count in (int(s) for s in options.sizes.split(",")):
-        for label, tree in trees:
-            results = measure(tree, count)
+        runs: dict[str, list[dict[str, Any]]] = {label: [] for label, _ in trees}
+        for _ in range(RUNS):  # interleaved: both checkouts share the machine's moods
+            for label, tree in trees:
+                runs[label].append(measure(tree, count))
+        for label, _ in trees:
+            results = runs[label]
 
             def median(key: str, rs: list[dict[str, Any]] = results) -> float:
                 return statistics.median(r[key] for r in rs)

@@ -116,7 +116,7 @@ def fill(folder: Path, count: int) -> tuple[Path, Path]:
     return config, data
 
 
-def measure(tree: Path, config: Path, data: Path, count: int, runs: int) -> list[dict[str, Any]]:
+def measure(tree: Path, config: Path, data: Path, count: int) -> dict[str, Any]:
     env = {
         **os.environ,
         "QT_QPA_PLATFORM": "offscreen",
@@ -124,19 +124,17 @@ def measure(tree: Path, config: Path, data: Path, count: int, runs: int) -> list
         "UI_STARTUP_TREE": str(tree),
         "PYTHONPATH": str(tree),
     }
-    results = []
-    for _ in range(runs):
-        spawned = time.monotonic()
-        out = subprocess.run(
-            [sys.executable, __file__, "--child", str(config), str(data), str(spawned), str(count)],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=True,
-            cwd=tree,
-        ).stdout
-        results.append(json.loads(out.strip().splitlines()[-1]))
-    return results
+    spawned = time.monotonic()
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", str(config), str(data), str(spawned), str(count)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        cwd=tree,
+    ).stdout
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return result
 
 
 def summary(label: str, count: int, results: list[dict[str, Any]]) -> str:
@@ -176,8 +174,12 @@ def parent() -> None:
     for count in sizes:
         with tempfile.TemporaryDirectory(prefix="position-sync-startup-") as scratch:
             config, data = fill(Path(scratch), count)
-            for label, tree in trees:
-                print(summary(label, count, measure(tree, config, data, count, options.runs)), flush=True)
+            results: dict[str, list[dict[str, Any]]] = {label: [] for label, _ in trees}
+            for _ in range(options.runs):  # interleaved: both checkouts share the machine's moods
+                for label, tree in trees:
+                    results[label].append(measure(tree, config, data, count))
+            for label, _ in trees:
+                print(summary(label, count, results[label]), flush=True)
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ from position_sync.ui.plain_text import message_box
 from position_sync.ui.preferences import preferences
 from position_sync.ui.presenters.first_run import FirstRunPresenter
 from position_sync.ui.resources import icon
-from position_sync.ui.responsiveness import tune_interpreter
+from position_sync.ui.responsiveness import collections_paused, tune_interpreter
 from position_sync.ui.stored_picture import first_paint, picture_runtime
 from position_sync.ui.window import SETTINGS_APP, SETTINGS_ORG, MainWindow
 
@@ -159,7 +159,8 @@ async def _main(
         window.resize(*SCREENSHOT_SIZE)
     shooter = None
     try:
-        await controller.load_cached()
+        with collections_paused():
+            await controller.load_cached()
         window.show()
         log.info("window shown: %s (pid %d)", window.windowTitle(), os.getpid())
         controller.report_exposed()
