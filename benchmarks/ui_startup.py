@@ -63,6 +63,7 @@ def child(config: Path, data: Path, spawned: float, count: int) -> None:
     from position_sync.app.config import load_settings
     from position_sync.ui.controller import Controller
     from position_sync.ui.positions_view import PositionsView
+    from position_sync.ui.window import MainWindow
 
     app = ui_main.application()
     settings = load_settings(config)
@@ -76,6 +77,9 @@ def child(config: Path, data: Path, spawned: float, count: int) -> None:
                     report["painted"] = time.monotonic()
                     report["rss_painted"] = memory_mb("VmRSS")
                     report["heavy"] = [name for name in HEAVY if name in sys.modules]
+                    window = view.window()
+                    if "synced" in report and isinstance(window, MainWindow):
+                        QTimer.singleShot(0, window.act_quit.trigger)
             return False
 
     spy = FirstPaint()
@@ -87,6 +91,7 @@ def child(config: Path, data: Path, spawned: float, count: int) -> None:
         if "synced" not in report:
             report["synced"] = time.monotonic()
             report["rss_synced"] = memory_mb("VmRSS")
+        if "painted" in report:  # else at the paint: an old checkout may sync before it paints
             QTimer.singleShot(0, self.request_quit)
 
     Controller._show_result = show_result  # type: ignore[method-assign]
@@ -134,6 +139,8 @@ def measure(tree: Path, config: Path, data: Path, count: int) -> dict[str, Any]:
         cwd=tree,
     ).stdout
     result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    if "painted" not in result:
+        raise RuntimeError(f"{tree}: the table never painted its {count} rows: {result}")
     return result
 
 
