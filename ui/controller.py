@@ -225,6 +225,9 @@ class Controller(QObject):
             self._builder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="position-sync-ui-build")
         loop = asyncio.get_running_loop()
         runtime = await loop.run_in_executor(self._builder, self._make_runtime, picture.settings)
+        if self._closed or self.quit_event.is_set():  # quit while it was built: nothing to start
+            await runtime.close()
+            return None
         stored = picture.worker.stored if isinstance(picture.worker, PictureWorker) else None
         await runtime.worker.load(stored)
         if self._unsubscribe is not None:

@@ -20,8 +20,11 @@ import pytest
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
-from position_sync.app.config import load_settings
+from position_sync.app.config import Settings, load_settings
+from position_sync.app.runtime import Runtime
 from position_sync.app.store import Store
+from position_sync.app.store.ownership import FileLockOwnership
+from position_sync.app.store.repository import DB_NAME
 from position_sync.ui.controller import Controller
 from position_sync.ui.main import run_window
 from position_sync.ui.preferences import Preferences
@@ -171,3 +174,33 @@ def test_settings_that_cannot_run_end_the_window_after_the_picture_with_one_sent
         assert len(store.rows()) == count, "the stored picture is left as it was"
     finally:
         store.close()
+
+
+def test_a_quit_while_the_runtime_is_built_starts_no_sync(
+    qtbot: QtBot, qloop: asyncio.AbstractEventLoop, tmp_path: Path, no_tray: None
+) -> None:
+    config, data, _count = stored_demo(tmp_path)
+    picture = picture_runtime(load_settings(config), data)
+    built: list[Runtime] = []
+
+    def maker(settings: Settings) -> Runtime:
+        runtime = build_runtime(settings, data, purpose="window")
+        built.append(runtime)
+        return runtime
+
+    window = MainWindow()
+    qtbot.addWidget(window)
+    quit_event = asyncio.Event()
+    controller = Controller(picture, window, prefs=Preferences(), quit_event=quit_event, make_runtime=maker)
+    try:
+        run(qloop, controller.load_cached())
+        quit_event.set()  # Ctrl+Q right after the first paint
+        run(qloop, controller.go_live())
+        assert controller.runtime is picture and len(built) == 1
+        assert not any(built[0].worker.is_syncing(a) for a in built[0].worker.account_ids)
+    finally:
+        run(qloop, controller.close())
+    database = data / DB_NAME
+    daemon = FileLockOwnership(database.with_name(f"{DB_NAME}.owner"), str(database), "daemon")
+    assert daemon.try_acquire(), "both runtimes gave the store up"
+    daemon.release()
