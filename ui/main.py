@@ -2,12 +2,12 @@
 
 Order matters for the trader's first second: the store's picture is loaded (no network) and
 painted before anything else is built (``ui.stored_picture``); then the runtime (adapters,
-books, worker) is built off the UI thread, the tray appears, and the worker starts its start-up
-sync. With no account to
-sync, the first-run page stands in front of the grid (``ui.presenters.first_run``). For the
-whole run, unexpected errors go to the log file and a short dialog (``ui.error_hook``). Quit
-(menu, tray, Ctrl+Q, SIGINT/SIGTERM) only sets an event; ``_main`` then cancels and awaits what
-runs, closes brokers and the store, and returns, so ``qasync.run`` ends cleanly.
+books, worker) is built off the UI thread, the tray appears, and the worker starts its
+start-up sync. With no account to sync, the first-run page stands in front of the grid
+(``ui.presenters.first_run``). For the whole run, unexpected errors go to the log file and a
+short dialog (``ui.error_hook``). Quit (menu, tray, Ctrl+Q, SIGINT/SIGTERM) only sets an event;
+``_main`` then cancels and awaits what runs, closes brokers and the store, and returns, so
+``qasync.run`` ends cleanly.
 """
 
 from __future__ import annotations
