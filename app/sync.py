@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 Clock = Callable[[], datetime]
 Subscriber = Callable[["SyncResult"], None]
+# Each account's memory and learned aliases, as ``Store.load_memories`` reads them.
+StoredMemories = tuple[dict[str, AccountMemory], dict[str, dict[str, str]]]
 
 
 def utcnow() -> datetime:
@@ -140,11 +142,16 @@ class SyncWorker:
 
     # -- set-up ----------------------------------------------------------------------------
 
-    async def load(self) -> None:
-        """Read what the store remembers; nothing touches the network here."""
+    async def load(self, stored: StoredMemories | None = None) -> None:
+        """Read what the store remembers; nothing touches the network here.
+
+        ``stored``: what ``Store.load_memories`` returned already (the window paints it before
+        the adapters are built), so the rows on screen are the worker's own and are not read
+        twice.
+        """
         if self._loaded:
             return
-        memories, learned = await self._in_db(self.store.load_memories)
+        memories, learned = stored if stored is not None else await self._in_db(self.store.load_memories)
         for account in self.settings.accounts:
             if not account.enabled:
                 continue

@@ -51,6 +51,7 @@ from position_sync.ui.presenters.viewer import ViewerPresenter
 from position_sync.ui.responsiveness import CollectorPolicy
 from position_sync.ui.result_queue import Arrival, ResultQueue
 from position_sync.ui.status_style import Health
+from position_sync.ui.stored_picture import PictureWorker
 from position_sync.ui.tray import Tray
 from position_sync.ui.window import MainWindow
 
@@ -218,6 +219,41 @@ class Controller(QObject):
         self.history.mark_out_of_date()
         self.viewer.loaded()
         self.collector.settled()
+
+    async def go_live(self) -> None:
+        """The runtime behind the stored picture on screen (``ui.stored_picture``), then started.
+
+        Built off the UI thread once the window has painted: the adapters import their client
+        libraries and the demo parses its scenario meanwhile, and the window stays live. The
+        new worker is handed the memories the picture was painted from, so nothing is read
+        again and the model keeps the rows it shows. Raises ``ConfigError`` or ``StoreError``
+        when the settings cannot run (the entry point says why and ends, as it did before).
+        New settings asked for meanwhile wait for this, like a second apply.
+        """
+        going = self._applying = asyncio.ensure_future(self._go_live())
+        await asyncio.shield(going)
+
+    async def _go_live(self) -> str | None:
+        picture = self.runtime
+        if self._builder is None:
+            self._builder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="position-sync-ui-build")
+        loop = asyncio.get_running_loop()
+        runtime = await loop.run_in_executor(self._builder, self._make_runtime, picture.settings)
+        if self._closed or self.quit_event.is_set():  # quit while it was built: nothing to start
+            await runtime.close()
+            return None
+        stored = picture.worker.stored if isinstance(picture.worker, PictureWorker) else None
+        await runtime.worker.load(stored)
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        self._bind(runtime)
+        if picture.worker.paused:  # Pause pressed while the runtime was being built
+            runtime.worker.pause()
+        await picture.close()  # its claim goes last: the new runtime already holds the store
+        await self.start()
+        if isinstance(picture.worker, PictureWorker):
+            picture.worker.hand_over(runtime.worker)
+        return None  # as ``_apply`` says of new settings that run
 
     async def start(self) -> None:
         self.tray.ensure_visible()

@@ -1,11 +1,13 @@
 """Start the window: one asyncio loop on the Qt loop (qasync), the cached picture first.
 
 Order matters for the trader's first second: the store's picture is loaded (no network) and
-painted, then the tray appears, then the worker starts its start-up sync. With no account to
-sync, the first-run page stands in front of the grid (``ui.presenters.first_run``). For the
-whole run, unexpected errors go to the log file and a short dialog (``ui.error_hook``). Quit
-(menu, tray, Ctrl+Q, SIGINT/SIGTERM) only sets an event; ``_main`` then cancels and awaits what
-runs, closes brokers and the store, and returns, so ``qasync.run`` ends cleanly.
+painted before anything else is built (``ui.stored_picture``); then the runtime (adapters,
+books, worker) is built off the UI thread, the tray appears, and the worker starts its
+start-up sync. With no account to sync, the first-run page stands in front of the grid
+(``ui.presenters.first_run``). For the whole run, unexpected errors go to the log file and a
+short dialog (``ui.error_hook``). Quit (menu, tray, Ctrl+Q, SIGINT/SIGTERM) only sets an event;
+``_main`` then cancels and awaits what runs, closes brokers and the store, and returns, so
+``qasync.run`` ends cleanly.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ from position_sync.ui.plain_text import message_box
 from position_sync.ui.preferences import preferences
 from position_sync.ui.presenters.first_run import FirstRunPresenter
 from position_sync.ui.resources import icon
-from position_sync.ui.responsiveness import tune_interpreter
+from position_sync.ui.responsiveness import collections_paused, tune_interpreter
+from position_sync.ui.stored_picture import first_paint, picture_runtime
 from position_sync.ui.window import SETTINGS_APP, SETTINGS_ORG, MainWindow
 
 log = logging.getLogger(__name__)
@@ -68,19 +71,18 @@ def run_window(
     settings: Settings, data_dir: Path, args: argparse.Namespace, make_runtime: RuntimeMaker
 ) -> int:
     """The window on ``settings``; ``make_runtime`` (from the entry point's wiring) builds the
-    runtime now and again whenever the settings change."""
+    runtime once the stored picture is on screen, and again whenever the settings change."""
     app = application()
     try:
-        runtime = make_runtime(settings)
+        runtime = picture_runtime(settings, data_dir)
     except (ConfigError, StoreError) as exc:
-        print(f"position-sync: {exc}", file=sys.stderr)
-        if not headless() and not getattr(args, "screenshot", None):
-            message_box(QMessageBox.Icon.Critical, "Position Sync cannot start", str(exc)).exec()
-        return ExitCode.CONFIG
+        return _cannot_start(exc, args)
     hooks = ExceptionHooks(ErrorReporter(active_log_file(), _main_window))
     hooks.install()
     try:
         result: int = qasync.run(_main(app, runtime, settings, args, make_runtime, hooks))
+    except (ConfigError, StoreError) as exc:
+        return _cannot_start(exc, args)  # the settings could not run behind the picture shown
     except Exception as exc:
         # Out of the loop itself: logged with its traceback, and said before the process ends.
         log.critical("the window stopped on an unexpected error", exc_info=exc)
@@ -96,6 +98,14 @@ def run_window(
     finally:
         hooks.uninstall()
     return result
+
+
+def _cannot_start(exc: ConfigError | StoreError, args: argparse.Namespace) -> int:
+    """The one sentence, on stderr and (with a display) in a dialog; exit 3."""
+    print(f"position-sync: {exc}", file=sys.stderr)
+    if not headless() and not getattr(args, "screenshot", None):
+        message_box(QMessageBox.Icon.Critical, "Position Sync cannot start", str(exc)).exec()
+    return ExitCode.CONFIG
 
 
 def _main_window() -> QWidget | None:
@@ -151,15 +161,17 @@ async def _main(
         window.resize(*SCREENSHOT_SIZE)
     shooter = None
     try:
-        await controller.load_cached()
+        with collections_paused():
+            await controller.load_cached()
         window.show()
         log.info("window shown: %s (pid %d)", window.windowTitle(), os.getpid())
         controller.report_exposed()
+        await first_paint(window)  # the stored picture on screen before anything else is built
         if screenshot is not None:
             from position_sync.ui.screenshot import ScreenshotWhenReady
 
             shooter = ScreenshotWhenReady(controller, screenshot, quit_event)
-        await controller.start()
+        await controller.go_live()  # a refusal ends the run: ``run_window`` says why
         await quit_event.wait()
     finally:
         if remember:

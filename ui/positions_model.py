@@ -265,7 +265,9 @@ class PositionsModel(QAbstractTableModel):
 
     def apply_account(self, account: str, rows: Mapping[str, Row]) -> tuple[int, int, int]:
         """Bring one account to its complete new picture; returns (added, changed, removed)."""
-        return self.apply_plan(self.plan(account, rows))
+        if self._index.count_of(account):
+            return self.apply_plan(self.plan(account, rows))
+        return self._index.apply_account(account, rows)  # new to the table: no diff to make
 
     def settle_moves(self) -> None:
         """Put the rows deferred by ``apply_plan(defer_moves=True)`` in their places, in one go."""

@@ -19,6 +19,8 @@ from __future__ import annotations
 import gc
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 SWITCH_INTERVAL = 0.001
 FULL_COLLECTION_EVERY = 15 * 60.0
@@ -26,6 +28,23 @@ FULL_COLLECTION_EVERY = 15 * 60.0
 
 def tune_interpreter() -> None:
     sys.setswitchinterval(SWITCH_INTERVAL)
+
+
+@contextmanager
+def collections_paused() -> Iterator[None]:
+    """No collection while the stored picture loads at start: its rows are tens of thousands of
+    new objects that all stay, and each collection they set off would walk everything the
+    imports left alive for nothing to free. What is alive afterwards is frozen, as after a
+    result (``CollectorPolicy.settled``)."""
+    enabled = gc.isenabled()
+    gc.freeze()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
 
 
 class CollectorPolicy:

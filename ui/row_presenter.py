@@ -6,6 +6,11 @@ changes. The row and its acknowledgement are immutable, so a kept result is chec
 against the ones it was made from; the palette, the clock and an account's read state belong to
 this presenter, which forgets what they made stale itself. Kept apart from the sorted index so
 the order can be tested without Qt, and from the model so the model only adapts the two to Qt.
+
+Memory stays flat however far the trader scrolls (issue 19): the texts of at most ``KEPT_ROWS``
+rows are kept (the oldest go first: a screen or two of rows, worked out again in microseconds),
+and a row's looks are one shared tuple per *style* (status, quietness, signs of its P&L, its
+icon), a few dozen for the whole table, instead of a tuple of colours, fonts and icons per row.
 """
 
 from __future__ import annotations
@@ -43,6 +48,9 @@ from position_sync.ui.row_facts import market_value, price_gap_text, product, si
 # (foreground, background, font, decoration) of one cell.
 Look = tuple[QColor | None, QColor | None, QFont | None, QIcon | None]
 BOLD_WHEN_WRONG = (Col.STATUS, Col.DIFF, Col.PRICE_GAP)  # the cells that say how wrong a row is
+KEPT_ROWS = 1024  # rows whose texts are kept: several screens' worth
+# What a row's looks depend on: status, effective status, quiet, P&L signs, instrument icon.
+Style = tuple[Status, Status, bool, int | None, int | None, str | None]
 
 
 @dataclass
@@ -70,12 +78,13 @@ class _Shown:
         self.row = row
         self.ack = ack
         self.cells: tuple[str, ...] | None = None
-        self.looks: tuple[Look, ...] | None = None
+        self.looks: tuple[Look, ...] | None = None  # shared with every row of the same style
 
 
 class RowPresenter:
     def __init__(self, now: datetime | None = None) -> None:
-        self._shown: dict[Key, _Shown] = {}
+        self._shown: dict[Key, _Shown] = {}  # at most ``KEPT_ROWS``, oldest first
+        self._styles: dict[Style, tuple[Look, ...]] = {}
         self._accounts: dict[str, AccountInfo] = {}
         self._now = now or datetime.now(UTC)
         self._dark = False
@@ -93,9 +102,12 @@ class RowPresenter:
     # -- what the model asks, per cell and role ----------------------------------------------
 
     def _kept(self, entry: Entry) -> _Shown:
-        shown = self._shown.get(entry.key)
+        kept = self._shown
+        shown = kept.get(entry.key)
         if shown is None or shown.row is not entry.row or shown.ack is not entry.ack:
-            shown = self._shown[entry.key] = _Shown(entry.row, entry.ack)
+            if shown is None and len(kept) >= KEPT_ROWS:
+                del kept[next(iter(kept))]
+            shown = kept[entry.key] = _Shown(entry.row, entry.ack)
         return shown
 
     def cells(self, entry: Entry) -> tuple[str, ...]:
@@ -186,6 +198,7 @@ class RowPresenter:
         if dark == self._dark:
             return False
         self._dark = dark
+        self._styles.clear()
         for shown in self._shown.values():
             shown.looks = None
         return True
@@ -257,10 +270,28 @@ class RowPresenter:
         )
 
     def _looks(self, row: Row, ack: AckState | None) -> tuple[Look, ...]:
+        """The shared looks of the row's style, worked out the first time a row has it."""
+        quiet = self._quiet(row, ack)
+        decoration = None
+        if ack is not None:
+            decoration = "ack" if ack.acknowledged(row) else "snooze" if ack.snoozed(self._now) else None
+        unrealised, realised = row.unrealised_pnl, row.realised_pnl
+        style: Style = (
+            row.status,
+            row.effective_status,
+            quiet,
+            None if unrealised is None else _sign(unrealised),
+            None if realised is None else _sign(realised),
+            decoration,
+        )
+        looks = self._styles.get(style)
+        if looks is None:
+            looks = self._styles[style] = self._style_looks(row, quiet, decoration)
+        return looks
+
+    def _style_looks(self, row: Row, quiet: bool, decoration: str | None) -> tuple[Look, ...]:
         background = (
-            None
-            if row.status is Status.STALE
-            else status_style.tint(row.status, self._dark, quiet=self._quiet(row, ack))
+            None if row.status is Status.STALE else status_style.tint(row.status, self._dark, quiet=quiet)
         )
         if row.status is Status.STALE:
             font: QFont | None = self._italic
@@ -273,7 +304,7 @@ class RowPresenter:
                 self._foreground(row, column),
                 background,
                 bold if column in BOLD_WHEN_WRONG and font is None else font,
-                self._decoration(row, ack, column),
+                self._decoration(row, decoration, column),
             )
             for column in range(len(COLUMNS))
         )
@@ -289,14 +320,11 @@ class RowPresenter:
             return status_style.pnl_colour(_sign(row.realised_pnl), self._dark)
         return None
 
-    def _decoration(self, row: Row, ack: AckState | None, column: int) -> QIcon | None:
+    def _decoration(self, row: Row, decoration: str | None, column: int) -> QIcon | None:
         if column == Col.STATUS:
             return self._icons[row.status if row.status is Status.STALE else row.effective_status]
-        if column == Col.INSTRUMENT and ack is not None:
-            if ack.acknowledged(row):
-                return self._ack_icon
-            if ack.snoozed(self._now):
-                return self._snooze_icon
+        if column == Col.INSTRUMENT and decoration is not None:
+            return self._ack_icon if decoration == "ack" else self._snooze_icon
         return None
 
 

@@ -15,7 +15,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import tomli_w
 from PySide6.QtCore import QObject, QProcess
@@ -28,9 +28,11 @@ from position_sync.app.first_run import read_tables, setup_needed, with_account
 from position_sync.app.paths import cli_command
 from position_sync.app.private import private_dir
 from position_sync.brokers.registry import check_account_options
-from position_sync.ui.first_run import FirstRunPage
-from position_sync.ui.settings_dialog import Applier, connection_report, write_config
 from position_sync.ui.window import MainWindow
+
+if TYPE_CHECKING:  # the page and the dialog's forms are imported when first needed, after the first paint
+    from position_sync.ui.first_run import FirstRunPage
+    from position_sync.ui.settings_dialog import Applier
 
 log = logging.getLogger(__name__)
 IDLE_ACTIONS = ("act_resync", "act_resync_account", "act_pause", "act_ack", "act_snooze", "act_clear_ack")
@@ -82,6 +84,8 @@ class FirstRunPresenter(QObject):
     @property
     def page(self) -> FirstRunPage:
         if self._page is None:
+            from position_sync.ui.first_run import FirstRunPage
+
             page = self._page = FirstRunPage()
             self.stack.addWidget(page)
             page.start_requested.connect(self.start)
@@ -197,6 +201,8 @@ class FirstRunPresenter(QObject):
     async def _test(self, settings: Settings, secrets: dict[tuple[str, str], str]) -> str:
         self.page.set_busy(True, "Testing…")
         self.page.show_result("Testing…")
+        from position_sync.ui.settings_dialog import connection_report
+
         try:
             report = await connection_report(settings, settings.accounts[-1].id, secrets)
         finally:
@@ -255,5 +261,7 @@ class FirstRunPresenter(QObject):
 
 def _write(path: Path, text: str, secrets: dict[tuple[str, str], str]) -> None:
     """The settings dialog's write, into a folder made first (a first file's may not exist)."""
+    from position_sync.ui.settings_dialog import write_config
+
     private_dir(path.parent)
     write_config(path, text, secrets)
