@@ -31,7 +31,7 @@ from position_sync.app.domain import AccountState
 from position_sync.app.feed import Feed
 from position_sync.app.notify_policy import NotifyPolicy
 from position_sync.app.runtime import Runtime, RuntimeMaker
-from position_sync.app.sync import SyncResult, utcnow
+from position_sync.app.sync import SyncResult, SyncWorker, utcnow
 from position_sync.app.team.viewer import ViewerRefused
 from position_sync.ui import theme
 from position_sync.ui.positions_index import Plan, snapshot
@@ -230,6 +230,9 @@ class Controller(QObject):
         when the settings cannot run (the entry point says why and ends, as it did before).
         New settings asked for meanwhile wait for this, like a second apply.
         """
+        if not isinstance(self.runtime.worker, PictureWorker):
+            await self.start()  # already the real runtime: a viewer's, which defers nothing
+            return
         going = self._applying = asyncio.ensure_future(self._go_live())
         await asyncio.shield(going)
 
@@ -243,7 +246,11 @@ class Controller(QObject):
             await runtime.close()
             return None
         stored = picture.worker.stored if isinstance(picture.worker, PictureWorker) else None
-        await runtime.worker.load(stored)
+        worker = runtime.worker
+        if isinstance(worker, SyncWorker):
+            await worker.load(stored)
+        else:
+            await worker.load()
         if self._unsubscribe is not None:
             self._unsubscribe()
         self._bind(runtime)
@@ -251,8 +258,8 @@ class Controller(QObject):
             runtime.worker.pause()
         await picture.close()  # its claim goes last: the new runtime already holds the store
         await self.start()
-        if isinstance(picture.worker, PictureWorker):
-            picture.worker.hand_over(runtime.worker)
+        if isinstance(picture.worker, PictureWorker) and isinstance(worker, SyncWorker):
+            picture.worker.hand_over(worker)
         return None  # as ``_apply`` says of new settings that run
 
     async def start(self) -> None:

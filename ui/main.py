@@ -74,7 +74,8 @@ def run_window(
     runtime once the stored picture is on screen, and again whenever the settings change."""
     app = application()
     try:
-        runtime = picture_runtime(settings, data_dir)
+        # A viewer's runtime is the store alone (no adapter to defer): it is the first one.
+        runtime = make_runtime(settings) if settings.team.viewer else picture_runtime(settings, data_dir)
     except (ConfigError, StoreError) as exc:
         return _cannot_start(exc, args)
     hooks = ExceptionHooks(ErrorReporter(active_log_file(), _main_window))

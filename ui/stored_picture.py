@@ -100,9 +100,10 @@ def picture_runtime(settings: Settings, data_dir: Path) -> Runtime:
     url = Store.url_for(data_dir, settings.store_url)
     if settings.store_url is None:
         refuse_store_on_book(url, settings.books, settings.path, field=None)
-    claim = claim_store(url, purpose="window")
+    # A shared store is not claimed whole: the real runtime leases the accounts it syncs.
+    claim = None if settings.team.shared else claim_store(url, purpose="window")
     try:
-        store = Store(url)
+        store = Store(url, user=settings.team.user)
     except BaseException:
         if claim is not None:
             claim.release()

@@ -88,6 +88,7 @@ def test_screenshot_of_a_viewer_shows_the_stores_picture(
     (which names none), and it walks no scenario of its own."""
     import asyncio
 
+    from position_sync.app.store.ownership import claim_store
     from position_sync.app.team.viewer import as_viewer, viewer_runtime
     from position_sync.wiring import build_runtime
 
@@ -110,10 +111,19 @@ def test_screenshot_of_a_viewer_shows_the_stores_picture(
     settings = as_viewer(load_settings(viewer_config))
     shot = tmp_path / "viewer.png"
     args = argparse.Namespace(demo=False, screenshot=shot, viewer=True)
-    with caplog.at_level(logging.INFO, logger="position_sync.ui.screenshot"):
-        code = run_window(
-            settings, tmp_path / "viewer-data", args, lambda s: viewer_runtime(s, tmp_path / "viewer-data")
-        )
+    # A daemon syncs the store meanwhile: a viewer claims nothing, so it opens all the same.
+    daemon = claim_store(settings.store_url or "", purpose="daemon")
+    try:
+        with caplog.at_level(logging.INFO, logger="position_sync.ui.screenshot"):
+            code = run_window(
+                settings,
+                tmp_path / "viewer-data",
+                args,
+                lambda s: viewer_runtime(s, tmp_path / "viewer-data"),
+            )
+    finally:
+        if daemon is not None:
+            daemon.release()
     assert code == 0, caplog.text
     assert QImage(str(shot)).width() == SCREENSHOT_SIZE[0]
     assert "statuses on screen:" in caplog.text and "phantom" in caplog.text.split("statuses on screen:")[1]

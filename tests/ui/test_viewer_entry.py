@@ -7,14 +7,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine
 
 from position_sync import cli
 from position_sync.app.config import Settings
 from position_sync.app.first_run import setup_needed
 from position_sync.app.runtime import Runtime, RuntimeMaker
+from position_sync.app.store import Store
 from position_sync.app.team.viewer import StoreViewer
 from position_sync.ui import main as window_main
-from tests.conftest import Project
+from tests.conftest import Project, fresh_database
 
 
 class Opened:
@@ -77,3 +79,30 @@ def test_a_viewer_takes_no_command_and_no_demo(capsys: pytest.CaptureFixture[str
             cli.main(arguments)
         assert exited.value.code == 3
     assert "--viewer opens the window on the store alone" in capsys.readouterr().err
+
+
+@pytest.mark.postgres
+def test_a_syncing_window_on_a_shared_store_claims_no_store_whole(
+    project: Project, pg_admin: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a shared store the accounts are leased one by one by whoever syncs them: the window's
+    first picture must not take the whole store from the daemons (or from a second window)."""
+    from position_sync.app.config import load_settings
+    from position_sync.app.store.ownership import claim_store
+    from position_sync.ui.stored_picture import picture_runtime
+
+    project.write(broker_steps=[{"positions": []}], book=[])
+    with fresh_database(pg_admin, "ps_window") as url:
+        Store(url).close()
+        monkeypatch.setenv("PS_WINDOW_STORE", url)
+        with project.config.open("a", encoding="utf-8") as config:
+            config.write('\n[store]\nurl_env = "PS_WINDOW_STORE"\nshared = true\n')
+        settings = load_settings(project.config)
+        runtime = picture_runtime(settings, project.data_dir)
+        try:
+            assert runtime.claim is None
+            other = claim_store(url, purpose="daemon")  # the whole store is still free
+            assert other is not None
+            other.release()
+        finally:
+            runtime.store.close()
