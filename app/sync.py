@@ -192,7 +192,7 @@ class SyncWorker:
             asyncio.create_task(supervised("the resync requests", self._requests_loop), name="sync-requests")
         )
         used = {state.config.book: self._books[state.config.book] for state in self._accounts.values()}
-        self._watcher = BookWatcher(used, self._book_changed, self._io)
+        self._watcher = BookWatcher(used, self._book_changed, self._io, wanted=self._book_wanted)
         self._watcher.start()
 
     def _book_changed(self, book_id: str) -> None:
@@ -332,6 +332,10 @@ class SyncWorker:
 
     def _ours(self, account_id: str) -> bool:
         return self.leases is None or self.leases.holds(account_id)
+
+    def _book_wanted(self, book_id: str) -> bool:
+        """A book is watched while an account this process syncs reads it."""
+        return any(s.config.book == book_id and self._ours(a) for a, s in self._accounts.items())
 
     async def _lease_loop(self) -> None:
         assert self.leases is not None

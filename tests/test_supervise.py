@@ -93,3 +93,37 @@ async def test_the_watcher_outlives_a_failing_reaction(
         await watcher.stop()
     assert seen == ["bot", "bot"]
     assert "reacting to a change of book bot failed" in caplog.text
+
+
+class Counting(Changing):
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked = 0
+
+    def change_token(self) -> str | None:
+        self.asked += 1
+        return self.token
+
+
+async def test_a_book_nobody_here_syncs_is_not_probed_until_it_matters() -> None:
+    """A standby daemon on a shared store holds no account: probing its books (a thread and a
+    stat, or a SQL query, four times a second each) would be work for another daemon."""
+    book = Counting()
+    wanted = False
+    seen: list[str] = []
+    watcher = BookWatcher({"bot": book}, seen.append, wanted=lambda _book_id: wanted)
+    watcher.start()
+    try:
+        await asyncio.sleep(0.2)
+        assert book.asked == 1  # the baseline only
+        book.token = "2"
+        await asyncio.sleep(0.1)
+        assert seen == [] and book.asked == 1
+        wanted = True  # the account was leased to this process
+        for _ in range(100):
+            if seen:
+                break
+            await asyncio.sleep(0.02)
+        assert seen == ["bot"] and book.asked > 1
+    finally:
+        await watcher.stop()

@@ -42,9 +42,13 @@ class BookWatcher:
         books: Mapping[str, object],
         on_change: Callable[[str], None],
         executor: Executor | None = None,
+        wanted: Callable[[str], bool] = lambda _book_id: True,
     ) -> None:
+        """``wanted(book_id)``: whether the book matters now (a daemon on a shared store watches
+        only the books of the accounts it holds; the others are another daemon's to watch)."""
         self._books = [b for b in books.values() if isinstance(b, Watchable)]
         self._on_change = on_change
+        self._wanted = wanted
         # Never the loop's default executor: ``asyncio.run`` joins its threads at exit, and a
         # probe stuck on a blocked source would keep the process alive.
         self._executor = executor if executor is not None else DaemonThreadExecutor("position-sync-watch")
@@ -70,6 +74,8 @@ class BookWatcher:
         last = await loop.run_in_executor(self._executor, book.change_token)
         while True:
             await asyncio.sleep(book.watch_interval)
+            if not self._wanted(book.id):
+                continue
             try:
                 token = await loop.run_in_executor(self._executor, book.change_token)
             except Exception:
