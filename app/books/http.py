@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, Any
 
 from position_sync.app.books.kinds import BookKind
 from position_sync.app.books.payload import PayloadError, positions_from_json
-from position_sync.app.books.rows import fingerprint, label_lines
+from position_sync.app.books.rows import LineReader
 from position_sync.app.config import HTTP_CREDENTIALS_REFUSED, BookConfig, check_http_book
 from position_sync.app.config_values import seconds_value
-from position_sync.app.domain import BookSnapshot, Position
+from position_sync.app.domain import BookSnapshot
 from position_sync.app.errors import ConfigError, ReadError, ReadErrorKind
 from position_sync.app.options import Option
 from position_sync.app.redact import mask_url, url_has_credentials
@@ -143,7 +143,7 @@ class HttpBook:
             # Not str(exc): it may repeat the URL.
             raise self._fail(ReadErrorKind.NETWORK, f"the answer broke off ({type(exc).__name__})") from None
 
-    def _lines(self, account: str | None) -> list[tuple[str, Position]]:
+    def _lines(self, account: str | None) -> LineReader:
         body = self._get()
         try:
             payload: Any = json.loads(body.decode("utf-8-sig"), parse_float=Decimal)
@@ -156,13 +156,12 @@ class HttpBook:
             raise self._fail(ReadErrorKind.MALFORMED, f"{where}{exc.cause}") from None
 
     def read(self, account: str | None) -> BookSnapshot:
-        lines = self._lines(account)
-        return BookSnapshot(tuple(label_lines(lines)), fingerprint(p for _, p in lines))
+        return self._lines(account).snapshot()
 
     def change_token(self) -> str | None:
         """The positions' fingerprint: a new ``generated_at`` in the body is no change."""
         try:
-            return fingerprint(p for _, p in self._lines(None))
+            return self._lines(None).fingerprint()
         except ReadError:
             return None
 

@@ -6,13 +6,20 @@ Shared by every kind of book so that ``fields`` and the side column mean the sam
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import replace
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
 from position_sync.app.config import BookConfig
-from position_sync.app.domain import NumberOutOfBounds, Position, optional_decimal, shown, to_decimal
+from position_sync.app.domain import (
+    BookSnapshot,
+    NumberOutOfBounds,
+    Position,
+    optional_decimal,
+    shown,
+    to_decimal,
+)
 
 # The one definition of the side words, shared by the reads and the "fix my book" actions, so a
 # line the sync counts as short is the line a fix counts as short (IB writes SLD/BOT; a DEX's
@@ -38,33 +45,120 @@ class RecordError(ValueError):
 
 
 def to_position(record: Mapping[str, Any], book: BookConfig) -> Position:
-    symbol_field = book.field_name("symbol")
-    quantity_field = book.field_name("quantity")
-    price_field = book.field_name("average_price")
-    side_field = book.fields.get("side")
-    label_field = book.fields.get("label")
-    symbol = record.get(symbol_field)
-    if symbol is None or not str(symbol).strip():
-        raise RecordError(f"'{symbol_field}' is missing or empty")
-    if quantity_field not in record or record[quantity_field] is None or record[quantity_field] == "":
-        raise RecordError(f"'{quantity_field}' is missing for {symbol}")
-    quantity = _number(to_decimal, record[quantity_field], quantity_field, symbol)
-    price = _number(optional_decimal, record.get(price_field), price_field, symbol)
-    if side_field is not None:
-        sign = side_sign(record.get(side_field))
-        if sign is None:
-            raise RecordError(
-                f"'{side_field}' {record.get(side_field)!r} of {symbol} is not BUY/SELL, long/short or BID/ASK"
-            )
-        quantity = abs(quantity) * sign
-    label = record.get(label_field) if label_field else None
-    return Position(
-        instrument=str(symbol).strip(),
-        symbol=str(symbol).strip(),
-        quantity=quantity,
-        average_price=price,
-        label=str(label) if label not in (None, "") else None,
-    )
+    """One record as a position, unlabeled lines left without a label (the "fix my book" actions)."""
+    return LineReader(book).position(record)
+
+
+class LineReader:
+    """A book's records turned into its snapshot in one pass, for a book of 100,000 lines.
+
+    The field names are looked up once per read, not once per record; each line gets its place
+    (``entry 4``) as its label when the book gives none as it is built, not copied afterwards;
+    the usual book is read in bulk (``add_all``).
+    """
+
+    __slots__ = ("_given", "_label", "_price", "_quantity", "_side", "_symbol", "positions")
+
+    def __init__(self, book: BookConfig) -> None:
+        self._symbol = book.field_name("symbol")
+        self._quantity = book.field_name("quantity")
+        self._price = book.field_name("average_price")
+        self._side = book.fields.get("side")
+        self._label = book.fields.get("label")
+        self.positions: list[Position] = []
+        self._given: list[str] = []  # the label each line was given by the book, or ""
+
+    def add(self, record: Mapping[str, Any], where: str) -> None:
+        """Read one line of the book; ``where`` labels it when the book gives no label."""
+        symbol, quantity, price, label = self._fields(record)
+        self.positions.append(Position(symbol, quantity, price, None, None, None, label or where, symbol))
+        self._given.append(label or "")
+
+    def add_all(self, records: list[Any], place: str) -> bool:
+        """Read every record at once, each labelled ``{place} {n}`` (n from 1); False if it could not.
+
+        The usual book (text symbols, numbers, a price or none, no side, label or account column)
+        is read in one comprehension of lookups and ``to_decimal``, several times cheaper than a
+        call per line. Anything unusual or wrong leaves the reader as it was and returns False:
+        the caller then reads line by line, with ``add``, which says what is wrong and where.
+        """
+        if self._side is not None or self._label is not None or self.positions:
+            return False
+        symbol, quantity, price = self._symbol, self._quantity, self._price
+        try:
+            positions = [
+                Position(
+                    (name := record[symbol].strip()),
+                    to_decimal(record[quantity]),
+                    None if (value := record.get(price)) is None else to_decimal(value),
+                    None,
+                    None,
+                    None,
+                    f"{place} {number}",
+                    name,
+                )
+                for number, record in enumerate(records, 1)
+            ]
+        except (KeyError, AttributeError, TypeError, ValueError):
+            return False
+        if not all(p.instrument for p in positions):
+            return False
+        self.positions = positions
+        self._given = [""] * len(positions)
+        return True
+
+    def position(self, record: Mapping[str, Any]) -> Position:
+        """One record as a position, left unlabeled when the book gives no label."""
+        symbol, quantity, price, label = self._fields(record)
+        return Position(symbol, quantity, price, None, None, None, label, symbol)
+
+    def _fields(self, record: Mapping[str, Any]) -> tuple[str, Decimal, Decimal | None, str | None]:
+        symbol_field = self._symbol
+        quantity_field = self._quantity
+        raw = record.get(symbol_field)
+        symbol = "" if raw is None else (raw if type(raw) is str else str(raw)).strip()
+        if not symbol:
+            raise RecordError(f"'{symbol_field}' is missing or empty")
+        value = record.get(quantity_field)
+        if value is None or value == "":
+            raise RecordError(f"'{quantity_field}' is missing for {raw}")
+        quantity = _number(to_decimal, value, quantity_field, raw)
+        price = _number(optional_decimal, record.get(self._price), self._price, raw)
+        side_field = self._side
+        if side_field is not None:
+            sign = side_sign(record.get(side_field))
+            if sign is None:
+                raise RecordError(
+                    f"'{side_field}' {record.get(side_field)!r} of {raw} is not BUY/SELL, long/short or BID/ASK"
+                )
+            quantity = abs(quantity) * sign
+        label = record.get(self._label) if self._label else None
+        return symbol, quantity, price, (str(label) if label not in (None, "") else None)
+
+    def fingerprint(self) -> str:
+        """A digest of what the book says, not of how it was written.
+
+        Reconciliation waits ``settle_seconds`` after the book changed before reporting a problem; a
+        digest of the raw bytes (or body) changes with every rewrite, a ``generated_at`` stamp or a
+        reordering, so a book that is rewritten every second would never settle and its problems
+        would never be reported. Only what is compared counts: the instrument as written, the signed
+        quantity (the side column already applied) and the average price, each normalised so that
+        ``100`` and ``100.0`` are one value, and the label the book gives a line (not the ``line 4``
+        filled in for unlabeled lines, which moves when a line is added above). The account column
+        is part of it through the caller, who fingerprints the lines it read for one account (or all).
+        Each field ends with a unit separator and each line with a record separator, the lines
+        sorted; zeros are plain ``0``, as every number went through ``to_decimal``.
+        """
+        items = [
+            f"{p.instrument}\x1f{p.quantity.normalize():f}\x1f"
+            f"{'' if (a := p.average_price) is None else format(a.normalize(), 'f')}\x1f{given}\x1e"
+            for p, given in zip(self.positions, self._given, strict=True)
+        ]
+        items.sort()
+        return hashlib.sha1("".join(items).encode()).hexdigest()
+
+    def snapshot(self, modified_at: datetime | None = None) -> BookSnapshot:
+        return BookSnapshot(tuple(self.positions), self.fingerprint(), modified_at)
 
 
 def _number(parse: Callable[[Any], N], value: Any, field: str, symbol: Any) -> N:
@@ -83,44 +177,3 @@ def belongs(record: Mapping[str, Any], book: BookConfig, account: str | None) ->
     if column is None or account is None:
         return True
     return str(record.get(column, "")).strip() == account
-
-
-def label_lines(positions: Iterable[tuple[str, Position]]) -> list[Position]:
-    """Give unlabeled lines their place ("line 4") so a row's breakdown says where each came from."""
-    return [p if p.label else replace(p, label=where) for where, p in positions]
-
-
-def fingerprint(positions: Iterable[Position]) -> str:
-    """A digest of what the book says, not of how it was written.
-
-    Reconciliation waits ``settle_seconds`` after the book changed before reporting a problem; a
-    digest of the raw bytes (or body) changes with every rewrite, a ``generated_at`` stamp or a
-    reordering, so a book that is rewritten every second would never settle and its problems
-    would never be reported. Only what is compared counts: the instrument as written, the signed
-    quantity (the side column already applied) and the average price, each normalised so that
-    ``100`` and ``100.0`` are one value, and the label the book gives a line (not the ``line 4``
-    filled in for unlabeled lines, which moves when a line is added above). The account column
-    is part of it through the caller, who fingerprints the lines it read for one account (or all).
-    """
-    digest = hashlib.sha1()
-    for item in sorted(
-        (
-            p.instrument,
-            _canonical(p.quantity),
-            "" if p.average_price is None else _canonical(p.average_price),
-            p.label or "",
-        )
-        for p in positions
-    ):
-        digest.update("\x1f".join(item).encode())
-        digest.update(b"\x1e")
-    return digest.hexdigest()
-
-
-def _canonical(value: Any) -> str:
-    """``100``, ``100.0`` and ``1E+2`` are one quantity: the same text for the fingerprint."""
-    try:
-        number = to_decimal(value)
-    except ValueError:
-        return str(value)
-    return f"{number.normalize():f}" if number else "0"
