@@ -213,7 +213,7 @@ class Resolver:
             memo is not None
             and memo[0] is broker.positions
             and memo[1] is broker.orders
-            and memo[2] is broker.spellings
+            and (memo[2] is broker.spellings or not (memo[2] or broker.spellings))  # a new {} each time
             and memo[3] is book
             and memo[4] == self.learned
         ):

@@ -15,6 +15,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from itertools import chain
 from operator import attrgetter
 from pathlib import Path
 from typing import Any, cast
@@ -357,9 +358,10 @@ def _stored_rows(connection: Connection, account: str) -> dict[str, Row]:
 def _read_rows(connection: Connection, account: str | None = None) -> list[Row]:
     """Current rows, through the driver's own ``fetchall`` and straight into ``Row`` objects.
 
-    Iterating a result row by row through SQLAlchemy cost as much as decoding the rows; the
-    statement is still built and compiled by SQLAlchemy for the store's dialect, and errors
-    still come wrapped as SQLAlchemy's.
+    Iterating a result row by row through SQLAlchemy cost as much as decoding the rows, so the
+    records come a slice at a time from the driver's ``fetchmany``; the statement is still built
+    and compiled by SQLAlchemy for the store's dialect, and errors still come wrapped as
+    SQLAlchemy's.
     """
     query = select(*(current_rows.c[name] for name in ROW_COLUMNS))
     if account is not None:
@@ -369,8 +371,10 @@ def _read_rows(connection: Connection, account: str | None = None) -> list[Row]:
     parameters: Any = (
         tuple(values[name] for name in compiled.positiontup or ()) if compiled.positional else values
     )
-    records = connection.exec_driver_sql(compiled.string, parameters).fetchall()
-    return rows_from_records(ROW_COLUMNS, records)
+    result = connection.exec_driver_sql(compiled.string, parameters)
+    # In slices rather than all at once: the raw records of 100,000 rows take as much memory as
+    # the rows themselves, and need not all be alive together.
+    return rows_from_records(ROW_COLUMNS, chain.from_iterable(result.partitions(10_000)))
 
 
 def _row_changes(saved: Mapping[str, Row], rows: dict[str, Row]) -> tuple[list[Row], list[str]]:
