@@ -1,4 +1,4 @@
-"""An unchanged book is not parsed again, and caching never hides a change.
+"""An unchanged book (file or HTTP) is not parsed again, and caching never hides a change.
 
 Counted, not timed: ``FileBook.parses`` counts the reads that had to parse the file.
 """
@@ -7,15 +7,20 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+from collections.abc import Iterator
 from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from position_sync.app.books import FileBook, open_book
-from position_sync.app.config import parse_settings
+from position_sync.app.books.http import HttpBook
+from position_sync.app.config import BookConfig, parse_settings
 from position_sync.app.errors import ReadError
+from position_sync.app.secrets import Secrets
 
 
 def file_book(path: Path, **entry: Any) -> FileBook:
@@ -127,3 +132,79 @@ def test_the_bulk_read_and_the_line_by_line_read_agree(tmp_path: Path) -> None:
     usual[4]["symbol"] = "12345"
     write(path, usual)
     assert file_book(path).read("sim").fingerprint == slow.fingerprint
+
+
+class ValidatingServer:
+    """Serves a JSON body with an ``ETag``; answers 304 to a matching ``If-None-Match``."""
+
+    def __init__(self) -> None:
+        self.body = b"[]"
+        self.etag = '"v1"'
+        self.statuses: list[int] = []
+        self.conditional: list[str | None] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                asked = self.headers.get("If-None-Match")
+                server.conditional.append(asked)
+                if asked == server.etag:
+                    server.statuses.append(304)
+                    self.send_response(304)
+                    self.end_headers()
+                    return
+                server.statuses.append(200)
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("ETag", server.etag)
+                self.send_header("Content-Length", str(len(server.body)))
+                self.end_headers()
+                self.wfile.write(server.body)
+
+            def log_message(self, *args: Any) -> None:
+                return None
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/positions"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def validating() -> Iterator[ValidatingServer]:
+    server = ValidatingServer()
+    yield server
+    server.close()
+
+
+def test_an_http_book_asks_whether_its_last_answer_holds_and_parses_only_a_new_one(
+    validating: ValidatingServer,
+) -> None:
+    validating.body = json.dumps([{"symbol": "NSE:INFY", "quantity": 10}]).encode()
+    book = HttpBook(BookConfig("svc", "http", url=validating.url), Secrets(environ={}))
+    first = book.read(None)
+    again = book.read(None)
+    assert validating.statuses == [200, 304]
+    assert validating.conditional == [None, '"v1"']
+    assert again is first and book.parses == 1
+    # A new answer (new ETag) is fetched whole and parsed.
+    validating.body = json.dumps([{"symbol": "NSE:INFY", "quantity": 20}]).encode()
+    validating.etag = '"v2"'
+    changed = book.read(None)
+    assert validating.statuses[-1] == 200 and book.parses == 2
+    assert [p.quantity for p in changed.positions] == [Decimal(20)]
+    # The same body served again without validators is not parsed again either.
+    assert book.read(None) is changed
+
+
+def test_an_http_book_that_fails_is_never_answered_from_its_cache(validating: ValidatingServer) -> None:
+    validating.body = json.dumps([{"symbol": "NSE:INFY", "quantity": 10}]).encode()
+    book = HttpBook(BookConfig("svc", "http", url=validating.url), Secrets(environ={}))
+    book.read(None)
+    validating.etag = '"v2"'
+    validating.body = b'[{"symbol": "NSE:INFY", "quantity": '
+    with pytest.raises(ReadError):
+        book.read(None)
