@@ -18,6 +18,7 @@ import pytest
 
 from position_sync.app.books import FileBook, open_book
 from position_sync.app.books.http import HttpBook
+from position_sync.app.books.rows import LineReader
 from position_sync.app.config import BookConfig, parse_settings
 from position_sync.app.errors import ReadError
 from position_sync.app.secrets import Secrets
@@ -208,3 +209,38 @@ def test_an_http_book_that_fails_is_never_answered_from_its_cache(validating: Va
     validating.body = b'[{"symbol": "NSE:INFY", "quantity": '
     with pytest.raises(ReadError):
         book.read(None)
+
+
+ODD_COLUMNS = [
+    [
+        {"symbol": "A", "quantity": 1, "average_price": "1.50"},
+        {"symbol": "B", "quantity": 0, "average_price": None},
+    ],
+    [{"symbol": "A", "quantity": "0.000", "average_price": "-0"}, {"symbol": " B ", "quantity": "1_000"}],
+    [{"symbol": "A", "quantity": "1e3"}],
+    [{"symbol": "A", "quantity": "1,000", "average_price": "2.50"}],
+    [{"symbol": "A", "quantity": Decimal("2.50")}],
+]
+
+
+@pytest.mark.parametrize("records", ODD_COLUMNS)
+def test_a_column_read_whole_gives_what_reading_line_by_line_gives(records: list[dict[str, Any]]) -> None:
+    config = BookConfig("bot", "file")
+    bulk = LineReader(config)
+    whole = bulk.add_all(records, "entry")
+    lines = LineReader(config)
+    for number, record in enumerate(records, 1):
+        lines.add(record, f"entry {number}")
+    if whole:
+        assert bulk.positions == lines.positions
+        assert [str(p.quantity) for p in bulk.positions] == [str(p.quantity) for p in lines.positions]
+    assert (bulk if whole else lines).fingerprint() == lines.fingerprint()
+
+
+@pytest.mark.parametrize("quantity", [True, "nan", 10**18, "9" * 19, "", None])
+def test_a_bad_number_in_a_column_is_left_to_the_line_by_line_read(quantity: object) -> None:
+    reader = LineReader(BookConfig("bot", "file"))
+    assert not reader.add_all(
+        [{"symbol": "A", "quantity": 1}, {"symbol": "B", "quantity": quantity}], "entry"
+    )
+    assert reader.positions == []
