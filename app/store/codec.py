@@ -63,19 +63,34 @@ def parts_from_json(text: str | None) -> tuple[Part, ...]:
 
 
 def row_record(row: Row, updated_at: str) -> dict[str, Any]:
+    """The ``rows`` table's record of a row: a first save writes 100,000 of them.
+
+    Every row of a sync shares one ``since`` (the sync's time) until its status changes, so its
+    text is kept for the last ``since`` seen; the numbers are written inline rather than
+    through a call per field.
+    """
+    global _last_since
+    since = row.since
+    last = _last_since
+    if last[0] is since:
+        since_text = last[1]
+    else:
+        since_text = iso(since)
+        _last_since = (since, since_text)
+    previous = row.previous_status
     return {
         "account": row.account,
         "instrument": row.instrument,
         "status": row.status.value,
-        "previous_status": row.previous_status.value if row.previous_status else None,
-        "since": iso(row.since),
-        "broker_qty": dec(row.broker_qty),
-        "local_qty": dec(row.local_qty),
-        "broker_avg": dec(row.broker_avg),
-        "local_avg": dec(row.local_avg),
-        "last_price": dec(row.last_price),
-        "unrealised_pnl": dec(row.unrealised_pnl),
-        "realised_pnl": dec(row.realised_pnl),
+        "previous_status": previous.value if previous else None,
+        "since": since_text,
+        "broker_qty": None if (v := row.broker_qty) is None else str(v),
+        "local_qty": None if (v := row.local_qty) is None else str(v),
+        "broker_avg": None if (v := row.broker_avg) is None else str(v),
+        "local_avg": None if (v := row.local_avg) is None else str(v),
+        "last_price": None if (v := row.last_price) is None else str(v),
+        "unrealised_pnl": None if (v := row.unrealised_pnl) is None else str(v),
+        "realised_pnl": None if (v := row.realised_pnl) is None else str(v),
         "realised_estimated": row.realised_estimated,
         "multiplier": str(row.multiplier),
         "currency": row.currency,
@@ -83,10 +98,15 @@ def row_record(row: Row, updated_at: str) -> dict[str, Any]:
         "explained": row.explained,
         "streak": row.streak,
         "confirmed": row.confirmed,
-        "broker_parts": parts_json(row.broker_parts),
-        "local_parts": parts_json(row.local_parts),
+        "broker_parts": parts_json(row.broker_parts) if row.broker_parts else None,
+        "local_parts": parts_json(row.local_parts) if row.local_parts else None,
         "updated_at": updated_at,
     }
+
+
+# The last ``since`` written and its text, replaced as one tuple: a reader on another thread
+# sees one pair or the other, never one's time with the other's text.
+_last_since: tuple[datetime | None, str | None] = (None, None)
 
 
 ROW_COLUMNS = (
