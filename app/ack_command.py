@@ -83,7 +83,7 @@ def cmd_ack(settings: Settings, data_dir: Path, args: argparse.Namespace) -> int
     from position_sync.app.store import acks as ack_store
 
     now = datetime.now(UTC)
-    store = Store.open(data_dir, settings.store_url)
+    store = Store.open(data_dir, settings.store_url, user=settings.team.user)
     try:
         if args.list:
             return _list(store, settings, now, as_json=args.json)

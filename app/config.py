@@ -30,6 +30,7 @@ from position_sync.app.config_values import (
 from position_sync.app.errors import ConfigError
 from position_sync.app.options import Option, check_options, option_keys
 from position_sync.app.redact import url_has_credentials
+from position_sync.app.team.settings import TEAM_KEYS, TeamSettings, parse_team
 
 APP_NAME = "position-sync"
 CONFIG_ENV = "POSITION_SYNC_CONFIG"
@@ -44,7 +45,7 @@ FIELD_NAMES = ("symbol", "quantity", "average_price", "side", "account", "label"
 # setting from a newer version, and a silently ignored typo (``tabel``, ``[[account]]``) is a
 # setting the user believes is in force: each is refused with the keys that are accepted.
 TOP_LEVEL_KEYS = ("accounts", "books", "store", "ui")
-STORE_KEYS = ("url", "url_env")
+STORE_KEYS = ("url", "url_env", *TEAM_KEYS)
 BOOK_COMMON_KEYS = ("id", "kind", "fields")
 # The columns ``[books.write]`` may name (see ``app.fix.WriteMapping``).
 WRITE_KEYS = (
@@ -225,6 +226,7 @@ class Settings:
     books: dict[str, BookConfig]
     store_url: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    team: TeamSettings = field(default_factory=TeamSettings)
 
     def account(self, account_id: str) -> AccountConfig:
         for account in self.accounts:
@@ -313,7 +315,9 @@ def parse_settings(raw: dict[str, Any], path: Path | None) -> Settings:
     # ``[[accounts]]``, which would otherwise leave a file with no account and no complaint.
     refuse_unknown_keys(raw, TOP_LEVEL_KEYS, "", "the config file", path)
     options = {k: v for k, v in raw.items() if k not in {"books", "accounts", "store"}}
-    return Settings(path, tuple(accounts), books, store_url, options)
+    backend = make_url(store_url).get_backend_name() if store_url is not None else None
+    team = parse_team(raw.get("store", {}), backend, path)
+    return Settings(path, tuple(accounts), books, store_url, options, team)
 
 
 def _parse_store(raw: dict[str, Any], path: Path | None, base_dir: Path) -> str | None:

@@ -29,8 +29,10 @@ def blank_settings(path: Path) -> Settings:
 
 
 def setup_needed(settings: Settings) -> str | None:
-    """None when an account will sync; else what is missing, as the page's first sentence."""
-    if any(account.enabled for account in settings.accounts):
+    """None when an account will sync; else what is missing, as the page's first sentence.
+
+    A viewer needs no account of its own: it shows those the daemons sync."""
+    if settings.team.viewer or any(account.enabled for account in settings.accounts):
         return None
     where = settings.path
     if where is None:

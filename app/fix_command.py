@@ -74,7 +74,7 @@ def cmd_fix(
     from position_sync.app.fix import BookFixer, FixError
     from position_sync.app.store import Store
 
-    store = Store.open(data_dir, settings.store_url)
+    store = Store.open(data_dir, settings.store_url, user=settings.team.user)
     try:
         fixer = BookFixer(settings, store)
         try:

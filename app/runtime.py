@@ -14,10 +14,10 @@ from position_sync.app.books import Book, check_books, open_book
 from position_sync.app.broker import AdapterContext
 from position_sync.app.config import Settings
 from position_sync.app.errors import ConfigError
+from position_sync.app.feed import Feed
 from position_sync.app.secrets import Secrets
 from position_sync.app.store import Store
 from position_sync.app.store.ownership import StoreClaim
-from position_sync.app.sync import SyncWorker
 
 
 @dataclass
@@ -25,7 +25,7 @@ class Runtime:
     settings: Settings
     data_dir: Path
     store: Store
-    worker: SyncWorker
+    worker: Feed  # a SyncWorker, or a StoreViewer in a viewer's window (``app.team.viewer``)
     books: dict[str, Book]
 
     # This process's ownership of the store (one writer per store); None for an in-memory one.

@@ -30,8 +30,11 @@ from position_sync.app.domain import AccountState, BookSnapshot, BrokerSnapshot,
 from position_sync.app.errors import ReadError, ReadErrorKind
 from position_sync.app.reconcile import AccountMemory, JudgeSettings, Outcome, failed, reconcile
 from position_sync.app.store import Store, StoreError
+from position_sync.app.store.ownership import StoreBusy
 from position_sync.app.supervise import supervised
 from position_sync.app.symbols import Resolver
+from position_sync.app.team.leases import LeaseKeeper, LeaseLost, holder_name, leases_of
+from position_sync.app.team.requests import serve_requests
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +104,14 @@ class SyncWorker:
         clock: Clock = utcnow,
         rng: Callable[[], float] = random.random,
         backoff_cap: float = 300.0,
+        leases: LeaseKeeper | None = None,
     ) -> None:
         self.settings = settings
+        # On a shared store: the accounts this process holds are the ones it syncs.
+        self.leases = leases
+        self._lease_thread = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="position-sync-leases") if leases else None
+        )
         self.store = store
         self._adapters = adapters
         self._books = books
@@ -160,6 +169,11 @@ class SyncWorker:
 
             return push
 
+        if self.leases is not None:
+            await self.beat()  # before the first interval: sync only what is ours
+            self._loops.append(
+                asyncio.create_task(supervised("the lease keeper", self._lease_loop), name="sync-leases")
+            )
         for account_id, state in self._accounts.items():
             state.adapter.on_push(pusher(account_id))
             loop_of = supervised(
@@ -167,6 +181,9 @@ class SyncWorker:
                 functools.partial(self._interval_loop, state),
             )
             self._loops.append(asyncio.create_task(loop_of, name=f"sync-loop-{account_id}"))
+        self._loops.append(
+            asyncio.create_task(supervised("the resync requests", self._requests_loop), name="sync-requests")
+        )
         used = {state.config.book: self._books[state.config.book] for state in self._accounts.values()}
         self._watcher = BookWatcher(used, self._book_changed, self._io)
         self._watcher.start()
@@ -208,6 +225,10 @@ class SyncWorker:
                 await state.adapter.close()
         self._db.shutdown(wait=True)
         self._io.shutdown(wait=False, cancel_futures=True)
+        if self.leases is not None and self._lease_thread is not None:
+            # Last: nothing of this process saves any more, so another daemon may take over now.
+            await asyncio.get_running_loop().run_in_executor(self._lease_thread, self.leases.close)
+            self._lease_thread.shutdown(wait=True)
 
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
         self._subscribers.append(subscriber)
@@ -255,6 +276,8 @@ class SyncWorker:
     async def sync(self, account_id: str, reason: str = "manual") -> SyncResult:
         """Sync one account now; a sync already running for it is joined, not repeated."""
         state = self._accounts[account_id]
+        if not self._ours(account_id):
+            return self._unsaved(state, reason, self._clock())
         if state.running is None or state.running.done():
             state.running = asyncio.create_task(self._run(state, reason), name=f"sync-{account_id}")
         return await asyncio.shield(state.running)
@@ -285,6 +308,9 @@ class SyncWorker:
                 await asyncio.wait_for(state.wake.wait(), timeout=delay)
             state.wake.clear()
             await self._paused.wait()
+            if not self._ours(state.config.id):
+                delay = state.config.interval
+                continue
             try:
                 await self.sync(state.config.id, "interval")
             except asyncio.CancelledError:
@@ -294,6 +320,69 @@ class SyncWorker:
             delay = self.delay_after(state)
 
     # -- one sync --------------------------------------------------------------------------
+
+    # -- leases (a shared store) -------------------------------------------------------------
+
+    def _ours(self, account_id: str) -> bool:
+        return self.leases is None or self.leases.holds(account_id)
+
+    async def _lease_loop(self) -> None:
+        assert self.leases is not None
+        while True:
+            await asyncio.sleep(self.leases.beat_seconds)
+            await self.beat()
+
+    async def beat(self) -> None:
+        """Renew and take leases; an account gained continues from what its last holder saved."""
+        assert self.leases is not None and self._lease_thread is not None
+        loop = asyncio.get_running_loop()
+        beat = await loop.run_in_executor(self._lease_thread, self.leases.beat)
+        for account_id in sorted(beat.lost):
+            log.warning("%s: lease lost; another daemon syncs it now", account_id)
+        gained = [a for a in sorted(beat.gained) if a in self._accounts]
+        if gained:
+            memories, learned = await self._in_db(self.store.load_memories)
+            for account_id in gained:
+                state = self._accounts[account_id]
+                state.memory = memories.get(account_id) or AccountMemory(account_id)
+                state.resolver.learned.clear()
+                state.resolver.learned.update(learned.get(account_id, {}))
+                state.failures = 0
+                state.wake.set()
+                log.info("%s: leased to %s", account_id, self.leases.holder)
+
+    async def _requests_loop(self) -> None:
+        holder = self.leases.holder if self.leases is not None else holder_name("position-sync")
+        await serve_requests(
+            self.store,
+            lambda: [a for a in self._accounts if self._ours(a)],
+            lambda account_id: self.trigger(account_id, "requested"),
+            self._in_db,
+            holder,
+            self._clock,
+        )
+
+    async def claim_accounts(self, ids: list[str], wait: float) -> None:
+        """Lease exactly ``ids`` (``sync --once``), waiting up to ``wait`` s; ``StoreBusy`` if not."""
+        if self.leases is None:
+            return
+        self.leases.accounts = list(ids)
+        deadline = asyncio.get_running_loop().time() + max(wait, 0.0)
+        while True:
+            await self.beat()
+            missing = [a for a in ids if not self.leases.holds(a)]
+            if not missing or asyncio.get_running_loop().time() >= deadline:
+                break
+            await asyncio.sleep(min(1.0, self.leases.beat_seconds))
+        if missing:
+            holders = await self._in_db(lambda: leases_of(self.store.engine))
+            named = "; ".join(
+                f"{a} by {holders[a].holder}" if a in holders else f"{a} by another process" for a in missing
+            )
+            raise StoreBusy(
+                f"the shared store at {self.leases.where} has these accounts leased: {named}; only the "
+                "holder syncs an account, so read the picture with 'position-sync status'"
+            )
 
     async def _run(self, state: _Account, reason: str) -> SyncResult:
         try:
@@ -313,6 +402,10 @@ class SyncWorker:
             return await self._judge(state, reason, started)
         except asyncio.CancelledError:
             raise
+        except LeaseLost as exc:
+            # Not a failure of the account: another daemon syncs it now and reports for it.
+            log.warning("%s: %s", state.config.id, exc)
+            return self._unsaved(state, reason, started)
         except Exception as exc:  # a store, keying or reconciliation failure alike
             return await self._failed(state, reason, started, exc)
 
@@ -333,7 +426,14 @@ class SyncWorker:
                 state.resolver.forget_except(set(outcome.rows))
             # The store compares against the memory reconciled from: the rows as last saved.
             run_id = self.store.save(
-                account.id, outcome, started, now, dict(state.resolver.learned), previous=memory.rows
+                account.id,
+                outcome,
+                started,
+                now,
+                dict(state.resolver.learned),
+                previous=memory.rows,
+                broker=account.broker,
+                fence=self.leases,
             )
             return outcome, run_id
 
@@ -374,11 +474,23 @@ class SyncWorker:
         if not isinstance(exc, StoreError):
             recorded, previous = outcome, state.memory.rows
             try:
+                fence = self.leases
                 run_id = await self._in_db(
-                    lambda: self.store.save(account.id, recorded, started, now, previous=previous)
+                    lambda: self.store.save(
+                        account.id,
+                        recorded,
+                        started,
+                        now,
+                        previous=previous,
+                        broker=account.broker,
+                        fence=fence,
+                    )
                 )
             except asyncio.CancelledError:
                 raise
+            except LeaseLost as lost:
+                log.warning("%s: %s", account.id, lost)
+                return self._unsaved(state, reason, started)
             except Exception as again:
                 log.error("%s: recording the failure failed too: %s", account.id, failure_sentence(again))
                 log.debug("recording the failure of %s failed", account.id, exc_info=again)
@@ -401,6 +513,21 @@ class SyncWorker:
         )
         self._publish(result)
         return result
+
+    def _unsaved(self, state: _Account, reason: str, started: datetime) -> SyncResult:
+        """The account as this process last saved it, for a sync that was not its to save."""
+        memory = state.memory
+        return SyncResult(
+            state.config.id,
+            reason,
+            started,
+            self._clock(),
+            memory.state,
+            memory.error,
+            memory.rows,
+            [],
+            memory.last_success_at,
+        )
 
     async def _read_broker(self, state: _Account) -> BrokerSnapshot | ReadError:
         account = state.config

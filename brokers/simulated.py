@@ -3,6 +3,10 @@
 A scenario file (TOML) lists ``[[steps]]``; each fetch advances one step and the last one
 repeats. The step reached is kept in the data directory, so successive ``position-sync sync
 --once`` runs walk the scenario just as a long-running window does.
+
+A scenario edited while the program runs is read again at the next fetch, so a test (or a
+curious user) can change what the "broker" holds under a running daemon: several daemons sharing
+one scenario file see one broker, as they would a real one.
 """
 
 from __future__ import annotations
@@ -176,6 +180,7 @@ class SimulatedBroker:
         self.steps = steps
         self.state_file = state_file
         self._push: PushHandler | None = None
+        self._stamp = _stamp(scenario)
 
     def _step_index(self) -> int:
         try:
@@ -192,7 +197,21 @@ class SimulatedBroker:
     def step(self) -> int:
         return min(self._step_index(), len(self.steps) - 1)
 
+    def _reload_if_edited(self) -> None:
+        stamp = _stamp(self.scenario)
+        if stamp == self._stamp:
+            return
+        try:
+            steps = load_scenario(self.scenario)
+        except (ConfigError, OSError) as exc:
+            raise ReadError(
+                ReadErrorKind.MALFORMED,
+                f"the scenario of {self.account_id} was edited and cannot be read: {exc}",
+            ) from None
+        self.steps, self._stamp = steps, stamp
+
     async def fetch(self) -> BrokerSnapshot:
+        self._reload_if_edited()
         index = self.step
         self._save_step(min(index + 1, len(self.steps) - 1))
         step = self.steps[index]
@@ -209,6 +228,14 @@ class SimulatedBroker:
 
     async def close(self) -> None:
         self._push = None
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return status.st_mtime_ns, status.st_size
 
 
 SPEC = BrokerSpec(

@@ -75,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--demo", action="store_true", help="use the built-in demo in a throw-away data directory"
     )
     parser.add_argument(
+        "--viewer",
+        action="store_true",
+        help="open the window on the (shared) store only: what the daemons saved, live; no broker, "
+        "book or credential on this machine (also [store] viewer = true)",
+    )
+    parser.add_argument(
         "--screenshot",
         type=Path,
         metavar="PATH",
@@ -124,12 +130,20 @@ def build_parser() -> argparse.ArgumentParser:
     from position_sync.login_command import add_login_parser
 
     add_login_parser(sub)
+    from position_sync.app.note_command import add_note_parser
+
+    add_note_parser(sub)
+    from position_sync.store_command import add_store_parser
+
+    add_store_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.viewer and (args.command is not None or args.demo):
+        parser.error("--viewer opens the window on the store alone; it takes neither a command nor --demo")
     from position_sync.app.config import require_enabled_accounts
     from position_sync.app.errors import ConfigError
     from position_sync.app.log_file import RedactingFormatter
@@ -168,6 +182,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             from position_sync.login_command import cmd_login
 
             return cmd_login(settings, data_dir, args)
+        if args.command in ("note", "audit"):
+            from position_sync.app import note_command
+
+            return (
+                note_command.cmd_note(settings, data_dir, args)
+                if args.command == "note"
+                else (note_command.cmd_audit(settings, data_dir, args))
+            )
+        if args.command == "store":
+            from position_sync.store_command import cmd_store
+
+            return cmd_store(settings, data_dir, args)
         if args.command == "fix":
             from position_sync.app.fix_command import cmd_fix
 
@@ -272,6 +298,14 @@ def _window(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     install_log_file()
     application()  # before the demo's throw-away directory: a Qt that aborts leaves nothing behind
     settings, data_dir = _settings_and_data_dir(args, first_run=True)
+    if args.viewer or settings.team.viewer:
+        from position_sync.app.team.viewer import as_viewer, viewer_runtime
+
+        # A viewer builds no broker, book or adapter, and claims nothing: the daemons sync.
+        viewer: int = run_window(
+            as_viewer(settings), data_dir, args, lambda new: viewer_runtime(new, data_dir)
+        )
+        return viewer
     # The same store is claimed again when the window rebuilds: the claim is shared, not refused.
     result: int = run_window(
         settings, data_dir, args, lambda new: build_runtime(new, data_dir, purpose="window")

@@ -23,7 +23,8 @@ from position_sync.app.errors import ConfigError
 from position_sync.app.exit_codes import ExitCode
 from position_sync.app.store import Store, acks
 from position_sync.app.store.codec import iso
-from position_sync.app.sync import SyncResult
+from position_sync.app.sync import SyncResult, SyncWorker
+from position_sync.app.team.leases import leases_of
 from position_sync.app.terminal import echo, echo_json
 from position_sync.cli_output import account_json, covers, event_json, event_line, exit_code, print_picture
 from position_sync.wiring import build_runtime
@@ -53,6 +54,8 @@ async def cmd_sync_once(
             for account_id in only:
                 settings.account(account_id)  # a ConfigError names the unknown id
             ids = [a for a in ids if a in only]
+        assert isinstance(runtime.worker, SyncWorker)  # what build_runtime makes: it syncs
+        await runtime.worker.claim_accounts(ids, wait)
         results = list(await asyncio.gather(*(runtime.worker.sync(a, "once") for a in ids)))
         rows = _sort_rows(row for result in results for row in result.rows.values())
         covered = covers(rows, await asyncio.to_thread(acks.current, runtime.store, ids), datetime.now(UTC))
@@ -72,6 +75,7 @@ def cmd_status(settings: Settings, data_dir: Path, *, as_json: bool, strict: boo
     try:
         configured = [a.id for a in settings.accounts if a.enabled]
         statuses = store.account_statuses()
+        leases = leases_of(store.engine)
         rows = _sort_rows(r for r in store.rows() if r.account in configured)
         latest = store.latest_runs()
         events = [s.event for s in store.events(run_ids=[latest[a] for a in configured if a in latest])]
@@ -90,7 +94,15 @@ def cmd_status(settings: Settings, data_dir: Path, *, as_json: bool, strict: boo
             )
             states.append(AccountState.STALE)
             continue
-        accounts.append(account_json(account_id, status.state, status.error, status.last_success_at))
+        entry = account_json(account_id, status.state, status.error, status.last_success_at)
+        lease = leases.get(account_id)
+        # Which daemon syncs the account on a shared store, and since when (null: none does).
+        entry["lease"] = (
+            None
+            if lease is None
+            else {"holder": lease.holder, "since": lease.since, "expires_in": lease.expires_in}
+        )
+        accounts.append(entry)
         states.append(status.state)
     attempts = [s.last_attempt_at for s in statuses.values() if s.last_attempt_at and s.account in configured]
     synced_at = iso(max(attempts)) if attempts else None

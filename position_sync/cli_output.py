@@ -138,7 +138,15 @@ def event_json(event: Event) -> dict[str, Any]:
 def account_json(
     account: str, state: AccountState, error: str | None, last_success: datetime | None
 ) -> dict[str, Any]:
-    return {"id": account, "state": state.value, "error": error, "last_success_at": iso(last_success)}
+    """``lease``: on a shared store, which daemon syncs the account and since when (``status``
+    fills it in); null otherwise."""
+    return {
+        "id": account,
+        "state": state.value,
+        "error": error,
+        "last_success_at": iso(last_success),
+        "lease": None,
+    }
 
 
 def print_picture(
@@ -173,6 +181,9 @@ def _account_line(account: Mapping[str, Any]) -> str:
     last = account["last_success_at"]
     if last:
         line += f"; last good sync {local_time(datetime.fromisoformat(last))}"
+    lease = account.get("lease")
+    if lease:
+        line += f"; synced by {lease['holder']} since {local_time(datetime.fromisoformat(lease['since']))}"
     return line
 
 

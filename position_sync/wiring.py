@@ -17,6 +17,7 @@ from position_sync.app.store import Store
 from position_sync.app.store.identity import refuse_store_on_book
 from position_sync.app.store.ownership import claim_store
 from position_sync.app.sync import Clock, SyncWorker, utcnow
+from position_sync.app.team.leases import LeaseKeeper
 from position_sync.brokers.registry import create_adapter
 
 
@@ -36,7 +37,7 @@ def build_runtime(
 ) -> Runtime:
     """Raises ``ConfigError`` or ``StoreError`` with one sentence; nothing is fetched yet.
 
-    The runtime syncs, so it owns its store first (``StoreBusy`` when another process does,
+    The runtime syncs, so it owns its store first (on a shared store: the accounts it leases) (``StoreBusy`` when another process does,
     after waiting up to ``wait`` seconds); ``purpose`` ("daemon", "window") names this process
     in the sentence a second one gets. The store's memory is loaded only after that.
     """
@@ -47,12 +48,19 @@ def build_runtime(
     books = build_books(settings, secrets)
     context = AdapterContext(data_dir=data_dir, secrets=secrets)
     adapters = build_adapters(settings, context)
-    claim = claim_store(url, purpose=purpose, wait=wait)
+    # A shared store is not owned whole: each account is leased by whoever syncs it.
+    shared = settings.team.shared
+    claim = None if shared else claim_store(url, purpose=purpose, wait=wait)
     try:
-        store = Store(url)
+        store = Store(url, user=settings.team.user)
     except BaseException:
         if claim is not None:
             claim.release()
         raise
-    worker = SyncWorker(settings, store, adapters, books, clock=clock)
+    leases = (
+        LeaseKeeper(url, [a.id for a in settings.accounts if a.enabled], settings.team.lease_seconds, purpose)
+        if shared
+        else None
+    )
+    worker = SyncWorker(settings, store, adapters, books, clock=clock, leases=leases)
     return Runtime(settings, data_dir, store, worker, books, claim, adapter_context=context)

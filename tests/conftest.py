@@ -10,8 +10,10 @@ import asyncio
 import gc
 import json
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -25,7 +27,8 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from position_sync.app.config import CONFIG_ENV, HOME_ENV
-from position_sync.app.domain import Row, Status
+from position_sync.app.domain import AccountState, Event, Row, Status
+from position_sync.app.reconcile import AccountMemory, ClosedPosition, Outcome
 from position_sync.app.store import Store
 
 T0 = datetime(2026, 11, 20, 9, 15, tzinfo=UTC)
@@ -227,6 +230,26 @@ def store(tmp_path: Path) -> Iterator[Store]:
         opened.close()
 
 
+def make_outcome(
+    rows: Iterable[Row],
+    account: str = "acct",
+    events: Iterable[Event] = (),
+    closed: Iterable[ClosedPosition] = (),
+    state: AccountState = AccountState.OK,
+) -> Outcome:
+    """One sync's outcome as a daemon would save it: the rows, moved to ``account``."""
+    by_key = {row.instrument: replace(row, account=account) for row in rows}
+    memory = AccountMemory(
+        account=account,
+        rows=by_key,
+        state=state,
+        error=None if state is AccountState.OK else "broker: down",
+        last_success_at=T0,
+        initialised=True,
+    )
+    return Outcome(by_key, list(events), memory, list(closed))
+
+
 def make_row(instrument: str, account: str = "acct", **values: Any) -> Row:
     """A matched row of ``10`` at ``100`` unless told otherwise."""
     defaults: dict[str, Any] = {
@@ -277,6 +300,21 @@ def pg_required() -> bool:
     turn every PostgreSQL test into a quiet skip.
     """
     return os.environ.get("CI", "").lower() == "true" or "POSITION_SYNC_TEST_PG" in os.environ
+
+
+@contextmanager
+def fresh_database(admin: Engine, prefix: str = "ps_test") -> Iterator[str]:
+    """The URL (password included) of a new, empty database on the test server; dropped,
+    sessions and all, afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    autocommit = admin.execution_options(isolation_level="AUTOCOMMIT")
+    with autocommit.connect() as connection:
+        connection.execute(text(f"CREATE DATABASE {name}"))
+    try:
+        yield pg_url_with_password(name)
+    finally:
+        with autocommit.connect() as connection:
+            connection.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
 
 
 @pytest.fixture(scope="session")

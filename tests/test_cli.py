@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "resources" / "demo"
 
 TOP_KEYS = {"synced_at", "accounts", "rows", "events"}
-ACCOUNT_KEYS = {"id", "state", "error", "last_success_at"}
+ACCOUNT_KEYS = {"id", "state", "error", "last_success_at", "lease"}
 ROW_KEYS = {
     "account",
     "instrument",
@@ -117,6 +117,7 @@ def check_picture(payload: Any) -> dict[str, Any]:
         assert account["state"] in {"ok", "stale", "login_required"}
         assert account["error"] is None or isinstance(account["error"], str)
         assert account["last_success_at"] is None or is_time(account["last_success_at"])
+        assert account["lease"] is None  # no store in these tests is shared (tests/team has those)
     for row in payload["rows"]:
         assert set(row) == ROW_KEYS, row
         assert row["status"] in STATUSES

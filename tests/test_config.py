@@ -415,7 +415,7 @@ book = "bot"
         (
             SQL_BOOK + '[store]\nurll = "sqlite:///s.db"\n',
             "store.urll",
-            "is not a key of [store] (did you mean 'url'?); it accepts url, url_env",
+            "is not a key of [store] (did you mean 'url'?); it accepts lease_seconds, shared, url, url_env, user, viewer",
         ),
         (
             MINIMAL.replace("[[accounts]]", "[[account]]"),

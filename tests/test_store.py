@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -17,12 +16,12 @@ from sqlalchemy import Engine, event, inspect, text
 from sqlalchemy.exc import OperationalError
 
 from position_sync.app.domain import AccountState, Event, EventKind, Part, Row, Status
-from position_sync.app.reconcile import AccountMemory, ClosedPosition, Outcome
+from position_sync.app.reconcile import ClosedPosition, Outcome
 from position_sync.app.store import Store, StoreError
 from position_sync.app.store.codec import parts_from_json, parts_json
 from position_sync.app.store.engine import current_revision, head_revision, make_engine, migrate, sqlite_url
 from position_sync.app.store.repository import DB_NAME
-from tests.conftest import T0, make_row, pg_url_with_password
+from tests.conftest import T0, fresh_database, make_outcome, make_row
 
 TABLES = {
     "sync_runs",
@@ -35,23 +34,7 @@ TABLES = {
 }
 
 
-def outcome(
-    rows: Iterable[Row],
-    account: str = "acct",
-    events: Iterable[Event] = (),
-    closed: Iterable[ClosedPosition] = (),
-    state: AccountState = AccountState.OK,
-) -> Outcome:
-    by_key = {row.instrument: replace(row, account=account) for row in rows}
-    memory = AccountMemory(
-        account=account,
-        rows=by_key,
-        state=state,
-        error=None if state is AccountState.OK else "broker: down",
-        last_success_at=T0,
-        initialised=True,
-    )
-    return Outcome(by_key, list(events), memory, list(closed))
+outcome = make_outcome
 
 
 def save(store: Store, result: Outcome, at: datetime = T0) -> int:
@@ -459,17 +442,12 @@ def test_saving_is_per_account(store: Store) -> None:
 @pytest.fixture
 def postgres_store(pg_admin: Engine) -> Iterator[Store]:
     """A store on a fresh PostgreSQL database of its own, dropped afterwards."""
-    name = f"ps_store_{uuid.uuid4().hex[:12]}"
-    autocommit = pg_admin.execution_options(isolation_level="AUTOCOMMIT")
-    with autocommit.connect() as connection:
-        connection.execute(text(f"CREATE DATABASE {name}"))
-    store = Store(pg_url_with_password(name))
-    try:
-        yield store
-    finally:
-        store.close()
-        with autocommit.connect() as connection:
-            connection.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
+    with fresh_database(pg_admin, "ps_store") as url:
+        store = Store(url)
+        try:
+            yield store
+        finally:
+            store.close()
 
 
 @pytest.mark.postgres

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from position_sync.app.store.ownership import AdvisoryLockOwnership, FileLockOwn
 from position_sync.app.store.repository import DB_NAME
 from position_sync.cli import main
 from position_sync.wiring import build_runtime
-from tests.conftest import Project, pg_url_with_password, toml_table
+from tests.conftest import Project, fresh_database, toml_table
 
 POSITIONS = [{"symbol": "NIFTY25NOVFUT", "quantity": 75, "average_price": 24000}]
 
@@ -175,15 +174,8 @@ def test_a_foreign_sqlite_database_is_refused_before_anything_changes_in_it(tmp_
 
 @pytest.fixture
 def pg_database(pg_admin: Engine) -> Iterator[str]:
-    name = f"ps_place_{uuid.uuid4().hex[:12]}"
-    autocommit = pg_admin.execution_options(isolation_level="AUTOCOMMIT")
-    with autocommit.connect() as connection:
-        connection.execute(text(f"CREATE DATABASE {name}"))
-    try:
-        yield pg_url_with_password(name)
-    finally:
-        with autocommit.connect() as connection:
-            connection.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
+    with fresh_database(pg_admin, "ps_place") as url:
+        yield url
 
 
 def test_a_foreign_postgresql_database_is_refused_unchanged(pg_database: str) -> None:

@@ -28,9 +28,11 @@ from PySide6.QtWidgets import QApplication, QDialog
 
 from position_sync.app.config import Settings
 from position_sync.app.domain import AccountState
+from position_sync.app.feed import Feed
 from position_sync.app.notify_policy import NotifyPolicy
 from position_sync.app.runtime import Runtime, RuntimeMaker
-from position_sync.app.sync import SyncResult, SyncWorker, utcnow
+from position_sync.app.sync import SyncResult, utcnow
+from position_sync.app.team.viewer import ViewerRefused
 from position_sync.ui import theme
 from position_sync.ui.positions_index import Plan, snapshot
 from position_sync.ui.preferences import Preferences, preferences
@@ -45,6 +47,7 @@ from position_sync.ui.presenters.notifications import NotificationsPresenter
 from position_sync.ui.presenters.positions import PositionsPresenter
 from position_sync.ui.presenters.status import StatusPresenter, summarise
 from position_sync.ui.presenters.totals import TotalsPresenter
+from position_sync.ui.presenters.viewer import ViewerPresenter
 from position_sync.ui.responsiveness import CollectorPolicy
 from position_sync.ui.result_queue import Arrival, ResultQueue
 from position_sync.ui.status_style import Health
@@ -124,6 +127,7 @@ class Controller(QObject):
             window, context, self.positions, self._acks_changed, self.notifications.release, self
         )
         self.status = StatusPresenter(window, self.tray)
+        self.viewer = ViewerPresenter(window, context, self.badges, self)  # inert unless a viewer
         self.results = ResultQueue(self.positions, self._show_result, self._keep, self.collector.settled)
         self._connect_intents(window)
         self._tick = QTimer(self)
@@ -154,7 +158,7 @@ class Controller(QObject):
     # -- life cycle ------------------------------------------------------------------------
 
     @property
-    def worker(self) -> SyncWorker:
+    def worker(self) -> Feed:
         return self.runtime.worker
 
     @property
@@ -172,7 +176,16 @@ class Controller(QObject):
 
     def _bind(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self._unsubscribe = runtime.worker.subscribe(self.on_result)
+        unsubscribe = runtime.worker.subscribe(self.on_result)
+        unbind = self.viewer.bind(
+            runtime.worker, self.acks.reload_soon, lambda: self._keep(self.load_cached())
+        )
+
+        def off() -> None:
+            unsubscribe()
+            unbind()
+
+        self._unsubscribe = off
 
     async def load_cached(self) -> None:
         """The picture the store remembers, on screen before any network.
@@ -203,6 +216,7 @@ class Controller(QObject):
         self._refresh_summary()
         self.status.show_last_sync(self.accounts, self._clock())
         self.history.mark_out_of_date()
+        self.viewer.loaded()
         self.collector.settled()
 
     async def start(self) -> None:
@@ -403,6 +417,10 @@ class Controller(QObject):
         """Sync every account (or one) now; False when a resync is already running."""
         if self._resync is not None and not self._resync.done():
             return False
+        refusal = self.viewer.may_resync()
+        if refusal is not None:
+            self.window.show_message(f"No resync: {refusal}.", 10000)
+            return False
         ids = [account] if account else list(self.worker.account_ids)
         if not ids:
             return False
@@ -421,6 +439,8 @@ class Controller(QObject):
                 await self.worker.sync(account, "manual")
             else:
                 await self.worker.sync_all("manual")
+        except ViewerRefused as exc:  # the database role changed under a running viewer
+            self.window.show_message(f"No resync: {exc}.", 10000)
         finally:
             self._resync_pending.clear()
             self.window.set_resync_enabled(True)
@@ -470,6 +490,7 @@ class Controller(QObject):
             self.positions.set_now(now)  # the row's "snoozed" mark goes with it
             self._refresh_summary()
         self.acks.reload_if_due(now)
+        self.viewer.tick(now)
         worker = self.worker
         self.status.show_countdown(worker, now)
         self.status.show_last_sync(self.accounts, now)

@@ -110,6 +110,8 @@ def window_title(settings: Settings, demo: bool) -> str:
     if demo:
         return "Position Sync — demo (simulated broker, throw-away data)"
     where = f" — {settings.path}" if settings.path else ""
+    if settings.team.viewer:
+        return f"Position Sync — viewer (the daemons' picture, no broker here){where}"
     return f"Position Sync{where}"
 
 

@@ -47,7 +47,9 @@ class ScreenshotWhenReady(QObject):
         self.quit_event = quit_event
         self.exit_code = 1
         self.taken = False
-        accounts = [controller.settings.account(a) for a in controller.worker.account_ids]
+        # A viewer syncs nothing itself: its picture is the store's, on screen once loaded.
+        viewing = controller.settings.team.viewer
+        accounts = [] if viewing else [controller.settings.account(a) for a in controller.worker.account_ids]
         steps = [steps_of(account) for account in accounts]
         self.seen = {account.id: 0 for account in accounts}
         self._walk: asyncio.Future[None] | None = None

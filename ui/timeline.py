@@ -47,6 +47,8 @@ def ack_text(record: ack_store.Acknowledgement) -> str:
     if record.kind is ack_store.AckKind.SNOOZE:
         until = clock(record.until, record.at)
         return f"Snoozed until {until}" + (f": {record.note}" if record.note else "")
+    if record.kind is ack_store.AckKind.NOTE:
+        return f"Note: “{record.note}”"
     return "Acknowledgement and snooze cleared"
 
 
@@ -61,7 +63,9 @@ def row_timeline(store: Store, account: str, instrument: str, currency: str | No
         for event in series_store.row_events(store, account, instrument)
     ]
     timeline += [
-        TimelineItem(record.at, record.kind.value, ack_text(record))
+        TimelineItem(
+            record.at, record.kind.value, ack_text(record) + (f" ({record.by})" if record.by else "")
+        )
         for record in ack_store.records(store, account, instrument)
     ]
     return timeline

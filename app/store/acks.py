@@ -11,7 +11,6 @@ added (a "clear" is a record too), so the row's history shows who said what and 
 
 from __future__ import annotations
 
-import getpass
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +23,9 @@ from position_sync.app.domain import Row
 from position_sync.app.store.codec import from_iso, iso
 from position_sync.app.store.models import acknowledgements
 from position_sync.app.store.repository import Store
+from position_sync.app.store.revisions import CHANGES, notify
+from position_sync.app.team import audit
+from position_sync.app.team.audit import local_user
 
 Key = tuple[str, str]
 
@@ -32,6 +34,7 @@ class AckKind(StrEnum):
     ACK = "ack"
     SNOOZE = "snooze"
     CLEAR = "clear"
+    NOTE = "note"  # a word on the row for the others; it mutes nothing
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,13 @@ def snooze(
     )
 
 
+def note(store: Store, account: str, instrument: str, text: str, at: datetime) -> Acknowledgement:
+    """A note on a row, seen by everyone on the store; it neither acknowledges nor snoozes."""
+    if not text.strip():
+        raise ValueError("a note needs some text")
+    return _add(store, account=account, instrument=instrument, kind=AckKind.NOTE, at=at, note=text.strip())
+
+
 def clear(store: Store, account: str, instrument: str, at: datetime) -> Acknowledgement:
     """Withdraw the acknowledgement and snooze of a row: it notifies again from now on."""
     return _add(store, account=account, instrument=instrument, kind=AckKind.CLEAR, at=at)
@@ -125,6 +135,8 @@ def fold(records: Iterable[Acknowledgement]) -> dict[Key, AckState]:
     """Replay records oldest first: the latest of each kind stands until a later clear."""
     states: dict[Key, AckState] = {}
     for record in records:
+        if record.kind is AckKind.NOTE:
+            continue
         state = states.get(record.key, AckState())
         if record.kind is AckKind.CLEAR:
             states.pop(record.key, None)
@@ -135,34 +147,67 @@ def fold(records: Iterable[Acknowledgement]) -> dict[Key, AckState]:
 
 
 def records(store: Store, account: str, instrument: str) -> list[Acknowledgement]:
-    """Every acknowledgement, snooze and clear of one row, oldest first (for its history)."""
-    query = (
+    """Every acknowledgement, snooze, clear and note of one row, oldest first (for its history)."""
+    with store.engine.connect() as connection:
+        return [_record(r) for r in connection.execute(_row_records(account, instrument))]
+
+
+def _add(store: Store, **values: Any) -> Acknowledgement:
+    """Append the record, its line in the audit trail (what stood before, what stands after)
+    and a hint for the viewers, all in one transaction."""
+    at = values["at"]
+    values = {**values, "at": iso(at), "until": iso(values.get("until"))}
+    values.setdefault("note", "")
+    values.setdefault("by", store.user or local_user())
+    key = (values["account"], values["instrument"])
+    with store.engine.begin() as connection:
+        earlier = [_record(r) for r in connection.execute(_row_records(*key))]
+        inserted = connection.execute(acknowledgements.insert().values(**values)).inserted_primary_key
+        assert inserted is not None
+        new_id = inserted[0]
+        record = _record(
+            connection.execute(select(acknowledgements).where(acknowledgements.c.id == new_id)).one()
+        )
+        audit.append(
+            connection,
+            at=at,
+            by=record.by,
+            action=record.kind.value,
+            account=record.account,
+            instrument=record.instrument,
+            before=_standing(fold(earlier).get(key)),
+            after=_standing(fold([*earlier, record]).get(key))
+            if record.kind is not AckKind.NOTE
+            else record.note,
+        )
+        notify(connection, CHANGES, record.account, "acks", record.id)
+    return record
+
+
+def _row_records(account: str, instrument: str) -> Any:
+    return (
         select(acknowledgements)
         .where(acknowledgements.c.account == account, acknowledgements.c.instrument == instrument)
         .order_by(acknowledgements.c.id)
     )
-    with store.engine.connect() as connection:
-        return [_record(r) for r in connection.execute(query)]
 
 
-def local_user() -> str | None:
-    """The name of the user this process runs as, recorded with what they acknowledge."""
-    try:
-        return getpass.getuser()[:100] or None
-    except (KeyError, OSError):  # no passwd entry and no LOGNAME/USER (a bare container)
+def _standing(state: AckState | None) -> dict[str, Any] | None:
+    """What covers a row, as the audit trail keeps it."""
+    if state is None:
         return None
-
-
-def _add(store: Store, **values: Any) -> Acknowledgement:
-    values = {**values, "at": iso(values["at"]), "until": iso(values.get("until"))}
-    values.setdefault("note", "")
-    values.setdefault("by", local_user())
-    with store.engine.begin() as connection:
-        inserted = connection.execute(acknowledgements.insert().values(**values)).inserted_primary_key
-        assert inserted is not None
-        new_id = inserted[0]
-        record = connection.execute(select(acknowledgements).where(acknowledgements.c.id == new_id)).one()
-    return _record(record)
+    out: dict[str, Any] = {}
+    for name, record in (("ack", state.ack), ("snooze", state.snooze)):
+        if record is not None:
+            out[name] = {
+                "id": record.id,
+                "by": record.by,
+                "at": iso(record.at),
+                "note": record.note,
+                "until": iso(record.until),
+                "status": record.status,
+            }
+    return out or None
 
 
 def _record(record: Any) -> Acknowledgement:

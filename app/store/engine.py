@@ -14,6 +14,7 @@ is imported only when they differ (a new store, an older one to upgrade, a newer
 from __future__ import annotations
 
 import re
+import zlib
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,10 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS = migrations_dir()
+
+# The advisory lock taken around migrations of a PostgreSQL store: (Position Sync, this).
+ADVISORY_CLASS = zlib.crc32(b"position-sync") & 0x7FFFFFFF
+MIGRATION_KEY = zlib.crc32(b"migrate") & 0x7FFFFFFF
 
 # How long a connection waits for another process's lock before a statement fails.
 BUSY_TIMEOUT_MS = 5000
@@ -119,33 +124,53 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
-def migrate(engine: Engine, target: str = "head") -> None:
+def migrate(engine: Engine, target: str = "head", *, upgrade: bool = False) -> None:
     """Bring the database to ``target``; refuse one written by a newer Position Sync.
 
-    A store already at the newest revision is left as it is without importing Alembic."""
+    A store already at the newest revision is left as it is without importing Alembic.
+
+    A PostgreSQL store is shared by daemons and desktops that may run different versions, so it
+    is only *created* implicitly: one that exists at an older revision is upgraded only when
+    asked (``upgrade``: ``position-sync store upgrade``), never behind the daemons' back. The
+    whole check-and-migrate runs under a transaction-level advisory lock, so two processes
+    starting on a new store create it once.
+    """
     if target == "head":
         head = scripts_head()
         if head is not None and stored_revision(engine) == head:
             return
     from alembic import command
+    from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
 
     script = ScriptDirectory.from_config(_alembic_config())
-    current = current_revision(engine)
-    if current is not None:
-        try:
-            script.get_revision(current)
-        except Exception:
-            raise StoreError(
-                f"the database at {engine.url.render_as_string(hide_password=True)} was written by a newer "
-                f"Position Sync (schema revision {current}); upgrade Position Sync to open it"
-            ) from None
-    elif inspect(engine).has_table("rows"):
-        raise StoreError(
-            f"the database at {engine.url.render_as_string(hide_password=True)} has tables but no "
-            "schema revision; it was not created by Position Sync"
-        )
+    where = engine.url.render_as_string(hide_password=True)
     config = _alembic_config()
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(
+                text("SELECT pg_advisory_xact_lock(:c, :k)"), {"c": ADVISORY_CLASS, "k": MIGRATION_KEY}
+            )
+        current = MigrationContext.configure(connection).get_current_revision()
+        if current is not None:
+            try:
+                script.get_revision(current)
+            except Exception:
+                raise StoreError(
+                    f"the database at {where} was written by a newer Position Sync (schema revision "
+                    f"{current}); upgrade Position Sync to open it"
+                ) from None
+        elif inspect(connection).has_table("rows"):
+            raise StoreError(
+                f"the database at {where} has tables but no schema revision; it was not created by Position Sync"
+            )
+        wanted = script.get_current_head() if target == "head" else target
+        behind = current is not None and current != wanted
+        if behind and connection.dialect.name == "postgresql" and not upgrade:
+            raise StoreError(
+                f"the shared store at {where} is at schema revision {current}, older than this "
+                f"Position Sync's {wanted}; it is not upgraded behind the other daemons' and desktops' "
+                "back: once they can follow, run 'position-sync store upgrade'"
+            )
         config.attributes["connection"] = connection
         command.upgrade(config, target)

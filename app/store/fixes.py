@@ -17,6 +17,7 @@ from position_sync.app.domain import Event
 from position_sync.app.store.codec import from_iso, iso
 from position_sync.app.store.models import book_fixes, events
 from position_sync.app.store.repository import Store, event_record
+from position_sync.app.team import audit
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,16 @@ def record_fix(
             )
         )
         connection.execute(events.insert(), [event_record(event, None)])
+        audit.append(
+            connection,
+            at=at,
+            by=store.user or audit.local_user(),
+            action="fix",
+            account=account,
+            instrument=instrument,
+            before={"book": book, "action": action, "rows": [w.get("before") for w in writes]},
+            after={"book": book, "action": action, "rows": [w.get("after") for w in writes]},
+        )
         key = result.inserted_primary_key
         assert key is not None
         return int(key[0])
@@ -83,5 +94,18 @@ def last_fix(store: Store) -> FixRecord | None:
 
 def mark_undone(store: Store, fix_id: int, at: datetime, event: Event) -> None:
     with store.engine.begin() as connection:
+        fix = connection.execute(select(book_fixes).where(book_fixes.c.id == fix_id)).one()
         connection.execute(update(book_fixes).where(book_fixes.c.id == fix_id).values(undone_at=iso(at)))
         connection.execute(events.insert(), [event_record(event, None)])
+        writes = json.loads(fix.writes)
+        # Undoing puts back what the fix found: the trail shows it from the fix's "after".
+        audit.append(
+            connection,
+            at=at,
+            by=store.user or audit.local_user(),
+            action="fix_undone",
+            account=fix.account,
+            instrument=fix.instrument,
+            before={"book": fix.book, "fix": fix_id, "rows": [w.get("after") for w in writes]},
+            after={"book": fix.book, "fix": fix_id, "rows": [w.get("before") for w in writes]},
+        )

@@ -6,7 +6,7 @@ SQLite and PostgreSQL alike; times are ISO 8601 text in UTC, which sorts as time
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Integer, MetaData, String, Table, Text
+from sqlalchemy import Boolean, Column, Float, Integer, MetaData, String, Table, Text
 
 metadata = MetaData()
 
@@ -22,6 +22,7 @@ sync_runs = Table(
     Column("rows", Integer, nullable=False, default=0),
     Column("problems", Integer, nullable=False, default=0),
     Column("events", Integer, nullable=False, default=0),
+    Column("synced_by", String(200)),  # migration 0006: the daemon, on a shared store
 )
 
 current_rows = Table(
@@ -107,6 +108,9 @@ account_state = Table(
     Column("held", Text),
     Column("initialised", Boolean, nullable=False, default=False),
     Column("learned_aliases", Text),
+    # migration 0006: grows with every save (what a viewer has seen); the broker, for its label
+    Column("revision", Integer, nullable=False, default=0),
+    Column("broker", String(40)),
 )
 
 # Acknowledgements and snoozes (migration 0003): the user's word on a mismatch, kept so it
@@ -152,4 +156,46 @@ book_fixes = Table(
     Column("action", String(20), nullable=False),
     Column("writes", Text, nullable=False),
     Column("undone_at", String(40)),
+)
+
+# Team mode (migration 0006). Which daemon syncs an account: taken when free or expired, renewed
+# by a heartbeat; ``renewed_at`` and ``expires_at`` are the database's clock (epoch seconds), so
+# daemons on machines whose clocks differ agree; ``backend_pid`` is the holder's lease session,
+# gone when the holder dies, which frees the lease before it expires.
+account_leases = Table(
+    "account_leases",
+    metadata,
+    Column("account", String(100), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("token", String(64), nullable=False),
+    Column("backend_pid", Integer),
+    Column("since", String(40), nullable=False),
+    Column("renewed_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
+
+# A viewer's "resync now": the daemon holding the account takes it (``taken_at``) and syncs.
+sync_requests = Table(
+    "sync_requests",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account", String(100), nullable=False),
+    Column("requested_at", String(40), nullable=False),
+    Column("by", String(100)),
+    Column("taken_at", String(40)),
+    Column("taken_by", String(200)),
+)
+
+# Append-only: who did what to a row, with the state before and after (JSON).
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", String(40), nullable=False),
+    Column("by", String(100)),
+    Column("action", String(20), nullable=False),
+    Column("account", String(100), nullable=False),
+    Column("instrument", String(200)),
+    Column("before", Text),
+    Column("after", Text),
 )

@@ -39,13 +39,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from position_sync.app.private import FILE_MODE
-from position_sync.app.store.engine import StoreError
+from position_sync.app.store.engine import ADVISORY_CLASS, StoreError
 from position_sync.app.store.identity import sqlite_file
 
 STORE_SCOPE = "store"
 POLL_SECONDS = 0.2
-# The first key of every advisory lock Position Sync takes (the second names the scope).
-ADVISORY_CLASS = zlib.crc32(b"position-sync") & 0x7FFFFFFF
 
 
 class StoreBusy(StoreError):

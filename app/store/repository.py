@@ -18,7 +18,7 @@ from decimal import Decimal
 from itertools import chain
 from operator import attrgetter
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import ClauseElement, Connection, Engine, and_, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -50,9 +50,22 @@ from position_sync.app.store.models import (
     sync_metrics,
     sync_runs,
 )
+from position_sync.app.store.revisions import CHANGES, notify
 from position_sync.app.store.wal import WalTrimmer
 
 DB_NAME = "position-sync.db"
+
+
+class Fence(Protocol):
+    """A daemon's right to save an account on a shared store (``app.team.leases``)."""
+
+    holder: str
+
+    def fence(self, connection: Connection, account: str) -> None:
+        """First in a save's transaction: raises (a ``StoreError``) to refuse the save."""
+        ...
+
+
 _UPDATE_COLUMNS = [c.name for c in current_rows.columns if c.name not in ("account", "instrument")]
 
 
@@ -85,8 +98,12 @@ class HistoryPoint:
 
 
 class Store:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, upgrade: bool = False, user: str | None = None) -> None:
+        """``upgrade``: migrate a shared (PostgreSQL) store that is behind (``store upgrade``);
+        ``user``: the name written beside acknowledgements, notes and fixes (``[store] user``;
+        None: the OS user's)."""
         self.url = url
+        self.user = user
         database = _sqlite_path(url)
         try:
             # Read before anything is written or tuned: a foreign database stays as it was.
@@ -94,7 +111,7 @@ class Store:
             if database is not None:
                 private_file(database)  # SQLite's -wal and -shm then take this mode too
             self.engine: Engine = make_engine(url)
-            migrate(self.engine)
+            migrate(self.engine, upgrade=upgrade)
             if database is not None:
                 tighten_sqlite_files(database)  # side files an older version left readable
             # The write-ahead log is truncated every so many saves (SQLite files only).
@@ -112,8 +129,8 @@ class Store:
         self._points: dict[str, tuple[Decimal, Decimal] | None] = {}
 
     @classmethod
-    def open(cls, data_dir: Path, url: str | None = None) -> Store:
-        return cls(cls.url_for(data_dir, url))
+    def open(cls, data_dir: Path, url: str | None = None, *, user: str | None = None) -> Store:
+        return cls(cls.url_for(data_dir, url), user=user)
 
     @staticmethod
     def url_for(data_dir: Path, url: str | None = None) -> str:
@@ -184,17 +201,26 @@ class Store:
         learned: dict[str, str] | None = None,
         *,
         previous: Mapping[str, Row] | None = None,
+        broker: str | None = None,
+        fence: Fence | None = None,
     ) -> int:
         """Write one sync in one transaction: only rows that changed, history only when material.
 
         ``previous`` is the account's rows as its last committed save left them, what the sync
         worker's memory holds: the save compares against them. Without them (a one-off save, a
         test) they are read from the table, in the same transaction.
+
+        ``fence`` (a daemon on a shared store) checks first, in the same transaction, that this
+        process still holds the account's lease, and keeps it held until the commit: a daemon
+        whose lease expired writes nothing (``LeaseLost``), and the daemon taking the account
+        over reads its memory only after this save committed.
         """
         stamp = iso(finished_at)
         assert stamp is not None
         try:
             with self.engine.begin() as connection:
+                if fence is not None:
+                    fence.fence(connection, account)
                 saved = previous if previous is not None else _stored_rows(connection, account)
                 changed, gone = _row_changes(saved, outcome.rows)
                 # The chart figures of a good sync; unchanged rows cannot change them, so a sync
@@ -203,11 +229,14 @@ class Store:
                     changed or gone or account not in self._points
                 )
                 metrics = metrics_of(outcome.rows.values()) if charting else None
-                run_id = _insert_run(connection, account, outcome, started_at, stamp)
+                run_id = _insert_run(
+                    connection, account, outcome, started_at, stamp, fence.holder if fence else None
+                )
                 _write_rows(connection, account, changed, gone, saved, run_id, stamp)
                 _write_events(connection, outcome, run_id)
                 point = self._write_chart_point(connection, account, run_id, finished_at, metrics)
-                self._save_account(connection, account, outcome.memory, stamp, learned)
+                revision = self._save_account(connection, account, outcome.memory, stamp, learned, broker)
+                notify(connection, CHANGES, account, "revision", revision)
         except SQLAlchemyError as exc:
             raise StoreError(
                 f"saving the sync of {account} to {_safe(self.url)} failed: {_cause(exc)}"
@@ -244,8 +273,15 @@ class Store:
         return point
 
     def _save_account(
-        self, connection: Any, account: str, memory: AccountMemory, stamp: str, learned: dict[str, str] | None
-    ) -> None:
+        self,
+        connection: Any,
+        account: str,
+        memory: AccountMemory,
+        stamp: str,
+        learned: dict[str, str] | None,
+        broker: str | None,
+    ) -> int:
+        """Upsert the account's state with its revision raised by one; the new revision."""
         insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
         values = {
             "account": account,
@@ -260,13 +296,17 @@ class Store:
         }
         if learned is not None:
             values["learned_aliases"] = json.dumps(learned, sort_keys=True)
-        statement = insert(account_state).values(**values)
-        connection.execute(
-            statement.on_conflict_do_update(
-                index_elements=[account_state.c.account],
-                set_={k: statement.excluded[k] for k in values if k != "account"},
+        if broker is not None:
+            values["broker"] = broker
+        statement = insert(account_state).values(**values, revision=1)
+        updates: dict[str, Any] = {k: statement.excluded[k] for k in values if k != "account"}
+        updates["revision"] = account_state.c.revision + 1
+        revision = connection.execute(
+            statement.on_conflict_do_update(index_elements=[account_state.c.account], set_=updates).returning(
+                account_state.c.revision
             )
-        )
+        ).scalar_one()
+        return int(revision)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -390,7 +430,12 @@ def _row_changes(saved: Mapping[str, Row], rows: dict[str, Row]) -> tuple[list[R
 
 
 def _insert_run(
-    connection: Connection, account: str, outcome: Outcome, started_at: datetime, stamp: str
+    connection: Connection,
+    account: str,
+    outcome: Outcome,
+    started_at: datetime,
+    stamp: str,
+    synced_by: str | None,
 ) -> int:
     """The sync's own record, whose id every event and history record of it points to."""
     memory = outcome.memory
@@ -404,6 +449,7 @@ def _insert_run(
             rows=len(outcome.rows),
             problems=_count_problems(outcome.rows.values()),
             events=len(outcome.events),
+            synced_by=synced_by,
         )
     ).inserted_primary_key
     assert inserted is not None

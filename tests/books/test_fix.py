@@ -18,6 +18,7 @@ from position_sync.app.exit_codes import ExitCode
 from position_sync.app.fix import BookFixer, FixError
 from position_sync.app.fix_command import cmd_fix
 from position_sync.app.store import Store
+from position_sync.app.team.audit import trail
 from position_sync.cli import build_parser, main
 from tests.books.conftest import PG_PASSWORD_ENV, Database
 
@@ -139,6 +140,12 @@ def test_undo_restores_the_last_fix(setup: Setup) -> None:
     assert setup.rows() == before
     with pytest.raises(FixError, match="no fix to undo"):
         fixer.plan_undo()
+    # The audit trail keeps both, each with what the book held before and after.
+    fix, undone = trail(store.engine)
+    assert (fix.action, undone.action) == ("fix", "fix_undone")
+    assert fix.instrument == undone.instrument == "NSE:TCS"
+    assert fix.after["rows"] == undone.before["rows"] and fix.before["rows"] == undone.after["rows"]
+    assert fix.before["rows"] != fix.after["rows"]
     store.close()
 
 

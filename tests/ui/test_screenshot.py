@@ -79,3 +79,41 @@ def test_a_demo_run_leaves_the_users_window_layout_alone(qapp: QApplication, tmp
             assert layout.value("window/geometry") is None
         else:
             assert isinstance(layout.value("window/geometry"), QByteArray)  # a real session remembers it
+
+
+def test_screenshot_of_a_viewer_shows_the_stores_picture(
+    qapp: QApplication, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A viewer's screenshot: the accounts it shows come from the store, not from its config
+    (which names none), and it walks no scenario of its own."""
+    import asyncio
+
+    from position_sync.app.team.viewer import as_viewer, viewer_runtime
+    from position_sync.wiring import build_runtime
+
+    config = demo_project(tmp_path, interval=0.25)
+
+    async def daemon_syncs_twice() -> None:
+        runtime = build_runtime(load_settings(config), tmp_path / "data")
+        try:
+            await runtime.worker.load()
+            for _ in range(2):
+                await runtime.worker.sync_all("test")
+        finally:
+            await runtime.close()
+
+    asyncio.run(daemon_syncs_twice())
+    viewer_config = tmp_path / "viewer.toml"
+    viewer_config.write_text(
+        '[store]\nurl = "sqlite:///data/position-sync.db"\nviewer = true\n', encoding="utf-8"
+    )
+    settings = as_viewer(load_settings(viewer_config))
+    shot = tmp_path / "viewer.png"
+    args = argparse.Namespace(demo=False, screenshot=shot, viewer=True)
+    with caplog.at_level(logging.INFO, logger="position_sync.ui.screenshot"):
+        code = run_window(
+            settings, tmp_path / "viewer-data", args, lambda s: viewer_runtime(s, tmp_path / "viewer-data")
+        )
+    assert code == 0, caplog.text
+    assert QImage(str(shot)).width() == SCREENSHOT_SIZE[0]
+    assert "statuses on screen:" in caplog.text and "phantom" in caplog.text.split("statuses on screen:")[1]

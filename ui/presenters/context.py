@@ -14,9 +14,9 @@ from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from position_sync.app.config import Settings
+from position_sync.app.feed import Feed
 from position_sync.app.runtime import Runtime
 from position_sync.app.store import Store
-from position_sync.app.sync import SyncWorker
 
 T = TypeVar("T")
 
@@ -42,7 +42,7 @@ class Context:
     generation: Callable[[], int]  # bumped with each new runtime: older reads are dropped
 
     @property
-    def worker(self) -> SyncWorker:
+    def worker(self) -> Feed:
         return self.runtime().worker
 
     @property
@@ -52,6 +52,10 @@ class Context:
     @property
     def settings(self) -> Settings:
         return self.runtime().settings
+
+    def viewing(self) -> bool:
+        """Whether this window only watches a store the daemons write (``app.team.viewer``)."""
+        return self.runtime().settings.team.viewer
 
     def currency_of(self, account: str) -> str | None:
         try:

@@ -32,6 +32,8 @@ FITS = {
     "adopt": "untracked rows",
     "take-broker": "qty, side and price mismatches",
 }
+# The same sentence the viewer presenter shows (``ui.presenters.viewer``), kept here to stay a leaf.
+VIEWER_REFUSAL = "A viewer does not write to books: fix the book on the machine of the daemon that reads it"
 NAMES = {"close-phantom": "Close phantom", "adopt": "Adopt", "take-broker": "Take broker's figures"}
 
 
@@ -124,6 +126,8 @@ class FixesPresenter(QObject):
         """Grey out what cannot apply to the current row, and say why: in each action's tips and
         in a sentence at the top of the Fix book menu, where a disabled item's tip never shows."""
         reasons, note = fix_reasons(self._positions.current_row(), self._book_of)
+        if self._context.viewing():  # a viewer writes to no book
+            reasons, note = dict.fromkeys(HEADINGS, VIEWER_REFUSAL), VIEWER_REFUSAL
         for name in HEADINGS:
             self._window.set_fix_state(name, reasons[name])
         self._window.set_fix_note(note)

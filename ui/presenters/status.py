@@ -13,7 +13,7 @@ from datetime import datetime
 
 from position_sync.app.display import ago, clock
 from position_sync.app.domain import AccountState, Status
-from position_sync.app.sync import SyncWorker
+from position_sync.app.feed import Feed
 from position_sync.ui import status_style
 from position_sync.ui.plain_text import escape
 from position_sync.ui.presenters.accounts import AccountView
@@ -155,7 +155,7 @@ class StatusPresenter:
         self._tray.set_health(summary.health, summary.words)
         self.health = summary.health
 
-    def show_countdown(self, worker: SyncWorker, now: datetime) -> None:
+    def show_countdown(self, worker: Feed, now: datetime) -> None:
         """Seconds to the next interval sync of any account; nothing while paused."""
         if worker.paused:
             self._window.set_countdown("")
