@@ -22,6 +22,7 @@ from pathlib import Path
 from position_sync.app.config import load_settings
 from position_sync.app.domain import BookSnapshot, BrokerSnapshot, Position
 from position_sync.app.secrets import Secrets
+from position_sync.app.sync import SyncWorker
 from position_sync.wiring import build_runtime
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -55,6 +56,7 @@ async def measure(folder: Path) -> None:
     settings = load_settings(write(folder))
     runtime = build_runtime(settings, folder / "data", secrets=Secrets(environ={}))
     worker = runtime.worker
+    assert isinstance(worker, SyncWorker)
     await worker.load()
     account = worker.account_ids[0]
     book = runtime.books[settings.account(account).book]

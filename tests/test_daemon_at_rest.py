@@ -17,6 +17,7 @@ from position_sync.app.config import parse_settings
 from position_sync.app.domain import BookSnapshot, BrokerSnapshot, Status
 from position_sync.app.secrets import Secrets
 from position_sync.app.symbols import Resolver
+from position_sync.app.sync import SyncWorker
 from position_sync.wiring import build_runtime
 from tests.reconcile_helpers import pos
 
@@ -71,6 +72,7 @@ async def test_a_daemon_at_rest_parses_and_keys_nothing_again(tmp_path: Path) ->
         parse_settings(raw, tmp_path / "config.toml"), tmp_path / "data", secrets=Secrets(environ={})
     )
     worker = runtime.worker
+    assert isinstance(worker, SyncWorker)
     await worker.load()
     book = runtime.books["bot"]
     assert isinstance(book, FileBook)
@@ -84,7 +86,7 @@ async def test_a_daemon_at_rest_parses_and_keys_nothing_again(tmp_path: Path) ->
         assert book.parses == 1
         assert keyings[0] == 1
         assert all(again.rows[k] is first.rows[k] for k in first.rows)  # identity, all along
-        assert worker.store.count_history() == len(POSITIONS)  # the first sync's rows only
+        assert runtime.store.count_history() == len(POSITIONS)  # the first sync's rows only
 
         # The book changes: parsed once more, keyed once more, the change seen at once.
         write_book(tmp_path, extra=3)
