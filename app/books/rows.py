@@ -171,7 +171,7 @@ def _column(values: list[Any], *, optional: bool) -> list[Decimal | None] | None
     Whole ints within the bounds, or short plain texts (no exponent, no thousands separator:
     at most ``MAX_DECIMAL_PLACES`` characters cannot hold more places) each finite and within
     the magnitude bound; zeros are plain ``ZERO``. ``optional``: None stays None (no price).
-    Anything else (a bool, a float, a Decimal, an empty text, a mix) is for ``to_decimal``.
+    Anything else (a Decimal from a JSON number, a mix) goes through ``to_decimal`` one by one.
     """
     present = [v for v in values if v is not None] if optional else values
     kinds = set(map(type, present))
@@ -189,7 +189,9 @@ def _column(values: list[Any], *, optional: bool) -> list[Decimal | None] | None
         if not all(map(Decimal.is_finite, numbers)) or max(map(Decimal.adjusted, numbers)) >= _MAX_ADJUSTED:
             return None
     else:
-        return None
+        # JSON numbers with a fraction (Decimals), a mix: one ``to_decimal`` each, still a column
+        # at a time; a value it refuses raises, and the caller reads line by line.
+        numbers = [to_decimal(v) for v in present]
     if not all(numbers):  # a zero is rare: replaced only when there is one
         numbers = [number if number else ZERO for number in numbers]
     if not optional or len(present) == len(values):
