@@ -135,6 +135,8 @@ def leg_average(value: Decimal | None, parts: Sequence[Part]) -> Decimal | None:
     are quoted in (the nearest to the instrument's tick a position carries), cents at least.
     A single leg's price is the broker's own and is left alone.
     """
+    if value is None or len(parts) < 2:  # the usual row, decided before looking at its legs
+        return value
     priced = [part.average_price for part in parts if part.average_price is not None]
     if value is None or len(priced) < 2:
         return value

@@ -79,6 +79,8 @@ class AccountState(StrEnum):
 # client libraries hand them over, and for 18-decimal tokens.
 MAX_MAGNITUDE = Decimal("1e18")
 MAX_DECIMAL_PLACES = 24
+_MAX_ADJUSTED = MAX_MAGNITUDE.adjusted()
+_MAX_INT = int(MAX_MAGNITUDE)
 
 
 class NumberOutOfBounds(ValueError):
@@ -98,6 +100,24 @@ def to_decimal(value: Any) -> Decimal:
     and with its ``NumberOutOfBounds`` a magnitude of ``MAX_MAGNITUDE`` or more or more than
     ``MAX_DECIMAL_PLACES`` decimal places once trailing zeros are dropped (``1.50000`` has one).
     """
+    # The common cases first, decided with no more than a few C calls (a 100,000-line book or
+    # scenario parses hundreds of thousands of numbers): a short plain text, which cannot have
+    # too many places, and a small int. Anything else, or anything wrong, takes the long way.
+    kind = type(value)
+    if kind is str:
+        if len(value) <= MAX_DECIMAL_PLACES and "," not in value and "e" not in value and "E" not in value:
+            try:
+                result = Decimal(value)
+            except InvalidOperation:
+                return _to_decimal(value)
+            if result.is_finite() and result.adjusted() < _MAX_ADJUSTED:
+                return result if result else ZERO
+    elif kind is int and -_MAX_INT < value < _MAX_INT:
+        return Decimal(value) if value else ZERO
+    return _to_decimal(value)
+
+
+def _to_decimal(value: Any) -> Decimal:
     if isinstance(value, Decimal):
         result = value
     elif isinstance(value, bool):
@@ -132,6 +152,13 @@ def _check_bounds(number: Decimal, value: Any) -> None:
     # adjusted() is the exponent of the leading digit: |x| >= 1e18 exactly when it is >= 18.
     if number.adjusted() >= MAX_MAGNITUDE.adjusted():
         raise NumberOutOfBounds(f"expected a number below 1e18 in size, got {shown(value)}")
+    # The common case, four times cheaper than ``as_tuple``: in plain notation the places are
+    # the characters after the point (a book of 100,000 lines checks 200,000 numbers).
+    text = str(number)
+    if "E" not in text:
+        point = text.find(".")
+        if point < 0 or len(text) - point - 1 <= MAX_DECIMAL_PLACES:
+            return
     _, digits, exponent = number.as_tuple()
     assert isinstance(exponent, int)  # a finite number's exponent
     # More places than allowed are fine only when the extra ones are trailing zeros (1.5000...).
@@ -156,13 +183,17 @@ def normal(value: Decimal | None) -> Decimal | None:
     return Decimal(text)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Position:
     """One line of one side: a broker position or a book entry, already keyed.
 
     ``label`` tells apart several lines of one instrument (Kite's MIS and NRML, two strategies
     of a book); ``aliases`` are other spellings the broker knows the instrument by (IB's
     symbol, localSymbol, OCC option symbol) so a book may use any of them.
+
+    Treated as immutable (build a new one, or ``dataclasses.replace``), and hashed by value as
+    a frozen one would be, but not declared frozen: a frozen dataclass takes three and a half
+    times longer to construct, and a book or a broker of 100,000 lines builds one per line.
     """
 
     instrument: str

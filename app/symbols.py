@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
-from position_sync.app.domain import Position
+from position_sync.app.domain import BookSnapshot, BrokerSnapshot, Position, WorkingOrder
 
 _SPACES = re.compile(r"\s+")
 # Longest first, so USDT wins over USD.
@@ -24,7 +24,11 @@ _LINEAR_SETTLE = frozenset({"USDT", "USDC", "BUSD", "FDUSD", "TUSD"})
 
 
 def clean(raw: str) -> str:
-    return _SPACES.sub(" ", raw.strip().upper())
+    text = raw.strip().upper()
+    # Any whitespace but a single space is unprintable: most keys need no regular expression.
+    if text.isprintable() and "  " not in text:
+        return text
+    return _SPACES.sub(" ", text)
 
 
 def _native_crypto(symbol: str, market: str) -> str | None:
@@ -107,14 +111,33 @@ class Resolver:
     learned: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        # Each spelling normalised once: both sides spell the same instruments sync after sync.
+        self._norms: dict[str, str] = {}
         self._configured = {
             self.norm(spelling): self.norm(target) for spelling, target in self.aliases.items()
         }
         self._known: dict[str, str] = {}
         self._known_from: Mapping[str, str] | None = None
+        self._sides_memo: (
+            tuple[
+                tuple[Position, ...],
+                tuple[WorkingOrder, ...],
+                Mapping[str, str],
+                BookSnapshot,
+                dict[str, str],
+                BrokerSnapshot,
+                BookSnapshot,
+            ]
+            | None
+        ) = None
 
     def norm(self, raw: str) -> str:
-        return normalise(raw, self.exchange, self.market)
+        found = self._norms.get(raw)
+        if found is None:
+            if len(self._norms) >= 1_000_000:  # spellings that come and go: a bound all the same
+                self._norms.clear()
+            found = self._norms[raw] = normalise(raw, self.exchange, self.market)
+        return found
 
     def key(self, raw: str) -> str:
         key = self.norm(raw)
@@ -175,8 +198,60 @@ class Resolver:
     def key_book(self, positions: Iterable[Position]) -> list[Position]:
         return [_rekey(p, self.key(p.symbol or p.instrument)) for p in positions]
 
+    def key_sides(self, broker: BrokerSnapshot, book: BookSnapshot) -> tuple[BrokerSnapshot, BookSnapshot]:
+        """Both sides keyed; the previous keyed sides again when nothing they depend on changed.
+
+        A daemon at rest reads the same answer sync after sync: an adapter hands back the same
+        positions while its answer is unchanged, a file book the same snapshot while its bytes
+        are. Keying is a pure function of those objects and of ``learned`` (configured aliases
+        and the broker's spellings are fixed for a given mapping object), and keying the same
+        broker positions again leaves ``learned`` as it was, so when every input is the very
+        object of the previous call and ``learned`` is as that call left it, the result is too.
+        """
+        memo = self._sides_memo
+        if (
+            memo is not None
+            and memo[0] is broker.positions
+            and memo[1] is broker.orders
+            and (memo[2] is broker.spellings or not (memo[2] or broker.spellings))  # a new {} each time
+            and memo[3] is book
+            and memo[4] == self.learned
+        ):
+            return memo[5], memo[6]
+        self.know(broker.spellings)
+        positions = tuple(self.key_broker(broker.positions))
+        orders = tuple(replace(o, instrument=self.key(o.instrument)) for o in broker.orders)
+        keyed_broker = BrokerSnapshot(positions, orders, broker.spellings)
+        keyed_book = replace(book, positions=tuple(self.key_book(book.positions)))
+        self._sides_memo = (
+            broker.positions,
+            broker.orders,
+            broker.spellings,
+            book,
+            dict(self.learned),
+            keyed_broker,
+            keyed_book,
+        )
+        return keyed_broker, keyed_book
+
 
 def _rekey(position: Position, key: str) -> Position:
     if position.instrument == key and position.symbol is not None:
         return position
-    return replace(position, instrument=key, symbol=position.symbol or position.instrument)
+    p = position
+    # Positionally rather than through ``dataclasses.replace``: a book that spells every
+    # instrument without its exchange is rekeyed line by line, 100,000 times.
+    return Position(
+        key,
+        p.quantity,
+        p.average_price,
+        p.last_price,
+        p.unrealised_pnl,
+        p.realised_pnl,
+        p.label,
+        p.symbol or p.instrument,
+        p.multiplier,
+        p.currency,
+        p.aliases,
+        p.price_missing_reason,
+    )

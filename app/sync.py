@@ -639,8 +639,4 @@ def failure_sentence(exc: Exception) -> str:
 def _key_sides(
     resolver: Resolver, broker: BrokerSnapshot, book: BookSnapshot
 ) -> tuple[BrokerSnapshot, BookSnapshot]:
-    resolver.know(broker.spellings)
-    positions = tuple(resolver.key_broker(broker.positions))
-    orders = tuple(replace(o, instrument=resolver.key(o.instrument)) for o in broker.orders)
-    book_positions = tuple(resolver.key_book(book.positions))
-    return BrokerSnapshot(positions, orders, broker.spellings), replace(book, positions=book_positions)
+    return resolver.key_sides(broker, book)

@@ -25,8 +25,20 @@ _ESCAPES = {code: (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}") for c
 
 
 def terminal_safe(text: object) -> str:
-    """``text`` as a string with every control and bidi-override character escaped visibly."""
-    return str(text).translate(_ESCAPES)
+    """``text`` as a string with every control and bidi-override character escaped visibly.
+
+    Every character escaped is unprintable (controls are category Cc, the bidi ones Cf), so
+    printable text, nearly all of it, is returned after one C-level check: a 100,000-row table
+    escapes a million cells.
+    """
+    text = str(text)
+    return text if text.isprintable() else text.translate(_ESCAPES)
+
+
+def echo_lines(lines: list[str], *, file: TextIO | None = None) -> None:
+    """Print many lines, escaped, in one write: a large table is not a call per line."""
+    if lines:
+        (file if file is not None else sys.stdout).write("\n".join(map(terminal_safe, lines)) + "\n")
 
 
 def echo(text: object = "", *, file: TextIO | None = None, flush: bool = False) -> None:

@@ -15,10 +15,12 @@ import json
 import os
 import tomllib
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from position_sync.app.broker import AdapterContext, BrokerSpec, PushHandler
+from position_sync.app.collector import collector_paused
 from position_sync.app.config import AccountConfig
 from position_sync.app.domain import BrokerSnapshot, Position, WorkingOrder, optional_decimal, to_decimal
 from position_sync.app.errors import ConfigError, LoginRequired, ReadError, ReadErrorKind
@@ -57,6 +59,11 @@ class Step:
 
 def load_scenario(path: Path) -> list[Step]:
     """Parse and check a scenario; mistakes name the file, the step and the field."""
+    with collector_paused():  # a large scenario is hundreds of thousands of young objects
+        return _load_scenario(path)
+
+
+def _load_scenario(path: Path) -> list[Step]:
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -78,8 +85,65 @@ def _parse_step(entry: dict[str, Any], index: int, path: Path) -> Step:
     positions_raw = entry.get("positions", [])
     if not isinstance(positions_raw, list) or not all(isinstance(p, dict) for p in positions_raw):
         raise ConfigError(path, f"{where}.positions", "must be an array of inline tables")
+    positions = _positions_at_once(positions_raw)
+    if positions is None:
+        positions = _positions_one_by_one(positions_raw, where, path)
+    orders_raw = entry.get("orders", [])
+    orders = []
+    for number, item in enumerate(orders_raw if isinstance(orders_raw, list) else []):
+        try:
+            orders.append(
+                WorkingOrder(
+                    str(item["symbol"]), to_decimal(item["quantity"]), str(item.get("description", ""))
+                )
+            )
+        except (KeyError, ValueError, TypeError):
+            raise ConfigError(
+                path, f"{where}.orders[{number}]", "needs a symbol and a signed quantity (BUY positive)"
+            ) from None
+    return Step(tuple(positions), tuple(orders))
+
+
+def _optional(value: Any) -> Decimal | None:
+    return None if value is None else to_decimal(value)
+
+
+def _positions_at_once(items: list[dict[str, Any]]) -> list[Position] | None:
+    """Every position of a step in one comprehension, or None if any is unusual or wrong.
+
+    A 100,000-position scenario is read in every ``sync --once`` process: checking and building
+    each position with a call per field cost as much as parsing the TOML. Unknown fields, a
+    missing or blank symbol, a number that is not one, an odd ``aliases``: None, and
+    ``_positions_one_by_one`` reads the step again to say what is wrong where.
+    """
+    one = Decimal(1)
+    try:
+        positions = [
+            Position(
+                symbol,
+                to_decimal(item["quantity"]),
+                _optional(item.get("average_price")),
+                _optional(item.get("last_price")),
+                _optional(item.get("unrealised_pnl")),
+                _optional(item.get("realised_pnl")),
+                item.get("product"),
+                symbol,
+                one if (multiplier := item.get("multiplier")) is None else to_decimal(multiplier),
+                item.get("currency"),
+                tuple(item.get("aliases", ())),
+            )
+            for item in items
+            if item.keys() <= POSITION_KEYS and type(symbol := item.get("symbol")) is str and symbol.strip()
+        ]
+    except (KeyError, TypeError, ValueError):
+        return None
+    return positions if len(positions) == len(items) else None
+
+
+def _positions_one_by_one(items: list[dict[str, Any]], where: str, path: Path) -> list[Position]:
+    """The positions of a step checked one by one: the first mistake names its field."""
     positions = []
-    for number, item in enumerate(positions_raw):
+    for number, item in enumerate(items):
         field = f"{where}.positions[{number}]"
         unknown = sorted(set(item) - POSITION_KEYS)
         if unknown:
@@ -106,20 +170,7 @@ def _parse_step(entry: dict[str, Any], index: int, path: Path) -> Step:
             )
         except ValueError as exc:
             raise ConfigError(path, field, f"has a value that is not a number ({exc})") from None
-    orders_raw = entry.get("orders", [])
-    orders = []
-    for number, item in enumerate(orders_raw if isinstance(orders_raw, list) else []):
-        try:
-            orders.append(
-                WorkingOrder(
-                    str(item["symbol"]), to_decimal(item["quantity"]), str(item.get("description", ""))
-                )
-            )
-        except (KeyError, ValueError, TypeError):
-            raise ConfigError(
-                path, f"{where}.orders[{number}]", "needs a symbol and a signed quantity (BUY positive)"
-            ) from None
-    return Step(tuple(positions), tuple(orders))
+    return positions
 
 
 class SimulatedBroker:

@@ -15,6 +15,7 @@ import os
 import signal
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from operator import attrgetter
 from pathlib import Path
 
 from position_sync.app.config import Settings
@@ -33,7 +34,10 @@ log = logging.getLogger("position_sync")
 
 
 def _sort_rows(rows: Iterable[Row]) -> list[Row]:
-    return sorted(rows, key=lambda r: (r.account, r.instrument))
+    return sorted(rows, key=_BY_KEY)
+
+
+_BY_KEY = attrgetter("account", "instrument")  # the key tuple built in C: 100,000 rows sort
 
 
 async def cmd_sync_once(

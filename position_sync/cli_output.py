@@ -14,12 +14,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from position_sync.app.collector import collector_paused
 from position_sync.app.display import figures, instrument_label, plain_detail
 from position_sync.app.domain import AccountState, Event, Row, Status
 from position_sync.app.exit_codes import ExitCode
 from position_sync.app.store.acks import Acknowledgement, AckState
 from position_sync.app.store.codec import iso
-from position_sync.app.terminal import echo, echo_json, terminal_safe
+from position_sync.app.terminal import echo, echo_json, echo_lines, terminal_safe
 
 Key = tuple[str, str]
 
@@ -219,24 +220,6 @@ def _hint(row: Row, cover: Cover | None) -> str:
     return "; ".join(part for part in (note, row.hint or "") if part)
 
 
-def _cells(row: Row, cover: Cover | None, now: datetime) -> tuple[str, ...]:
-    shown = figures(row)
-    return (
-        row.account,
-        instrument_label(row.instrument),
-        _plain(row.broker_qty),
-        _plain(row.local_qty),
-        _plain(row.difference) if row.status.is_problem else "",
-        _plain(shown.broker_avg),
-        _plain(shown.local_avg),
-        _plain(shown.last_price),
-        _plain(shown.unrealised_pnl),
-        _plain(shown.realised_pnl),
-        _status(row, cover, now),
-        _hint(row, cover),
-    )
-
-
 def print_table(
     accounts: list[dict[str, Any]],
     rows: list[Row],
@@ -249,25 +232,62 @@ def print_table(
     for account in accounts:
         echo(_account_line(account))
     if rows:
-        table = [HEADER, *(_cells(r, covered.get(r.key), now) for r in rows)]
-        # Escaped before measuring, so the columns line up with what is printed.
-        table = [tuple(terminal_safe(cell) for cell in line) for line in table]
-        widths = [max(len(line[i]) for line in table) for i in range(len(HEADER) - 1)]
         echo()
-        for line in table:
-            cells = [
-                cell.ljust(width) if i in LEFT else cell.rjust(width)
-                for i, (cell, width) in enumerate(zip(line, widths, strict=False))
-            ]
-            echo("  ".join([*cells, line[-1]]).rstrip())
+        with collector_paused():  # a million cells, and lists of them: no cycles among them
+            lines = _table_lines(rows, covered, now)
+        echo_lines(lines)
     if events:
         echo()
         for event in events:
             echo(event_line(event))
 
 
+def _table_lines(rows: list[Row], covered: Mapping[Key, Cover], now: datetime) -> list[str]:
+    """The table's lines, built a column at a time: 100,000 rows print in well under a second.
+
+    Cells are escaped before measuring, so the columns line up with what is printed; numbers
+    need no escaping. Only a covered or stale row needs its status worked out one by one.
+    """
+    shown = [figures(r) for r in rows]
+    plain = _plain
+    columns: list[list[str]] = [
+        [terminal_safe(r.account) for r in rows],
+        [terminal_safe(instrument_label(r.instrument)) for r in rows],
+        [plain(r.broker_qty) for r in rows],
+        [plain(r.local_qty) for r in rows],
+        [plain(r.difference) if r.status.is_problem else "" for r in rows],
+        [plain(f.broker_avg) for f in shown],
+        [plain(f.local_avg) for f in shown],
+        [plain(f.last_price) for f in shown],
+        [plain(f.unrealised_pnl) for f in shown],
+        [plain(f.realised_pnl) for f in shown],
+    ]
+    status: list[str] = []
+    hints: list[str] = []
+    for row in rows:
+        cover = covered.get(row.key) if covered else None
+        if cover is None and row.status is not Status.STALE:
+            status.append(row.status.value)
+            hints.append(terminal_safe(row.hint) if row.hint else "")
+        else:
+            status.append(terminal_safe(_status(row, cover, now)))
+            hints.append(terminal_safe(_hint(row, cover)))
+    columns.append(status)
+    padded: list[list[str]] = []
+    for index, (title, cells) in enumerate(zip(HEADER, columns, strict=False)):
+        width = max(len(title), max(map(len, cells)))
+        if index in LEFT:
+            padded.append([title.ljust(width), *[cell.ljust(width) for cell in cells]])
+        else:
+            padded.append([title.rjust(width), *[cell.rjust(width) for cell in cells]])
+    padded.append([HEADER[-1], *hints])
+    return ["  ".join(line).rstrip() for line in zip(*padded, strict=True)]
+
+
 def _plain(value: Any) -> str:
-    return "-" if value is None else f"{value:,f}" if hasattr(value, "is_finite") else str(value)
+    if value is None:
+        return "-"
+    return f"{value:,f}" if type(value) is Decimal or hasattr(value, "is_finite") else str(value)
 
 
 def event_line(event: Event, *, local: bool = True) -> str:

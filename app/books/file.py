@@ -1,7 +1,7 @@
 """A book kept as a JSON or CSV file by the user's trading system.
 
-The file is read whole each sync. Its fingerprint is a digest of the positions it holds (see
-``app.books.rows.fingerprint``), not of its bytes: a trading system that rewrites the same
+The file is read whole each sync, and parsed again only when its bytes changed. Its fingerprint is a digest of the positions it holds (see
+``app.books.rows.LineReader.fingerprint``), not of its bytes: a trading system that rewrites the same
 positions every second, or stamps the file with the time, has not changed its book, and must not
 keep reconciliation from ever reporting a problem.
 """
@@ -21,9 +21,10 @@ from typing import Any
 
 from position_sync.app.books.kinds import BookKind
 from position_sync.app.books.payload import PayloadError, entry_line, list_key, positions_from_json
-from position_sync.app.books.rows import RecordError, belongs, fingerprint, label_lines, to_position
+from position_sync.app.books.rows import LineReader, RecordError, belongs
+from position_sync.app.collector import collector_paused
 from position_sync.app.config import BookConfig
-from position_sync.app.domain import BookSnapshot, Position
+from position_sync.app.domain import BookSnapshot
 from position_sync.app.errors import ReadError, ReadErrorKind
 from position_sync.app.options import Option
 from position_sync.app.secrets import Secrets
@@ -77,6 +78,10 @@ class FileBook:
         self.format = config.format or ("csv" if suffix == ".csv" else "json")
         self._stat: str | None = None
         self._token: str | None = None
+        # The last snapshot read for each account (None: the whole file), with what it was read
+        # from; ``parses`` counts the reads that had to parse (a test counts them).
+        self._snapshots: dict[str | None, tuple[tuple[int, int, bytes, str | None], BookSnapshot]] = {}
+        self.parses = 0
 
     def missing_source(self) -> str | None:
         """Why the book cannot be there at all (its file does not exist), or None.
@@ -110,11 +115,11 @@ class FileBook:
         signature = f"{stat.st_mtime_ns}:{stat.st_size}"
         if signature != self._stat:
             try:
-                data, _ = read_regular_file(self.path)
+                data, status = read_regular_file(self.path)
             except OSError:
                 return None
             try:
-                token = fingerprint(self._positions(data, None))
+                token = self._parsed(data, status, None).fingerprint
             except ReadError:
                 token = "bytes:" + hashlib.sha1(data).hexdigest()
             self._stat, self._token = signature, token
@@ -123,28 +128,43 @@ class FileBook:
     def read(self, account: str | None) -> BookSnapshot:
         try:
             data, status = read_regular_file(self.path)
-            modified = datetime.fromtimestamp(status.st_mtime, UTC)
         except FileNotFoundError:
             raise self._fail("", "file not found") from None
         except NotRegularFile as exc:
             raise self._fail("", f"is {exc.kind}, not a regular file: a book must be a file") from None
         except OSError as exc:
             raise self._fail("", f"cannot be read ({exc.strerror or exc})") from None
-        lines = self._lines(data, account)
-        positions = [p for _, p in lines]
-        return BookSnapshot(tuple(label_lines(lines)), fingerprint(positions), modified)
+        return self._parsed(data, status, account)
 
-    def _positions(self, data: bytes, account: str | None) -> list[Position]:
-        return [p for _, p in self._lines(data, account)]
+    def _parsed(self, data: bytes, status: os.stat_result, account: str | None) -> BookSnapshot:
+        """The snapshot of these bytes, parsed once: the same file read again is not parsed again.
 
-    def _lines(self, data: bytes, account: str | None) -> list[tuple[str, Position]]:
+        Keyed on the file's size, modification time and a digest of its content, so a rewrite
+        within the clock's granularity that keeps the size is a change all the same. The watcher
+        (``account`` None) and a sync share a parse when the book has no account column.
+        """
+        if "account" not in self.config.fields:
+            account = None
+        key = (status.st_size, status.st_mtime_ns, hashlib.sha1(data).digest(), account)
+        cached = self._snapshots.get(account)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        self.parses += 1
+        with collector_paused():
+            snapshot = self._lines(data, account).snapshot(datetime.fromtimestamp(status.st_mtime, UTC))
+        if len(self._snapshots) > 64:  # one per account of the book; a bound all the same
+            self._snapshots.clear()
+        self._snapshots[account] = (key, snapshot)
+        return snapshot
+
+    def _lines(self, data: bytes, account: str | None) -> LineReader:
         try:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError:
             raise self._fail("", "is not UTF-8 text") from None
         return self._csv(text, account) if self.format == "csv" else self._json(text, account)
 
-    def _json(self, text: str, account: str | None) -> list[tuple[str, Position]]:
+    def _json(self, text: str, account: str | None) -> LineReader:
         try:
             payload: Any = json.loads(text, parse_float=Decimal)
         except json.JSONDecodeError as exc:
@@ -161,7 +181,7 @@ class FileBook:
                     where = f"line {line} ({exc.where})"
             raise self._fail(where, exc.cause) from None
 
-    def _csv(self, text: str, account: str | None) -> list[tuple[str, Position]]:
+    def _csv(self, text: str, account: str | None) -> LineReader:
         reader = csv.DictReader(io.StringIO(text))
         if not reader.fieldnames:
             if not text.strip():
@@ -174,7 +194,7 @@ class FileBook:
                 raise self._fail(
                     "line 1", f"the header has no '{column}' column (found: {', '.join(header)})"
                 )
-        lines: list[tuple[str, Position]] = []
+        lines = LineReader(self.config)
         for record in reader:
             line = reader.line_num
             clean = {(k or "").strip(): (v.strip() if isinstance(v, str) else v) for k, v in record.items()}
@@ -183,7 +203,7 @@ class FileBook:
             if not belongs(clean, self.config, account):
                 continue
             try:
-                lines.append((f"line {line}", to_position(clean, self.config)))
+                lines.add(clean, f"line {line}")
             except RecordError as exc:
                 raise self._fail(f"line {line}", str(exc)) from None
         return lines

@@ -12,11 +12,14 @@ never trips a per-read timeout, and would keep the read, its thread and its conn
 as long as it likes.
 
 The fingerprint (and the watch token) is a digest of the positions served, not of the body, so
-a service that stamps its answer with ``generated_at`` does not look like a changing book.
+a service that stamps its answer with ``generated_at`` does not look like a changing book. The
+same body is not parsed twice, and a server that sends ``ETag`` or ``Last-Modified`` is asked
+whether its last body still holds (a 304 then costs no body at all).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from decimal import Decimal
@@ -25,10 +28,11 @@ from typing import TYPE_CHECKING, Any
 
 from position_sync.app.books.kinds import BookKind
 from position_sync.app.books.payload import PayloadError, positions_from_json
-from position_sync.app.books.rows import fingerprint, label_lines
+from position_sync.app.books.rows import LineReader
+from position_sync.app.collector import collector_paused
 from position_sync.app.config import HTTP_CREDENTIALS_REFUSED, BookConfig, check_http_book
 from position_sync.app.config_values import seconds_value
-from position_sync.app.domain import BookSnapshot, Position
+from position_sync.app.domain import BookSnapshot
 from position_sync.app.errors import ConfigError, ReadError, ReadErrorKind
 from position_sync.app.options import Option
 from position_sync.app.redact import mask_url, url_has_credentials
@@ -63,6 +67,15 @@ class HttpBook:
         import requests
 
         self._session = requests.Session()
+        # The last body served, with the validators it came with (ETag, Last-Modified): the
+        # next GET asks whether it still holds, and a 304 answers with it. The snapshot of each
+        # account (None: the whole book) is kept with the digest of the body it was parsed
+        # from, so the same body is not parsed again; ``parses`` counts the bodies parsed.
+        # One tuple, replaced whole: a read on another thread (the watcher's) never pairs one
+        # body with another body's validators.
+        self._validated: tuple[bytes, dict[str, str]] | None = None
+        self._snapshots: dict[str | None, tuple[bytes, BookSnapshot]] = {}
+        self.parses = 0
 
     def limit_reads(self, seconds: float) -> None:
         """Shorten the deadline to ``seconds`` (the accounts' timeout) when that is shorter."""
@@ -87,6 +100,9 @@ class HttpBook:
             )
         if token:
             headers["Authorization"] = f"Bearer {token}"
+        validated = self._validated
+        if validated is not None:
+            headers.update(validated[1])
         deadline = time.monotonic() + self.timeout
         try:
             response = self._session.get(
@@ -104,12 +120,22 @@ class HttpBook:
             # Not str(exc): requests repeats the URL in it, query string and all.
             raise self._fail(ReadErrorKind.NETWORK, f"the request failed ({type(exc).__name__})") from None
         with response:
+            if response.status_code == 304 and validated is not None:
+                return validated[0]  # "not modified": the body those validators came with
             if response.status_code != 200:
                 reason = response.reason or ""
                 raise self._fail(
                     ReadErrorKind.HTTP, f"answered HTTP {response.status_code} {reason}".rstrip()
                 )
-            return self._body(response, deadline)
+            body = self._body(response, deadline)
+            etag, modified = response.headers.get("ETag"), response.headers.get("Last-Modified")
+            validators = {
+                name: value
+                for name, value in (("If-None-Match", etag), ("If-Modified-Since", modified))
+                if value
+            }
+            self._validated = (body, validators) if validators else None
+            return body
 
     def _body(self, response: requests.Response, deadline: float) -> bytes:
         """The whole body by ``deadline``, or a timeout: one network read at a time.
@@ -143,8 +169,24 @@ class HttpBook:
             # Not str(exc): it may repeat the URL.
             raise self._fail(ReadErrorKind.NETWORK, f"the answer broke off ({type(exc).__name__})") from None
 
-    def _lines(self, account: str | None) -> list[tuple[str, Position]]:
+    def _snapshot(self, account: str | None) -> BookSnapshot:
+        """The snapshot of the body served now, parsed only when the body is new."""
         body = self._get()
+        if "account" not in self.config.fields:
+            account = None
+        digest = hashlib.sha1(body).digest()
+        cached = self._snapshots.get(account)
+        if cached is not None and cached[0] == digest:
+            return cached[1]
+        self.parses += 1
+        with collector_paused():
+            snapshot = self._lines(body, account).snapshot()
+        if len(self._snapshots) > 64:  # one per account of the book; a bound all the same
+            self._snapshots.clear()
+        self._snapshots[account] = (digest, snapshot)
+        return snapshot
+
+    def _lines(self, body: bytes, account: str | None) -> LineReader:
         try:
             payload: Any = json.loads(body.decode("utf-8-sig"), parse_float=Decimal)
         except (UnicodeDecodeError, json.JSONDecodeError):
@@ -156,13 +198,12 @@ class HttpBook:
             raise self._fail(ReadErrorKind.MALFORMED, f"{where}{exc.cause}") from None
 
     def read(self, account: str | None) -> BookSnapshot:
-        lines = self._lines(account)
-        return BookSnapshot(tuple(label_lines(lines)), fingerprint(p for _, p in lines))
+        return self._snapshot(account)
 
     def change_token(self) -> str | None:
         """The positions' fingerprint: a new ``generated_at`` in the body is no change."""
         try:
-            return fingerprint(p for _, p in self._lines(None))
+            return self._snapshot(None).fingerprint
         except ReadError:
             return None
 

@@ -9,9 +9,8 @@ import json
 import re
 from typing import Any
 
-from position_sync.app.books.rows import RecordError, belongs, to_position
+from position_sync.app.books.rows import LineReader, RecordError, belongs
 from position_sync.app.config import BookConfig
-from position_sync.app.domain import Position
 
 _BLANK = re.compile(r"[ \t\n\r]*")
 
@@ -35,7 +34,8 @@ def list_key(book: BookConfig) -> str:
     return value if isinstance(value, str) else "positions"
 
 
-def positions_from_json(payload: Any, book: BookConfig, account: str | None) -> list[tuple[str, Position]]:
+def positions_from_json(payload: Any, book: BookConfig, account: str | None) -> LineReader:
+    """The document's lines, read into a ``LineReader`` (positions labelled by entry, fingerprint)."""
     key = list_key(book)
     shape = f"expected a list of positions or an object with a '{key}' list"
     # Entries are named by their JSON path: ``positions[3]`` inside an object, ``[3]`` in a bare
@@ -48,17 +48,20 @@ def positions_from_json(payload: Any, book: BookConfig, account: str | None) -> 
         prefix = key
     if not isinstance(payload, list):
         raise PayloadError("", shape)
-    lines: list[tuple[str, Position]] = []
+    lines = LineReader(book)
+    add = lines.add
+    by_account = account is not None and "account" in book.fields
+    if not by_account and lines.add_all(payload, "entry"):
+        return lines
     for index, record in enumerate(payload):
-        where = f"{prefix}[{index}]"
-        if not isinstance(record, dict):
-            raise PayloadError(where, "each position must be an object", index)
-        if not belongs(record, book, account):
+        if type(record) is not dict and not isinstance(record, dict):
+            raise PayloadError(f"{prefix}[{index}]", "each position must be an object", index)
+        if by_account and not belongs(record, book, account):
             continue
         try:
-            lines.append((f"entry {index + 1}", to_position(record, book)))
+            add(record, f"entry {index + 1}")
         except RecordError as exc:
-            raise PayloadError(where, str(exc), index) from None
+            raise PayloadError(f"{prefix}[{index}]", str(exc), index) from None
     return lines
 
 

@@ -36,11 +36,11 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, NoSuchModuleError, SQLAlchemyError
 
 from position_sync.app.books.kinds import BookKind
-from position_sync.app.books.rows import RecordError, belongs, fingerprint, label_lines, to_position
+from position_sync.app.books.rows import LineReader, RecordError, belongs
 from position_sync.app.books.sqlite_guard import ReadGuard
 from position_sync.app.config import STATEMENT_KEYS, BookConfig, check_sql_book
 from position_sync.app.config_values import seconds_value
-from position_sync.app.domain import BookSnapshot, Position
+from position_sync.app.domain import BookSnapshot
 from position_sync.app.errors import ConfigError, ReadError, ReadErrorKind
 from position_sync.app.options import Option
 from position_sync.app.secrets import Secrets, SecretUnavailable
@@ -259,16 +259,16 @@ class SqlBook:
         except SecretUnavailable as exc:
             raise self._fail(str(exc)) from None
         # (A ReadError of this book's own, such as a password variable not set, passes as it is.)
-        lines: list[tuple[str, Position]] = []
+        lines = LineReader(self.config)
         for number, record in enumerate(records, 1):
             if not belongs(record, self.config, account):
                 continue
             try:
-                lines.append((f"row {number}", to_position(record, self.config)))
+                lines.add(record, f"row {number}")
             except RecordError as exc:
                 raise self._fail(f"row {number}: {exc}") from None
         # What the lines say, not the rows' other columns (an updated_at stamp is no change).
-        return BookSnapshot(tuple(label_lines(lines)), fingerprint(p for _, p in lines))
+        return lines.snapshot()
 
     def check(self) -> None:
         """Config check: every mapped column exists; unreachable databases are left to the reads.

@@ -13,7 +13,7 @@ from position_sync.app.domain import ZERO, AccountState, BookSnapshot, BrokerSna
 from position_sync.app.reconcile.events import announce
 from position_sync.app.reconcile.hints import apply_hints
 from position_sync.app.reconcile.mass import hold, mass_changes
-from position_sync.app.reconcile.memory import AccountMemory, JudgeSettings, Outcome
+from position_sync.app.reconcile.memory import AccountMemory, JudgedFrom, JudgeSettings, Outcome
 from position_sync.app.reconcile.rows import build_rows, same_day
 from position_sync.app.reconcile.sides import index_side
 from position_sync.app.reconcile.stale import recovered
@@ -28,11 +28,18 @@ def good_sync(
     now: datetime,
 ) -> Outcome:
     """Judge every instrument of two sides read this sync, against what the last sync knew."""
-    b_map, b_parts = index_side(broker.positions, "broker")
-    l_map, l_parts = index_side(book.positions, "book")
+    # The very sides the last good sync judged into the rows remembered: their indexes are as
+    # they were, and so is every calm match (``build_rows``).
+    same = memory.judged_from_same(broker.positions, book.positions, settings)
+    broker_index = same.broker_index if same else index_side(broker.positions, "broker")
+    book_index = same.book_index if same else index_side(book.positions, "book")
+    b_map, b_parts = broker_index
+    l_map, l_parts = book_index
     book_changed_at, settled = _settle_clock(memory, book, settings, now)
     keys = _instruments(b_map, l_map, memory.rows, now)
-    built = build_rows(account, keys, b_map, l_map, b_parts, l_parts, memory, now, settings)
+    built = build_rows(
+        account, keys, b_map, l_map, b_parts, l_parts, memory, now, settings, same_sides=same is not None
+    )
     if memory.initialised and memory.held is None:
         held = mass_changes(account, memory.rows, l_map, built.closing | built.turning_phantom, settings)
         if held:
@@ -50,6 +57,9 @@ def good_sync(
         book_changed_at=book_changed_at,
         held=None,
         initialised=True,
+        judged_from=JudgedFrom(
+            broker.positions, book.positions, settings, built.rows, broker_index, book_index
+        ),
     )
     return Outcome(built.rows, events, new_memory, closed)
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from position_sync.app.domain import AccountState, Event, Row
+from position_sync.app.domain import AccountState, Event, Part, Position, Row
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,24 @@ class ClosedPosition:
     estimated: bool
 
 
+@dataclass(frozen=True, eq=False)
+class JudgedFrom:
+    """What a good sync built its rows from: the keyed sides, indexed, and its settings.
+
+    Held in memory only (never stored), so that the next sync can tell by identity that it was
+    handed the very same sides: a daemon at rest, whose book was not parsed again and whose
+    broker answer was not rebuilt. ``rows`` is the dict that sync built; a memory whose rows
+    are another dict (held, marked stale, loaded from the store) was not built from these.
+    """
+
+    broker: tuple[Position, ...]
+    book: tuple[Position, ...]
+    settings: JudgeSettings
+    rows: dict[str, Row]
+    broker_index: tuple[dict[str, Position], dict[str, tuple[Part, ...]]]
+    book_index: tuple[dict[str, Position], dict[str, tuple[Part, ...]]]
+
+
 @dataclass(frozen=True)
 class AccountMemory:
     """What reconciliation needs from the previous sync of one account."""
@@ -51,6 +69,22 @@ class AccountMemory:
     book_changed_at: datetime | None = None
     held: frozenset[str] | None = None
     initialised: bool = False
+    judged_from: JudgedFrom | None = field(default=None, compare=False, repr=False)
+
+    def judged_from_same(
+        self, broker: tuple[Position, ...], book: tuple[Position, ...], settings: JudgeSettings
+    ) -> JudgedFrom | None:
+        """What the last good sync judged, if it judged these very sides into these very rows."""
+        last = self.judged_from
+        if (
+            last is not None
+            and last.broker is broker
+            and last.book is book
+            and last.rows is self.rows
+            and last.settings == settings
+        ):
+            return last
+        return None
 
 
 @dataclass(frozen=True)

@@ -89,8 +89,16 @@ def build_rows(
     memory: AccountMemory,
     now: datetime,
     settings: JudgeSettings,
+    *,
+    same_sides: bool = False,
 ) -> SyncRows:
-    """Every instrument's row, the previous object kept where nothing about it changed."""
+    """Every instrument's row, the previous object kept where nothing about it changed.
+
+    ``same_sides``: the sides are the very objects the remembered rows were built from (with
+    the same settings). A calm match depends on nothing else (not on the clock, which only a
+    problem's streak, a close or a day's end involve), so building it again would give it back
+    unchanged: it is kept without looking at its sides.
+    """
     built = SyncRows()
     rows = built.rows
     initialised = memory.initialised
@@ -98,8 +106,18 @@ def build_rows(
     # Most instruments are held once per side: skip the breakdown lookups when nothing was summed.
     b_parts_get = broker_parts.get if broker_parts else _none
     l_parts_get = book_parts.get if book_parts else _none
+    match = Status.MATCH
     for key in keys:
         prev = prev_get(key)
+        if (
+            same_sides
+            and prev is not None
+            and prev.status is match
+            and not (prev.confirmed or prev.streak)
+            and prev.previous_status is None
+        ):
+            rows[key] = prev
+            continue
         bp = b_get(key)
         lp = l_get(key)
         if prev is not None and bp is not None and lp is not None and _still_the_same_match(prev, bp, lp):

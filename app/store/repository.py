@@ -15,6 +15,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from itertools import chain
 from operator import attrgetter
 from pathlib import Path
 from typing import Any, Protocol, cast
@@ -27,7 +28,15 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from position_sync.app.domain import PROBLEM_STATUSES, AccountState, Event, EventKind, Row, Status
 from position_sync.app.private import private_dir, private_file, tighten_sqlite_files
 from position_sync.app.reconcile import AccountMemory, ClosedPosition, Outcome
-from position_sync.app.store.codec import from_iso, iso, material, row_record, rows_from_records, undec
+from position_sync.app.store.codec import (
+    ROW_COLUMNS,
+    from_iso,
+    iso,
+    material,
+    row_record,
+    rows_from_records,
+    undec,
+)
 from position_sync.app.store.engine import StoreError, make_engine, migrate, sqlite_url
 from position_sync.app.store.foreign import refuse_foreign
 from position_sync.app.store.identity import sqlite_file
@@ -304,8 +313,7 @@ class Store:
     def rows(self) -> list[Row]:
         """The current rows as stored: safe from any thread."""
         with self.engine.connect() as connection:
-            result = connection.execute(select(current_rows))
-            return rows_from_records(list(result.keys()), result)
+            return _read_rows(connection)
 
     def events(
         self,
@@ -384,8 +392,29 @@ class Store:
 
 def _stored_rows(connection: Connection, account: str) -> dict[str, Row]:
     """The account's rows as the table holds them, for a caller that did not hand its own."""
-    result = connection.execute(select(current_rows).where(current_rows.c.account == account))
-    return {row.instrument: row for row in rows_from_records(list(result.keys()), result)}
+    return {row.instrument: row for row in _read_rows(connection, account)}
+
+
+def _read_rows(connection: Connection, account: str | None = None) -> list[Row]:
+    """Current rows, through the driver's own ``fetchall`` and straight into ``Row`` objects.
+
+    Iterating a result row by row through SQLAlchemy cost as much as decoding the rows, so the
+    records come a slice at a time from the driver's ``fetchmany``; the statement is still built
+    and compiled by SQLAlchemy for the store's dialect, and errors still come wrapped as
+    SQLAlchemy's.
+    """
+    query = select(*(current_rows.c[name] for name in ROW_COLUMNS))
+    if account is not None:
+        query = query.where(current_rows.c.account == account)
+    compiled = query.compile(dialect=connection.dialect)
+    values = compiled.construct_params()
+    parameters: Any = (
+        tuple(values[name] for name in compiled.positiontup or ()) if compiled.positional else values
+    )
+    result = connection.exec_driver_sql(compiled.string, parameters)
+    # In slices rather than all at once: the raw records of 100,000 rows take as much memory as
+    # the rows themselves, and need not all be alive together.
+    return rows_from_records(ROW_COLUMNS, chain.from_iterable(result.partitions(10_000)))
 
 
 def _row_changes(saved: Mapping[str, Row], rows: dict[str, Row]) -> tuple[list[Row], list[str]]:
