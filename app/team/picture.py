@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select, text
 
-from position_sync.app.domain import AccountState, Event, EventKind
+from position_sync.app.domain import Event, EventKind
 from position_sync.app.reconcile import AccountMemory
 from position_sync.app.store.codec import from_iso, iso, rows_from_records
 from position_sync.app.store.models import (
@@ -29,7 +29,7 @@ from position_sync.app.store.models import (
     sync_requests,
     sync_runs,
 )
-from position_sync.app.store.repository import StoredEvent
+from position_sync.app.store.repository import StoredEvent, memory_of
 from position_sync.app.store.revisions import REQUESTS, notify
 
 # A save committing between the parts of a read makes it start over, at most this often.
@@ -120,18 +120,7 @@ def read_account(engine: Engine, account: str, after_event: int) -> AccountPictu
             ).scalar()
             again = _revision(connection, account)
         if again == int(state.revision or 0):
-            held = json.loads(state.held) if state.held else None
-            memory = AccountMemory(
-                account=account,
-                rows={row.instrument: row for row in rows},
-                state=AccountState(state.state),
-                error=state.error,
-                last_success_at=from_iso(state.last_success_at),
-                book_fingerprint=state.book_fingerprint,
-                book_changed_at=from_iso(state.book_changed_at),
-                held=frozenset(held) if held is not None else None,
-                initialised=bool(state.initialised),
-            )
+            memory = memory_of(state, {row.instrument: row for row in rows})
             return AccountPicture(
                 revision=again,
                 memory=memory,
@@ -139,7 +128,7 @@ def read_account(engine: Engine, account: str, after_event: int) -> AccountPictu
                 last_attempt_at=from_iso(state.last_attempt_at),
                 events=new_events,
                 run_id=None if run_id is None else int(run_id),
-                held=held is not None,
+                held=memory.held is not None,
             )
     raise RuntimeError(f"{account} kept changing while it was read ({CONSISTENT_TRIES} tries)")
 
