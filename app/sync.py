@@ -311,8 +311,11 @@ class SyncWorker:
         delay = 0.0  # the start-up trigger
         while True:
             state.next_due = self._clock() + timedelta(seconds=delay)
+            # ``asyncio.timeout`` awaits the wait itself: ``wait_for`` would wrap it in a task,
+            # which a loop stopping at that moment leaves never started (a warning at exit).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(state.wake.wait(), timeout=delay)
+                async with asyncio.timeout(delay):
+                    await state.wake.wait()
             state.wake.clear()
             await self._paused.wait()
             if not self._ours(state.config.id):
@@ -543,7 +546,8 @@ class SyncWorker:
     async def _read_broker(self, state: _Account) -> BrokerSnapshot | ReadError:
         account = state.config
         try:
-            snapshot = await asyncio.wait_for(state.adapter.fetch(), timeout=account.timeout)
+            async with asyncio.timeout(account.timeout):
+                snapshot = await state.adapter.fetch()
         except ReadError as exc:
             return exc
         except TimeoutError:

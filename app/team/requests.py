@@ -77,9 +77,8 @@ async def serve_requests(
     try:
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    due.wait(), POLL_SECONDS if listener is None else LISTENED_POLL_SECONDS
-                )
+                async with asyncio.timeout(POLL_SECONDS if listener is None else LISTENED_POLL_SECONDS):
+                    await due.wait()
             due.clear()
             taken = await in_db(functools.partial(take_requests, store.engine, ours(), holder, clock()))
             for account_id in sorted(taken):
