@@ -17,7 +17,7 @@ from position_sync.app.errors import ConfigError
 from position_sync.app.feed import Feed
 from position_sync.app.secrets import Secrets
 from position_sync.app.store import Store
-from position_sync.app.store.ownership import StoreClaim
+from position_sync.app.store.ownership import StoreClaim, claim_store
 
 
 @dataclass
@@ -78,6 +78,23 @@ class Runtime:
 # Settings in, a runtime out: what the entry point hands the window, so the window can rebuild
 # its runtime on new settings without reaching the adapters itself.
 RuntimeMaker = Callable[[Settings], "Runtime"]
+
+
+def open_claimed_store(
+    settings: Settings, url: str, purpose: str, wait: float = 0.0
+) -> tuple[Store, StoreClaim | None]:
+    """The store, owned by this process first (one writer per store), then opened.
+
+    A shared store is not owned whole: each account is leased by whoever syncs it
+    (``app.team.leases``), so nothing is claimed. ``StoreBusy`` when another process owns it.
+    """
+    claim = None if settings.team.shared else claim_store(url, purpose=purpose, wait=wait)
+    try:
+        return Store(url, user=settings.team.user), claim
+    except BaseException:
+        if claim is not None:
+            claim.release()
+        raise
 
 
 def build_books(settings: Settings, secrets: Secrets) -> dict[str, Book]:

@@ -11,11 +11,10 @@ from pathlib import Path
 
 from position_sync.app.broker import AdapterContext, BrokerAdapter
 from position_sync.app.config import Settings
-from position_sync.app.runtime import Runtime, build_books
+from position_sync.app.runtime import Runtime, build_books, open_claimed_store
 from position_sync.app.secrets import Secrets
 from position_sync.app.store import Store
 from position_sync.app.store.identity import refuse_store_on_book
-from position_sync.app.store.ownership import claim_store
 from position_sync.app.sync import Clock, SyncWorker, utcnow
 from position_sync.app.team.leases import LeaseKeeper
 from position_sync.brokers.registry import create_adapter
@@ -48,18 +47,10 @@ def build_runtime(
     books = build_books(settings, secrets)
     context = AdapterContext(data_dir=data_dir, secrets=secrets)
     adapters = build_adapters(settings, context)
-    # A shared store is not owned whole: each account is leased by whoever syncs it.
-    shared = settings.team.shared
-    claim = None if shared else claim_store(url, purpose=purpose, wait=wait)
-    try:
-        store = Store(url, user=settings.team.user)
-    except BaseException:
-        if claim is not None:
-            claim.release()
-        raise
+    store, claim = open_claimed_store(settings, url, purpose, wait)
     leases = (
         LeaseKeeper(url, [a.id for a in settings.accounts if a.enabled], settings.team.lease_seconds, purpose)
-        if shared
+        if settings.team.shared
         else None
     )
     worker = SyncWorker(settings, store, adapters, books, clock=clock, leases=leases)

@@ -23,10 +23,9 @@ from PySide6.QtWidgets import QApplication, QWidget
 
 from position_sync.app.config import Settings
 from position_sync.app.reconcile import AccountMemory
-from position_sync.app.runtime import Runtime
+from position_sync.app.runtime import Runtime, open_claimed_store
 from position_sync.app.store import Store
 from position_sync.app.store.identity import refuse_store_on_book
-from position_sync.app.store.ownership import claim_store
 from position_sync.app.sync import StoredMemories, SyncResult, SyncWorker
 
 log = logging.getLogger(__name__)
@@ -100,14 +99,7 @@ def picture_runtime(settings: Settings, data_dir: Path) -> Runtime:
     url = Store.url_for(data_dir, settings.store_url)
     if settings.store_url is None:
         refuse_store_on_book(url, settings.books, settings.path, field=None)
-    # A shared store is not claimed whole: the real runtime leases the accounts it syncs.
-    claim = None if settings.team.shared else claim_store(url, purpose="window")
-    try:
-        store = Store(url, user=settings.team.user)
-    except BaseException:
-        if claim is not None:
-            claim.release()
-        raise
+    store, claim = open_claimed_store(settings, url, "window")
     return Runtime(settings, data_dir, store, PictureWorker(settings, store), {}, claim)
 
 

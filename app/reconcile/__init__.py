@@ -9,11 +9,9 @@ settled (rule 4's input, ``events``). ``good_sync`` puts the phases of a good sy
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 
+from position_sync.app.collector import collector_paused
 from position_sync.app.domain import BookSnapshot, BrokerSnapshot
 from position_sync.app.errors import ReadError
 from position_sync.app.reconcile.good_sync import good_sync
@@ -43,22 +41,5 @@ def reconcile(
 ) -> Outcome:
     if isinstance(broker, ReadError) or isinstance(book, ReadError):
         return unreadable(account, broker, book, memory, now)
-    with _collector_paused():
+    with collector_paused():
         return good_sync(account, broker, book, memory, settings, now)
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while rows are built.
-
-    Rows, parts and events hold no reference cycles, yet creating 100,000 of them triggers
-    dozens of collections that walk the whole heap: half the time of a large reconciliation.
-    Reference counting still frees everything as usual.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()

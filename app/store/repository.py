@@ -326,7 +326,7 @@ class Store:
         else:
             query = query.order_by(events.c.id)
         with self.engine.connect() as connection:
-            return [_stored_event(r) for r in connection.execute(query)]
+            return [stored_event(r) for r in connection.execute(query)]
 
     def latest_runs(self) -> dict[str, int]:
         """The newest sync run id of each account."""
@@ -621,7 +621,8 @@ def _closed_record(closed: ClosedPosition) -> dict[str, Any]:
     }
 
 
-def _stored_event(record: Any) -> StoredEvent:
+def stored_event(record: Any) -> StoredEvent:
+    """An ``events`` record as the event it stores, with its id."""
     at = from_iso(record.at)
     assert at is not None
     return StoredEvent(

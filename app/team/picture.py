@@ -10,14 +10,11 @@ the read start over, so a viewer never shows rows of one sync beside the state o
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select, text
 
-from position_sync.app.domain import Event, EventKind
 from position_sync.app.reconcile import AccountMemory
 from position_sync.app.store.codec import from_iso, iso, rows_from_records
 from position_sync.app.store.models import (
@@ -29,7 +26,7 @@ from position_sync.app.store.models import (
     sync_requests,
     sync_runs,
 )
-from position_sync.app.store.repository import StoredEvent, memory_of
+from position_sync.app.store.repository import StoredEvent, memory_of, stored_event
 from position_sync.app.store.revisions import REQUESTS, notify
 
 # A save committing between the parts of a read makes it start over, at most this often.
@@ -108,7 +105,7 @@ def read_account(engine: Engine, account: str, after_event: int) -> AccountPictu
             result = connection.execute(select(current_rows).where(current_rows.c.account == account))
             rows = rows_from_records(list(result.keys()), result)
             new_events = [
-                _event(r)
+                stored_event(r)
                 for r in connection.execute(
                     select(events)
                     .where(events.c.account == account, events.c.id > after_event)
@@ -203,19 +200,3 @@ def request_sync(engine: Engine, account: str, by: str | None, at: datetime) -> 
         request = int(inserted[0])
         notify(connection, REQUESTS, account, "request", request)
     return request, revision
-
-
-def _event(record: Any) -> StoredEvent:
-    at = from_iso(record.at)
-    assert at is not None
-    return StoredEvent(
-        int(record.id),
-        Event(
-            at=at,
-            account=record.account,
-            kind=EventKind(record.kind),
-            instrument=record.instrument,
-            detail=record.detail,
-            data=json.loads(record.data) if record.data else {},
-        ),
-    )
