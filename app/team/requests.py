@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import os
 from collections.abc import Awaitable, Callable, Collection
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, select, update
 
@@ -22,6 +24,11 @@ from position_sync.app.store import Store
 from position_sync.app.store.codec import iso
 from position_sync.app.store.models import sync_requests
 from position_sync.app.store.revisions import REQUESTS
+
+if TYPE_CHECKING:
+    from position_sync.app.team.listener import HintListener
+
+log = logging.getLogger(__name__)
 
 # How often requests are looked for: on SQLite (nothing wakes the process), and on PostgreSQL
 # besides the requests channel (a hint lost with a connection).
@@ -59,21 +66,7 @@ async def serve_requests(
     ``trigger`` their syncs. Woken by the requests channel on PostgreSQL, polled on SQLite."""
     loop = asyncio.get_running_loop()
     due = asyncio.Event()
-    listener = None
-    if store.engine.dialect.name == "postgresql":
-        from position_sync.app.team.listener import HintListener
-
-        def wake(*_: object) -> None:
-            loop.call_soon_threadsafe(due.set)
-
-        listener = HintListener(
-            store.url,
-            [REQUESTS],
-            wake,
-            on_reconnect=wake,
-            application_name=f"position-sync requests pid {os.getpid()}",
-        )
-        listener.start()
+    listener = _listener(store, lambda *_: loop.call_soon_threadsafe(due.set))
     try:
         while True:
             with contextlib.suppress(TimeoutError):
@@ -86,3 +79,29 @@ async def serve_requests(
     finally:
         if listener is not None:
             await asyncio.to_thread(listener.close)
+
+
+def _listener(store: Store, wake: Callable[..., object]) -> HintListener | None:
+    """The requests channel's listener on PostgreSQL; None on SQLite, or when psycopg 3 (the
+    listening driver) is not installed beside a psycopg2 store URL: then requests are polled."""
+    if store.engine.dialect.name != "postgresql":
+        return None
+    try:
+        from position_sync.app.team.listener import HintListener
+
+        listener = HintListener(
+            store.url,
+            [REQUESTS],
+            wake,
+            on_reconnect=wake,
+            application_name=f"position-sync requests pid {os.getpid()}",
+        )
+    except ImportError:
+        log.warning(
+            "psycopg 3 is not installed, so resync requests are looked for every %g s instead of at once "
+            "(pip install 'psycopg[binary]')",
+            POLL_SECONDS,
+        )
+        return None
+    listener.start()
+    return listener
