@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
@@ -291,3 +292,26 @@ async def test_a_viewer_of_a_sqlite_store_polls_it(tmp_path: Path) -> None:
         await close_viewer(watching)
     finally:
         daemon.close()
+
+
+async def test_without_psycopg3_a_viewer_polls_the_store(
+    database: str, daemon_store: Store, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A psycopg2 store URL and no psycopg 3 (a distribution's packages): the viewer cannot
+    listen, says so once, and follows the store by its quick poll instead."""
+    for name in ("psycopg", "psycopg.conninfo"):
+        monkeypatch.setitem(sys.modules, name, None)
+    save(daemon_store, outcome("acct", [make_row("NFO:A")]))
+    watching = await open_viewer(database)
+    try:
+        assert watching.viewer._listener is None and watching.viewer.poll_seconds == 1.0
+        assert "psycopg 3 is not installed" in caplog.text
+        save(
+            daemon_store,
+            outcome("acct", [make_row("NFO:A", broker_qty=Decimal(11))]),
+            T0 + timedelta(seconds=1),
+        )
+        await watching.until(lambda: len(watching.results) == 1)
+        assert watching.results[0].rows["NFO:A"].broker_qty == Decimal(11)
+    finally:
+        await close_viewer(watching)

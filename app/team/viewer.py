@@ -167,21 +167,33 @@ class StoreViewer:
         await self.load()
         self._loop = asyncio.get_running_loop()
         if self._listen and self._listener is None:
-            loop = self._loop
-            self._listener = HintListener(
-                self.store.url,
-                [CHANGES],
-                lambda hint: loop.call_soon_threadsafe(self._hint, hint),
-                on_reconnect=lambda: loop.call_soon_threadsafe(self._listening),
-                on_state=lambda up, why: loop.call_soon_threadsafe(self._listener_state, up, why),
-                application_name=self._application_name,
-                reconnect=self._reconnect,
-            )
-            self._listener.start()
+            try:
+                self._listener = self._listener_for(self._loop)
+            except ImportError:  # psycopg 3 missing beside a psycopg2 URL: poll as on SQLite
+                log.warning(
+                    "psycopg 3 is not installed, so the store is checked every %g s instead of being "
+                    "listened to (pip install 'psycopg[binary]')",
+                    POLL_SECONDS_SQLITE,
+                )
+                self._listen = False
+                self.poll_seconds = min(self.poll_seconds, POLL_SECONDS_SQLITE)
+            else:
+                self._listener.start()
         if self._loop_task is None:
             self._loop_task = asyncio.create_task(
                 supervised("the store viewer's poll", self._poll_loop), name="store-viewer-poll"
             )
+
+    def _listener_for(self, loop: asyncio.AbstractEventLoop) -> HintListener:
+        return HintListener(
+            self.store.url,
+            [CHANGES],
+            lambda hint: loop.call_soon_threadsafe(self._hint, hint),
+            on_reconnect=lambda: loop.call_soon_threadsafe(self._listening),
+            on_state=lambda up, why: loop.call_soon_threadsafe(self._listener_state, up, why),
+            application_name=self._application_name,
+            reconnect=self._reconnect,
+        )
 
     async def stop(self) -> None:
         if self._listener is not None:
