@@ -165,7 +165,14 @@ class SyncWorker:
         self._loaded = True
 
     async def start(self) -> None:
-        """Start-up trigger, then every account on its own interval; pushes sync at once."""
+        """Start-up trigger, then every account on its own interval; pushes sync at once.
+
+        On a shared store the leases are taken before the memories are loaded, so the accounts
+        gained are read once, after they became this process's (a caller that loaded earlier
+        has them read again by the beat, since another daemon may have saved meanwhile).
+        """
+        if self.leases is not None:
+            await self.beat()
         await self.load()
         loop = asyncio.get_running_loop()
 
@@ -177,7 +184,6 @@ class SyncWorker:
             return push
 
         if self.leases is not None:
-            await self.beat()  # before the first interval: sync only what is ours
             self._loops.append(
                 asyncio.create_task(supervised("the lease keeper", self._lease_loop), name="sync-leases")
             )
@@ -355,7 +361,7 @@ class SyncWorker:
             log.warning("%s: lease lost; another daemon syncs it now", account_id)
         gained = [a for a in sorted(beat.gained) if a in self._accounts]
         if gained:
-            memories, learned = await self._in_db(self.store.load_memories)
+            memories, learned = await self._in_db(lambda: self.store.load_memories(gained))
             for account_id in gained:
                 state = self._accounts[account_id]
                 state.memory = memories.get(account_id) or AccountMemory(account_id)

@@ -162,16 +162,26 @@ class Store:
                 for r in result
             }
 
-    def load_memories(self) -> tuple[dict[str, AccountMemory], dict[str, dict[str, str]]]:
-        """What each account's next reconciliation continues from, and its learned aliases."""
-        rows = self.rows()
+    def load_memories(
+        self, accounts: Collection[str] | None = None
+    ) -> tuple[dict[str, AccountMemory], dict[str, dict[str, str]]]:
+        """What each account's next reconciliation continues from, and its learned aliases;
+        ``accounts``: only these (a daemon taking accounts over reads theirs, not the store)."""
+        with self.engine.connect() as connection:
+            if accounts is None:
+                rows = _read_rows(connection)
+            else:
+                rows = [row for account in accounts for row in _read_rows(connection, account)]
         by_account: dict[str, dict[str, Row]] = {}
         for row in rows:
             by_account.setdefault(row.account, {})[row.instrument] = row
         memories: dict[str, AccountMemory] = {}
         learned: dict[str, dict[str, str]] = {}
+        states = select(account_state)
+        if accounts is not None:
+            states = states.where(account_state.c.account.in_(list(accounts)))
         with self.engine.connect() as connection:
-            for r in connection.execute(select(account_state)):
+            for r in connection.execute(states):
                 memories[r.account] = memory_of(r, by_account.pop(r.account, {}))
                 learned[r.account] = json.loads(r.learned_aliases) if r.learned_aliases else {}
         for account, account_rows in by_account.items():

@@ -101,7 +101,7 @@ class StoreViewer:
         self._listen = postgres if listen is None else listen
         self.poll_seconds = poll_seconds or (POLL_SECONDS_LISTENING if self._listen else POLL_SECONDS_SQLITE)
         self.request_seconds = request_seconds
-        self.user = user or local_user()
+        self.user = user or store.user or local_user()
         self._clock = clock
         self._application_name = application_name
         self._reconnect = reconnect
@@ -532,7 +532,7 @@ def viewer_runtime(settings: Settings, data_dir: Path) -> Runtime:
     Raises ``StoreError`` with one sentence when the store cannot be opened.
     """
     store = Store(Store.url_for(data_dir, settings.store_url), user=settings.team.user)
-    viewer = StoreViewer(store, user=settings.team.user)
+    viewer = StoreViewer(store)  # the store carries the user's name
     return Runtime(settings, data_dir, store, viewer, books={}, claim=None)
 
 
