@@ -9,7 +9,8 @@ import hashlib
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, TypeVar, cast
+from itertools import repeat
+from typing import Any, NamedTuple, TypeVar, cast
 
 from position_sync.app.config import BookConfig
 from position_sync.app.domain import (
@@ -62,7 +63,7 @@ class LineReader:
     the usual book is read in bulk (``add_all``).
     """
 
-    __slots__ = ("_given", "_label", "_price", "_quantity", "_side", "_symbol", "positions")
+    __slots__ = ("_given", "_items", "_label", "_price", "_quantity", "_side", "_symbol", "positions")
 
     def __init__(self, book: BookConfig) -> None:
         self._symbol = book.field_name("symbol")
@@ -72,12 +73,15 @@ class LineReader:
         self._label = book.fields.get("label")
         self.positions: list[Position] = []
         self._given: list[str] = []  # the label each line was given by the book, or ""
+        # The fingerprint's lines, when ``add_all`` wrote them from its columns (None: not yet).
+        self._items: list[str] | None = None
 
     def add(self, record: Mapping[str, Any], where: str) -> None:
         """Read one line of the book; ``where`` labels it when the book gives no label."""
         symbol, quantity, price, label = self._fields(record)
         self.positions.append(Position(symbol, quantity, price, None, None, None, label or where, symbol))
         self._given.append(label or "")
+        self._items = None
 
     def add_all(self, records: list[Any], place: str) -> bool:
         """Read every record at once, each labelled ``{place} {n}`` (n from 1); False if it could not.
@@ -85,30 +89,41 @@ class LineReader:
         The usual book (text symbols, numbers, a price or none, no side, label or account column)
         is read a column at a time: the symbols and the raw numbers by comprehension, the numbers
         checked and turned into ``Decimal`` a whole column at once (``_column``), several times
-        cheaper than a call per line. Anything unusual or wrong leaves the reader as it was and
-        returns False: the caller then reads line by line, with ``add``, which says what is wrong
-        and where.
+        cheaper than a call per line; the fingerprint's lines are written from the same columns
+        (``_column`` gives each number's canonical text), so no number is formatted twice.
+        Anything unusual or wrong leaves the reader as it was and returns False: the caller then
+        reads line by line, with ``add``, which says what is wrong and where.
         """
         if self._side is not None or self._label is not None or self.positions:
             return False
         symbol, quantity, price = self._symbol, self._quantity, self._price
         try:
             symbols = [record[symbol].strip() for record in records]
-            quantities = cast(
-                "list[Decimal] | None", _column([record[quantity] for record in records], optional=False)
-            )
+            quantities = _column([record[quantity] for record in records], optional=False, repeats=True)
             prices = _column([record.get(price) for record in records], optional=True)
         except (KeyError, AttributeError, TypeError, ValueError, ArithmeticError):
             return False
         if quantities is None or prices is None or not all(symbols):
             return False
-        self.positions = [
-            Position(name, number, cost, None, None, None, f"{place} {line}", name)
-            for line, name, number, cost in zip(
-                range(1, len(symbols) + 1), symbols, quantities, prices, strict=True
+        none = repeat(None)
+        labels = _places(place, len(symbols))
+        self.positions = list(
+            map(
+                Position,
+                symbols,
+                cast("list[Decimal]", quantities.numbers),
+                prices.numbers,
+                none,
+                none,
+                none,
+                labels,
+                symbols,
             )
-        ]
+        )
         self._given = [""] * len(symbols)
+        # The lines ``fingerprint`` would write (no label given: an empty last field), joined in C
+        # from the texts already at hand.
+        self._items = list(map("\x1f".join, zip(symbols, quantities.texts, prices.texts, repeat("\x1e"))))
         return True
 
     def position(self, record: Mapping[str, Any]) -> Position:
@@ -153,51 +168,129 @@ class LineReader:
         Each field ends with a unit separator and each line with a record separator, the lines
         sorted; zeros are plain ``0``, as every number went through ``to_decimal``.
         """
-        items = [
+        items = self._items
+        if items is None:
+            items = self._lines()
+        return hashlib.sha1("".join(sorted(items)).encode()).hexdigest()
+
+    def _lines(self) -> list[str]:
+        """The fingerprint's line of each position, written one by one (see ``fingerprint``)."""
+        return [
             f"{p.instrument}\x1f{_canonical(p.quantity)}\x1f"
             f"{'' if (a := p.average_price) is None else _canonical(a)}\x1f{given}\x1e"
             for p, given in zip(self.positions, self._given, strict=True)
         ]
-        items.sort()
-        return hashlib.sha1("".join(items).encode()).hexdigest()
 
     def snapshot(self, modified_at: datetime | None = None) -> BookSnapshot:
         return BookSnapshot(tuple(self.positions), self.fingerprint(), modified_at)
 
 
-def _column(values: list[Any], *, optional: bool) -> list[Decimal | None] | None:
+class _Column(NamedTuple):
+    """A column's numbers, and each one's canonical text (``_canonical``; ``""`` for no price):
+    what the fingerprint's line holds, written once per column rather than once per line."""
+
+    numbers: list[Decimal | None]
+    texts: list[str]
+
+
+def _column(values: list[Any], *, optional: bool, repeats: bool = False) -> _Column | None:
     """A column of numbers as ``to_decimal`` reads them, checked as a whole; None if any is unusual.
 
     Whole ints within the bounds, or short plain texts (no exponent, no thousands separator:
     at most ``MAX_DECIMAL_PLACES`` characters cannot hold more places) each finite and within
     the magnitude bound; zeros are plain ``ZERO``. ``optional``: None stays None (no price).
     Anything else (a Decimal from a JSON number, a mix) goes through ``to_decimal`` one by one.
+    ``repeats``: the column holds few distinct values (quantities: 1, 75, 100 lots), so each is
+    read once and the column filled from them by lookup; only for a column of ints alone or of
+    texts alone, whose equal values are equal numbers (``True == 1`` would merge a bool).
     """
-    present = [v for v in values if v is not None] if optional else values
+    missing = values.count(None) if optional else 0
+    present = [v for v in values if v is not None] if missing else values
     kinds = set(map(type, present))
-    if not present:
-        numbers: list[Decimal] = []
-    elif kinds == {int}:
-        if not (min(present) > -_MAX_INT and max(present) < _MAX_INT):
-            return None
-        numbers = list(map(Decimal, present))
-    elif kinds == {str}:
-        joined = "".join(present)
-        if "e" in joined or "E" in joined or "," in joined or max(map(len, present)) > MAX_DECIMAL_PLACES:
-            return None
-        numbers = list(map(Decimal, present))  # InvalidOperation for a text that is no number
-        if not all(map(Decimal.is_finite, numbers)) or max(map(Decimal.adjusted, numbers)) >= _MAX_ADJUSTED:
-            return None
-    else:
+    if kinds != {int} and kinds != {str}:
+        if not present:
+            return _Column(list(values), [""] * len(values))
         # JSON numbers with a fraction (Decimals), a mix: one ``to_decimal`` each, still a column
         # at a time; a value it refuses raises, and the caller reads line by line.
-        numbers = [to_decimal(v) for v in present]
-    if not all(numbers):  # a zero is rare: replaced only when there is one
-        numbers = [number if number else ZERO for number in numbers]
-    if not optional or len(present) == len(values):
-        return list[Decimal | None](numbers)
-    found = iter(numbers)
-    return [None if v is None else next(found) for v in values]
+        numbers = _zeros_plain([to_decimal(v) for v in present])
+        return _filled(values, missing, numbers, list(map(_canonical, numbers)))
+    distinct = list(dict.fromkeys(present)) if repeats else present
+    read = _ints(distinct) if kinds == {int} else _texts(distinct)
+    if read is None:
+        return None
+    numbers, texts = read
+    if distinct is not present:
+        numbers = list(map(dict(zip(distinct, numbers, strict=True)).__getitem__, present))
+        texts = list(map(dict(zip(distinct, texts, strict=True)).__getitem__, present))
+    return _filled(values, missing, numbers, texts)
+
+
+def _ints(values: list[int]) -> tuple[list[Decimal], list[str]] | None:
+    if not (min(values) > -_MAX_INT and max(values) < _MAX_INT):
+        return None
+    # str(Decimal(n)) is str(n) for an int within the bounds, plain and without a fraction.
+    return _zeros_plain(list(map(Decimal, values))), list(map(str, values))
+
+
+def _texts(values: list[str]) -> tuple[list[Decimal], list[str]] | None:
+    joined = "".join(values)
+    longest = max(map(len, values))
+    if "e" in joined or "E" in joined or "," in joined or longest > MAX_DECIMAL_PLACES:
+        return None
+    numbers = list(map(Decimal, values))  # InvalidOperation for a text that is no number
+    # "nan", "NaN", "sNaN", "inf" and "Infinity" all hold an n; 18 characters cannot reach the
+    # magnitude bound (1e18 has 19 digits), so only a column with longer texts is measured.
+    if ("n" in joined or "N" in joined) and not all(map(Decimal.is_finite, numbers)):
+        return None
+    if longest > _MAX_ADJUSTED and max(map(Decimal.adjusted, numbers)) >= _MAX_ADJUSTED:
+        return None
+    numbers = _zeros_plain(numbers)
+    return numbers, _plain_texts(numbers)
+
+
+def _filled(values: list[Any], missing: int, numbers: list[Decimal], texts: list[str]) -> _Column:
+    """The column with its ``missing`` Nones back in place (no number, an empty text)."""
+    if not missing:
+        return _Column(list[Decimal | None](numbers), texts)
+    found, said = iter(numbers), iter(texts)
+    return _Column(
+        [None if v is None else next(found) for v in values],
+        ["" if v is None else next(said) for v in values],
+    )
+
+
+def _zeros_plain(numbers: list[Decimal]) -> list[Decimal]:
+    """Every zero as ``ZERO`` (not ``-0`` or ``0.00``), as ``to_decimal`` gives it; a zero is rare,
+    so the column is copied only when it holds one."""
+    return numbers if all(numbers) else [number if number else ZERO for number in numbers]
+
+
+def _plain_texts(numbers: list[Decimal]) -> list[str]:
+    """``_canonical`` of each of a column of at most ``MAX_DECIMAL_PLACES`` digits, in C calls.
+
+    ``str`` of a normalised number is already plain unless it took an exponent (``1E+2`` for
+    100, ``1E-7``), and only those are formatted again. Normalising rounds to the context's 28
+    digits, which the short texts this is given never exceed, so the text is ``_canonical``'s.
+    Zeros must already be ``ZERO`` (``-0`` normalises to ``-0``).
+    """
+    texts = list(map(str, map(Decimal.normalize, numbers)))
+    if "E" in "".join(texts):
+        texts = [f"{n.normalize():f}" if "E" in t else t for t, n in zip(texts, numbers, strict=True)]
+    return texts
+
+
+# The labels ``add_all`` gives unlabeled lines (``entry 1``, ``entry 2``, ...), kept per place and
+# grown to the longest book read: every parse of a 100,000-line book needs the same 100,000
+# texts, and the positions of its snapshot hold them anyway.
+_PLACES: dict[str, list[str]] = {}
+
+
+def _places(place: str, count: int) -> list[str]:
+    """``{place} 1`` to ``{place} {count}``, written once per process and shared afterwards."""
+    known = _PLACES.setdefault(place, [])
+    if len(known) < count:
+        known.extend(f"{place} {line}" for line in range(len(known) + 1, count + 1))
+    return known[:count]
 
 
 def _number(parse: Callable[[Any], N], value: Any, field: str, symbol: Any) -> N:
