@@ -70,6 +70,7 @@ SECONDS_LIMITS: dict[str, tuple[float, float, bool]] = {
     "settle_seconds": (0, MAX_SETTLE_SECONDS, True),
     "poll_interval": (0, MAX_INTERVAL_SECONDS, False),
     "probe_interval": (0, MAX_INTERVAL_SECONDS, False),
+    "full_read_seconds": (0, MAX_INTERVAL_SECONDS, True),  # 0: a SQL book never trusts its probe
 }
 
 

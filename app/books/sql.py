@@ -26,8 +26,11 @@ their own.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +49,10 @@ from position_sync.app.options import Option
 from position_sync.app.secrets import Secrets, SecretUnavailable
 
 DEFAULT_PROBE_INTERVAL = 2.0
+# Seconds a read may answer from the last full read while the change probe says nothing changed:
+# a probe such as ``max(updated_at)`` misses a deleted row, and a full read this often bounds how
+# long such a miss can last.
+DEFAULT_FULL_READ_SECONDS = 60.0
 # Seconds a statement of a book may run (or wait for a lock) when no account said otherwise:
 # the default account timeout.
 DEFAULT_READ_LIMIT = 15.0
@@ -100,8 +107,24 @@ def describe_db_error(exc: SQLAlchemyError) -> str:
     return first.rstrip(".")
 
 
+@dataclass(frozen=True)
+class GoodRead:
+    """The last good full read of one account's lines, with what the change probe answered just
+    before it (in the same session) and when it began (``SqlBook.clock``)."""
+
+    answer: str
+    at: float
+    snapshot: BookSnapshot
+
+
 class SqlBook:
-    """Reads ``table`` (with ``fields`` and an optional ``where``) or a whole ``query``."""
+    """Reads ``table`` (with ``fields`` and an optional ``where``) or a whole ``query``.
+
+    With a ``change_probe``, a read asks the probe first and, while it answers what it answered
+    before the last good full read of the account and that read is younger than
+    ``full_read_seconds``, returns that read's snapshot again (the very object, so the sync's
+    at-rest path knows it at once) without running the query.
+    """
 
     def __init__(self, config: BookConfig, secrets: Secrets, config_path: Path | None = None) -> None:
         self.id = config.id
@@ -123,6 +146,17 @@ class SqlBook:
             if "probe_interval" in options
             else DEFAULT_PROBE_INTERVAL
         )
+        self.full_read_seconds = (
+            seconds_value(options, "full_read_seconds", f"books.{self.id}", config_path)
+            if "full_read_seconds" in options
+            else DEFAULT_FULL_READ_SECONDS
+        )
+        # What ages a good read (monotonic: a clock set back must not make a read young again);
+        # a test replaces it.
+        self.clock: Callable[[], float] = time.monotonic
+        # Reads of several accounts run on threads of their own.
+        self._good: dict[str | None, GoodRead] = {}
+        self._good_lock = threading.Lock()
         if (self.table is None) == (self.query is None):
             raise ConfigError(config_path, f"books.{self.id}", "needs either 'table' or 'query' (not both)")
         if self.query is not None and self.where is not None:
@@ -247,8 +281,38 @@ class SqlBook:
         return [self.config.field_name(name) for name in names]
 
     def read(self, account: str | None) -> BookSnapshot:
+        """The account's lines; answered from its last good read while the probe allows it.
+
+        The probe runs first, in the session that then runs the query, so the rows read are at
+        least as new as the answer recorded with them (a change between the two only makes the
+        next read a full one). A failed probe or read is a ``ReadError`` as ever, and forgets the
+        account's last good read: the read after a failure is a full one.
+        """
+        # Without an account column every account reads the same lines: one entry serves all.
+        key = account if "account" in self.config.fields else None
+        try:
+            return self._read(account, key)
+        except ReadError:
+            with self._good_lock:
+                self._good.pop(key, None)
+            raise
+
+    def _read(self, account: str | None, key: str | None) -> BookSnapshot:
+        trusted = self.change_probe is not None and self.full_read_seconds > 0
+        answer: str | None = None
         try:
             with self._read_only() as connection:
+                started = self.clock()
+                if trusted:
+                    answer = self._probe(connection)
+                    with self._good_lock:
+                        last = self._good.get(key)
+                    if (
+                        last is not None
+                        and last.answer == answer
+                        and started - last.at < self.full_read_seconds
+                    ):
+                        return last.snapshot
                 records = [dict(r) for r in connection.execute(text(self._statement(connection))).mappings()]
         except ConfigError:
             raise
@@ -268,7 +332,16 @@ class SqlBook:
             except RecordError as exc:
                 raise self._fail(f"row {number}: {exc}") from None
         # What the lines say, not the rows' other columns (an updated_at stamp is no change).
-        return lines.snapshot()
+        snapshot = lines.snapshot()
+        if answer is not None:
+            with self._good_lock:
+                self._good[key] = GoodRead(answer, started, snapshot)
+        return snapshot
+
+    def _probe(self, connection: Connection) -> str:
+        """The change probe's answer, as one text (every row and column of its result)."""
+        assert self.change_probe is not None
+        return repr(connection.execute(text(self.change_probe)).all())
 
     def check(self) -> None:
         """Config check: every mapped column exists; unreachable databases are left to the reads.
@@ -319,7 +392,7 @@ class SqlBook:
             return None
         try:
             with self._read_only() as connection:
-                return repr(connection.execute(text(self.change_probe)).all())
+                return self._probe(connection)
         except (DBAPIError, SQLAlchemyError, OSError, ReadError):
             return None
 
@@ -370,7 +443,7 @@ KIND = BookKind(
         Option(
             "change_probe",
             str,
-            "polled; a new answer syncs the book's accounts at once",
+            "polled; a new answer syncs the book's accounts at once, the same one spares a read",
             example="SELECT max(updated_at) FROM positions",
         ),
         Option(
@@ -379,6 +452,14 @@ KIND = BookKind(
             "seconds between two change probes",
             default=DEFAULT_PROBE_INTERVAL,
             label="Probe interval (s)",
+        ),
+        Option(
+            "full_read_seconds",
+            float,
+            "with a change_probe: the longest a read is answered from the last full one while the "
+            "probe answers as before; 0: always read in full",
+            default=DEFAULT_FULL_READ_SECONDS,
+            label="Full read every (s)",
         ),
         Option(
             "writable",
