@@ -14,6 +14,7 @@ import io
 import json
 import os
 import stat as stat_module
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any
 
 from position_sync.app.books.kinds import BookKind
 from position_sync.app.books.payload import PayloadError, entry_line, list_key, positions_from_json
-from position_sync.app.books.rows import LineReader, RecordError, belongs
+from position_sync.app.books.rows import LineReader, RecordError, belongs, line_labels
 from position_sync.app.collector import collector_paused
 from position_sync.app.config import BookConfig
 from position_sync.app.domain import BookSnapshot
@@ -195,6 +196,9 @@ class FileBook:
                     "line 1", f"the header has no '{column}' column (found: {', '.join(header)})"
                 )
         lines = LineReader(self.config)
+        by_account = account is not None and "account" in self.config.fields
+        if not by_account and self._csv_at_once(text, reader.fieldnames, lines):
+            return lines
         for record in reader:
             line = reader.line_num
             clean = {(k or "").strip(): (v.strip() if isinstance(v, str) else v) for k, v in record.items()}
@@ -207,6 +211,41 @@ class FileBook:
             except RecordError as exc:
                 raise self._fail(f"line {line}", str(exc)) from None
         return lines
+
+    def _csv_at_once(self, text: str, header: Sequence[str], lines: LineReader) -> bool:
+        """Read the usual CSV book a column at a time (``LineReader.add_columns``); False if not.
+
+        Only when each record is one physical line, so that record ``n`` is line ``n + 1``, the
+        line the line-by-line read names: no quote character (a quoted field may span lines), no
+        blank line inside (the reader skips it), every row as wide as the header. Anything else,
+        and anything ``add_columns`` refuses, is left to the line-by-line read, untouched.
+        """
+        if '"' in text:
+            return False
+        try:
+            rows = list(csv.reader(io.StringIO(text)))
+        except csv.Error:
+            return False
+        while rows and not rows[-1]:
+            rows.pop()  # blank lines at the end hold no record
+        body = rows[1:]
+        if any(len(row) != len(header) for row in body):
+            return False
+        # A record's columns by name as the line-by-line read sees them: a ``dict`` over the
+        # header (a repeated name keeps its first place and its last value), then names stripped.
+        placed = {name: index for index, name in enumerate(header)}
+        columns = {name.strip(): index for name, index in placed.items()}
+        symbol, quantity = (
+            columns[self.config.field_name("symbol")],
+            columns[self.config.field_name("quantity")],
+        )
+        price = columns.get(self.config.field_name("average_price"))
+        return lines.add_columns(
+            [row[symbol] for row in body],
+            [row[quantity] for row in body],
+            [None] * len(body) if price is None else [row[price] for row in body],
+            line_labels(len(body)),
+        )
 
 
 def open_file_book(config: BookConfig, secrets: Secrets, config_path: Path | None) -> FileBook:

@@ -87,43 +87,48 @@ class LineReader:
         """Read every record at once, each labelled ``{place} {n}`` (n from 1); False if it could not.
 
         The usual book (text symbols, numbers, a price or none, no side, label or account column)
-        is read a column at a time: the symbols and the raw numbers by comprehension, the numbers
-        checked and turned into ``Decimal`` a whole column at once (``_column``), several times
-        cheaper than a call per line; the fingerprint's lines are written from the same columns
-        (``_column`` gives each number's canonical text), so no number is formatted twice.
-        Anything unusual or wrong leaves the reader as it was and returns False: the caller then
-        reads line by line, with ``add``, which says what is wrong and where.
+        is read a column at a time: the symbols and the raw numbers by comprehension, then
+        ``add_columns``. Anything unusual or wrong leaves the reader as it was and returns False:
+        the caller then reads line by line, with ``add``, which says what is wrong and where.
         """
         if self._side is not None or self._label is not None or self.positions:
             return False
         symbol, quantity, price = self._symbol, self._quantity, self._price
         try:
-            symbols = [record[symbol].strip() for record in records]
-            quantities = _column([record[quantity] for record in records], optional=False, repeats=True)
-            prices = _column([record.get(price) for record in records], optional=True)
-        except (KeyError, AttributeError, TypeError, ValueError, ArithmeticError):
+            symbols = [record[symbol] for record in records]
+            quantities = [record[quantity] for record in records]
+            prices = [record.get(price) for record in records]
+        except (KeyError, TypeError, AttributeError):
             return False
-        if quantities is None or prices is None or not all(symbols):
+        return self.add_columns(symbols, quantities, prices, _places(place, len(records)))
+
+    def add_columns(
+        self, symbols: list[Any], quantities: list[Any], prices: list[Any], labels: list[str]
+    ) -> bool:
+        """Read a book given as its columns (raw values, one per line, and each line's label).
+
+        The numbers are checked and turned into ``Decimal`` a whole column at once (``_column``),
+        several times cheaper than a call per line; the fingerprint's lines are written from the
+        same columns (``_column`` gives each number's canonical text), so no number is formatted
+        twice. False, the reader left as it was, for anything unusual or wrong (see ``add_all``).
+        """
+        if self._side is not None or self._label is not None or self.positions:
+            return False
+        try:
+            names = [raw.strip() for raw in symbols]
+            quantity = _column(quantities, optional=False, repeats=True)
+            price = _column(prices, optional=True)
+        except (AttributeError, TypeError, ValueError, ArithmeticError):
+            return False
+        if quantity is None or price is None or not all(names):
             return False
         none = repeat(None)
-        labels = _places(place, len(symbols))
-        self.positions = list(
-            map(
-                Position,
-                symbols,
-                cast("list[Decimal]", quantities.numbers),
-                prices.numbers,
-                none,
-                none,
-                none,
-                labels,
-                symbols,
-            )
-        )
-        self._given = [""] * len(symbols)
+        numbers = cast("list[Decimal]", quantity.numbers)
+        self.positions = list(map(Position, names, numbers, price.numbers, none, none, none, labels, names))
+        self._given = [""] * len(names)
         # The lines ``fingerprint`` would write (no label given: an empty last field), joined in C
         # from the texts already at hand.
-        self._items = list(map("\x1f".join, zip(symbols, quantities.texts, prices.texts, repeat("\x1e"))))
+        self._items = list(map("\x1f".join, zip(names, quantity.texts, price.texts, repeat("\x1e"))))
         return True
 
     def position(self, record: Mapping[str, Any]) -> Position:
@@ -203,13 +208,15 @@ def _column(values: list[Any], *, optional: bool, repeats: bool = False) -> _Col
     ``repeats``: the column holds few distinct values (quantities: 1, 75, 100 lots), so each is
     read once and the column filled from them by lookup; only for a column of ints alone or of
     texts alone, whose equal values are equal numbers (``True == 1`` would merge a bool).
+    An empty text in an optional column is no price, as ``optional_decimal`` reads it (a CSV
+    book's empty cell).
     """
-    missing = values.count(None) if optional else 0
-    present = [v for v in values if v is not None] if missing else values
+    missing = values.count(None) + values.count("") if optional else 0
+    present = [v for v in values if v is not None and v != ""] if missing else values
     kinds = set(map(type, present))
     if kinds != {int} and kinds != {str}:
         if not present:
-            return _Column(list(values), [""] * len(values))
+            return _Column([None] * len(values), [""] * len(values))
         # JSON numbers with a fraction (Decimals), a mix: one ``to_decimal`` each, still a column
         # at a time; a value it refuses raises, and the caller reads line by line.
         numbers = _zeros_plain([to_decimal(v) for v in present])
@@ -249,13 +256,13 @@ def _texts(values: list[str]) -> tuple[list[Decimal], list[str]] | None:
 
 
 def _filled(values: list[Any], missing: int, numbers: list[Decimal], texts: list[str]) -> _Column:
-    """The column with its ``missing`` Nones back in place (no number, an empty text)."""
+    """The column with its ``missing`` values (None, "") back in place: no number, an empty text."""
     if not missing:
         return _Column(list[Decimal | None](numbers), texts)
     found, said = iter(numbers), iter(texts)
     return _Column(
-        [None if v is None else next(found) for v in values],
-        ["" if v is None else next(said) for v in values],
+        [None if v is None or v == "" else next(found) for v in values],
+        ["" if v is None or v == "" else next(said) for v in values],
     )
 
 
@@ -291,6 +298,11 @@ def _places(place: str, count: int) -> list[str]:
     if len(known) < count:
         known.extend(f"{place} {line}" for line in range(len(known) + 1, count + 1))
     return known[:count]
+
+
+def line_labels(count: int) -> list[str]:
+    """``line 2`` to ``line {count + 1}``: the labels of a CSV book's records below its header."""
+    return _places("line", count + 1)[1:]
 
 
 def _number(parse: Callable[[Any], N], value: Any, field: str, symbol: Any) -> N:
