@@ -115,7 +115,7 @@ class LineReader:
         if self._side is not None or self._label is not None or self.positions:
             return False
         try:
-            names = [raw.strip() for raw in symbols]
+            names = list(map(str.strip, symbols))  # TypeError for a symbol that is no text
             quantity = _column(quantities, optional=False, repeats=True)
             price = _column(prices, optional=True)
         except (AttributeError, TypeError, ValueError, ArithmeticError):
@@ -211,9 +211,11 @@ def _column(values: list[Any], *, optional: bool, repeats: bool = False) -> _Col
     An empty text in an optional column is no price, as ``optional_decimal`` reads it (a CSV
     book's empty cell).
     """
-    missing = values.count(None) + values.count("") if optional else 0
-    present = [v for v in values if v is not None and v != ""] if missing else values
+    missing = values.count(None) if optional else 0
+    present = [v for v in values if v is not None] if missing else values
     kinds = set(map(type, present))
+    if optional and str in kinds and "" in present:
+        return _column([None if v == "" else v for v in values], optional=True, repeats=repeats)
     if kinds != {int} and kinds != {str}:
         if not present:
             return _Column([None] * len(values), [""] * len(values))
@@ -240,29 +242,42 @@ def _ints(values: list[int]) -> tuple[list[Decimal], list[str]] | None:
 
 
 def _texts(values: list[str]) -> tuple[list[Decimal], list[str]] | None:
-    joined = "".join(values)
+    lined = "\n".join(values)
     longest = max(map(len, values))
-    if "e" in joined or "E" in joined or "," in joined or longest > MAX_DECIMAL_PLACES:
+    if "e" in lined or "E" in lined or "," in lined or longest > MAX_DECIMAL_PLACES:
         return None
     numbers = list(map(Decimal, values))  # InvalidOperation for a text that is no number
     # "nan", "NaN", "sNaN", "inf" and "Infinity" all hold an n; 18 characters cannot reach the
     # magnitude bound (1e18 has 19 digits), so only a column with longer texts is measured.
-    if ("n" in joined or "N" in joined) and not all(map(Decimal.is_finite, numbers)):
+    if ("n" in lined or "N" in lined) and not all(map(Decimal.is_finite, numbers)):
         return None
     if longest > _MAX_ADJUSTED and max(map(Decimal.adjusted, numbers)) >= _MAX_ADJUSTED:
         return None
     numbers = _zeros_plain(numbers)
-    return numbers, _plain_texts(numbers)
+    return numbers, _unpadded(values if _written_as_str_writes(lined) else list(map(str, numbers)), numbers)
+
+
+def _written_as_str_writes(lined: str) -> bool:
+    """Whether each of the column's texts (one a line) is what ``str`` writes for its number.
+
+    So for texts of digits with an optional ``-`` and fraction whose first digit is no zero:
+    that leaves out zeros, numbers below 1 (which ``str`` may write with an exponent), leading
+    zeros, ``+``, ``_``, spaces and other scripts' digits. Every text already reads as a number.
+    """
+    framed = f"\n{lined}\n"
+    if not framed.isascii() or framed.encode().translate(None, b"0123456789.-\n"):
+        return False
+    return not any(part in framed for part in ("\n0", "\n-0", "\n.", "-.", ".\n"))
 
 
 def _filled(values: list[Any], missing: int, numbers: list[Decimal], texts: list[str]) -> _Column:
-    """The column with its ``missing`` values (None, "") back in place: no number, an empty text."""
+    """The column with its ``missing`` Nones back in place: no number, an empty text."""
     if not missing:
         return _Column(list[Decimal | None](numbers), texts)
     found, said = iter(numbers), iter(texts)
     return _Column(
-        [None if v is None or v == "" else next(found) for v in values],
-        ["" if v is None or v == "" else next(said) for v in values],
+        [None if v is None else next(found) for v in values],
+        ["" if v is None else next(said) for v in values],
     )
 
 
@@ -272,18 +287,16 @@ def _zeros_plain(numbers: list[Decimal]) -> list[Decimal]:
     return numbers if all(numbers) else [number if number else ZERO for number in numbers]
 
 
-def _plain_texts(numbers: list[Decimal]) -> list[str]:
-    """``_canonical`` of each of a column of at most ``MAX_DECIMAL_PLACES`` digits, in C calls.
+def _unpadded(texts: list[str], numbers: list[Decimal]) -> list[str]:
+    """``_canonical`` of each number, given what ``str`` writes for each (``texts``).
 
-    ``str`` of a normalised number is already plain unless it took an exponent (``1E+2`` for
-    100, ``1E-7``), and only those are formatted again. Normalising rounds to the context's 28
-    digits, which the short texts this is given never exceed, so the text is ``_canonical``'s.
-    Zeros must already be ``ZERO`` (``-0`` normalises to ``-0``).
+    A fraction's trailing zeros (and then a bare point) are dropped, as ``normalize`` would, by
+    a string method; only a column where ``str`` chose an exponent (``1E-7``) takes
+    ``_canonical`` itself. Zeros must already be ``ZERO`` (``str`` writes ``-0`` of ``-0``).
     """
-    texts = list(map(str, map(Decimal.normalize, numbers)))
     if "E" in "".join(texts):
-        texts = [f"{n.normalize():f}" if "E" in t else t for t, n in zip(texts, numbers, strict=True)]
-    return texts
+        return list(map(_canonical, numbers))
+    return [text.rstrip("0").rstrip(".") if "." in text else text for text in texts]
 
 
 # The labels ``add_all`` gives unlabeled lines (``entry 1``, ``entry 2``, ...), kept per place and
