@@ -20,10 +20,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from position_sync.app.books.generations import built_to_stay
 from position_sync.app.books.kinds import BookKind
 from position_sync.app.books.payload import PayloadError, entry_line, list_key, positions_from_json
 from position_sync.app.books.rows import LineReader, RecordError, belongs, line_labels
-from position_sync.app.collector import collector_paused
 from position_sync.app.config import BookConfig
 from position_sync.app.domain import BookSnapshot
 from position_sync.app.errors import ReadError, ReadErrorKind
@@ -151,7 +151,7 @@ class FileBook:
         if cached is not None and cached[0] == key:
             return cached[1]
         self.parses += 1
-        with collector_paused():
+        with built_to_stay():
             snapshot = self._lines(data, account).snapshot(datetime.fromtimestamp(status.st_mtime, UTC))
         if len(self._snapshots) > 64:  # one per account of the book; a bound all the same
             self._snapshots.clear()

@@ -26,10 +26,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from position_sync.app.books.generations import built_to_stay
 from position_sync.app.books.kinds import BookKind
 from position_sync.app.books.payload import PayloadError, positions_from_json
 from position_sync.app.books.rows import LineReader
-from position_sync.app.collector import collector_paused
 from position_sync.app.config import HTTP_CREDENTIALS_REFUSED, BookConfig, check_http_book
 from position_sync.app.config_values import seconds_value
 from position_sync.app.domain import BookSnapshot
@@ -179,7 +179,7 @@ class HttpBook:
         if cached is not None and cached[0] == digest:
             return cached[1]
         self.parses += 1
-        with collector_paused():
+        with built_to_stay():
             snapshot = self._lines(body, account).snapshot()
         if len(self._snapshots) > 64:  # one per account of the book; a bound all the same
             self._snapshots.clear()
