@@ -306,10 +306,15 @@ _PLACES: dict[str, list[str]] = {}
 
 
 def _places(place: str, count: int) -> list[str]:
-    """``{place} 1`` to ``{place} {count}``, written once per process and shared afterwards."""
-    known = _PLACES.setdefault(place, [])
+    """``{place} 1`` to ``{place} {count}``, written once per process and shared afterwards.
+
+    Books are read on threads of their own: a longer list is built whole and then put in place
+    (one assignment), never grown where another read may be slicing it.
+    """
+    known = _PLACES.get(place, [])
     if len(known) < count:
-        known.extend(f"{place} {line}" for line in range(len(known) + 1, count + 1))
+        known = known + [f"{place} {line}" for line in range(len(known) + 1, count + 1)]
+        _PLACES[place] = known
     return known[:count]
 
 

@@ -117,3 +117,14 @@ def test_a_line_added_after_a_whole_read_is_in_the_fingerprint() -> None:
     lines = line_by_line([{"symbol": "A", "quantity": 1}, {"symbol": "B", "quantity": "2.50"}])
     assert lines is not None
     assert reader.fingerprint() == lines.fingerprint()
+
+
+def test_labels_are_the_same_whether_written_now_or_kept_from_a_longer_book() -> None:
+    longer = LineReader(BookConfig("bot", "file"))
+    assert longer.add_all([{"symbol": f"S{n}", "quantity": 1} for n in range(5)], "entry")
+    shorter = LineReader(BookConfig("bot", "file"))
+    assert shorter.add_all([{"symbol": f"S{n}", "quantity": 1} for n in range(3)], "entry")
+    again = LineReader(BookConfig("bot", "file"))
+    assert again.add_all([{"symbol": f"S{n}", "quantity": 1} for n in range(7)], "entry")
+    assert [p.label for p in shorter.positions] == ["entry 1", "entry 2", "entry 3"]
+    assert [p.label for p in again.positions] == [f"entry {n}" for n in range(1, 8)]
