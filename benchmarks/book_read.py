@@ -1,5 +1,8 @@
 """Reading a 10,000-row book from SQLite and from PostgreSQL, whole read (SqlBook.read).
 
+Then the same book with a ``change_probe`` that answers as before: the read runs the probe and
+returns the last snapshot, without the query (within ``full_read_seconds``).
+
 PostgreSQL: ``POSITION_SYNC_TEST_PG`` (default the server .ci/run starts on 127.0.0.1) with
 the password in ``POSITION_SYNC_TEST_PG_PASSWORD`` (default "postgres"); skipped if unreachable.
 """
@@ -11,6 +14,7 @@ import sqlite3
 import statistics
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
@@ -56,6 +60,9 @@ def sqlite_figure(directory: Path) -> None:
     )
     seconds, count = timed(SqlBook(config, Secrets(environ={})))
     print(f"SQLite,     {count:,} rows: {seconds * 1000:7.1f} ms (median of 7)")
+    probed = replace(config, options={**config.options, "change_probe": "SELECT count(*) FROM positions"})
+    seconds, count = timed(SqlBook(probed, Secrets(environ={})))
+    print(f"SQLite,     {count:,} rows, probe unchanged: {seconds * 1000:7.2f} ms (median of 7)")
 
 
 def postgres_figure() -> None:
@@ -82,8 +89,13 @@ def postgres_figure() -> None:
         return
     options = {"table": "bench_book.positions", "where": "status = 'active'", "password_env": "PG_PASSWORD"}
     config = BookConfig("bench", "sql", url=url, fields={"side": "side"}, options=options)
-    seconds, count = timed(SqlBook(config, Secrets(environ={"PG_PASSWORD": password})))
+    secrets = Secrets(environ={"PG_PASSWORD": password})
+    seconds, count = timed(SqlBook(config, secrets))
     print(f"PostgreSQL, {count:,} rows: {seconds * 1000:7.1f} ms (median of 7)")
+    probe = "SELECT count(*) FROM bench_book.positions"
+    probed = replace(config, options={**config.options, "change_probe": probe})
+    seconds, count = timed(SqlBook(probed, secrets))
+    print(f"PostgreSQL, {count:,} rows, probe unchanged: {seconds * 1000:7.2f} ms (median of 7)")
     with admin.begin() as connection:
         connection.execute(text("DROP SCHEMA bench_book CASCADE"))
 
