@@ -211,11 +211,11 @@ def _column(values: list[Any], *, optional: bool, repeats: bool = False) -> _Col
     An empty text in an optional column is no price, as ``optional_decimal`` reads it (a CSV
     book's empty cell).
     """
-    missing = values.count(None) if optional else 0
+    kinds = set(map(type, values))
+    missing = values.count(None) if optional and type(None) in kinds else 0
     present = [v for v in values if v is not None] if missing else values
-    kinds = set(map(type, present))
-    if optional and str in kinds and "" in present:
-        return _column([None if v == "" else v for v in values], optional=True, repeats=repeats)
+    if missing:
+        kinds.discard(type(None))
     if kinds != {int} and kinds != {str}:
         if not present:
             return _Column([None] * len(values), [""] * len(values))
@@ -224,7 +224,12 @@ def _column(values: list[Any], *, optional: bool, repeats: bool = False) -> _Col
         numbers = _zeros_plain([to_decimal(v) for v in present])
         return _filled(values, missing, numbers, list(map(_canonical, numbers)))
     distinct = list(dict.fromkeys(present)) if repeats else present
-    read = _ints(distinct) if kinds == {int} else _texts(distinct)
+    try:
+        read = _ints(distinct) if kinds == {int} else _texts(distinct)
+    except ArithmeticError:  # a text that is no number; an empty one is no price (optional)
+        if optional and "" in present:
+            return _column([None if v == "" else v for v in values], optional=True, repeats=repeats)
+        raise
     if read is None:
         return None
     numbers, texts = read
@@ -254,20 +259,33 @@ def _texts(values: list[str]) -> tuple[list[Decimal], list[str]] | None:
     if longest > _MAX_ADJUSTED and max(map(Decimal.adjusted, numbers)) >= _MAX_ADJUSTED:
         return None
     numbers = _zeros_plain(numbers)
-    return numbers, _unpadded(values if _written_as_str_writes(lined) else list(map(str, numbers)), numbers)
+    if _written_plain(lined):
+        return numbers, _unpadded(values)
+    written = list(map(str, numbers))
+    # ``str`` chose an exponent for some (``1E-7``): those columns take ``_canonical`` itself.
+    return numbers, list(map(_canonical, numbers)) if "E" in "".join(written) else _unpadded(written)
 
 
-def _written_as_str_writes(lined: str) -> bool:
-    """Whether each of the column's texts (one a line) is what ``str`` writes for its number.
+def _written_plain(lined: str) -> bool:
+    """Whether each of the column's texts (one a line) is its number written plainly.
 
-    So for texts of digits with an optional ``-`` and fraction whose first digit is no zero:
-    that leaves out zeros, numbers below 1 (which ``str`` may write with an exponent), leading
-    zeros, ``+``, ``_``, spaces and other scripts' digits. Every text already reads as a number.
+    Digits, with an optional ``-``, point and fraction, the first digit no zero: such a text,
+    its fraction's trailing zeros (and then a bare point) dropped, is ``_canonical`` of its
+    number. That leaves out zeros (``-0``), numbers below 1 (which ``str`` may write with an
+    exponent), leading zeros and points, ``+``, ``_``, spaces and other scripts' digits. Every
+    text already reads as a number, so a ``-`` can only begin one. Searched as bytes with points
+    read as zeros, one search finds a text beginning with ``0`` or ``.``, one ``-0`` or ``-.``.
     """
-    framed = f"\n{lined}\n"
-    if not framed.isascii() or framed.encode().translate(None, b"0123456789.-\n"):
+    if not lined.isascii():
         return False
-    return not any(part in framed for part in ("\n0", "\n-0", "\n.", "-.", ".\n"))
+    framed = f"\n{lined}\n".encode()
+    if framed.translate(None, b"0123456789.-\n"):
+        return False
+    points_as_zeros = framed.translate(_POINT_AS_ZERO)
+    return b"\n0" not in points_as_zeros and b"-0" not in points_as_zeros
+
+
+_POINT_AS_ZERO = bytes.maketrans(b".", b"0")
 
 
 def _filled(values: list[Any], missing: int, numbers: list[Decimal], texts: list[str]) -> _Column:
@@ -287,15 +305,13 @@ def _zeros_plain(numbers: list[Decimal]) -> list[Decimal]:
     return numbers if all(numbers) else [number if number else ZERO for number in numbers]
 
 
-def _unpadded(texts: list[str], numbers: list[Decimal]) -> list[str]:
-    """``_canonical`` of each number, given what ``str`` writes for each (``texts``).
+def _unpadded(texts: list[str]) -> list[str]:
+    """``_canonical`` of numbers written plainly (``_written_plain``, or ``str`` without exponent).
 
-    A fraction's trailing zeros (and then a bare point) are dropped, as ``normalize`` would, by
-    a string method; only a column where ``str`` chose an exponent (``1E-7``) takes
-    ``_canonical`` itself. Zeros must already be ``ZERO`` (``str`` writes ``-0`` of ``-0``).
+    A fraction's trailing zeros (and then a bare point) are dropped by a string method, as
+    ``normalize`` would drop them. Zeros must already be ``ZERO`` (``str`` writes ``-0`` of
+    ``-0``).
     """
-    if "E" in "".join(texts):
-        return list(map(_canonical, numbers))
     return [text.rstrip("0").rstrip(".") if "." in text else text for text in texts]
 
 
