@@ -17,6 +17,7 @@ import stat as stat_module
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -229,7 +230,7 @@ class FileBook:
         while rows and not rows[-1]:
             rows.pop()  # blank lines at the end hold no record
         body = rows[1:]
-        if any(len(row) != len(header) for row in body):
+        if set(map(len, body)) != {len(header)}:
             return False
         # A record's columns by name as the line-by-line read sees them: a ``dict`` over the
         # header (a repeated name keeps its first place and its last value), then names stripped.
@@ -241,9 +242,9 @@ class FileBook:
         )
         price = columns.get(self.config.field_name("average_price"))
         return lines.add_columns(
-            [row[symbol] for row in body],
-            [row[quantity] for row in body],
-            [None] * len(body) if price is None else [row[price] for row in body],
+            list(map(itemgetter(symbol), body)),
+            list(map(itemgetter(quantity), body)),
+            [None] * len(body) if price is None else list(map(itemgetter(price), body)),
             line_labels(len(body)),
         )
 
