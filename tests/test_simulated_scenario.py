@@ -63,3 +63,10 @@ def test_a_wrong_step_the_account_is_at_is_a_config_error_at_start(tmp_path: Pat
     with pytest.raises(ConfigError) as caught:
         create_adapter(_account(scenario), AdapterContext(tmp_path / "data", Secrets()))
     assert "steps[0].positions[0]" in str(caught.value)
+
+
+def test_a_step_set_back_after_its_toml_was_let_go_is_read_again(tmp_path: Path) -> None:
+    later = {"positions": [{"symbol": "TCS", "quantity": "5", "average_price": "3500"}]}
+    scenario = load_scenario(write_scenario(tmp_path / "s.toml", [GOOD, later]))
+    assert [p.instrument for p in scenario.step(1).positions] == ["TCS"]
+    assert [p.instrument for p in scenario.step(0).positions] == ["INFY"]
