@@ -19,7 +19,7 @@ from position_sync.app.display import figures, instrument_label, plain_detail
 from position_sync.app.domain import AccountState, Event, Row, Status
 from position_sync.app.exit_codes import ExitCode
 from position_sync.app.store.acks import Acknowledgement, AckState
-from position_sync.app.store.codec import iso
+from position_sync.app.store.codec import iso, since_text
 from position_sync.app.terminal import echo, echo_json, echo_lines, terminal_safe
 
 Key = tuple[str, str]
@@ -119,7 +119,7 @@ def row_json(row: Row, cover: Cover | None = None) -> dict[str, Any]:
         "realised_pnl": _num(shown.realised_pnl),
         "realised_estimated": row.realised_estimated,
         "status": row.status.value,
-        "since": iso(row.since),
+        "since": since_text(row.since),
         "hint": row.hint,
         "acknowledgement": cover.json if cover is not None else None,
         # The lines behind a summed quantity: Kite's MIS and NRML, a hedge mode's long and short leg.

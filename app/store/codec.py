@@ -67,25 +67,16 @@ def row_values(row: Row, updated_at: str) -> tuple[Any, ...]:
     writes 100,000 of them.
 
     A tuple, the shape sqlite3's ``executemany`` takes, rather than a dict turned into one
-    afterwards: that turning was a tenth of a save where every row changed. Every row of a sync
-    shares one ``since`` (the sync's time) until its status changes, so its text is kept for the
-    last ``since`` seen; the numbers are written inline rather than through a call per field.
+    afterwards: that turning was a tenth of a save where every row changed. The numbers are
+    written inline rather than through a call per field.
     """
-    global _last_since
-    since = row.since
-    last = _last_since
-    if last[0] is since:
-        since_text = last[1]
-    else:
-        since_text = iso(since)
-        _last_since = (since, since_text)
     previous = row.previous_status
     return (
         row.account,
         row.instrument,
         row.status.value,
         previous.value if previous else None,
-        since_text,
+        since_text(row.since),
         None if (v := row.broker_qty) is None else str(v),
         None if (v := row.local_qty) is None else str(v),
         None if (v := row.broker_avg) is None else str(v),
@@ -106,9 +97,25 @@ def row_values(row: Row, updated_at: str) -> tuple[Any, ...]:
     )
 
 
+def since_text(since: datetime) -> str:
+    """``iso(since)`` for a row's ``since``, worked out once for the rows of one sync.
+
+    Every row of a sync shares one ``since`` (the sync's time) until its status changes, so the
+    text of the last one seen is kept: a 100,000-row save or JSON picture formats it once.
+    """
+    global _last_since
+    last = _last_since
+    if last[0] is since:
+        return last[1]
+    text = iso(since)
+    assert text is not None
+    _last_since = (since, text)
+    return text
+
+
 # The last ``since`` written and its text, replaced as one tuple: a reader on another thread
 # sees one pair or the other, never one's time with the other's text.
-_last_since: tuple[datetime | None, str | None] = (None, None)
+_last_since: tuple[datetime | None, str] = (None, "")
 
 
 ROW_COLUMNS = (
