@@ -289,7 +289,7 @@ def test_one_save_of_ticked_rows_and_rows_changed_otherwise_stores_each_whole(
 ) -> None:
     """Prices alone are updated in place; a row with anything else changed is written whole."""
     save(store, outcome([make_row(f"NFO:S{i}") for i in range(4)]))
-    tick = {"last_price": Decimal("101.35"), "unrealised_pnl": Decimal("13.5")}
+    tick: dict[str, Any] = {"last_price": Decimal("101.35"), "unrealised_pnl": Decimal("13.5")}
     second = [
         make_row("NFO:S0", **tick),
         make_row("NFO:S1", **tick, streak=2),  # not material, yet stored
