@@ -11,29 +11,25 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from itertools import chain
-from operator import attrgetter, itemgetter
+from operator import attrgetter
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
-from sqlalchemy import ClauseElement, Connection, Engine, and_, bindparam, delete, func, select, update
+from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.sql.compiler import SQLCompiler
 
 from position_sync.app.domain import PROBLEM_STATUSES, AccountState, Event, EventKind, Row, Status
 from position_sync.app.private import private_dir, private_file, tighten_sqlite_files
 from position_sync.app.reconcile import AccountMemory, ClosedPosition, Outcome
 from position_sync.app.store.codec import (
     ROW_COLUMNS,
-    ROW_RECORD_COLUMNS,
     from_iso,
     iso,
-    material,
-    row_values,
     rows_from_records,
     undec,
 )
@@ -51,6 +47,7 @@ from position_sync.app.store.models import (
     sync_runs,
 )
 from position_sync.app.store.revisions import CHANGES, notify
+from position_sync.app.store.row_writes import dialect_insert, row_changes, write_rows
 from position_sync.app.store.wal import WalTrimmer
 
 DB_NAME = "position-sync.db"
@@ -64,9 +61,6 @@ class Fence(Protocol):
     def fence(self, connection: Connection, account: str) -> None:
         """First in a save's transaction: raises (a ``StoreError``) to refuse the save."""
         ...
-
-
-_UPDATE_COLUMNS = [c.name for c in current_rows.columns if c.name not in ("account", "instrument")]
 
 
 @dataclass(frozen=True)
@@ -221,7 +215,7 @@ class Store:
                 if fence is not None:
                     fence.fence(connection, account)
                 saved = previous if previous is not None else _stored_rows(connection, account)
-                changes = _row_changes(saved, outcome.rows)
+                changes = row_changes(saved, outcome.rows)
                 # The chart figures of a good sync; unchanged rows cannot change them, so a sync
                 # where nothing changed skips the pass over its rows.
                 charting = outcome.memory.state is AccountState.OK and bool(
@@ -231,7 +225,7 @@ class Store:
                 run_id = _insert_run(
                     connection, account, outcome, started_at, stamp, fence.holder if fence else None
                 )
-                _write_rows(connection, account, changes, saved, run_id, stamp)
+                write_rows(connection, account, changes, saved, run_id, stamp)
                 _write_events(connection, outcome, run_id)
                 point = self._write_chart_point(connection, account, run_id, finished_at, metrics)
                 revision = self._save_account(connection, account, outcome.memory, stamp, learned, broker)
@@ -281,7 +275,7 @@ class Store:
         broker: str | None,
     ) -> int:
         """Upsert the account's state with its revision raised by one; the new revision."""
-        insert = _dialect_insert(connection.dialect.name)
+        insert = dialect_insert(connection.dialect.name)
         values = {
             "account": account,
             "state": memory.state.value,
@@ -432,37 +426,6 @@ def _read_rows(connection: Connection, account: str | None = None) -> list[Row]:
     return rows_from_records(ROW_COLUMNS, chain.from_iterable(result.partitions(10_000)))
 
 
-@dataclass
-class _RowChanges:
-    """What a save writes of an account's rows, against the rows as last saved."""
-
-    repriced: list[Row]  # only the prices moved: those two columns are updated
-    rewritten: list[Row]  # new, or changed otherwise: written whole
-    gone: list[str]  # instruments to delete
-
-    def __bool__(self) -> bool:
-        return bool(self.repriced or self.rewritten or self.gone)
-
-
-def _row_changes(saved: Mapping[str, Row], rows: dict[str, Row]) -> _RowChanges:
-    """Sorted in one pass, identity first (reconcile hands back the previous object for an
-    unchanged row), then by what a ticking price leaves alone (``_unpriced``, C-level tuples)
-    rather than the dataclass's field-by-field ``==``: one comparison tells a row whose prices
-    alone moved (most rows of a sync while the market is open) from one changed otherwise."""
-    repriced: list[Row] = []
-    rewritten: list[Row] = []
-    unpriced = _unpriced
-    for key, row in rows.items():
-        old = saved.get(key)
-        if old is row:
-            continue
-        if old is None or unpriced(old) != unpriced(row):
-            rewritten.append(row)
-        elif old.last_price != row.last_price or old.unrealised_pnl != row.unrealised_pnl:
-            repriced.append(row)
-    return _RowChanges(repriced, rewritten, list(saved.keys() - rows.keys()))
-
-
 def _insert_run(
     connection: Connection,
     account: str,
@@ -490,122 +453,12 @@ def _insert_run(
     return int(inserted[0])
 
 
-def _write_rows(
-    connection: Connection,
-    account: str,
-    changes: _RowChanges,
-    saved: Mapping[str, Row],
-    run_id: int,
-    stamp: str,
-) -> None:
-    """Write the changed rows, with a history record where something material changed; delete the gone.
-
-    A row whose prices alone moved has those two columns updated, not the whole row written
-    again: for 100,000 ticking rows that is 0.2 s less of SQLite and five values a row to build
-    instead of twenty-two. Prices never make history.
-    """
-    if changes.repriced:
-        repriced = [
-            (
-                None if (v := row.last_price) is None else str(v),
-                None if (v := row.unrealised_pnl) is None else str(v),
-                stamp,
-                row.account,
-                row.instrument,
-            )
-            for row in changes.repriced
-        ]
-        _executemany(connection, _REPRICE, _REPRICE_COLUMNS, repriced)
-    if changes.rewritten:
-        values = [row_values(row, stamp) for row in changes.rewritten]
-        _executemany(connection, _upsert_rows(connection.dialect.name), ROW_RECORD_COLUMNS, values)
-        history = [
-            _history_values(row, run_id, stamp)
-            for row in changes.rewritten
-            if (old := saved.get(row.instrument)) is None or material(old) != material(row)
-        ]
-        if history:
-            _executemany(connection, row_history.insert(), HISTORY_COLUMNS, history)
-    if changes.gone:
-        connection.execute(
-            delete(current_rows).where(
-                and_(current_rows.c.account == account, current_rows.c.instrument.in_(changes.gone))
-            )
-        )
-
-
-# The prices that tick between syncs, and everything else a stored row holds.
-PRICE_COLUMNS = ("last_price", "unrealised_pnl")
-_unpriced = attrgetter(*(name for name in ROW_COLUMNS if name not in PRICE_COLUMNS))
-_REPRICE_COLUMNS = ("new_last_price", "new_unrealised_pnl", "new_updated_at", "row_account", "row_instrument")
-_REPRICE = (
-    update(current_rows)
-    .where(current_rows.c.account == bindparam("row_account"))
-    .where(current_rows.c.instrument == bindparam("row_instrument"))
-    .values(
-        last_price=bindparam("new_last_price"),
-        unrealised_pnl=bindparam("new_unrealised_pnl"),
-        updated_at=bindparam("new_updated_at"),
-    )
-)
-
-
-def _dialect_insert(dialect: str) -> Any:
-    """The dialect's ``insert`` (with ``on_conflict_do_update``), imported only for the store
-    in use: the PostgreSQL dialect costs a SQLite run about 25 ms of start-up."""
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-
-        return postgresql_insert
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert
-
-
-def _upsert_rows(dialect: str) -> Any:
-    insert = _dialect_insert(dialect)
-    statement = insert(current_rows)
-    return statement.on_conflict_do_update(
-        index_elements=[current_rows.c.account, current_rows.c.instrument],
-        set_={name: statement.excluded[name] for name in _UPDATE_COLUMNS},
-    )
-
-
 def _write_events(connection: Connection, outcome: Outcome, run_id: int) -> None:
     """The sync's events, and the positions it closed (archived with their P&L)."""
     if outcome.events:
         connection.execute(events.insert(), [event_record(e, run_id) for e in outcome.events])
     if outcome.closed:
         connection.execute(closed_positions.insert(), [_closed_record(c) for c in outcome.closed])
-
-
-def _executemany(
-    connection: Connection, statement: ClauseElement, columns: Sequence[str], values: list[tuple[Any, ...]]
-) -> None:
-    """Write many records with the driver's own ``executemany``, the statement compiled once.
-
-    ``connection.execute(statement, records)`` runs every record through SQLAlchemy's parameter
-    processing, which was half the time of a save where every row changed. The values already
-    are what every driver takes as is (str, int, bool, None), in ``columns`` order, so the driver
-    gets them directly: as they are when the compiled statement takes its parameters in that
-    order (sqlite3), reordered when not, and as dicts for drivers with named parameters
-    (psycopg2). Compiled for executemany, so PostgreSQL adds no RETURNING.
-    """
-    compiled = cast(
-        SQLCompiler,
-        statement.compile(dialect=connection.dialect, column_keys=list(columns), for_executemany=True),
-    )
-    parameters: Any
-    if compiled.positional:
-        order = list(compiled.positiontup or [])
-        if order == list(columns):
-            parameters = values
-        else:
-            pick = itemgetter(*(columns.index(name) for name in order))
-            parameters = [pick(v) for v in values]
-    else:
-        parameters = [dict(zip(columns, v, strict=True)) for v in values]
-    connection.exec_driver_sql(compiled.string, parameters)
 
 
 def _count_problems(rows: Collection[Row]) -> int:
@@ -648,38 +501,6 @@ def _safe(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:
         return "the configured store"
-
-
-HISTORY_COLUMNS = (
-    "account",
-    "instrument",
-    "at",
-    "sync_run_id",
-    "status",
-    "broker_qty",
-    "local_qty",
-    "broker_avg",
-    "local_avg",
-    "realised_pnl",
-    "hint",
-)
-
-
-def _history_values(row: Row, run_id: int, stamp: str) -> tuple[Any, ...]:
-    """A ``row_history`` record in ``HISTORY_COLUMNS`` order."""
-    return (
-        row.account,
-        row.instrument,
-        stamp,
-        run_id,
-        row.status.value,
-        None if (v := row.broker_qty) is None else str(v),
-        None if (v := row.local_qty) is None else str(v),
-        None if (v := row.broker_avg) is None else str(v),
-        None if (v := row.local_avg) is None else str(v),
-        None if (v := row.realised_pnl) is None else str(v),
-        row.hint,
-    )
 
 
 def event_record(event: Event, run_id: int | None) -> dict[str, Any]:
