@@ -1153,3 +1153,84 @@ async def test_float_residue_of_pnl_is_not_a_realised_amount(
     kite.set_positions([row])
     short = by_label(await adapter.fetch(), "NFO:NIFTY15DEC9500CE")["NFO NRML"]
     assert short.realised_pnl == 0
+
+
+# --- an unchanged answer is not rebuilt (issue 19) ------------------------------------------------
+
+
+def _kite_account(kite: FakeKiteServer, *, last_price: float = 118.1, quantity: int = -75) -> None:
+    kite.set_positions([position_row(OPTION, quantity=quantity, average_price=120.35, last_price=last_price)])
+    kite.set_holdings([holding_row("INFY", quantity=10, average_price=1450.5, last_price=1500.05)])
+    kite.set_orders([order_row(OPTION, transaction_type="BUY", quantity=75, filled_quantity=25)])
+
+
+async def test_an_unchanged_answer_hands_back_the_very_same_snapshot(
+    kite: FakeKiteServer, adapter: KiteAdapter
+) -> None:
+    _kite_account(kite)
+    first = await adapter.fetch()
+    second = await adapter.fetch()
+    assert len(kite.requests) == 6  # both fetches read all three endpoints
+    assert second.positions is first.positions and second.orders is first.orders
+    assert by_label(second, f"NFO:{OPTION}")["NFO NRML"].last_price == Decimal("118.1")
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["price", "quantity", "new position", "holding", "order"],
+)
+async def test_a_changed_answer_is_built_anew(
+    kite: FakeKiteServer, adapter: KiteAdapter, change: str
+) -> None:
+    _kite_account(kite)
+    first = await adapter.fetch()
+    if change == "price":
+        _kite_account(kite, last_price=119.4)
+    elif change == "quantity":
+        _kite_account(kite, quantity=-50)
+    elif change == "new position":
+        kite.set_positions(
+            [
+                position_row(OPTION, quantity=-75, average_price=120.35, last_price=118.1),
+                position_row("BANKNIFTY25OCTFUT", quantity=35, average_price=56000, last_price=56010),
+            ]
+        )
+    elif change == "holding":
+        kite.set_holdings([holding_row("INFY", quantity=12, average_price=1450.5, last_price=1500.05)])
+    else:
+        kite.set_orders([order_row(OPTION, transaction_type="BUY", quantity=75, filled_quantity=50)])
+    second = await adapter.fetch()
+    if change == "order":
+        assert second.orders is not first.orders and second.orders[0].quantity == Decimal(25)
+        return
+    assert second.positions is not first.positions
+    option = by_label(second, f"NFO:{OPTION}")["NFO NRML"]
+    if change == "price":
+        assert option.last_price == Decimal("119.4")
+    elif change == "quantity":
+        assert option.quantity == Decimal(-50)
+    elif change == "new position":
+        assert by_label(second, "NFO:BANKNIFTY25OCTFUT")["NFO NRML"].quantity == 35
+    else:
+        assert by_label(second, "NSE:INFY")["NSE CNC holding"].quantity == Decimal(12)
+
+
+async def test_a_failed_read_between_two_equal_answers_is_a_read_error_never_the_memo(
+    kite: FakeKiteServer, adapter: KiteAdapter
+) -> None:
+    _kite_account(kite)
+    good = positions_payload([position_row(OPTION, quantity=-75, average_price=120.35, last_price=118.1)])
+    moved = positions_payload([position_row(OPTION, quantity=-75, average_price=120.35, last_price=117)])
+    kite.script(POSITIONS, good, server_error(503), success({"net": [1]}), good, moved)
+    first = await adapter.fetch()
+    with pytest.raises(ReadError) as failed:
+        await adapter.fetch()
+    assert failed.value.kind is ReadErrorKind.HTTP
+    with pytest.raises(ReadError) as malformed:
+        await adapter.fetch()
+    assert malformed.value.kind is ReadErrorKind.MALFORMED
+    again = await adapter.fetch()  # the answer of the first read once more: its snapshot
+    assert again.positions is first.positions
+    assert by_label(again, f"NFO:{OPTION}")["NFO NRML"].last_price == Decimal("118.1")
+    after = await adapter.fetch()
+    assert by_label(after, f"NFO:{OPTION}")["NFO NRML"].last_price == Decimal(117)
