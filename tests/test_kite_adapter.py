@@ -1234,3 +1234,57 @@ async def test_a_failed_read_between_two_equal_answers_is_a_read_error_never_the
     assert by_label(again, f"NFO:{OPTION}")["NFO NRML"].last_price == Decimal("118.1")
     after = await adapter.fetch()
     assert by_label(after, f"NFO:{OPTION}")["NFO NRML"].last_price == Decimal(117)
+
+
+async def test_a_kite_account_at_rest_is_neither_keyed_nor_judged_again(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through the worker: the same answer from the fake Kite, sync after sync, is keyed and
+    indexed for judging once; a moved price is seen at the next sync; a failed read is stale."""
+    import importlib
+
+    from tests.test_daemon_at_rest import counting
+
+    good_sync = importlib.import_module("position_sync.app.reconcile.good_sync")
+
+    symbols = [f"SYM{i:02d}25OCTFUT" for i in range(40)]
+    desk.write_book([{"symbol": s, "quantity": 25, "average_price": 100 + i} for i, s in enumerate(symbols)])
+
+    def answer(moved: str = "") -> Reply:
+        return positions_payload(
+            [
+                position_row(s, quantity=25, average_price=100 + i, last_price=120.5 if s == moved else 110)
+                for i, s in enumerate(symbols)
+            ]
+        )
+
+    desk.kite.script(POSITIONS, answer())
+    desk.kite.set_holdings([])
+    desk.kite.set_orders([])
+    keyings = counting(desk.worker._accounts[ACCOUNT].resolver, "key_broker")
+    monkeypatch.setattr(good_sync, "index_side", good_sync.index_side)  # restored after the test
+    judged = counting(good_sync, "index_side")  # a side indexed is a side judged anew
+    first = await desk.sync()
+    assert first.state is AccountState.OK and set(statuses(first).values()) == {Status.MATCH}
+    assert keyings[0] == 1 and judged[0] == 2  # broker and book
+    for _ in range(4):
+        again = await desk.sync()
+    assert len(desk.kite.requests) == 5 * 3  # read every time
+    assert keyings[0] == 1 and judged[0] == 2
+    assert all(again.rows[k] is first.rows[k] for k in first.rows)
+
+    desk.kite.script(POSITIONS, answer(moved=symbols[7]))
+    moved = await desk.sync()
+    assert keyings[0] == 2 and judged[0] == 4  # judged anew: both sides indexed again
+    assert moved.rows[f"NFO:{symbols[7]}"].last_price == Decimal("120.5")
+    assert first.rows[f"NFO:{symbols[7]}"].last_price == Decimal(110)
+
+    desk.kite.script(POSITIONS, server_error(503), answer(moved=symbols[7]))
+    failed = await desk.sync()
+    assert failed.state is AccountState.STALE
+    back = await desk.sync()
+    assert back.state is AccountState.OK
+    assert back.rows[f"NFO:{symbols[7]}"].status is Status.MATCH
+    at_rest = judged[0]
+    await desk.sync()
+    assert judged[0] == at_rest and keyings[0] == 2
