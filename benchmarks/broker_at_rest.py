@@ -31,12 +31,12 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from _rebuilt import every_memo_missing  # noqa: E402
 from exchange_sync import binance_fake  # noqa: E402
 from kite_sync import positions as kite_rows  # noqa: E402
 
@@ -48,7 +48,6 @@ from position_sync.app.store import Store  # noqa: E402
 from position_sync.app.sync import SyncWorker  # noqa: E402
 from position_sync.brokers import binance  # noqa: E402
 from position_sync.brokers import ccxt_session as session_module  # noqa: E402
-from position_sync.brokers.answer_memo import AnswerMemo  # noqa: E402
 from position_sync.brokers.kite import KiteAdapter  # noqa: E402
 from position_sync.brokers.rate_limit import SlidingWindowLimiter  # noqa: E402
 from tests.conftest import write_book  # noqa: E402
@@ -105,13 +104,6 @@ def fake_in_child(serve: Callable[[int, Connection], None], count: int) -> Itera
     finally:
         parent.send("stop")
         process.join(timeout=10)
-
-
-@contextmanager
-def every_memo_missing() -> Iterator[None]:
-    """What each sync cost before: every adapter builds its answer anew."""
-    with mock.patch.object(AnswerMemo, "recall", autospec=True, return_value=None):
-        yield
 
 
 async def measure(name: str, served: Served, root: Path, syncs: int) -> None:
