@@ -142,6 +142,23 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not _one_shot(args):
+        return _main(args, parser)
+    # A one-shot command makes next to no cyclic garbage (a 100,000-position sync: a few hundred
+    # objects), while the collector's passes walk every row and position it holds: at 100,000 a
+    # side they cost 0.8 s of a 7 s run. The process ends soon; reference counting frees the rest.
+    from position_sync.app.collector import collector_paused
+
+    with collector_paused():
+        return _main(args, parser)
+
+
+def _one_shot(args: argparse.Namespace) -> bool:
+    """Every command that ends by itself; not the window, not a daemon (``sync`` without ``--once``)."""
+    return args.command not in (None, "daemon") and not (args.command == "sync" and not args.once)
+
+
+def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.viewer and (args.command is not None or args.demo):
         parser.error("--viewer opens the window on the store alone; it takes neither a command nor --demo")
     from position_sync.app.config import require_enabled_accounts

@@ -62,51 +62,60 @@ def parts_from_json(text: str | None) -> tuple[Part, ...]:
     return tuple(Part.from_json(item) for item in json.loads(text))
 
 
-def row_record(row: Row, updated_at: str) -> dict[str, Any]:
-    """The ``rows`` table's record of a row: a first save writes 100,000 of them.
+def row_values(row: Row, updated_at: str) -> tuple[Any, ...]:
+    """The ``rows`` table's record of a row, in ``ROW_RECORD_COLUMNS`` order: a first save
+    writes 100,000 of them.
 
-    Every row of a sync shares one ``since`` (the sync's time) until its status changes, so its
-    text is kept for the last ``since`` seen; the numbers are written inline rather than
-    through a call per field.
+    A tuple, the shape sqlite3's ``executemany`` takes, rather than a dict turned into one
+    afterwards: that turning was a tenth of a save where every row changed. The numbers are
+    written inline rather than through a call per field.
+    """
+    previous = row.previous_status
+    return (
+        row.account,
+        row.instrument,
+        row.status.value,
+        previous.value if previous else None,
+        since_text(row.since),
+        None if (v := row.broker_qty) is None else str(v),
+        None if (v := row.local_qty) is None else str(v),
+        None if (v := row.broker_avg) is None else str(v),
+        None if (v := row.local_avg) is None else str(v),
+        None if (v := row.last_price) is None else str(v),
+        None if (v := row.unrealised_pnl) is None else str(v),
+        None if (v := row.realised_pnl) is None else str(v),
+        row.realised_estimated,
+        str(row.multiplier),
+        row.currency,
+        row.hint,
+        row.explained,
+        row.streak,
+        row.confirmed,
+        parts_json(row.broker_parts) if row.broker_parts else None,
+        parts_json(row.local_parts) if row.local_parts else None,
+        updated_at,
+    )
+
+
+def since_text(since: datetime) -> str:
+    """``iso(since)`` for a row's ``since``, worked out once for the rows of one sync.
+
+    Every row of a sync shares one ``since`` (the sync's time) until its status changes, so the
+    text of the last one seen is kept: a 100,000-row save or JSON picture formats it once.
     """
     global _last_since
-    since = row.since
     last = _last_since
     if last[0] is since:
-        since_text = last[1]
-    else:
-        since_text = iso(since)
-        _last_since = (since, since_text)
-    previous = row.previous_status
-    return {
-        "account": row.account,
-        "instrument": row.instrument,
-        "status": row.status.value,
-        "previous_status": previous.value if previous else None,
-        "since": since_text,
-        "broker_qty": None if (v := row.broker_qty) is None else str(v),
-        "local_qty": None if (v := row.local_qty) is None else str(v),
-        "broker_avg": None if (v := row.broker_avg) is None else str(v),
-        "local_avg": None if (v := row.local_avg) is None else str(v),
-        "last_price": None if (v := row.last_price) is None else str(v),
-        "unrealised_pnl": None if (v := row.unrealised_pnl) is None else str(v),
-        "realised_pnl": None if (v := row.realised_pnl) is None else str(v),
-        "realised_estimated": row.realised_estimated,
-        "multiplier": str(row.multiplier),
-        "currency": row.currency,
-        "hint": row.hint,
-        "explained": row.explained,
-        "streak": row.streak,
-        "confirmed": row.confirmed,
-        "broker_parts": parts_json(row.broker_parts) if row.broker_parts else None,
-        "local_parts": parts_json(row.local_parts) if row.local_parts else None,
-        "updated_at": updated_at,
-    }
+        return last[1]
+    text = iso(since)
+    assert text is not None
+    _last_since = (since, text)
+    return text
 
 
 # The last ``since`` written and its text, replaced as one tuple: a reader on another thread
 # sees one pair or the other, never one's time with the other's text.
-_last_since: tuple[datetime | None, str | None] = (None, None)
+_last_since: tuple[datetime | None, str] = (None, "")
 
 
 ROW_COLUMNS = (
@@ -132,6 +141,8 @@ ROW_COLUMNS = (
     "broker_parts",
     "local_parts",
 )
+# What ``row_values`` writes: the row's columns and when the row was last written.
+ROW_RECORD_COLUMNS = (*ROW_COLUMNS, "updated_at")
 
 
 def rows_from_records(columns: Sequence[str], records: Iterable[Sequence[Any]]) -> list[Row]:

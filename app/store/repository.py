@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from itertools import chain
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import Any, Protocol, cast
 
-from sqlalchemy import ClauseElement, Connection, Engine, and_, delete, func, select
+from sqlalchemy import ClauseElement, Connection, Engine, and_, bindparam, delete, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.compiler import SQLCompiler
 
@@ -29,10 +29,11 @@ from position_sync.app.private import private_dir, private_file, tighten_sqlite_
 from position_sync.app.reconcile import AccountMemory, ClosedPosition, Outcome
 from position_sync.app.store.codec import (
     ROW_COLUMNS,
+    ROW_RECORD_COLUMNS,
     from_iso,
     iso,
     material,
-    row_record,
+    row_values,
     rows_from_records,
     undec,
 )
@@ -479,23 +480,63 @@ def _write_rows(
     run_id: int,
     stamp: str,
 ) -> None:
-    """Upsert the changed rows, with a history record where something material changed; delete the gone."""
+    """Upsert the changed rows, with a history record where something material changed; delete the gone.
+
+    A row whose prices alone moved (most rows of most syncs, once the market is open) has those
+    two columns updated, not the whole row written again: for 100,000 ticking rows that is
+    0.2 s less of SQLite and five values a row to build instead of twenty-two.
+    """
     if changed:
-        records = [row_record(row, stamp) for row in changed]
-        _executemany(connection, _upsert_rows(connection.dialect.name), records)
-        history = [
-            _history_record(row, run_id, stamp)
-            for row in changed
-            if (old := saved.get(row.instrument)) is None or material(old) != material(row)
-        ]
-        if history:
-            _executemany(connection, row_history.insert(), history)
+        repriced: list[tuple[Any, ...]] = []
+        rewritten: list[Row] = []
+        for row in changed:
+            old = saved.get(row.instrument)
+            if old is not None and _unpriced(old) == _unpriced(row):
+                repriced.append(
+                    (
+                        None if (v := row.last_price) is None else str(v),
+                        None if (v := row.unrealised_pnl) is None else str(v),
+                        stamp,
+                        row.account,
+                        row.instrument,
+                    )
+                )
+            else:
+                rewritten.append(row)
+        if repriced:
+            _executemany(connection, _REPRICE, _REPRICE_COLUMNS, repriced)
+        if rewritten:
+            values = [row_values(row, stamp) for row in rewritten]
+            _executemany(connection, _upsert_rows(connection.dialect.name), ROW_RECORD_COLUMNS, values)
+            history = [
+                _history_values(row, run_id, stamp)
+                for row in rewritten
+                if (old := saved.get(row.instrument)) is None or material(old) != material(row)
+            ]
+            if history:
+                _executemany(connection, row_history.insert(), HISTORY_COLUMNS, history)
     if gone:
         connection.execute(
             delete(current_rows).where(
                 and_(current_rows.c.account == account, current_rows.c.instrument.in_(gone))
             )
         )
+
+
+# The prices that tick between syncs, and everything else a stored row holds.
+PRICE_COLUMNS = ("last_price", "unrealised_pnl")
+_unpriced = attrgetter(*(name for name in ROW_COLUMNS if name not in PRICE_COLUMNS))
+_REPRICE_COLUMNS = ("new_last_price", "new_unrealised_pnl", "new_updated_at", "row_account", "row_instrument")
+_REPRICE = (
+    update(current_rows)
+    .where(current_rows.c.account == bindparam("row_account"))
+    .where(current_rows.c.instrument == bindparam("row_instrument"))
+    .values(
+        last_price=bindparam("new_last_price"),
+        unrealised_pnl=bindparam("new_unrealised_pnl"),
+        updated_at=bindparam("new_updated_at"),
+    )
+)
 
 
 def _dialect_insert(dialect: str) -> Any:
@@ -527,24 +568,32 @@ def _write_events(connection: Connection, outcome: Outcome, run_id: int) -> None
         connection.execute(closed_positions.insert(), [_closed_record(c) for c in outcome.closed])
 
 
-def _executemany(connection: Connection, statement: ClauseElement, records: list[dict[str, Any]]) -> None:
+def _executemany(
+    connection: Connection, statement: ClauseElement, columns: Sequence[str], values: list[tuple[Any, ...]]
+) -> None:
     """Write many records with the driver's own ``executemany``, the statement compiled once.
 
     ``connection.execute(statement, records)`` runs every record through SQLAlchemy's parameter
-    processing, which was half the time of a save where every row changed. The records already
-    hold what every driver takes as is (str, int, bool, None), so the driver gets them directly:
-    as tuples in the compiled order for positional drivers (sqlite3), as dicts otherwise
+    processing, which was half the time of a save where every row changed. The values already
+    are what every driver takes as is (str, int, bool, None), in ``columns`` order, so the driver
+    gets them directly: as they are when the compiled statement takes its parameters in that
+    order (sqlite3), reordered when not, and as dicts for drivers with named parameters
     (psycopg2). Compiled for executemany, so PostgreSQL adds no RETURNING.
     """
     compiled = cast(
         SQLCompiler,
-        statement.compile(dialect=connection.dialect, column_keys=list(records[0]), for_executemany=True),
+        statement.compile(dialect=connection.dialect, column_keys=list(columns), for_executemany=True),
     )
+    parameters: Any
     if compiled.positional:
-        order = compiled.positiontup or []
-        parameters: Any = [tuple(record[name] for name in order) for record in records]
+        order = list(compiled.positiontup or [])
+        if order == list(columns):
+            parameters = values
+        else:
+            pick = itemgetter(*(columns.index(name) for name in order))
+            parameters = [pick(v) for v in values]
     else:
-        parameters = records
+        parameters = [dict(zip(columns, v, strict=True)) for v in values]
     connection.exec_driver_sql(compiled.string, parameters)
 
 
@@ -590,20 +639,36 @@ def _safe(url: str) -> str:
         return "the configured store"
 
 
-def _history_record(row: Row, run_id: int, stamp: str) -> dict[str, Any]:
-    return {
-        "account": row.account,
-        "instrument": row.instrument,
-        "at": stamp,
-        "sync_run_id": run_id,
-        "status": row.status.value,
-        "broker_qty": None if row.broker_qty is None else str(row.broker_qty),
-        "local_qty": None if row.local_qty is None else str(row.local_qty),
-        "broker_avg": None if row.broker_avg is None else str(row.broker_avg),
-        "local_avg": None if row.local_avg is None else str(row.local_avg),
-        "realised_pnl": None if row.realised_pnl is None else str(row.realised_pnl),
-        "hint": row.hint,
-    }
+HISTORY_COLUMNS = (
+    "account",
+    "instrument",
+    "at",
+    "sync_run_id",
+    "status",
+    "broker_qty",
+    "local_qty",
+    "broker_avg",
+    "local_avg",
+    "realised_pnl",
+    "hint",
+)
+
+
+def _history_values(row: Row, run_id: int, stamp: str) -> tuple[Any, ...]:
+    """A ``row_history`` record in ``HISTORY_COLUMNS`` order."""
+    return (
+        row.account,
+        row.instrument,
+        stamp,
+        run_id,
+        row.status.value,
+        None if (v := row.broker_qty) is None else str(v),
+        None if (v := row.local_qty) is None else str(v),
+        None if (v := row.broker_avg) is None else str(v),
+        None if (v := row.local_avg) is None else str(v),
+        None if (v := row.realised_pnl) is None else str(v),
+        row.hint,
+    )
 
 
 def event_record(event: Event, run_id: int | None) -> dict[str, Any]:
