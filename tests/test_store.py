@@ -416,6 +416,34 @@ def test_decimals_come_back_exact(store: Store, tmp_path: Path) -> None:
     assert store.closed() == [close]
 
 
+def test_figures_shared_on_reading_keep_each_ones_own_digits(store: Store, tmp_path: Path) -> None:
+    """Reading shares one Decimal between equal texts (a matched row's sides, a part that is the
+    row's own side); a figure written with other digits keeps them."""
+    rows = [
+        make_row(
+            f"NFO:S{i}",
+            broker_qty=Decimal("75"),
+            local_qty=Decimal("75"),
+            broker_avg=Decimal("100.0"),
+            local_avg=Decimal("100.00") if i % 2 else Decimal("100.0"),
+            broker_parts=(Part("NRML", Decimal("75.0") if i % 2 else Decimal("75"), Decimal("100.0")),),
+            local_parts=(Part("swing", Decimal("75"), Decimal("100.000")),),
+        )
+        for i in range(4)
+    ]
+    save(store, outcome(rows))
+    back = fresh_rows(tmp_path / "store")
+    for row in rows:
+        read = back[row.instrument]
+        assert read == row
+        assert (str(read.broker_qty), str(read.local_qty)) == ("75", "75")
+        assert (str(read.broker_avg), str(read.local_avg)) == (str(row.broker_avg), str(row.local_avg))
+        assert [(str(p.quantity), str(p.average_price)) for p in read.broker_parts] == [
+            (str(p.quantity), str(p.average_price)) for p in row.broker_parts
+        ]
+        assert [str(p.average_price) for p in read.local_parts] == ["100.000"]
+
+
 def test_times_come_back_tz_aware(store: Store, tmp_path: Path) -> None:
     new_york = timezone(timedelta(hours=-5))
     since = datetime(2026, 11, 20, 9, 30, 0, 1, tzinfo=new_york)

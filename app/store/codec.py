@@ -183,6 +183,7 @@ def rows_from_records(columns: Sequence[str], records: Iterable[Sequence[Any]]) 
     statuses[None] = statuses[""] = None
     times: dict[str, datetime] = {}
     numbers: dict[str | None, Decimal | None] = {None: None, "1": Decimal(1)}
+    quantities: dict[str | None, Decimal | None] = {None: None}
     decoded_parts: dict[str | None, tuple[Part, ...]] = {None: (), "": ()}
     new = object.__new__
     rows: list[Row] = []
@@ -199,14 +200,26 @@ def rows_from_records(columns: Sequence[str], records: Iterable[Sequence[Any]]) 
             if moment is None:
                 moment = times[text] = _aware(datetime.fromisoformat(text))
             row.since = moment
+            # Quantities repeat across rows (and a matched row's two sides are one figure), and a
+            # matched row's two averages are one text: one Decimal each, shared, not four.
             text = r[broker_qty]
-            row.broker_qty = None if text is None else Decimal(text)
+            b_qty = quantities.get(text)
+            if b_qty is None and text is not None:
+                b_qty = Decimal(text)
+                if len(quantities) < 10_000:
+                    quantities[text] = b_qty
+            row.broker_qty = b_qty
             text = r[local_qty]
-            row.local_qty = None if text is None else Decimal(text)
-            text = r[broker_avg]
-            row.broker_avg = None if text is None else Decimal(text)
+            l_qty = quantities.get(text)
+            if l_qty is None and text is not None:
+                l_qty = Decimal(text)
+                if len(quantities) < 10_000:
+                    quantities[text] = l_qty
+            row.local_qty = l_qty
+            b_text = r[broker_avg]
+            row.broker_avg = b_avg = None if b_text is None else Decimal(b_text)
             text = r[local_avg]
-            row.local_avg = None if text is None else Decimal(text)
+            row.local_avg = b_avg if text == b_text else (None if text is None else Decimal(text))
             text = r[last_price]
             row.last_price = None if text is None else Decimal(text)
             text = r[unrealised]
@@ -224,10 +237,14 @@ def rows_from_records(columns: Sequence[str], records: Iterable[Sequence[Any]]) 
             row.confirmed = bool(r[confirmed])
             text = r[broker_parts]
             parts = decoded_parts.get(text)
-            row.broker_parts = parts if parts is not None else _parts(text, decoded_parts)
+            if parts is None:
+                parts = _parts(text, decoded_parts, (r[broker_qty], b_qty, b_text, b_avg))
+            row.broker_parts = parts
             text = r[local_parts]
             parts = decoded_parts.get(text)
-            row.local_parts = parts if parts is not None else _parts(text, decoded_parts)
+            if parts is None:
+                parts = _parts(text, decoded_parts, (r[local_qty], l_qty, r[local_avg], row.local_avg))
+            row.local_parts = parts
             append(row)
     return rows
 
@@ -240,14 +257,27 @@ _ONE_PART = re.compile(
 _new_part: Callable[[tuple[str, Decimal, Decimal | None]], Part] = partial(tuple.__new__, Part)
 
 
-def _parts(text: str, seen: dict[str | None, tuple[Part, ...]]) -> tuple[Part, ...]:
-    """Stored parts, decoded once per distinct text; anything but the plain shape goes to JSON."""
+def _parts(
+    text: str,
+    seen: dict[str | None, tuple[Part, ...]],
+    side: tuple[str | None, Decimal | None, str | None, Decimal | None] = (None, None, None, None),
+) -> tuple[Part, ...]:
+    """Stored parts, decoded once per distinct text; anything but the plain shape goes to JSON.
+
+    A single part is most often the row's own side under a label (Kite's product, an exchange's
+    margin mode). ``side`` is that side's quantity and price, as stored text and as read: a
+    part written with the very same text shares the row's Decimal instead of parsing another.
+    """
     match = _ONE_PART.match(text)
     if match is not None:
         label, quantity, price = match.groups()
-        parts: tuple[Part, ...] = (
-            _new_part((label, Decimal(quantity), None if price is None else Decimal(price))),
-        )
+        quantity_text, row_quantity, price_text, row_price = side
+        amount = row_quantity if quantity == quantity_text and row_quantity is not None else Decimal(quantity)
+        if price is None:
+            paid = None
+        else:
+            paid = row_price if price == price_text and row_price is not None else Decimal(price)
+        parts: tuple[Part, ...] = (_new_part((label, amount, paid)),)
     else:
         parts = tuple(
             _new_part((str(item["label"]), Decimal(item["quantity"]), undec(item.get("average_price"))))
