@@ -37,20 +37,19 @@ class RowChanges:
 
 
 def row_changes(saved: Mapping[str, Row], rows: dict[str, Row]) -> RowChanges:
-    """Sorted in one pass, identity first (reconcile hands back the previous object for an
-    unchanged row), then by what a ticking price leaves alone (``_unpriced``, C-level tuples)
-    rather than the dataclass's field-by-field ``==``: one comparison tells a row whose prices
-    alone moved (most rows of a sync while the market is open) from one changed otherwise."""
+    """The rows that changed, found by a comprehension (identity first: reconcile hands back the
+    previous object for an unchanged row), then sorted by what a ticking price leaves alone
+    (``_unpriced``, C-level tuples): a row whose prices alone moved (most rows of a sync while
+    the market is open) from one new or changed otherwise."""
+    get = saved.get
+    changed = [(old, row) for key, row in rows.items() if (old := get(key)) is not row and old != row]
     repriced: list[Row] = []
     rewritten: list[Row] = []
     unpriced = _unpriced
-    for key, row in rows.items():
-        old = saved.get(key)
-        if old is row:
-            continue
+    for old, row in changed:
         if old is None or unpriced(old) != unpriced(row):
             rewritten.append(row)
-        elif old.last_price != row.last_price or old.unrealised_pnl != row.unrealised_pnl:
+        else:
             repriced.append(row)
     return RowChanges(repriced, rewritten, list(saved.keys() - rows.keys()))
 
