@@ -202,20 +202,8 @@ def rows_from_records(columns: Sequence[str], records: Iterable[Sequence[Any]]) 
             row.since = moment
             # Quantities repeat across rows (and a matched row's two sides are one figure), and a
             # matched row's two averages are one text: one Decimal each, shared, not four.
-            text = r[broker_qty]
-            b_qty = quantities.get(text)
-            if b_qty is None and text is not None:
-                b_qty = Decimal(text)
-                if len(quantities) < 10_000:
-                    quantities[text] = b_qty
-            row.broker_qty = b_qty
-            text = r[local_qty]
-            l_qty = quantities.get(text)
-            if l_qty is None and text is not None:
-                l_qty = Decimal(text)
-                if len(quantities) < 10_000:
-                    quantities[text] = l_qty
-            row.local_qty = l_qty
+            row.broker_qty = b_qty = _shared(r[broker_qty], quantities)
+            row.local_qty = l_qty = _shared(r[local_qty], quantities)
             b_text = r[broker_avg]
             row.broker_avg = b_avg = None if b_text is None else Decimal(b_text)
             text = r[local_avg]
@@ -247,6 +235,16 @@ def rows_from_records(columns: Sequence[str], records: Iterable[Sequence[Any]]) 
             row.local_parts = parts
             append(row)
     return rows
+
+
+def _shared(text: str | None, seen: dict[str | None, Decimal | None]) -> Decimal | None:
+    """The Decimal of ``text``, one object for every repeat of it (up to 10,000 texts kept)."""
+    found = seen.get(text)
+    if found is None and text is not None:
+        found = Decimal(text)
+        if len(seen) < 10_000:
+            seen[text] = found
+    return found
 
 
 # One part as ``_part_json`` writes it, whose label needs no unescaping: most stored parts. Read
