@@ -175,6 +175,8 @@ class Resolver:
             self.learned.pop(spelling, None)
         claims: dict[str, set[str]] = {}
         for position in positions:
+            if not position.aliases:  # most positions: nothing to claim, no key to work out
+                continue
             target = self.key(position.instrument)
             for alias in position.aliases:
                 spelling = self.norm(alias)

@@ -47,13 +47,39 @@ def echo(text: object = "", *, file: TextIO | None = None, flush: bool = False) 
 
 
 def echo_json(payload: Any) -> None:
-    """Print JSON whose strings cannot drive a terminal.
+    """Print JSON whose strings cannot drive a terminal, a record a line.
 
-    ``json.dumps`` with its default ``ensure_ascii`` already writes C0 and C1 controls and every
-    non-ASCII character as ``\\uXXXX``; DEL (U+007F) is ASCII and stays raw, so it is escaped here
-    too. DEL can only occur inside a JSON string, where ``\\u007f`` means the same character.
+    The encoder's default ``ensure_ascii`` already writes C0 and C1 controls and every non-ASCII
+    character as ``\\uXXXX``; DEL (U+007F) is ASCII and stays raw, so it is escaped here too. DEL
+    can only occur inside a JSON string, where ``\\u007f`` means the same character.
+
+    An object's keys and a list's items are laid out one a line, each written compactly by the
+    C encoder: ``indent=2`` goes through the pure-Python encoder, which took 1.6 s of a
+    100,000-row ``sync --once --json`` (this takes 0.6 s), and a row a line reads and greps well.
     """
-    print(json.dumps(payload, indent=2, ensure_ascii=True).replace("\x7f", "\\u007f"))
+    print(_json_text(payload).replace("\x7f", "\\u007f"))
+
+
+_ENCODE = json.JSONEncoder(ensure_ascii=True).encode
+
+
+def _json_text(payload: Any) -> str:
+    if isinstance(payload, list):
+        return _json_list(payload, "")
+    if isinstance(payload, dict) and payload:
+        members = [
+            f"  {_ENCODE(str(key))}: {_json_list(value, '  ') if isinstance(value, list) else _ENCODE(value)}"
+            for key, value in payload.items()
+        ]
+        return "{\n" + ",\n".join(members) + "\n}"
+    return _ENCODE(payload)
+
+
+def _json_list(values: list[Any], indent: str) -> str:
+    if not values:
+        return "[]"
+    inner = indent + "  "
+    return "[\n" + inner + (",\n" + inner).join(map(_ENCODE, values)) + "\n" + indent + "]"
 
 
 class TerminalSafeFormatter(logging.Formatter):

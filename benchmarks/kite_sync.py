@@ -5,7 +5,8 @@ holdings, plus 200 orders of which a quarter are still working. Each run is one 
 the real adapter with the real ``kiteconnect`` client over HTTP on 127.0.0.1: the three reads
 in parallel, kiteconnect's JSON decoding, and the conversion of every row to exact Decimals.
 Runs are spaced by the adapter's rate window (outside the timing), so the figure is the cost
-of a sync and not of the rate limiter.
+of a sync and not of the rate limiter. Each run builds its positions anew, as for a changed
+answer (``_rebuilt``); an unchanged one is ``broker_at_rest.py``'s figure.
 
 Run from the project root: ``python benchmarks/kite_sync.py [--runs N] [--positions N] [--holdings N]``.
 """
@@ -22,6 +23,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _rebuilt import every_memo_missing
 
 from position_sync.app.broker import AdapterContext
 from position_sync.app.config import AccountConfig
@@ -133,9 +137,10 @@ async def run(runs: int, n_positions: int, n_holdings: int) -> None:
             await adapter.fetch()  # warm-up: connection pool, first imports
             for _ in range(runs):
                 await asyncio.sleep(RATE_WINDOW_SECONDS)
-                started = time.perf_counter()
-                snapshot = await adapter.fetch()
-                timings.append(time.perf_counter() - started)
+                with every_memo_missing():
+                    started = time.perf_counter()
+                    snapshot = await adapter.fetch()
+                    timings.append(time.perf_counter() - started)
         finally:
             await adapter.close()
     print(f"Kite sync benchmark: {n_positions} positions + {n_holdings} holdings + 200 orders")

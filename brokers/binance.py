@@ -23,8 +23,10 @@ from position_sync.app.broker import AdapterContext, BrokerSpec
 from position_sync.app.config import AccountConfig
 from position_sync.app.domain import ZERO, Position
 from position_sync.app.options import Option
+from position_sync.brokers.answer_memo import AnswerMemo
 from position_sync.brokers.ccxt_adapter import CcxtAdapter, key_options, root_option
 from position_sync.brokers.ccxt_closes import CloseTracker, Leg, tracker_file
+from position_sync.brokers.ccxt_markets import MarketList
 from position_sync.brokers.ccxt_session import Session
 from position_sync.brokers.raw_fields import RawRows
 
@@ -128,6 +130,8 @@ class BinanceFutures(_BinanceVenue):
 
     def __init__(self, closes: CloseTracker) -> None:
         self.closes = closes
+        # The legs built from the last good answer, by that answer and the market list read with.
+        self._legs_memo: AnswerMemo[tuple[Leg, ...]] = AnswerMemo()
 
     def client_config(self) -> dict[str, Any]:
         return {
@@ -141,12 +145,16 @@ class BinanceFutures(_BinanceVenue):
     def wanted(self, market: Mapping[str, Any]) -> bool:
         return bool(market.get("linear")) and bool(market.get("swap") or market.get("future"))
 
-    async def read(self, session: Session) -> list[Position]:
+    async def read(self, session: Session) -> tuple[Position, ...]:
         answer = await session.call("fapiPrivateV3GetPositionRisk", {}, "positions")
-        legs = await self._legs(session, answer)
+        legs = self._legs_memo.recall((answer, await session.markets()))
+        if legs is None:
+            legs = tuple(await self._legs(session, answer))
+            # Keyed with the list the legs were built from, which a refresh may have replaced.
+            self._legs_memo.remember((answer, await session.markets()), legs)
         self.closes.update(legs)
         await self.closes.settle_waiting(functools.partial(self._realised_since, session), "Binance")
-        return [leg.position for leg in legs] + self.closes.rows()
+        return self.closes.positions(legs)
 
     async def _legs(self, session: Session, answer: Any) -> list[Leg]:
         rows = RawRows(answer, "Binance positions (/fapi/v3/positionRisk)")
@@ -213,6 +221,7 @@ class BinanceSpot(_BinanceVenue):
     def __init__(self, account: AccountConfig) -> None:
         self.quote = str(account.options.get("quote_asset") or "USDT").upper()
         self.dust = Decimal(str(account.options.get("dust", 1)))
+        self._memo: AnswerMemo[tuple[Position, ...]] = AnswerMemo()
 
     def client_config(self) -> dict[str, Any]:
         # ``fetchMargins`` off too: ccxt would list margin pairs (signed /sapi calls) for a spot read.
@@ -228,10 +237,19 @@ class BinanceSpot(_BinanceVenue):
     def wanted(self, market: Mapping[str, Any]) -> bool:
         return bool(market.get("spot"))
 
-    async def read(self, session: Session) -> list[Position]:
+    async def read(self, session: Session) -> tuple[Position, ...]:
         account = await session.call("privateGetAccount", {"omitZeroBalances": "true"}, "balances")
         prices_answer = await session.call("publicGetTickerPrice", {}, "prices (/api/v3/ticker/price)")
         markets = await session.markets()
+        # Only the balances, not the whole answer: it carries an ``updateTime`` of its own.
+        balances = account.get("balances") if isinstance(account, Mapping) else account
+        key = (balances, prices_answer, markets)
+        built = self._memo.recall(key)
+        if built is None:
+            built = self._memo.remember(key, tuple(self._balances(account, prices_answer, markets)))
+        return built
+
+    def _balances(self, account: Any, prices_answer: Any, markets: MarketList) -> list[Position]:
         prices = {
             row.text("symbol"): row.number("price")
             for row in RawRows(prices_answer, "Binance prices (/api/v3/ticker/price)").each()

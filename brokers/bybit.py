@@ -25,8 +25,10 @@ from position_sync.app.config import AccountConfig
 from position_sync.app.domain import ZERO, Position
 from position_sync.app.errors import ReadError, ReadErrorKind
 from position_sync.app.options import Option
+from position_sync.brokers.answer_memo import AnswerMemo
 from position_sync.brokers.ccxt_adapter import CcxtAdapter, key_options, root_option
 from position_sync.brokers.ccxt_closes import CloseTracker, Leg, tracker_file
+from position_sync.brokers.ccxt_markets import MarketList
 from position_sync.brokers.ccxt_session import Session
 from position_sync.brokers.raw_fields import RawRow, RawRows
 
@@ -145,6 +147,8 @@ class BybitContracts(_BybitVenue):
         self.settle = str(account.options.get("settle_coin") or "USDT").upper()
         self.kind = self.category
         self.closes = closes
+        # The legs built from the last good answer, by its rows and the market list read with.
+        self._legs_memo: AnswerMemo[tuple[Leg, ...]] = AnswerMemo()
 
     def client_config(self) -> dict[str, Any]:
         # ``has.fetchCurrencies`` off: ccxt would otherwise ask /v5/asset/coin/query-info (signed,
@@ -164,30 +168,37 @@ class BybitContracts(_BybitVenue):
     def wanted(self, market: Mapping[str, Any]) -> bool:
         return bool(market.get(self.category)) and bool(market.get("swap") or market.get("future"))
 
-    async def read(self, session: Session) -> list[Position]:
-        rows = await self._pages(
+    async def read(self, session: Session) -> tuple[Position, ...]:
+        pages = await self._pages(
             session,
             "privateGetV5PositionList",
             {"category": self.category, "settleCoin": self.settle, "limit": POSITION_PAGE},
             "Bybit positions (/v5/position/list)",
         )
-        legs = await self._legs(session, rows)
+        # Keyed on the pages' rows, not their envelopes: each carries a ``time`` of its own.
+        answer = tuple(page.rows for page in pages)
+        legs = self._legs_memo.recall((answer, await session.markets()))
+        if legs is None:
+            legs = tuple(await self._legs(session, [row for page in pages for row in page.each()]))
+            # Keyed with the list the legs were built from, which a refresh may have replaced.
+            self._legs_memo.remember((answer, await session.markets()), legs)
         self.closes.update(legs)
         await self.closes.settle_waiting(functools.partial(self._realised_since, session), "Bybit")
-        return [leg.position for leg in legs] + self.closes.rows()
+        return self.closes.positions(legs)
 
-    async def _pages(self, session: Session, method: str, params: dict[str, Any], what: str) -> list[RawRow]:
-        rows: list[RawRow] = []
+    async def _pages(self, session: Session, method: str, params: dict[str, Any], what: str) -> list[RawRows]:
+        """Every page of a paged list, its envelope checked; its rows are checked as they are read."""
+        pages: list[RawRows] = []
         cursor = ""
         for _ in range(MAX_PAGES):
             asked = {**params, "cursor": cursor} if cursor else params
             result = _result(await session.call(method, asked, what), what)
-            page = RawRows(result, what, key="list").each()
-            rows.extend(page)
+            page = RawRows(result, what, key="list")
+            pages.append(page)
             cursor = str(result.get("nextPageCursor") or "")
             # Bybit hands a cursor back after the last page too: a short page is the last one.
-            if not cursor or len(page) < int(params["limit"]):
-                return rows
+            if not cursor or len(page.rows) < int(params["limit"]):
+                return pages
         raise ReadError(
             ReadErrorKind.MALFORMED, f"{what}: more than {MAX_PAGES} pages; the answer did not end"
         )
@@ -242,14 +253,14 @@ class BybitContracts(_BybitVenue):
         return legs
 
     async def _realised_since(self, session: Session, since: float) -> dict[str, Decimal]:
-        rows = await self._pages(
+        pages = await self._pages(
             session,
             "privateGetV5PositionClosedPnl",
             {"category": self.category, "startTime": int(since * 1000), "limit": CLOSED_PNL_PAGE},
             "Bybit closed P&L (/v5/position/closed-pnl)",
         )
         realised: dict[str, Decimal] = {}
-        for row in rows:
+        for row in (row for page in pages for row in page.each()):
             native = row.text("symbol")
             realised[native] = realised.get(native, ZERO) + row.number("closedPnl")
         return realised
@@ -263,6 +274,7 @@ class BybitSpot(_BybitVenue):
     def __init__(self, account: AccountConfig) -> None:
         self.quote = str(account.options.get("quote_asset") or "USDT").upper()
         self.dust = Decimal(str(account.options.get("dust", 1)))
+        self._memo: AnswerMemo[tuple[Position, ...]] = AnswerMemo()
 
     def client_config(self) -> dict[str, Any]:
         # ``rateLimit`` 10 ms: ccxt spaces position/list requests (cost 5) 50 ms apart, 20 a second
@@ -276,12 +288,20 @@ class BybitSpot(_BybitVenue):
     def wanted(self, market: Mapping[str, Any]) -> bool:
         return bool(market.get("spot"))
 
-    async def read(self, session: Session) -> list[Position]:
+    async def read(self, session: Session) -> tuple[Position, ...]:
         what = "Bybit balances (/v5/account/wallet-balance)"
         result = _result(
             await session.call("privateGetV5AccountWalletBalance", {"accountType": "UNIFIED"}, what), what
         )
         markets = await session.markets()
+        key = (result, markets)  # the envelope's ``time`` left out
+        built = self._memo.recall(key)
+        if built is None:
+            built = self._memo.remember(key, tuple(self._balances(result, markets)))
+        return built
+
+    def _balances(self, result: Mapping[str, Any], markets: MarketList) -> list[Position]:
+        what = "Bybit balances (/v5/account/wallet-balance)"
         positions = []
         for account in RawRows(result, what, key="list").each():
             for row in RawRows(account.row, what, key="coin").each():

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -92,8 +92,12 @@ class Venue(Protocol):
         """Whether a market is one this account can hold (indexed for spellings)."""
         ...
 
-    async def read(self, session: Session) -> list[Position]:
-        """The account's positions, zero rows already dropped; ``ReadError`` when unsure."""
+    async def read(self, session: Session) -> Sequence[Position]:
+        """The account's positions, zero rows already dropped; ``ReadError`` when unsure.
+
+        A tuple, the very same one while the exchange's answer (and what the venue joins into
+        it) is unchanged (``brokers.answer_memo``): the adapter hands it on as it is.
+        """
         ...
 
     async def key_can_trade(self, session: Session) -> bool | None:
@@ -135,6 +139,7 @@ class CcxtAdapter:
             if not self._key_checked and self._venue.needs_key:
                 await self._check_key(session)
             markets = await session.markets()
+            # ``tuple`` of a tuple is that very tuple: an unchanged answer stays the same object.
             return BrokerSnapshot(tuple(positions), (), markets.spellings)
 
     def on_push(self, handler: PushHandler) -> None:

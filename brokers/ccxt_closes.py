@@ -30,6 +30,7 @@ from typing import Any, NamedTuple
 
 from position_sync.app.domain import ZERO, Position, optional_decimal
 from position_sync.app.errors import ReadError
+from position_sync.brokers.answer_memo import AnswerMemo
 
 log = logging.getLogger(__name__)
 
@@ -68,13 +69,26 @@ class CloseTracker:
         self._open: dict[LegKey, tuple[Position, float, str]] = {}
         self._closed: dict[LegKey, ClosedLeg] = {}
         self._loaded = path is None
+        self._updated_with: Iterable[Leg] | None = None  # the legs of the last update
+        self._positions: AnswerMemo[tuple[Position, ...]] = AnswerMemo()
 
     def update(self, legs: Iterable[Leg]) -> None:
-        """This read's open legs; those gone since the last read become closed."""
+        """This read's open legs; those gone since the last read become closed.
+
+        Handed the very legs of the last update (a venue's unchanged answer, see
+        ``brokers.answer_memo``), nothing opened or closed since: only closes kept long enough
+        are dropped, without walking every open leg again.
+        """
         if not self._loaded:
             self._load()
-        before = (set(self._open), {k: c.position.realised_pnl for k, c in self._closed.items()})
         now = self._clock()
+        if type(legs) is tuple and legs is self._updated_with:  # a tuple cannot have changed since
+            kept = {k: c for k, c in self._closed.items() if now - c.closed_at < KEEP_CLOSED_SECONDS}
+            if len(kept) != len(self._closed):
+                self._closed = kept
+                self._save()
+            return
+        before = (set(self._open), {k: c.position.realised_pnl for k, c in self._closed.items()})
         current: dict[LegKey, tuple[Position, float, str]] = {}
         for position, native, side in legs:
             key = (position.instrument, side)
@@ -89,6 +103,7 @@ class CloseTracker:
         self._closed = {k: c for k, c in self._closed.items() if now - c.closed_at < KEEP_CLOSED_SECONDS}
         if before != (set(self._open), {k: c.position.realised_pnl for k, c in self._closed.items()}):
             self._save()
+        self._updated_with = legs
 
     def waiting(self) -> list[ClosedLeg]:
         """Closed legs whose realised P&L the history may still show."""
@@ -131,6 +146,18 @@ class CloseTracker:
     def rows(self) -> list[Position]:
         """Zero rows for the closed legs (realised P&L where known), to hand back with the open."""
         return [c.position for c in self._closed.values()]
+
+    def positions(self, legs: tuple[Leg, ...]) -> tuple[Position, ...]:
+        """The open legs' positions and the closed legs' zero rows: what a venue hands back.
+
+        The very same tuple as last time while the legs and the closes are the same, so that an
+        account at rest is not keyed and judged again by the core.
+        """
+        key = (legs, tuple(self.rows()))
+        built = self._positions.recall(key)
+        if built is None:
+            built = self._positions.remember(key, (*(leg.position for leg in legs), *key[1]))
+        return built
 
     # --- the file ------------------------------------------------------------------------------
 

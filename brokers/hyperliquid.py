@@ -28,6 +28,7 @@ from position_sync.app.broker import AdapterContext, BrokerSpec
 from position_sync.app.config import AccountConfig
 from position_sync.app.domain import ZERO, Position, normal
 from position_sync.app.errors import ReadError, ReadErrorKind
+from position_sync.brokers.answer_memo import AnswerMemo
 from position_sync.brokers.ccxt_adapter import CcxtAdapter, root_option
 from position_sync.brokers.ccxt_markets import MarketList
 from position_sync.brokers.ccxt_session import Session
@@ -77,6 +78,11 @@ def hyperliquid_pacer(status: int | None, headers: Mapping[str, str], now: float
 
 def clearinghouse_rows(answer: Any, what: str) -> list[RawRow]:
     """The open positions of a ``clearinghouseState`` answer; anything not shaped like one fails."""
+    return RawRows(clearinghouse_state(answer, what), what, key="assetPositions").each()
+
+
+def clearinghouse_state(answer: Any, what: str) -> Mapping[str, Any]:
+    """A ``clearinghouseState`` answer checked to be one; its rows are checked as they are read."""
     if not isinstance(answer, Mapping):
         shown = json_kind(answer)
         raise ReadError(ReadErrorKind.MALFORMED, f"{what}: expected the account's state, got {shown}")
@@ -85,7 +91,7 @@ def clearinghouse_rows(answer: Any, what: str) -> list[RawRow]:
             ReadErrorKind.MALFORMED,
             f"{what}: the answer has no 'assetPositions' and 'marginSummary'; it is not an account's state",
         )
-    return RawRows(answer, what, key="assetPositions").each()
+    return answer
 
 
 def json_kind(value: Any) -> str:
@@ -104,6 +110,7 @@ class HyperliquidVenue(WalletVenue):
     def __init__(self, wallet: str) -> None:
         self.wallet = wallet
         self._coins: tuple[MarketList, dict[str, str]] | None = None
+        self._memo: AnswerMemo[tuple[Position, ...]] = AnswerMemo()
 
     def client_config(self) -> dict[str, Any]:
         return {
@@ -120,12 +127,22 @@ class HyperliquidVenue(WalletVenue):
     def pacer(self, status: int | None, headers: Mapping[str, str], now: float) -> float:
         return hyperliquid_pacer(status, headers, now)
 
-    async def read(self, session: Session) -> list[Position]:
+    async def read(self, session: Session) -> tuple[Position, ...]:
         what = "Hyperliquid positions (clearinghouseState)"
         answer = await session.call(
             "publicPostInfo", {"type": "clearinghouseState", "user": self.wallet}, "positions"
         )
-        rows = clearinghouse_rows(answer, what)
+        state = clearinghouse_state(answer, what)
+        # Keyed on the positions alone: the state's ``time`` and margin move on every answer.
+        # The coins' symbols come from the market list, so it is part of the key.
+        key = (state["assetPositions"], await session.markets())
+        built = self._memo.recall(key)
+        if built is None:
+            built = tuple(await self._positions(session, clearinghouse_rows(state, what), what))
+            self._memo.remember((key[0], await session.markets()), built)
+        return built
+
+    async def _positions(self, session: Session, rows: list[RawRow], what: str) -> list[Position]:
         coins = await self._coin_symbols(session)
         positions: list[Position] = []
         seen: set[str] = set()

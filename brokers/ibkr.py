@@ -64,6 +64,7 @@ from position_sync.app.config import AccountConfig
 from position_sync.app.domain import BrokerSnapshot
 from position_sync.app.errors import ConfigError, ReadError, ReadErrorKind
 from position_sync.app.options import Option
+from position_sync.brokers.answer_memo import AnswerMemo
 from position_sync.brokers.ibkr_contracts import (
     ContractKeys,
     key_file_name,
@@ -102,6 +103,8 @@ class IbkrAdapter:
     _closed: bool = field(default=False)
     _saving: asyncio.Task[None] | None = None
     _save_warned: bool = False
+    #: The snapshot last built from the streams: the very same while no message changed them.
+    memo: AnswerMemo[BrokerSnapshot] = field(default_factory=AnswerMemo)
 
     async def fetch(self) -> BrokerSnapshot:
         if self._closed:

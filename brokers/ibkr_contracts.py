@@ -329,6 +329,15 @@ class ContractKeys:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def revision(self) -> tuple[int, date]:
+        """What a snapshot's keys and aliases depend on besides its contracts.
+
+        Entries are only ever added, so their number tells whether any was; the day is there
+        because ``assign`` marks held contracts seen once a day, so a snapshot reused across
+        midnight is built again and keeps them remembered.
+        """
+        return len(self._entries), self._today()
+
     def key_of(self, con_id: int) -> str | None:
         entry = self._entries.get(con_id)
         return entry.key if entry is not None else None

@@ -146,7 +146,7 @@ class Link:
             account, lambda: self.state is _State.READY and account == self.portfolio_account
         ):
             self._raise_unless_ready()
-        return self.streams.snapshot(account, self.portfolio_account, adapter.keys)
+        return self.streams.snapshot(account, self.portfolio_account, adapter.keys, adapter.memo)
 
     def _raise_unless_ready(self) -> None:
         if self.state is _State.READY:

@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from position_sync.app.domain import ZERO, BrokerSnapshot, Position, normal
+from position_sync.brokers.answer_memo import AnswerMemo, Same
 from position_sync.brokers.ibkr_contracts import ContractKeys, ContractLike, multiplier_of, wire_decimal
 
 # The adapter speaks under one logger name, whichever of its modules holds the line.
@@ -154,8 +155,20 @@ class Streams:
                 await asyncio.wait_for(self._changed.wait(), remaining)
         return waited
 
-    def snapshot(self, account: str, portfolio_account: str | None, keys: ContractKeys) -> BrokerSnapshot:
-        """The account as both streams have it, keyed by ``keys``; prices only if it is subscribed."""
+    def snapshot(
+        self,
+        account: str,
+        portfolio_account: str | None,
+        keys: ContractKeys,
+        memo: AnswerMemo[BrokerSnapshot] | None = None,
+    ) -> BrokerSnapshot:
+        """The account as both streams have it, keyed by ``keys``; prices only if it is subscribed.
+
+        With a ``memo``, the very snapshot of the last call while nothing it is built from
+        changed: the same stream entries (each message replaces its entry, so the very same
+        objects mean no message since; an IB contract compares equal by conId alone, so equality
+        would miss a changed detail), the same words for a missing price, and the same keys.
+        """
         held = self.positions.get(account, {})
         streams_prices = account == portfolio_account
         priced = self.portfolio.get(account, {}) if streams_prices else {}
@@ -168,6 +181,20 @@ class Streams:
             )
         else:
             no_price = "no account on this connection receives IB's price stream"
+        if memo is None:
+            return self._built(held, priced, no_price, keys)
+        key = (Same(list(held.values())), Same(list(priced.values())), no_price, keys.revision())
+        built = memo.recall(key)
+        if built is None:
+            built = self._built(held, priced, no_price, keys)
+            # After the build: giving new conIds their keys is part of what the next one finds.
+            memo.remember((key[0], key[1], no_price, keys.revision()), built)
+        return built
+
+    @staticmethod
+    def _built(
+        held: dict[int, Held], priced: dict[int, Priced], no_price: str, keys: ContractKeys
+    ) -> BrokerSnapshot:
         rows: dict[int, tuple[ContractLike, Position]] = {}
         for con_id, entry in held.items():
             rows[con_id] = (entry.contract, _position(entry, priced.get(con_id), no_price))

@@ -23,18 +23,20 @@ import asyncio
 import contextlib
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from position_sync.app.broker import AdapterContext, BrokerSpec, PushHandler
 from position_sync.app.config import AccountConfig
-from position_sync.app.domain import BrokerSnapshot, Position, WorkingOrder
+from position_sync.app.domain import BrokerSnapshot
 from position_sync.app.errors import ConfigError, LoginRequired, ReadError, ReadErrorKind
 from position_sync.app.options import Option
 from position_sync.app.redact import mask_url, url_has_credentials
+from position_sync.brokers.answer_memo import AnswerMemo
 from position_sync.brokers.kite_payloads import (
     Malformed,
     join_delivery_legs,
@@ -50,6 +52,8 @@ if TYPE_CHECKING:
     from kiteconnect import exceptions as kite_errors
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 DEFAULT_API_ROOT = "https://api.kite.trade"
 
@@ -181,6 +185,9 @@ class KiteAdapter:
         self._push_handlers: list[PushHandler] = []
         self._watch: asyncio.Task[None] | None = None
         self._closed = False
+        # The snapshot of the last good answer: an unchanged answer hands back the very same
+        # objects, which lets the core skip keying and judging an account at rest.
+        self._memo: AnswerMemo[BrokerSnapshot] = AnswerMemo()
 
     # --- the protocol ------------------------------------------------------------------------
 
@@ -215,12 +222,12 @@ class KiteAdapter:
                 cancel.set()
                 raise
             failures: list[BaseException] = []
-            parsed: list[list[Any]] = []
+            answers: list[Any] = []
             for result in results:
                 if isinstance(result, BaseException):
                     failures.append(result)
                 else:
-                    parsed.append(result)
+                    answers.append(result)
             refused = [f for f in failures if isinstance(f, _TokenRefused)]
             if refused:
                 self._refused_digest = digest
@@ -232,9 +239,12 @@ class KiteAdapter:
             if self._refused_digest is not None:
                 self._refused_digest = None
                 await loop.run_in_executor(self._executor, self._refusal.clear)
-            positions: list[Position] = [*join_delivery_legs(parsed[0], parsed[1]), *parsed[1]]
-            orders: list[WorkingOrder] = parsed[2] if self.include_orders else []
-            return BrokerSnapshot(tuple(positions), tuple(orders))
+            answer = tuple(answers)
+            snapshot = self._memo.recall(answer)
+            if snapshot is None:
+                snapshot = await loop.run_in_executor(self._executor, self._build, answer)
+                self._memo.remember(answer, snapshot)
+            return snapshot
 
     def on_push(self, handler: PushHandler) -> None:
         """Kite's REST API announces nothing; the one push is "a new token was stored".
@@ -261,8 +271,10 @@ class KiteAdapter:
     def _read_token(self) -> str | None:
         return self._secrets.get(self.account_id, self._account.options, "access_token")
 
-    def _read(self, endpoint: _Endpoint, cancel: threading.Event) -> list[Any]:
-        """One endpoint read and parsed; every failure leaves as one ``ReadError`` sentence."""
+    def _read(self, endpoint: _Endpoint, cancel: threading.Event) -> Any:
+        """One endpoint's answer as kiteconnect decoded it; every failure leaves as one
+        ``ReadError`` sentence. Read apart from ``_build`` so that an unchanged answer is
+        recognised before anything is built from it."""
         import requests
         from kiteconnect import exceptions as kite_errors
 
@@ -296,12 +308,18 @@ class KiteAdapter:
                 ReadErrorKind.MALFORMED,
                 f"returned something the Kite client could not read ({type(exc).__name__}: {short_text(exc)})",
             ) from exc
+        return data
+
+    def _build(self, answer: tuple[Any, ...]) -> BrokerSnapshot:
+        """The snapshot of one good answer: positions, holdings and, when read, orders."""
+        positions = self._parsed(POSITIONS, answer[0], parse_positions)
+        holdings = self._parsed(HOLDINGS, answer[1], parse_holdings)
+        orders = self._parsed(ORDERS, answer[2], parse_orders) if self.include_orders else []
+        return BrokerSnapshot((*join_delivery_legs(positions, holdings), *holdings), tuple(orders))
+
+    def _parsed(self, endpoint: _Endpoint, data: Any, parse: Callable[[Any], list[T]]) -> list[T]:
         try:
-            if endpoint is POSITIONS:
-                return parse_positions(data)
-            if endpoint is HOLDINGS:
-                return parse_holdings(data)
-            return parse_orders(data)
+            return parse(data)
         except Malformed as exc:
             raise self._error(
                 endpoint,

@@ -33,6 +33,7 @@ from position_sync.app.domain import BrokerSnapshot
 from position_sync.app.errors import ConfigError, LoginRequired, ReadError, ReadErrorKind
 from position_sync.app.options import Option
 from position_sync.app.redact import mask_url, url_has_credentials
+from position_sync.brokers.answer_memo import AnswerMemo
 from position_sync.brokers.kotak_http import (
     DEFAULT_LOGIN_ROOT,
     DEFAULT_NEO_FIN_KEY,
@@ -155,6 +156,9 @@ class KotakAdapter:
         self._push_handlers: list[PushHandler] = []
         self._watch: asyncio.Task[None] | None = None
         self._closed = False
+        # The snapshot of the last good answer: an unchanged answer hands back the very same
+        # objects, which lets the core skip keying and judging an account at rest.
+        self._memo: AnswerMemo[BrokerSnapshot] = AnswerMemo()
 
     # --- the protocol ------------------------------------------------------------------------
 
@@ -199,14 +203,22 @@ class KotakAdapter:
                 await loop.run_in_executor(self._executor, self._refusal.clear)
             position_rows, holdings = results
             assert isinstance(position_rows, list) and isinstance(holdings, list)
-            try:
-                positions = broker_positions(parse_positions(position_rows), parse_holdings(holdings))
-            except Malformed as exc:
-                raise ReadError(
-                    ReadErrorKind.MALFORMED,
-                    f"Kotak account {self.account_id}: the portfolio is not in Kotak's documented shape ({exc}).",
-                ) from exc
-            return BrokerSnapshot(tuple(positions))
+            answer = (position_rows, holdings)
+            snapshot = self._memo.recall(answer)
+            if snapshot is None:
+                snapshot = self._memo.remember(answer, self._build(position_rows, holdings))
+            return snapshot
+
+    def _build(self, position_rows: list[Any], holdings: list[Any]) -> BrokerSnapshot:
+        """The snapshot of one good answer; the two lists are joined (a holding sold today)."""
+        try:
+            positions = broker_positions(parse_positions(position_rows), parse_holdings(holdings))
+        except Malformed as exc:
+            raise ReadError(
+                ReadErrorKind.MALFORMED,
+                f"Kotak account {self.account_id}: the portfolio is not in Kotak's documented shape ({exc}).",
+            ) from exc
+        return BrokerSnapshot(tuple(positions))
 
     def on_push(self, handler: PushHandler) -> None:
         """Kotak's REST API announces nothing; the one push is "a new session was stored"."""

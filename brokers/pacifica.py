@@ -41,6 +41,7 @@ from position_sync.app.config import AccountConfig
 from position_sync.app.domain import ZERO, Position, normal
 from position_sync.app.errors import ReadError, ReadErrorKind
 from position_sync.app.options import Option
+from position_sync.brokers.answer_memo import AnswerMemo
 from position_sync.brokers.ccxt_adapter import CcxtAdapter, root_option
 from position_sync.brokers.ccxt_session import Session
 from position_sync.brokers.ccxt_wallet import WalletVenue, checked_wallet, refused_secrets, wallet_option
@@ -193,6 +194,7 @@ class PacificaVenue(WalletVenue):
         self._clock = clock
         self._marks: dict[str, Decimal] = {}
         self._marks_at = -PRICES_MAX_AGE
+        self._memo: AnswerMemo[tuple[Position, ...]] = AnswerMemo()
 
     def client_config(self) -> dict[str, Any]:
         quota = KEYED_QUOTA if self.api_key else QUOTA
@@ -210,10 +212,10 @@ class PacificaVenue(WalletVenue):
     def pacer(self, status: int | None, headers: Mapping[str, str], now: float) -> float:
         return pacifica_pacer(status, headers, now)
 
-    async def read(self, session: Session) -> list[Position]:
+    async def read(self, session: Session) -> tuple[Position, ...]:
         what = "Pacifica positions (/api/v1/positions)"
         answer = await session.call("publicGetPositions", {"account": self.wallet}, "positions")
-        rows = RawRows(envelope_data(answer, what), what).each()
+        rows = RawRows(envelope_data(answer, what), what)
         order_id = order_id_of(answer, what)
         newest = self.marker.newest()
         if newest is not None and (order_id is None or order_id < newest):
@@ -223,14 +225,21 @@ class PacificaVenue(WalletVenue):
                 f"{what}: the answer carries {said}, older than the {newest} already seen; an "
                 "out-of-date answer is not the account's state",
             )
-        positions = await self._positions(session, rows)
+        marks = await self._mark_prices(session) if rows.rows else {}
+        # The marks value the rows and the market list names them: both are part of the key.
+        key = (rows.rows, marks, await session.markets())
+        positions = self._memo.recall(key)
+        if positions is None:
+            positions = tuple(await self._positions(session, rows.each(), marks))
+            self._memo.remember((rows.rows, marks, await session.markets()), positions)
         if order_id is not None:
             self.marker.advance(order_id)
         return positions
 
-    async def _positions(self, session: Session, rows: list[RawRow]) -> list[Position]:
+    async def _positions(
+        self, session: Session, rows: list[RawRow], marks: Mapping[str, Decimal]
+    ) -> list[Position]:
         markets = await session.markets()
-        marks = await self._mark_prices(session) if rows else {}
         positions: list[Position] = []
         seen: set[str] = set()
         for row in rows:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-
-from position_sync.cli import main
+from position_sync.cli import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

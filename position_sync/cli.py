@@ -139,9 +139,54 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, end_process: bool = False) -> int:
+    """Run one command; ``end_process`` (the program's own entry, ``run``): a one-shot command
+    ends the process itself once its output is out (``_end_now``)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not _one_shot(args):
+        return _main(args, parser)
+    # A one-shot command makes next to no cyclic garbage (a 100,000-position sync: a few hundred
+    # objects), while the collector's passes walk every row and position it holds: at 100,000 a
+    # side they cost 0.8 s of a 7 s run. The process ends soon; reference counting frees the rest.
+    from position_sync.app.collector import collector_paused
+
+    with collector_paused():
+        code = _main(args, parser)
+        if end_process:
+            _end_now(code)
+        return code
+
+
+def run() -> NoReturn:
+    """The program's entry: the ``position-sync`` command, ``python -m``, the frozen build."""
+    sys.exit(main(end_process=True))
+
+
+def _end_now(code: int) -> NoReturn:
+    """End a one-shot process without handing its heap back object by object.
+
+    Re-enabling the collector and shutting the interpreter down would walk and free every row,
+    position and parsed line the command built: 0.4 s after a 100,000-position first sync had
+    printed everything. The output is flushed and the exit handlers run (the demo's throwaway
+    data directory, the log's last lines) as a normal exit would; the system takes the memory.
+    """
+    import atexit
+    from contextlib import suppress
+
+    for stream in (sys.stdout, sys.stderr):
+        with suppress(BrokenPipeError, ValueError):  # the reader went away, or the stream closed
+            stream.flush()
+    atexit._run_exitfuncs()
+    os._exit(code)
+
+
+def _one_shot(args: argparse.Namespace) -> bool:
+    """Every command that ends by itself; not the window, not a daemon (``sync`` without ``--once``)."""
+    return args.command not in (None, "daemon") and not (args.command == "sync" and not args.once)
+
+
+def _main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.viewer and (args.command is not None or args.demo):
         parser.error("--viewer opens the window on the store alone; it takes neither a command nor --demo")
     from position_sync.app.config import require_enabled_accounts
@@ -326,4 +371,4 @@ def _no_window(args: argparse.Namespace, problem: str) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

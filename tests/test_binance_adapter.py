@@ -19,7 +19,15 @@ from position_sync.brokers.binance import create
 from position_sync.brokers.ccxt_adapter import CcxtAdapter
 from tests.exchange_helpers import exchange_account, exchange_context, quick_reads
 from tests.fakes import binance_replies as replies
-from tests.fakes.binance_rows import fixture, hedge_rows, income_row, position_row
+from tests.fakes.binance_rows import (
+    STANDARD_CONTRACTS,
+    Contract,
+    fixture,
+    futures_market,
+    hedge_rows,
+    income_row,
+    position_row,
+)
 from tests.fakes.binance_server import (
     API_RESTRICTIONS,
     CAPITAL_CONFIG,
@@ -240,3 +248,124 @@ async def test_spot_balances_are_positions_valued_in_the_quote_asset(
     assert btc.instrument == "BTC/USDT" and btc.quantity == D("0.30") and btc.average_price is None
     assert btc.last_price == D("60000")
     assert snapshot.spellings["BTCUSDT"] == "BTC/USDT", "spot and the perpetual never collapse"
+
+
+# --- an unchanged answer is not rebuilt (issue 19) ------------------------------------------------
+
+
+def _high(amount: str = "100", mark: str = "1.2") -> list[dict[str, object]]:
+    return [position_row("HIGHUSDT", amount, "1.0", mark, quantity_decimals=0)]
+
+
+async def test_an_unchanged_answer_hands_back_the_very_same_positions(
+    binance: FakeBinanceServer, adapter: CcxtAdapter
+) -> None:
+    binance.set_positions(_high() + hedge_rows("BTCUSDT", "0.010", "-0.004", "67000", "67500"))
+    first = await adapter.fetch()
+    second = await adapter.fetch()
+    assert binance.count(POSITION_RISK) == 2  # read both times, built once
+    assert second.positions is first.positions and second.spellings is first.spellings
+    assert len(first.positions) == 3
+
+
+@pytest.mark.parametrize("change", ["mark price", "quantity", "new position", "hedge leg"])
+async def test_a_changed_answer_is_built_anew(
+    binance: FakeBinanceServer, adapter: CcxtAdapter, change: str
+) -> None:
+    binance.set_positions(_high() + hedge_rows("BTCUSDT", "0.010", "-0.004", "67000", "67500"))
+    first = await adapter.fetch()
+    rows = {
+        "mark price": _high(mark="1.25") + hedge_rows("BTCUSDT", "0.010", "-0.004", "67000", "67500"),
+        "quantity": _high("90") + hedge_rows("BTCUSDT", "0.010", "-0.004", "67000", "67500"),
+        "new position": _high()
+        + hedge_rows("BTCUSDT", "0.010", "-0.004", "67000", "67500")
+        + [position_row("ETHUSDT", "2", "3000", "3010")],
+        "hedge leg": _high() + hedge_rows("BTCUSDT", "0.010", "-0.006", "67000", "67500"),
+    }[change]
+    binance.set_positions(rows)
+    second = await adapter.fetch()
+    assert second.positions is not first.positions
+    lines = {(p.instrument, p.label): p for p in second.positions}
+    high = lines[("HIGH/USDT:USDT", None)]
+    if change == "mark price":
+        assert high.last_price == D("1.25")
+    elif change == "quantity":
+        assert high.quantity == D(90)
+    elif change == "new position":
+        assert lines[("ETH/USDT:USDT", None)].quantity == D(2)
+    else:
+        assert lines[("BTC/USDT:USDT", "short leg")].quantity == D("-0.006")
+
+
+async def test_a_changed_market_list_builds_the_same_answer_anew(
+    binance: FakeBinanceServer, adapter: CcxtAdapter
+) -> None:
+    """The market list names the instruments: the same rows under a renamed market are rebuilt."""
+    binance.set_positions(_high())
+    first = await adapter.fetch()
+    [high] = first.positions
+    assert high.instrument == "HIGH/USDT:USDT"
+    renamed = Contract("HIGHUSDT", "HIGHER", "USDT", "USDT", quantity_decimals=0)
+    binance.set_markets(
+        [futures_market(c) for c in STANDARD_CONTRACTS if c.symbol != "HIGHUSDT"] + [futures_market(renamed)]
+    )
+    session = adapter.session
+    assert session is not None and await session.refresh_markets(min_age=0)
+    second = await adapter.fetch()
+    assert second.positions is not first.positions
+    # Keyed anew: the old key's leg is gone (a zero row) and the new one holds the 100.
+    assert [(p.instrument, p.quantity) for p in second.positions] == [
+        ("HIGHER/USDT:USDT", D(100)),
+        ("HIGH/USDT:USDT", D(0)),
+    ]
+    assert (await adapter.fetch()).positions is second.positions  # and at rest again
+
+
+async def test_a_close_is_a_new_tuple_and_then_rests(
+    binance: FakeBinanceServer, adapter: CcxtAdapter
+) -> None:
+    binance.set_positions([*_high(), position_row("ETHUSDT", "2", "3000", "3010")])
+    first = await adapter.fetch()
+    binance.set_positions([position_row("ETHUSDT", "2", "3000", "3010")])
+    binance.set_income([income_row("HIGHUSDT", "19.5", time_ms=now_ms())])
+    closed = await adapter.fetch()
+    assert closed.positions is not first.positions
+    assert {(p.instrument, p.quantity, p.realised_pnl) for p in closed.positions} == {
+        ("ETH/USDT:USDT", D(2), first.positions[1].realised_pnl),
+        ("HIGH/USDT:USDT", D(0), D("19.5")),
+    }
+    assert (await adapter.fetch()).positions is closed.positions
+
+
+async def test_a_failed_read_between_two_equal_answers_is_a_read_error_never_the_memo(
+    binance: FakeBinanceServer, adapter: CcxtAdapter
+) -> None:
+    binance.set_positions(_high())
+    first = await adapter.fetch()
+    for reply in (replies.internal_error(), replies.ok([{"symbol": "HIGHUSDT", "positionSide": "BOTH"}])):
+        binance.script(POSITION_RISK, reply)
+        with pytest.raises(ReadError):
+            await adapter.fetch()
+    binance.unscript(POSITION_RISK)
+    again = await adapter.fetch()
+    assert again.positions is first.positions and again.positions[0].quantity == D(100)
+    binance.set_positions(_high(mark="1.1"))
+    assert (await adapter.fetch()).positions[0].last_price == D("1.1")
+
+
+async def test_spot_balances_at_rest_are_the_very_same_and_a_new_price_is_not(
+    tmp_path: Path, quick_reads: None
+) -> None:
+    with FakeBinanceServer() as binance:
+        binance.set_spot_balances({"USDT": ("500", "0"), "BTC": ("0.25", "0.05")})
+        binance.set_spot_prices({"BTCUSDT": "60000"})
+        account = exchange_account("binance", binance.url, binance.api_key, market="spot")
+        made = create(account, exchange_context(tmp_path, binance.api_secret))
+        try:
+            first = await made.fetch()
+            assert (await made.fetch()).positions is first.positions
+            binance.set_spot_prices({"BTCUSDT": "61000"})
+            moved = await made.fetch()
+        finally:
+            await made.close()
+    assert moved.positions is not first.positions and moved.positions[0].last_price == D(61000)

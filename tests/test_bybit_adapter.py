@@ -20,7 +20,13 @@ from position_sync.brokers import ccxt_session
 from position_sync.brokers.bybit import create
 from position_sync.brokers.ccxt_adapter import CcxtAdapter
 from tests.exchange_helpers import exchange_account, exchange_context, quick_reads
-from tests.fakes.bybit_rows import closed_pnl_row, flat_row, position_row, wallet_coin
+from tests.fakes.bybit_rows import (
+    closed_pnl_row,
+    flat_row,
+    linear_instruments,
+    position_row,
+    wallet_coin,
+)
 from tests.fakes.bybit_server import (
     CLOSED_PNL,
     COIN_INFO,
@@ -279,3 +285,92 @@ async def test_an_order_never_leaves_even_if_code_asked_ccxt_for_one(
     with pytest.raises(PermissionError):
         await session.exchange.create_order("BTC/USDT:USDT", "market", "buy", 0.001)
     assert bybit.writes() == []
+
+
+# --- an unchanged answer is not rebuilt (issue 19) ------------------------------------------------
+
+
+def _three_pages(bybit: FakeBybitServer) -> list[dict[str, object]]:
+    """450 positions, Bybit's three pages of 200, on as many listed perpetuals."""
+    listed = linear_instruments(470)
+    bybit.set_instruments("linear", listed)
+    natives = [str(r["symbol"]) for r in listed if str(r["symbol"]).startswith("Q")][:450]
+    rows = [position_row(native, "3", "Buy", "1.5", "1.6", updated_ms=1) for native in natives]
+    bybit.set_positions(rows)
+    return rows
+
+
+async def test_an_unchanged_answer_of_three_pages_hands_back_the_very_same_positions(
+    bybit: FakeBybitServer, adapter: CcxtAdapter
+) -> None:
+    rows = _three_pages(bybit)
+    first = await adapter.fetch()
+    asked = bybit.count(POSITIONS)
+    second = await adapter.fetch()
+    assert bybit.count(POSITIONS) == 2 * asked >= 6  # every page read again, nothing built again
+    assert second.positions is first.positions and len(second.positions) == 450
+
+    # One price on the last page moves: built anew, with the new price.
+    rows[-1] = position_row(str(rows[-1]["symbol"]), "3", "Buy", "1.5", "1.7", updated_ms=1)
+    bybit.set_positions(rows)
+    moved = await adapter.fetch()
+    assert moved.positions is not first.positions
+    assert moved.positions[-1].last_price == D("1.7") and moved.positions[0] is not first.positions[0]
+
+
+@pytest.mark.parametrize("change", ["quantity", "side", "new position", "closed"])
+async def test_a_changed_answer_is_built_anew(
+    bybit: FakeBybitServer, adapter: CcxtAdapter, change: str
+) -> None:
+    high = position_row("HIGHUSDT", "1234.5", "Buy", "0.8123", "0.8200", updated_ms=1)
+    bybit.set_positions([high])
+    first = await adapter.fetch()
+    rows = {
+        "quantity": [position_row("HIGHUSDT", "1000", "Buy", "0.8123", "0.8200", updated_ms=1)],
+        "side": [position_row("HIGHUSDT", "1234.5", "Sell", "0.8123", "0.8200", updated_ms=1)],
+        "new position": [high, position_row("ETHUSDT", "2", "Buy", "3000", "3010", updated_ms=1)],
+        "closed": [flat_row("HIGHUSDT", "0.8200")],
+    }[change]
+    bybit.set_positions(rows)
+    second = await adapter.fetch()
+    assert second.positions is not first.positions
+    held = {p.instrument: p.quantity for p in second.positions}
+    expected = {
+        "quantity": {"HIGH/USDT:USDT": D(1000)},
+        "side": {"HIGH/USDT:USDT": D("-1234.5")},
+        "new position": {"HIGH/USDT:USDT": D("1234.5"), "ETH/USDT:USDT": D(2)},
+        "closed": {"HIGH/USDT:USDT": D(0)},
+    }[change]
+    assert held == expected
+    assert (await adapter.fetch()).positions is second.positions  # and at rest again
+
+
+async def test_a_failed_read_between_two_equal_answers_is_a_read_error_never_the_memo(
+    bybit: FakeBybitServer, adapter: CcxtAdapter
+) -> None:
+    bybit.set_positions([position_row("HIGHUSDT", "1234.5", "Buy", "0.8123", "0.8200", updated_ms=1)])
+    first = await adapter.fetch()
+    for reply in (server_busy(), bybit_error(10016, "Internal error", status=200)):
+        bybit.script(POSITIONS, reply)
+        with pytest.raises(ReadError):
+            await adapter.fetch()
+    bybit.clear_scripts(POSITIONS)
+    again = await adapter.fetch()
+    assert again.positions is first.positions and again.positions[0].quantity == D("1234.5")
+
+
+async def test_spot_balances_at_rest_are_the_very_same_and_a_new_value_is_not(
+    tmp_path: Path, quick_reads: None
+) -> None:
+    with FakeBybitServer() as bybit:
+        bybit.set_wallet([wallet_coin("USDT", "1000", "1000.2"), wallet_coin("BTC", "0.5", "30000")])
+        account = exchange_account("bybit", bybit.url, bybit.api_key, market="spot")
+        made = create(account, exchange_context(tmp_path, bybit.api_secret))
+        try:
+            first = await made.fetch()
+            assert (await made.fetch()).positions is first.positions
+            bybit.set_wallet([wallet_coin("USDT", "1000", "1000.2"), wallet_coin("BTC", "0.5", "31000")])
+            moved = await made.fetch()
+        finally:
+            await made.close()
+    assert moved.positions is not first.positions and moved.positions[0].last_price == D(62000)

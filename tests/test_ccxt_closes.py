@@ -43,3 +43,33 @@ def test_a_damaged_file_is_ignored(tmp_path: Path) -> None:
     tracker.update([leg("HIGH/USDT:USDT", "1")])
     assert tracker.rows() == [] and tracker.waiting() == []
     assert CloseTracker(path).rows() == []  # rewritten whole: nothing closed, one leg open
+
+
+def test_the_very_same_legs_again_change_nothing_but_the_expiry(tmp_path: Path) -> None:
+    """An unchanged answer hands the tracker its previous legs: no walk, the same tuple out."""
+    now = [1000.0]
+    tracker = CloseTracker(tracker_file(tmp_path, "acct"), clock=lambda: now[0])
+    both = (leg("HIGH/USDT:USDT", "300"), leg("BTC/USDT:USDT", "1"))
+    tracker.update(both)
+    one = (both[1],)
+    tracker.update(one)
+    first = tracker.positions(one)
+    assert [(p.instrument, p.quantity) for p in first] == [("BTC/USDT:USDT", 1), ("HIGH/USDT:USDT", 0)]
+    tracker.update(one)
+    assert tracker.positions(one) is first
+    tracker.settle({"HIGHUSDT": Decimal("26.7")})  # the history shows the close: a new tuple
+    settled = tracker.positions(one)
+    assert settled is not first and settled[1].realised_pnl == Decimal("26.7")
+    now[0] += 24 * 3600  # a day on: the close is no longer handed back, even for the same legs
+    tracker.update(one)
+    assert [p.instrument for p in tracker.positions(one)] == ["BTC/USDT:USDT"]
+    assert CloseTracker(tracker_file(tmp_path, "acct")).rows() == []  # and the file says so
+
+
+def test_equal_legs_in_a_new_list_are_walked_as_ever(tmp_path: Path) -> None:
+    tracker = CloseTracker(clock=lambda: 5.0)
+    legs = [leg("HIGH/USDT:USDT", "1")]
+    tracker.update(legs)
+    legs.clear()  # a list may change between two calls: only a tuple is taken as unchanged
+    tracker.update(legs)
+    assert [p.quantity for p in tracker.rows()] == [0]

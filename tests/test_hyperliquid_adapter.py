@@ -301,3 +301,80 @@ def test_a_wallet_that_is_no_address_is_a_config_error(tmp_path: Path, wallet: s
     with pytest.raises(ConfigError) as refused:
         create(dex_account("hyperliquid", "http://127.0.0.1:9", wallet), dex_context(tmp_path))
     assert "wallet_address' must be a Hyperliquid address" in str(refused.value)
+
+
+# --- an unchanged answer is not rebuilt (issue 19) ------------------------------------------------
+
+
+async def test_an_unchanged_state_hands_back_the_very_same_positions(
+    hyperliquid: FakeHyperliquidServer, adapter: CcxtAdapter
+) -> None:
+    """Each answer carries its own ``time`` and margin summary: only the positions are the key."""
+    hyperliquid.open_positions(WALLET, 16)
+    hyperliquid.script(
+        STATE,
+        json_reply(hl.clearinghouse_state(hyperliquid.positions(WALLET), time_ms=1)),
+        json_reply(hl.clearinghouse_state(hyperliquid.positions(WALLET), cash=5.0, time_ms=2)),
+    )
+    first = await adapter.fetch()
+    second = await adapter.fetch()
+    assert second.positions is first.positions and len(first.positions) == 16
+
+
+@pytest.mark.parametrize("change", ["size", "mark", "closed", "new position"])
+async def test_a_changed_state_is_built_anew(
+    hyperliquid: FakeHyperliquidServer, adapter: CcxtAdapter, change: str
+) -> None:
+    hyperliquid.set_positions(WALLET, [asset_position("ZEC", "1.5", entry_px=400.0, mark_px=402.7)])
+    first = await adapter.fetch()
+    if change == "size":
+        hyperliquid.change_position(WALLET, "ZEC", -2.0, entry_px=400.0, mark_px=402.7)
+    elif change == "mark":
+        hyperliquid.change_position(WALLET, "ZEC", 1.5, entry_px=400.0, mark_px=410.0)
+    elif change == "closed":
+        hyperliquid.close_position(WALLET, "ZEC")
+    else:
+        hyperliquid.set_positions(WALLET, [*hyperliquid.positions(WALLET), asset_position("SUI", "3")])
+    second = await adapter.fetch()
+    assert second.positions is not first.positions
+    held = {p.instrument: p for p in second.positions}
+    if change == "size":
+        assert held["ZEC/USDC:USDC"].quantity == D(-2)
+    elif change == "mark":
+        assert held["ZEC/USDC:USDC"].last_price == D(410)
+    elif change == "closed":
+        assert held == {}
+    else:
+        assert held["SUI/USDC:USDC"].quantity == D(3)
+
+
+async def test_a_new_market_list_builds_the_same_state_anew(
+    hyperliquid: FakeHyperliquidServer, adapter: CcxtAdapter
+) -> None:
+    """The coins' symbols come from the market list: a list loaded again is a new key."""
+    hyperliquid.set_positions(WALLET, [asset_position("ZEC", "1.5")])
+    first = await adapter.fetch()
+    session = adapter.session
+    assert session is not None and await session.refresh_markets(min_age=0)
+    second = await adapter.fetch()
+    assert second.positions is not first.positions and second.positions == first.positions
+    assert (await adapter.fetch()).positions is second.positions
+
+
+async def test_a_failed_read_between_two_equal_states_is_a_read_error_never_the_memo(
+    hyperliquid: FakeHyperliquidServer, adapter: CcxtAdapter
+) -> None:
+    hyperliquid.set_positions(WALLET, [asset_position("ZEC", "1.5")])
+    first = await adapter.fetch()
+    for reply in (hl.server_error(), json_reply({"assetPositions": first_rows(hyperliquid)})):
+        hyperliquid.script(STATE, reply)
+        with pytest.raises(ReadError):
+            await adapter.fetch()
+    hyperliquid.scripts.clear(STATE)
+    again = await adapter.fetch()
+    assert again.positions is first.positions and again.positions[0].quantity == D("1.5")
+
+
+def first_rows(hyperliquid: FakeHyperliquidServer) -> list[dict[str, object]]:
+    """The very positions last answered, without the margin summary that makes a state one."""
+    return hyperliquid.positions(WALLET)

@@ -1179,3 +1179,88 @@ async def test_a_key_does_not_change_when_a_colliding_contract_closes(
     await server.update_position(U1, SHOP_B, "1", "82")
     await waiting
     assert await keys() == {880001: ("STK:SHOP:USD@880001", 5), 880002: ("STK:SHOP:USD", 1)}, "reopened alike"
+
+
+# ---------------------------------------------------------------- an unchanged answer is not rebuilt
+
+
+async def test_streams_at_rest_hand_back_the_very_same_snapshot(
+    server: FakeTws, make: Callable[..., ibkr.IbkrAdapter]
+) -> None:
+    adapter = make(ib_account=U1)
+    first = await adapter.fetch()
+    second = await adapter.fetch()
+    assert second is first and second.positions is first.positions
+    assert by_key(second)["STK:AAPL:USD"].last_price == Decimal("190.5")
+
+
+@pytest.mark.parametrize("change", ["price", "quantity", "new position", "contract detail"])
+async def test_a_message_since_builds_the_snapshot_anew(
+    server: FakeTws, make: Callable[..., ibkr.IbkrAdapter], change: str
+) -> None:
+    adapter = make(ib_account=U1)
+    server.set_position(U1, AAPL_CALL, "2", "1520")  # no market data: only the position stream tells
+    first = await adapter.fetch()
+    assert by_key(first)["OPT:AAPL  251219C00150000"].average_price == Decimal("15.2")
+    if change == "price":
+        await server.update_position(U1, AAPL, "100", "150.25", market_price="191.75")
+    elif change == "quantity":
+        await server.update_position(U1, AAPL, "120", "150.25")
+    elif change == "new position":
+        await server.update_position(U1, BTC, "0.5", "60000", market_price="61000")
+    else:
+        # The same conId with another multiplier: ib_async's Contract compares equal by conId,
+        # so only "a message since" can tell. The average per unit follows the multiplier.
+        await server.update_position(U1, replace(AAPL_CALL, multiplier="10"), "2", "1520")
+
+    async def seen() -> bool:
+        return (await adapter.fetch()).positions is not first.positions
+
+    await eventually(seen)
+    await asyncio.sleep(0.05)  # the portfolio half of the change, when it has one
+    held = by_key(await adapter.fetch())
+    if change == "price":
+        assert held["STK:AAPL:USD"].last_price == Decimal("191.75")
+    elif change == "quantity":
+        assert held["STK:AAPL:USD"].quantity == Decimal(120)
+    elif change == "new position":
+        assert held["CRYPTO:BTC.USD"].quantity == Decimal("0.5")
+    else:
+        option = held["OPT:AAPL  251219C00150000"]
+        assert option.multiplier == Decimal(10) and option.average_price == Decimal(152)
+
+
+async def test_a_new_day_builds_the_snapshot_anew_and_keeps_its_contracts_remembered(
+    server: FakeTws, make: Callable[..., ibkr.IbkrAdapter]
+) -> None:
+    from datetime import date, timedelta
+
+    day = [date(2026, 12, 4)]
+    adapter = make(ib_account=U1)
+    adapter.keys = ContractKeys(today=lambda: day[0])
+    first = await adapter.fetch()
+    assert (await adapter.fetch()) is first
+    day[0] += timedelta(days=1)
+    second = await adapter.fetch()
+    assert second is not first and second.positions == first.positions
+    assert '"seen": "2026-12-05"' in (adapter.keys.take_changes() or "")
+
+
+async def test_a_stale_spell_between_two_equal_pictures_is_a_read_error_never_the_memo(
+    server: FakeTws, make: Callable[..., ibkr.IbkrAdapter]
+) -> None:
+    adapter = make(ib_account=U1)
+    pushes = Pushes()
+    adapter.on_push(pushes)
+    first = await adapter.fetch()
+    await server.send_error(1100, LOST_TEXTS[1100])
+    await eventually(lambda: stale(adapter))
+    with pytest.raises(ReadError):
+        await adapter.fetch()
+    server.set_position(U1, AAPL, "90", "150.25", market_price="190.5")
+    waiting = asyncio.ensure_future(pushes.next())
+    await server.send_error(1102)
+    await waiting
+    after = await adapter.fetch()
+    assert after.positions is not first.positions
+    assert by_key(after)["STK:AAPL:USD"].quantity == Decimal(90)

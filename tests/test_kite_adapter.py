@@ -1153,3 +1153,138 @@ async def test_float_residue_of_pnl_is_not_a_realised_amount(
     kite.set_positions([row])
     short = by_label(await adapter.fetch(), "NFO:NIFTY15DEC9500CE")["NFO NRML"]
     assert short.realised_pnl == 0
+
+
+# --- an unchanged answer is not rebuilt (issue 19) ------------------------------------------------
+
+
+def _kite_account(kite: FakeKiteServer, *, last_price: float = 118.1, quantity: int = -75) -> None:
+    kite.set_positions([position_row(OPTION, quantity=quantity, average_price=120.35, last_price=last_price)])
+    kite.set_holdings([holding_row("INFY", quantity=10, average_price=1450.5, last_price=1500.05)])
+    kite.set_orders([order_row(OPTION, transaction_type="BUY", quantity=75, filled_quantity=25)])
+
+
+async def test_an_unchanged_answer_hands_back_the_very_same_snapshot(
+    kite: FakeKiteServer, adapter: KiteAdapter
+) -> None:
+    _kite_account(kite)
+    first = await adapter.fetch()
+    second = await adapter.fetch()
+    assert len(kite.requests) == 6  # both fetches read all three endpoints
+    assert second.positions is first.positions and second.orders is first.orders
+    assert by_label(second, f"NFO:{OPTION}")["NFO NRML"].last_price == Decimal("118.1")
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["price", "quantity", "new position", "holding", "order"],
+)
+async def test_a_changed_answer_is_built_anew(
+    kite: FakeKiteServer, adapter: KiteAdapter, change: str
+) -> None:
+    _kite_account(kite)
+    first = await adapter.fetch()
+    if change == "price":
+        _kite_account(kite, last_price=119.4)
+    elif change == "quantity":
+        _kite_account(kite, quantity=-50)
+    elif change == "new position":
+        kite.set_positions(
+            [
+                position_row(OPTION, quantity=-75, average_price=120.35, last_price=118.1),
+                position_row("BANKNIFTY25OCTFUT", quantity=35, average_price=56000, last_price=56010),
+            ]
+        )
+    elif change == "holding":
+        kite.set_holdings([holding_row("INFY", quantity=12, average_price=1450.5, last_price=1500.05)])
+    else:
+        kite.set_orders([order_row(OPTION, transaction_type="BUY", quantity=75, filled_quantity=50)])
+    second = await adapter.fetch()
+    if change == "order":
+        assert second.orders is not first.orders and second.orders[0].quantity == Decimal(25)
+        return
+    assert second.positions is not first.positions
+    option = by_label(second, f"NFO:{OPTION}")["NFO NRML"]
+    if change == "price":
+        assert option.last_price == Decimal("119.4")
+    elif change == "quantity":
+        assert option.quantity == Decimal(-50)
+    elif change == "new position":
+        assert by_label(second, "NFO:BANKNIFTY25OCTFUT")["NFO NRML"].quantity == 35
+    else:
+        assert by_label(second, "NSE:INFY")["NSE CNC holding"].quantity == Decimal(12)
+
+
+async def test_a_failed_read_between_two_equal_answers_is_a_read_error_never_the_memo(
+    kite: FakeKiteServer, adapter: KiteAdapter
+) -> None:
+    _kite_account(kite)
+    good = positions_payload([position_row(OPTION, quantity=-75, average_price=120.35, last_price=118.1)])
+    moved = positions_payload([position_row(OPTION, quantity=-75, average_price=120.35, last_price=117)])
+    kite.script(POSITIONS, good, server_error(503), success({"net": [1]}), good, moved)
+    first = await adapter.fetch()
+    with pytest.raises(ReadError) as failed:
+        await adapter.fetch()
+    assert failed.value.kind is ReadErrorKind.HTTP
+    with pytest.raises(ReadError) as malformed:
+        await adapter.fetch()
+    assert malformed.value.kind is ReadErrorKind.MALFORMED
+    again = await adapter.fetch()  # the answer of the first read once more: its snapshot
+    assert again.positions is first.positions
+    assert by_label(again, f"NFO:{OPTION}")["NFO NRML"].last_price == Decimal("118.1")
+    after = await adapter.fetch()
+    assert by_label(after, f"NFO:{OPTION}")["NFO NRML"].last_price == Decimal(117)
+
+
+async def test_a_kite_account_at_rest_is_neither_keyed_nor_judged_again(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through the worker: the same answer from the fake Kite, sync after sync, is keyed and
+    indexed for judging once; a moved price is seen at the next sync; a failed read is stale."""
+    import importlib
+
+    from tests.test_daemon_at_rest import counting
+
+    good_sync = importlib.import_module("position_sync.app.reconcile.good_sync")
+
+    symbols = [f"SYM{i:02d}25OCTFUT" for i in range(40)]
+    desk.write_book([{"symbol": s, "quantity": 25, "average_price": 100 + i} for i, s in enumerate(symbols)])
+
+    def answer(moved: str = "") -> Reply:
+        return positions_payload(
+            [
+                position_row(s, quantity=25, average_price=100 + i, last_price=120.5 if s == moved else 110)
+                for i, s in enumerate(symbols)
+            ]
+        )
+
+    desk.kite.script(POSITIONS, answer())
+    desk.kite.set_holdings([])
+    desk.kite.set_orders([])
+    keyings = counting(desk.worker._accounts[ACCOUNT].resolver, "key_broker")
+    monkeypatch.setattr(good_sync, "index_side", good_sync.index_side)  # restored after the test
+    judged = counting(good_sync, "index_side")  # a side indexed is a side judged anew
+    first = await desk.sync()
+    assert first.state is AccountState.OK and set(statuses(first).values()) == {Status.MATCH}
+    assert keyings[0] == 1 and judged[0] == 2  # broker and book
+    for _ in range(4):
+        again = await desk.sync()
+    assert len(desk.kite.requests) == 5 * 3  # read every time
+    assert keyings[0] == 1 and judged[0] == 2
+    assert all(again.rows[k] is first.rows[k] for k in first.rows)
+
+    desk.kite.script(POSITIONS, answer(moved=symbols[7]))
+    moved = await desk.sync()
+    assert keyings[0] == 2 and judged[0] == 4  # judged anew: both sides indexed again
+    assert moved.rows[f"NFO:{symbols[7]}"].last_price == Decimal("120.5")
+    assert first.rows[f"NFO:{symbols[7]}"].last_price == Decimal(110)
+
+    desk.kite.script(POSITIONS, server_error(503), answer(moved=symbols[7]))
+    failed = await desk.sync()
+    assert failed.state is AccountState.STALE
+    back = await desk.sync()
+    assert back.state is AccountState.OK
+    assert back.rows[f"NFO:{symbols[7]}"].status is Status.MATCH
+    at_rest = judged[0]
+    await desk.sync()
+    assert judged[0] == at_rest and keyings[0] == 2

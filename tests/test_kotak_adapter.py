@@ -34,6 +34,7 @@ from tests.fakes.kotak_server import (
     holdings_reply,
     ok,
     position_row,
+    server_error,
 )
 
 ACCOUNT = "KT1"
@@ -411,3 +412,74 @@ asyncio.run(main())
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "1"
     assert not list(work.iterdir()) and not list(home.iterdir())
+
+
+# --- an unchanged answer is not rebuilt (issue 19) ------------------------------------------------
+
+
+def _future(*, fl_buy: int = 150, ltp: float = 24620) -> dict[str, Any]:
+    return position_row("NIFTY26NOVFUT", fl_buy=fl_buy, buy_price=24550, ltp=ltp)
+
+
+def _holding(quantity: int = 100) -> dict[str, Any]:
+    return holding_row("IFBIND", quantity=quantity, average_price=1210, closing_price=1250)
+
+
+async def test_an_unchanged_answer_hands_back_the_very_same_positions(
+    adapter: KotakAdapter, kotak: FakeKotakServer
+) -> None:
+    kotak.set_positions([_future()])
+    kotak.set_holdings([_holding()])
+    first = await adapter.fetch()
+    second = await adapter.fetch()
+    assert second.positions is first.positions
+    assert by_label(second.positions)["NFO:NIFTY26NOVFUT NFO NRML"].quantity == 150
+
+
+@pytest.mark.parametrize("change", ["price", "quantity", "new position", "lot factor", "holding"])
+async def test_a_changed_answer_is_built_anew(
+    adapter: KotakAdapter, kotak: FakeKotakServer, change: str
+) -> None:
+    kotak.set_positions([_future()])
+    kotak.set_holdings([_holding()])
+    first = await adapter.fetch()
+    rows = {
+        "price": [_future(ltp=24700)],
+        "quantity": [_future(fl_buy=75)],
+        "new position": [_future(), position_row("TCS26NOVFUT", fl_buy=1, buy_price=1, ltp=1)],
+        "lot factor": [dict(_future(), genNum="3", genDen="2")],
+        "holding": [_future()],
+    }[change]
+    kotak.set_positions(rows)
+    if change == "holding":
+        kotak.set_holdings([_holding(120)])
+    second = await adapter.fetch()
+    assert second.positions is not first.positions
+    legs = by_label(second.positions)
+    future = legs["NFO:NIFTY26NOVFUT NFO NRML"]
+    if change == "price":
+        assert future.last_price == Decimal(24700)
+    elif change == "quantity":
+        assert future.quantity == 75
+    elif change == "new position":
+        assert legs["NFO:TCS26NOVFUT NFO NRML"].quantity == 1
+    elif change == "lot factor":
+        assert future.multiplier == Decimal("1.5")
+    else:
+        assert legs["NSE:IFBIND NSE CNC holding"].quantity == 120
+
+
+async def test_a_failed_read_between_two_equal_answers_is_a_read_error_never_the_memo(
+    adapter: KotakAdapter, kotak: FakeKotakServer
+) -> None:
+    kotak.set_holdings([])
+    kotak.script(POSITIONS, ok([_future()]), server_error(503), ok([_future()]), ok([_future(ltp=24000)]))
+    first = await adapter.fetch()
+    with pytest.raises(ReadError) as failed:
+        await adapter.fetch()
+    assert failed.value.kind is ReadErrorKind.HTTP
+    again = await adapter.fetch()
+    assert again.positions is first.positions
+    assert again.positions[0].last_price == Decimal(24620)
+    after = await adapter.fetch()
+    assert after.positions[0].last_price == Decimal(24000)

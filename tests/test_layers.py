@@ -22,7 +22,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE = "position_sync"
 FOLDERS = {"app": "core", "brokers": "adapters", "ui": "window"}
-SHARED_ADAPTER_MODULES = frozenset({"rate_limit", "raw_fields", "session_refusal"})
+SHARED_ADAPTER_MODULES = frozenset({"answer_memo", "rate_limit", "raw_fields", "session_refusal"})
 SHARED_ADAPTER_FAMILIES = frozenset({"ccxt"})
 
 

@@ -19,6 +19,7 @@ from ccxt.base.errors import AuthenticationError
 
 from position_sync.app.errors import ConfigError, ReadError, ReadErrorKind
 from position_sync.brokers import ccxt_session
+from position_sync.brokers import pacifica as pacifica_module
 from position_sync.brokers.ccxt_adapter import CcxtAdapter
 from position_sync.brokers.pacifica import READS, create, pacifica_pacer
 from tests.dex_helpers import PACIFICA_WALLET, dex_account, dex_context
@@ -388,3 +389,74 @@ def test_a_wallet_that_is_no_solana_address_is_a_config_error(tmp_path: Path, wa
     with pytest.raises(ConfigError) as refused:
         create(dex_account("pacifica", "http://127.0.0.1:9", wallet), dex_context(tmp_path))
     assert "wallet_address' must be a Solana address" in str(refused.value)
+
+
+# --- an unchanged answer is not rebuilt (issue 19) ------------------------------------------------
+
+
+@pytest.fixture
+def fresh_marks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Marks asked at every read, so that a moved mark is seen by the next one."""
+    monkeypatch.setattr(pacifica_module, "PRICES_MAX_AGE", 0.0)
+
+
+async def test_an_unchanged_answer_hands_back_the_very_same_positions(
+    pacifica: FakePacificaServer, adapter: CcxtAdapter, fresh_marks: None
+) -> None:
+    """A newer order id with the same rows, and the marks asked again and the same: no rebuild."""
+    rows = pacifica.open_positions(WALLET, 12)
+    first = await adapter.fetch()
+    pacifica.set_positions(WALLET, rows)  # the order id moves on, the rows do not
+    second = await adapter.fetch()
+    assert second.positions is first.positions and len(first.positions) == 12
+
+
+@pytest.mark.parametrize("change", ["mark", "amount", "side", "closed", "new position"])
+async def test_a_changed_answer_is_built_anew(
+    pacifica: FakePacificaServer, adapter: CcxtAdapter, fresh_marks: None, change: str
+) -> None:
+    pacifica.open_positions(WALLET, 3)
+    first = await adapter.fetch()
+    zec = first.positions[0]
+    native = zec.symbol
+    assert native is not None
+    if change == "mark":
+        pacifica.set_mark(native, 1234.5)
+    elif change == "amount":
+        pacifica.change_position(WALLET, native, amount="7")
+    elif change == "side":
+        pacifica.change_position(WALLET, native, side="ask" if zec.quantity > 0 else "bid")
+    elif change == "closed":
+        pacifica.close_position(WALLET, native)
+    else:
+        pacifica.open_positions(WALLET, 4)
+    second = await adapter.fetch()
+    assert second.positions is not first.positions
+    held = {p.instrument: p for p in second.positions}
+    if change == "mark":
+        assert held[zec.instrument].last_price == D("1234.5")
+    elif change == "amount":
+        assert abs(held[zec.instrument].quantity) == D(7)
+    elif change == "side":
+        assert held[zec.instrument].quantity == -zec.quantity
+    elif change == "closed":
+        assert zec.instrument not in held and len(held) == 2
+    else:
+        assert len(held) == 4
+
+
+async def test_a_failed_or_older_answer_between_two_equal_ones_is_a_read_error_never_the_memo(
+    pacifica: FakePacificaServer, adapter: CcxtAdapter
+) -> None:
+    rows = pacifica.open_positions(WALLET, 3)
+    first = await adapter.fetch()
+    newest = pacifica.last_order_id(WALLET)
+    # The very rows, but under an older order id: out of date, whatever the rows say.
+    pacifica.script_positions(pf.server_error(), pf.ok(rows, last_order_id=newest - 1))
+    for kind in (ReadErrorKind.HTTP, ReadErrorKind.SOURCE):
+        with pytest.raises(ReadError) as failed:
+            await adapter.fetch()
+        assert failed.value.kind is kind
+    pacifica.script_positions(pacifica.positions_reply(WALLET))
+    again = await adapter.fetch()
+    assert again.positions is first.positions

@@ -284,6 +284,23 @@ def test_a_price_tick_updates_the_row_but_makes_no_history(store: Store, tmp_pat
     assert fresh_rows(tmp_path / "store")["NFO:A"] == ticked
 
 
+def test_one_save_of_ticked_rows_and_rows_changed_otherwise_stores_each_whole(
+    store: Store, tmp_path: Path
+) -> None:
+    """Prices alone are updated in place; a row with anything else changed is written whole."""
+    save(store, outcome([make_row(f"NFO:S{i}") for i in range(4)]))
+    tick: dict[str, Any] = {"last_price": Decimal("101.35"), "unrealised_pnl": Decimal("13.5")}
+    second = [
+        make_row("NFO:S0", **tick),
+        make_row("NFO:S1", **tick, streak=2),  # not material, yet stored
+        make_row("NFO:S2", last_price=None, unrealised_pnl=None),
+        make_row("NFO:S3", **tick, broker_qty=Decimal(15), status=Status.QTY_MISMATCH),
+    ]
+    save(store, outcome(second), T0 + timedelta(minutes=1))
+    assert fresh_rows(tmp_path / "store") == {row.instrument: row for row in second}
+    assert store.count_history() == 5  # only the quantity change made history
+
+
 def test_a_quantity_change_makes_one_history_row(store: Store) -> None:
     save(store, outcome([make_row("NFO:A"), make_row("NFO:B")]))
     changed = make_row("NFO:A", broker_qty=Decimal(15), status=Status.QTY_MISMATCH)
@@ -399,6 +416,34 @@ def test_decimals_come_back_exact(store: Store, tmp_path: Path) -> None:
     assert store.closed() == [close]
 
 
+def test_figures_shared_on_reading_keep_each_ones_own_digits(store: Store, tmp_path: Path) -> None:
+    """Reading shares one Decimal between equal texts (a matched row's sides, a part that is the
+    row's own side); a figure written with other digits keeps them."""
+    rows = [
+        make_row(
+            f"NFO:S{i}",
+            broker_qty=Decimal("75"),
+            local_qty=Decimal("75"),
+            broker_avg=Decimal("100.0"),
+            local_avg=Decimal("100.00") if i % 2 else Decimal("100.0"),
+            broker_parts=(Part("NRML", Decimal("75.0") if i % 2 else Decimal("75"), Decimal("100.0")),),
+            local_parts=(Part("swing", Decimal("75"), Decimal("100.000")),),
+        )
+        for i in range(4)
+    ]
+    save(store, outcome(rows))
+    back = fresh_rows(tmp_path / "store")
+    for row in rows:
+        read = back[row.instrument]
+        assert read == row
+        assert (str(read.broker_qty), str(read.local_qty)) == ("75", "75")
+        assert (str(read.broker_avg), str(read.local_avg)) == (str(row.broker_avg), str(row.local_avg))
+        assert [(str(p.quantity), str(p.average_price)) for p in read.broker_parts] == [
+            (str(p.quantity), str(p.average_price)) for p in row.broker_parts
+        ]
+        assert [str(p.average_price) for p in read.local_parts] == ["100.000"]
+
+
 def test_times_come_back_tz_aware(store: Store, tmp_path: Path) -> None:
     new_york = timezone(timedelta(hours=-5))
     since = datetime(2026, 11, 20, 9, 30, 0, 1, tzinfo=new_york)
@@ -465,6 +510,18 @@ def test_the_store_on_postgresql(postgres_store: Store) -> None:
     save(store, first)
     save(store, first, T0 + timedelta(minutes=1))
     assert store.count_history() == 2
+    ticked = outcome(
+        [
+            replace(row, last_price=Decimal("24512.5"), unrealised_pnl=Decimal("-3.25"))
+            for row in first.rows.values()
+        ]
+    )
+    save(store, ticked, T0 + timedelta(seconds=90))
+    assert store.count_history() == 2
+    repriced = Store(store.url)
+    assert {r.instrument: r for r in repriced.rows()} == ticked.rows
+    repriced.close()
+    save(store, outcome(list(first.rows.values())), T0 + timedelta(seconds=100))  # as it was
     second = outcome(
         [make_row("NFO:A", broker_qty=Decimal(11), status=Status.QTY_MISMATCH, confirmed=True)],
         closed=[ClosedPosition("acct", "NFO:B", T0, Decimal("0.30"), None, Decimal("-1.5"), True)],

@@ -310,7 +310,15 @@ def _continuing(row: Row, prev: Row, closing: bool) -> Row:
         row.since = prev.since
     row.streak = prev.streak
     row.confirmed = prev.confirmed
-    if not status.is_problem and not prev.confirmed and row == prev:
+    if (
+        not status.is_problem
+        and not prev.confirmed
+        # Prices first: a ticking price (most changed rows) is told apart without comparing
+        # every field of both rows.
+        and row.last_price == prev.last_price
+        and row.unrealised_pnl == prev.unrealised_pnl
+        and row == prev
+    ):
         return prev
     return row
 

@@ -62,51 +62,60 @@ def parts_from_json(text: str | None) -> tuple[Part, ...]:
     return tuple(Part.from_json(item) for item in json.loads(text))
 
 
-def row_record(row: Row, updated_at: str) -> dict[str, Any]:
-    """The ``rows`` table's record of a row: a first save writes 100,000 of them.
+def row_values(row: Row, updated_at: str) -> tuple[Any, ...]:
+    """The ``rows`` table's record of a row, in ``ROW_RECORD_COLUMNS`` order: a first save
+    writes 100,000 of them.
 
-    Every row of a sync shares one ``since`` (the sync's time) until its status changes, so its
-    text is kept for the last ``since`` seen; the numbers are written inline rather than
-    through a call per field.
+    A tuple, the shape sqlite3's ``executemany`` takes, rather than a dict turned into one
+    afterwards: that turning was a tenth of a save where every row changed. The numbers are
+    written inline rather than through a call per field.
+    """
+    previous = row.previous_status
+    return (
+        row.account,
+        row.instrument,
+        row.status.value,
+        previous.value if previous else None,
+        since_text(row.since),
+        None if (v := row.broker_qty) is None else str(v),
+        None if (v := row.local_qty) is None else str(v),
+        None if (v := row.broker_avg) is None else str(v),
+        None if (v := row.local_avg) is None else str(v),
+        None if (v := row.last_price) is None else str(v),
+        None if (v := row.unrealised_pnl) is None else str(v),
+        None if (v := row.realised_pnl) is None else str(v),
+        row.realised_estimated,
+        str(row.multiplier),
+        row.currency,
+        row.hint,
+        row.explained,
+        row.streak,
+        row.confirmed,
+        parts_json(row.broker_parts) if row.broker_parts else None,
+        parts_json(row.local_parts) if row.local_parts else None,
+        updated_at,
+    )
+
+
+def since_text(since: datetime) -> str:
+    """``iso(since)`` for a row's ``since``, worked out once for the rows of one sync.
+
+    Every row of a sync shares one ``since`` (the sync's time) until its status changes, so the
+    text of the last one seen is kept: a 100,000-row save or JSON picture formats it once.
     """
     global _last_since
-    since = row.since
     last = _last_since
     if last[0] is since:
-        since_text = last[1]
-    else:
-        since_text = iso(since)
-        _last_since = (since, since_text)
-    previous = row.previous_status
-    return {
-        "account": row.account,
-        "instrument": row.instrument,
-        "status": row.status.value,
-        "previous_status": previous.value if previous else None,
-        "since": since_text,
-        "broker_qty": None if (v := row.broker_qty) is None else str(v),
-        "local_qty": None if (v := row.local_qty) is None else str(v),
-        "broker_avg": None if (v := row.broker_avg) is None else str(v),
-        "local_avg": None if (v := row.local_avg) is None else str(v),
-        "last_price": None if (v := row.last_price) is None else str(v),
-        "unrealised_pnl": None if (v := row.unrealised_pnl) is None else str(v),
-        "realised_pnl": None if (v := row.realised_pnl) is None else str(v),
-        "realised_estimated": row.realised_estimated,
-        "multiplier": str(row.multiplier),
-        "currency": row.currency,
-        "hint": row.hint,
-        "explained": row.explained,
-        "streak": row.streak,
-        "confirmed": row.confirmed,
-        "broker_parts": parts_json(row.broker_parts) if row.broker_parts else None,
-        "local_parts": parts_json(row.local_parts) if row.local_parts else None,
-        "updated_at": updated_at,
-    }
+        return last[1]
+    text = iso(since)
+    assert text is not None
+    _last_since = (since, text)
+    return text
 
 
 # The last ``since`` written and its text, replaced as one tuple: a reader on another thread
 # sees one pair or the other, never one's time with the other's text.
-_last_since: tuple[datetime | None, str | None] = (None, None)
+_last_since: tuple[datetime | None, str] = (None, "")
 
 
 ROW_COLUMNS = (
@@ -132,6 +141,8 @@ ROW_COLUMNS = (
     "broker_parts",
     "local_parts",
 )
+# What ``row_values`` writes: the row's columns and when the row was last written.
+ROW_RECORD_COLUMNS = (*ROW_COLUMNS, "updated_at")
 
 
 def rows_from_records(columns: Sequence[str], records: Iterable[Sequence[Any]]) -> list[Row]:
@@ -172,6 +183,7 @@ def rows_from_records(columns: Sequence[str], records: Iterable[Sequence[Any]]) 
     statuses[None] = statuses[""] = None
     times: dict[str, datetime] = {}
     numbers: dict[str | None, Decimal | None] = {None: None, "1": Decimal(1)}
+    quantities: dict[str | None, Decimal | None] = {None: None}
     decoded_parts: dict[str | None, tuple[Part, ...]] = {None: (), "": ()}
     new = object.__new__
     rows: list[Row] = []
@@ -188,14 +200,14 @@ def rows_from_records(columns: Sequence[str], records: Iterable[Sequence[Any]]) 
             if moment is None:
                 moment = times[text] = _aware(datetime.fromisoformat(text))
             row.since = moment
-            text = r[broker_qty]
-            row.broker_qty = None if text is None else Decimal(text)
-            text = r[local_qty]
-            row.local_qty = None if text is None else Decimal(text)
-            text = r[broker_avg]
-            row.broker_avg = None if text is None else Decimal(text)
+            # Quantities repeat across rows (and a matched row's two sides are one figure), and a
+            # matched row's two averages are one text: one Decimal each, shared, not four.
+            row.broker_qty = b_qty = _shared(r[broker_qty], quantities)
+            row.local_qty = l_qty = _shared(r[local_qty], quantities)
+            b_text = r[broker_avg]
+            row.broker_avg = b_avg = None if b_text is None else Decimal(b_text)
             text = r[local_avg]
-            row.local_avg = None if text is None else Decimal(text)
+            row.local_avg = b_avg if text == b_text else (None if text is None else Decimal(text))
             text = r[last_price]
             row.last_price = None if text is None else Decimal(text)
             text = r[unrealised]
@@ -213,12 +225,26 @@ def rows_from_records(columns: Sequence[str], records: Iterable[Sequence[Any]]) 
             row.confirmed = bool(r[confirmed])
             text = r[broker_parts]
             parts = decoded_parts.get(text)
-            row.broker_parts = parts if parts is not None else _parts(text, decoded_parts)
+            if parts is None:
+                parts = _parts(text, decoded_parts, (r[broker_qty], b_qty, b_text, b_avg))
+            row.broker_parts = parts
             text = r[local_parts]
             parts = decoded_parts.get(text)
-            row.local_parts = parts if parts is not None else _parts(text, decoded_parts)
+            if parts is None:
+                parts = _parts(text, decoded_parts, (r[local_qty], l_qty, r[local_avg], row.local_avg))
+            row.local_parts = parts
             append(row)
     return rows
+
+
+def _shared(text: str | None, seen: dict[str | None, Decimal | None]) -> Decimal | None:
+    """The Decimal of ``text``, one object for every repeat of it (up to 10,000 texts kept)."""
+    found = seen.get(text)
+    if found is None and text is not None:
+        found = Decimal(text)
+        if len(seen) < 10_000:
+            seen[text] = found
+    return found
 
 
 # One part as ``_part_json`` writes it, whose label needs no unescaping: most stored parts. Read
@@ -229,14 +255,27 @@ _ONE_PART = re.compile(
 _new_part: Callable[[tuple[str, Decimal, Decimal | None]], Part] = partial(tuple.__new__, Part)
 
 
-def _parts(text: str, seen: dict[str | None, tuple[Part, ...]]) -> tuple[Part, ...]:
-    """Stored parts, decoded once per distinct text; anything but the plain shape goes to JSON."""
+def _parts(
+    text: str,
+    seen: dict[str | None, tuple[Part, ...]],
+    side: tuple[str | None, Decimal | None, str | None, Decimal | None] = (None, None, None, None),
+) -> tuple[Part, ...]:
+    """Stored parts, decoded once per distinct text; anything but the plain shape goes to JSON.
+
+    A single part is most often the row's own side under a label (Kite's product, an exchange's
+    margin mode). ``side`` is that side's quantity and price, as stored text and as read: a
+    part written with the very same text shares the row's Decimal instead of parsing another.
+    """
     match = _ONE_PART.match(text)
     if match is not None:
         label, quantity, price = match.groups()
-        parts: tuple[Part, ...] = (
-            _new_part((label, Decimal(quantity), None if price is None else Decimal(price))),
-        )
+        quantity_text, row_quantity, price_text, row_price = side
+        amount = row_quantity if quantity == quantity_text and row_quantity is not None else Decimal(quantity)
+        if price is None:
+            paid = None
+        else:
+            paid = row_price if price == price_text and row_price is not None else Decimal(price)
+        parts: tuple[Part, ...] = (_new_part((label, amount, paid)),)
     else:
         parts = tuple(
             _new_part((str(item["label"]), Decimal(item["quantity"]), undec(item.get("average_price"))))

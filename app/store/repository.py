@@ -18,11 +18,10 @@ from decimal import Decimal
 from itertools import chain
 from operator import attrgetter
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
-from sqlalchemy import ClauseElement, Connection, Engine, and_, delete, func, select
+from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.sql.compiler import SQLCompiler
 
 from position_sync.app.domain import PROBLEM_STATUSES, AccountState, Event, EventKind, Row, Status
 from position_sync.app.private import private_dir, private_file, tighten_sqlite_files
@@ -31,8 +30,6 @@ from position_sync.app.store.codec import (
     ROW_COLUMNS,
     from_iso,
     iso,
-    material,
-    row_record,
     rows_from_records,
     undec,
 )
@@ -50,6 +47,7 @@ from position_sync.app.store.models import (
     sync_runs,
 )
 from position_sync.app.store.revisions import CHANGES, notify
+from position_sync.app.store.row_writes import dialect_insert, row_changes, write_rows
 from position_sync.app.store.wal import WalTrimmer
 
 DB_NAME = "position-sync.db"
@@ -63,9 +61,6 @@ class Fence(Protocol):
     def fence(self, connection: Connection, account: str) -> None:
         """First in a save's transaction: raises (a ``StoreError``) to refuse the save."""
         ...
-
-
-_UPDATE_COLUMNS = [c.name for c in current_rows.columns if c.name not in ("account", "instrument")]
 
 
 @dataclass(frozen=True)
@@ -220,17 +215,17 @@ class Store:
                 if fence is not None:
                     fence.fence(connection, account)
                 saved = previous if previous is not None else _stored_rows(connection, account)
-                changed, gone = _row_changes(saved, outcome.rows)
+                changes = row_changes(saved, outcome.rows)
                 # The chart figures of a good sync; unchanged rows cannot change them, so a sync
                 # where nothing changed skips the pass over its rows.
                 charting = outcome.memory.state is AccountState.OK and bool(
-                    changed or gone or account not in self._points
+                    changes or account not in self._points
                 )
                 metrics = metrics_of(outcome.rows.values()) if charting else None
                 run_id = _insert_run(
                     connection, account, outcome, started_at, stamp, fence.holder if fence else None
                 )
-                _write_rows(connection, account, changed, gone, saved, run_id, stamp)
+                write_rows(connection, account, changes, saved, run_id, stamp)
                 _write_events(connection, outcome, run_id)
                 point = self._write_chart_point(connection, account, run_id, finished_at, metrics)
                 revision = self._save_account(connection, account, outcome.memory, stamp, learned, broker)
@@ -280,7 +275,7 @@ class Store:
         broker: str | None,
     ) -> int:
         """Upsert the account's state with its revision raised by one; the new revision."""
-        insert = _dialect_insert(connection.dialect.name)
+        insert = dialect_insert(connection.dialect.name)
         values = {
             "account": account,
             "state": memory.state.value,
@@ -431,18 +426,6 @@ def _read_rows(connection: Connection, account: str | None = None) -> list[Row]:
     return rows_from_records(ROW_COLUMNS, chain.from_iterable(result.partitions(10_000)))
 
 
-def _row_changes(saved: Mapping[str, Row], rows: dict[str, Row]) -> tuple[list[Row], list[str]]:
-    """The rows to write and the instruments to delete, against the rows as last saved.
-
-    Comprehensions and set operations rather than a Python loop with property calls: on a
-    10,000-row account where nothing changed this bookkeeping is most of the save. Identity
-    first: reconcile hands back the previous object for an unchanged row.
-    """
-    changed = [row for key, row in rows.items() if (old := saved.get(key)) is not row and old != row]
-    gone = list(saved.keys() - rows.keys())
-    return changed, gone
-
-
 def _insert_run(
     connection: Connection,
     account: str,
@@ -470,82 +453,12 @@ def _insert_run(
     return int(inserted[0])
 
 
-def _write_rows(
-    connection: Connection,
-    account: str,
-    changed: list[Row],
-    gone: list[str],
-    saved: Mapping[str, Row],
-    run_id: int,
-    stamp: str,
-) -> None:
-    """Upsert the changed rows, with a history record where something material changed; delete the gone."""
-    if changed:
-        records = [row_record(row, stamp) for row in changed]
-        _executemany(connection, _upsert_rows(connection.dialect.name), records)
-        history = [
-            _history_record(row, run_id, stamp)
-            for row in changed
-            if (old := saved.get(row.instrument)) is None or material(old) != material(row)
-        ]
-        if history:
-            _executemany(connection, row_history.insert(), history)
-    if gone:
-        connection.execute(
-            delete(current_rows).where(
-                and_(current_rows.c.account == account, current_rows.c.instrument.in_(gone))
-            )
-        )
-
-
-def _dialect_insert(dialect: str) -> Any:
-    """The dialect's ``insert`` (with ``on_conflict_do_update``), imported only for the store
-    in use: the PostgreSQL dialect costs a SQLite run about 25 ms of start-up."""
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-
-        return postgresql_insert
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert
-
-
-def _upsert_rows(dialect: str) -> Any:
-    insert = _dialect_insert(dialect)
-    statement = insert(current_rows)
-    return statement.on_conflict_do_update(
-        index_elements=[current_rows.c.account, current_rows.c.instrument],
-        set_={name: statement.excluded[name] for name in _UPDATE_COLUMNS},
-    )
-
-
 def _write_events(connection: Connection, outcome: Outcome, run_id: int) -> None:
     """The sync's events, and the positions it closed (archived with their P&L)."""
     if outcome.events:
         connection.execute(events.insert(), [event_record(e, run_id) for e in outcome.events])
     if outcome.closed:
         connection.execute(closed_positions.insert(), [_closed_record(c) for c in outcome.closed])
-
-
-def _executemany(connection: Connection, statement: ClauseElement, records: list[dict[str, Any]]) -> None:
-    """Write many records with the driver's own ``executemany``, the statement compiled once.
-
-    ``connection.execute(statement, records)`` runs every record through SQLAlchemy's parameter
-    processing, which was half the time of a save where every row changed. The records already
-    hold what every driver takes as is (str, int, bool, None), so the driver gets them directly:
-    as tuples in the compiled order for positional drivers (sqlite3), as dicts otherwise
-    (psycopg2). Compiled for executemany, so PostgreSQL adds no RETURNING.
-    """
-    compiled = cast(
-        SQLCompiler,
-        statement.compile(dialect=connection.dialect, column_keys=list(records[0]), for_executemany=True),
-    )
-    if compiled.positional:
-        order = compiled.positiontup or []
-        parameters: Any = [tuple(record[name] for name in order) for record in records]
-    else:
-        parameters = records
-    connection.exec_driver_sql(compiled.string, parameters)
 
 
 def _count_problems(rows: Collection[Row]) -> int:
@@ -588,22 +501,6 @@ def _safe(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:
         return "the configured store"
-
-
-def _history_record(row: Row, run_id: int, stamp: str) -> dict[str, Any]:
-    return {
-        "account": row.account,
-        "instrument": row.instrument,
-        "at": stamp,
-        "sync_run_id": run_id,
-        "status": row.status.value,
-        "broker_qty": None if row.broker_qty is None else str(row.broker_qty),
-        "local_qty": None if row.local_qty is None else str(row.local_qty),
-        "broker_avg": None if row.broker_avg is None else str(row.broker_avg),
-        "local_avg": None if row.local_avg is None else str(row.local_avg),
-        "realised_pnl": None if row.realised_pnl is None else str(row.realised_pnl),
-        "hint": row.hint,
-    }
 
 
 def event_record(event: Event, run_id: int | None) -> dict[str, Any]:
