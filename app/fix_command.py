@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -73,6 +74,8 @@ def cmd_fix(
     # Imported here, not at the top: the parser above is built on every start.
     from position_sync.app.fix import BookFixer, FixError
     from position_sync.app.store import Store
+    from position_sync.app.store.acks import local_user
+    from position_sync.app.team.requests import request_sync
 
     store = Store.open(data_dir, settings.store_url, user=settings.team.user)
     try:
@@ -105,6 +108,9 @@ def cmd_fix(
             echo(f"position-sync: fix failed: {exc}", file=sys.stderr)
             return _exit_for(exc)
         echo(f"done: {event.detail}")
+        # The process syncing the account (a daemon, a window) syncs it now, reading the book in
+        # full: a change probe the fix did not move would otherwise hold the old lines a while.
+        request_sync(store.engine, plan.account, store.user or local_user(), datetime.now(UTC))
         return ExitCode.OK
     finally:
         store.close()

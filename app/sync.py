@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from position_sync.app.backoff import Backoff
-from position_sync.app.books.base import Book
+from position_sync.app.books.base import Book, Forgetful
 from position_sync.app.books.runner import DaemonThreadExecutor
 from position_sync.app.books.watch import BookWatcher
 from position_sync.app.broker import BrokerAdapter
@@ -39,6 +39,10 @@ from position_sync.app.team.requests import serve_requests
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+# The reasons a person gave for a sync (the resync button, a fix written to the book, a viewer's
+# request): the book is read in full, not answered from a read its change probe vouches for.
+FRESH_READS = frozenset({"manual", "book fixed", "requested"})
 Clock = Callable[[], datetime]
 Subscriber = Callable[["SyncResult"], None]
 # Each account's memory and learned aliases, as ``Store.load_memories`` reads them.
@@ -431,7 +435,8 @@ class SyncWorker:
 
     async def _judge(self, state: _Account, reason: str, started: datetime) -> SyncResult:
         account = state.config
-        broker, book = await asyncio.gather(self._read_broker(state), self._read_book(state))
+        fresh = reason in FRESH_READS
+        broker, book = await asyncio.gather(self._read_broker(state), self._read_book(state, fresh=fresh))
         settings = judge_settings(account)
 
         def judge_and_save() -> tuple[Outcome, int]:
@@ -578,8 +583,11 @@ class SyncWorker:
             )
         return snapshot
 
-    async def _read_book(self, state: _Account) -> BookSnapshot | ReadError:
+    async def _read_book(self, state: _Account, *, fresh: bool = False) -> BookSnapshot | ReadError:
+        """The account's book; ``fresh``: nothing reused on a sign the source cannot vouch for."""
         account = state.config
+        if fresh and isinstance(state.book, Forgetful):
+            state.book.forget()
         loop = asyncio.get_running_loop()
         key = account.book_account or account.id
         blocked = self._still_blocked(account.book)

@@ -297,6 +297,11 @@ class SqlBook:
                 self._good.pop(key, None)
             raise
 
+    def forget(self) -> None:
+        """The next read of every account is a full one, whatever the probe answers."""
+        with self._good_lock:
+            self._good.clear()
+
     def _read(self, account: str | None, key: str | None) -> BookSnapshot:
         trusted = self.change_probe is not None and self.full_read_seconds > 0
         answer: str | None = None

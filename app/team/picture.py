@@ -1,7 +1,7 @@
 """What a viewer reads of a shared store: revisions, one account's picture, who feeds it, what it may do.
 
 Blocking, like the rest of the store: the viewer runs these on its one store thread. Nothing
-here writes, except ``request_sync``, a viewer's single write (a resync asked of the daemon).
+here writes: a viewer's one write, a resync asked of the daemon, is ``app.team.requests.request_sync``.
 
 One account's picture is read so that its parts agree: its state row (with the revision) first,
 then its rows and its new events, then the revision again; a save committed in between makes
@@ -16,18 +16,16 @@ from datetime import datetime
 from sqlalchemy import Connection, Engine, func, select, text
 
 from position_sync.app.reconcile import AccountMemory
-from position_sync.app.store.codec import from_iso, iso, rows_from_records
+from position_sync.app.store.codec import from_iso, rows_from_records
 from position_sync.app.store.models import (
     account_leases,
     account_state,
     acknowledgements,
     current_rows,
     events,
-    sync_requests,
     sync_runs,
 )
 from position_sync.app.store.repository import StoredEvent, memory_of, stored_event
-from position_sync.app.store.revisions import REQUESTS, notify
 
 # A save committing between the parts of a read makes it start over, at most this often.
 CONSISTENT_TRIES = 5
@@ -115,7 +113,7 @@ def read_account(engine: Engine, account: str, after_event: int) -> AccountPictu
             run_id = connection.execute(
                 select(func.max(sync_runs.c.id)).where(sync_runs.c.account == account)
             ).scalar()
-            again = _revision(connection, account)
+            again = revision_in(connection, account)
         if again == int(state.revision or 0):
             memory = memory_of(state, {row.instrument: row for row in rows})
             return AccountPicture(
@@ -132,10 +130,11 @@ def read_account(engine: Engine, account: str, after_event: int) -> AccountPictu
 
 def revision_of(engine: Engine, account: str) -> int:
     with engine.connect() as connection:
-        return _revision(connection, account)
+        return revision_in(connection, account)
 
 
-def _revision(connection: Connection, account: str) -> int:
+def revision_in(connection: Connection, account: str) -> int:
+    """The account's revision (0 before its first save): what a viewer compares to know what moved."""
     found = connection.execute(
         select(account_state.c.revision).where(account_state.c.account == account)
     ).scalar()
@@ -183,20 +182,3 @@ def privileges(engine: Engine) -> Privileges:
     return Privileges(
         acknowledge=bool(row.ack) and writable, resync=bool(row.request) and writable, role=row.role
     )
-
-
-def request_sync(engine: Engine, account: str, by: str | None, at: datetime) -> tuple[int, int]:
-    """Ask the daemon holding ``account`` to sync it: a request row and a hint, in one transaction.
-
-    Returns the request's id and the account's revision when asked: the answer has come once the
-    revision passed it.
-    """
-    with engine.begin() as connection:
-        revision = _revision(connection, account)
-        inserted = connection.execute(
-            sync_requests.insert().values(account=account, requested_at=iso(at), by=by)
-        ).inserted_primary_key
-        assert inserted is not None
-        request = int(inserted[0])
-        notify(connection, REQUESTS, account, "request", request)
-    return request, revision

@@ -23,7 +23,8 @@ from sqlalchemy import Engine, select, update
 from position_sync.app.store import Store
 from position_sync.app.store.codec import iso
 from position_sync.app.store.models import sync_requests
-from position_sync.app.store.revisions import REQUESTS
+from position_sync.app.store.revisions import REQUESTS, notify
+from position_sync.app.team.picture import revision_in
 
 if TYPE_CHECKING:
     from position_sync.app.team.listener import HintListener
@@ -105,3 +106,20 @@ def _listener(store: Store, wake: Callable[..., object]) -> HintListener | None:
         return None
     listener.start()
     return listener
+
+
+def request_sync(engine: Engine, account: str, by: str | None, at: datetime) -> tuple[int, int]:
+    """Ask the daemon holding ``account`` to sync it: a request row and a hint, in one transaction.
+
+    Returns the request's id and the account's revision when asked: the answer has come once the
+    revision passed it.
+    """
+    with engine.begin() as connection:
+        revision = revision_in(connection, account)
+        inserted = connection.execute(
+            sync_requests.insert().values(account=account, requested_at=iso(at), by=by)
+        ).inserted_primary_key
+        assert inserted is not None
+        request = int(inserted[0])
+        notify(connection, REQUESTS, account, "request", request)
+    return request, revision

@@ -45,6 +45,7 @@ from position_sync.app.sync import SyncResult, utcnow
 from position_sync.app.team import picture
 from position_sync.app.team.listener import RECONNECT, HintListener
 from position_sync.app.team.picture import AccountPicture, Feeder, Marks, Privileges
+from position_sync.app.team.requests import request_sync
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -300,7 +301,7 @@ class StoreViewer:
             raise ViewerRefused(self.privileges.refusal("a resync"))
         engine = self.store.engine
         at = self._clock()
-        request, revision = await self._in_db(lambda: picture.request_sync(engine, account_id, self.user, at))
+        request, revision = await self._in_db(lambda: request_sync(engine, account_id, self.user, at))
         log.info("resync of %s asked of its daemon (request %d, revision %d)", account_id, request, revision)
         if self.revision(account_id) > revision:  # already newer than when asked: wait for the next
             revision = self.revision(account_id)

@@ -218,6 +218,14 @@ def test_cli_shows_the_plan_and_needs_confirmation(setup: Setup, capsys: pytest.
     assert setup.cli(*args, "--yes") == 0
     out = capsys.readouterr().out
     assert "UPDATE" in out and "done: close-phantom in book 'bot'" in out
+    # A process syncing the account is asked to sync it now, reading the book in full.
+    store = Store.open(setup.data)
+    try:
+        with store.engine.connect() as connection:
+            asked = connection.execute(text("SELECT account, taken_at FROM sync_requests")).all()
+    finally:
+        store.close()
+    assert [tuple(r) for r in asked] == [("sim", None)]
     assert setup.cli("fix", "--undo", "--yes") == 0
     assert setup.rows() == before
 

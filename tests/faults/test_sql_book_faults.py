@@ -142,3 +142,49 @@ async def test_a_failed_probe_is_stale_in_a_runtime_that_remembers_the_last_read
     assert not faulted.events or all(
         e.kind.value not in {"phantom_detected", "untracked_detected", "closed"} for e in faulted.events
     )
+
+
+async def test_a_resync_reads_the_book_in_full_whatever_its_probe_says(tmp_path: Path) -> None:
+    """A probe that misses a change (here nothing moves ``book_revision``) holds the old lines
+    between interval syncs; the resync button, a fix written and a viewer's request read anew."""
+    _make_database(tmp_path / "book.db")
+    scenario = tmp_path / "steps.toml"
+    write_scenario(scenario, [{"positions": POSITIONS}])
+    runtime = simulated_runtime(
+        tmp_path,
+        scenario.read_text(),
+        dict[str, Any](BOOK),
+        exchange="NFO",
+        confirm_syncs=1,
+        settle_seconds=0,
+    )
+    changes = {
+        True: _run_sql("DELETE FROM positions WHERE symbol = 'FINNIFTY25NOVFUT'"),
+        False: _run_sql("INSERT INTO positions VALUES ('FINNIFTY25NOVFUT', 40, 23000)"),
+    }
+    shown = {True: Status.MATCH, False: Status.UNTRACKED}  # the book holds it, or only the broker
+    seen: list[tuple[str, Status, Status]] = []
+    try:
+        await runtime.worker.load()
+        assert (await runtime.worker.sync("sim", "interval")).state is AccountState.OK
+        held = True
+        for reason in ("manual", "book fixed", "requested"):
+            changes[held](tmp_path / "book.db")
+            between = await runtime.worker.sync("sim", "interval")
+            asked = await runtime.worker.sync("sim", reason)
+            seen.append(
+                (
+                    reason,
+                    between.rows["NFO:FINNIFTY25NOVFUT"].status,
+                    asked.rows["NFO:FINNIFTY25NOVFUT"].status,
+                )
+            )
+            held = not held
+    finally:
+        await runtime.close()
+    # Between: the lines the probe vouched for; asked: the table as it is.
+    assert seen == [
+        ("manual", shown[True], shown[False]),
+        ("book fixed", shown[False], shown[True]),
+        ("requested", shown[True], shown[False]),
+    ]

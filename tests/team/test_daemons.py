@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from position_sync.app.team.picture import request_sync
+from position_sync.app.team.requests import request_sync
 from tests.conftest import toml_table, write_book, write_scenario
 
 pytestmark = pytest.mark.postgres

@@ -11,8 +11,7 @@ import pytest
 
 from position_sync.app.config import load_settings
 from position_sync.app.store import Store
-from position_sync.app.team.picture import request_sync
-from position_sync.app.team.requests import take_requests
+from position_sync.app.team.requests import request_sync, take_requests
 from position_sync.wiring import build_runtime
 from tests.conftest import Project
 
