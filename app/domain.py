@@ -185,7 +185,7 @@ def normal(value: Decimal | None) -> Decimal | None:
         return None
     if value == ZERO:
         return ZERO
-    if value.adjusted() < _FAST_DIGITS:
+    if value.is_finite() and value.adjusted() < _FAST_DIGITS:
         integral = value.to_integral_value()
         return integral.quantize(_UNIT) if integral == value else value.normalize()
     return Decimal(format(value.normalize(), "f"))

@@ -64,18 +64,25 @@ _ENCODE = json.JSONEncoder(ensure_ascii=True).encode
 
 
 def _json_text(payload: Any) -> str:
+    """An object a member a line, a list an item a line; anything else as the encoder writes it."""
     if isinstance(payload, list):
         return _json_list(payload, "")
     if isinstance(payload, dict) and payload:
         members = [
-            f"  {_ENCODE(str(key))}: {_json_list(value, '  ') if isinstance(value, list) else _ENCODE(value)}"
+            f"  {_ENCODE(_key_text(key))}: {_json_list(value, '  ') if isinstance(value, list) else _ENCODE(value)}"
             for key, value in payload.items()
         ]
         return "{\n" + ",\n".join(members) + "\n}"
     return _ENCODE(payload)
 
 
+def _key_text(key: Any) -> str:
+    """A key as ``json.dumps`` writes it: ``True`` as ``"true"``, ``None`` as ``"null"``."""
+    return key if isinstance(key, str) else json.dumps(key)
+
+
 def _json_list(values: list[Any], indent: str) -> str:
+    """The items one a line under ``indent``, each written compactly (a row of a large picture)."""
     if not values:
         return "[]"
     inner = indent + "  "

@@ -11,6 +11,7 @@ one scenario file see one broker, as they would a real one.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import tomllib
@@ -85,8 +86,9 @@ class Scenario:
         if built is None:
             entry = self._entries[index]
             if entry is None:
-                entry = load_scenario(self.path)._entries[index]
-                assert entry is not None
+                again = load_scenario(self.path)._entries
+                if index >= len(again) or (entry := again[index]) is None:
+                    raise ConfigError(self.path, f"steps[{index}]", "is gone: the scenario was edited")
             with collector_paused():  # a large step is hundreds of thousands of young objects
                 built = self._built[index] = _parse_step(entry, index, self.path)
             self._entries[: index + 1] = [None] * (index + 1)
@@ -247,7 +249,8 @@ class SimulatedBroker:
         index = self.step
         self._save_step(min(index + 1, len(self.steps) - 1))
         try:
-            step = self.steps.step(index)
+            # Off the event loop: building a large step is the window's frame time several times over.
+            step = await asyncio.to_thread(self.steps.step, index)
         except ConfigError as exc:
             raise ReadError(
                 ReadErrorKind.MALFORMED, f"the scenario of {self.account_id} cannot be read: {exc}"

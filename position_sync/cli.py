@@ -140,8 +140,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None, *, end_process: bool = False) -> int:
-    """Run one command; ``end_process`` (the program's own entry, ``run``): a one-shot command
-    ends the process itself once its output is out (``_end_now``)."""
+    """Run one command and give its exit code.
+
+    ``end_process`` is for the program's own entry (``run``): a one-shot command then ends the
+    process itself once its output is out (``_end_now``), while a caller in the same process
+    (tests, the frozen build's self-check) gets the collector back and the code returned.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if not _one_shot(args):
@@ -168,21 +172,28 @@ def _end_now(code: int) -> NoReturn:
 
     Re-enabling the collector and shutting the interpreter down would walk and free every row,
     position and parsed line the command built: 0.4 s after a 100,000-position first sync had
-    printed everything. The output is flushed and the exit handlers run (the demo's throwaway
-    data directory, the log's last lines) as a normal exit would; the system takes the memory.
+    printed everything. What a normal exit does that matters is kept, in its order: the exit
+    handlers run (the demo's throwaway data directory, the log's last lines), then the output
+    is flushed, and a flush that fails exits 120 as Python does. Unlike a normal exit, threads
+    still running are not waited for: every one-shot command closes its store and runtime
+    first, and its reader threads are daemon threads.
     """
     import atexit
-    from contextlib import suppress
 
-    for stream in (sys.stdout, sys.stderr):
-        with suppress(BrokenPipeError, ValueError):  # the reader went away, or the stream closed
-            stream.flush()
     atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BrokenPipeError:  # the reader went away (`| head`): not an error of ours
+            pass
+        except (OSError, ValueError):  # a full disk, a closed stream: the output is incomplete
+            code = 120
     os._exit(code)
 
 
 def _one_shot(args: argparse.Namespace) -> bool:
-    """Every command that ends by itself; not the window, not a daemon (``sync`` without ``--once``)."""
+    """Every command that ends by itself: its cyclic garbage can wait for the end (not the
+    window, not a daemon, ``sync`` without ``--once``, which run for days)."""
     return args.command not in (None, "daemon") and not (args.command == "sync" and not args.once)
 
 

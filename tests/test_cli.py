@@ -787,6 +787,37 @@ def test_json_output_escapes_every_control_character() -> None:
     assert terminal_safe("a\x1bb\x9bc\u2066d\ne\tf") == "a\\x1bb\\x9bc\\u2066d\\x0ae\\x09f"
 
 
+def test_json_output_is_a_record_a_line_and_escapes_in_lists_too() -> None:
+    """A large picture is written a row a line (each by the C encoder); what it says is what
+    ``json.dumps`` would say, control characters escaped wherever they stand."""
+    import contextlib
+    import io
+
+    from position_sync.app.terminal import echo_json
+
+    payload = {
+        "synced_at": None,
+        "accounts": [{"id": "sim", "state": "ok", "lease": None}],
+        "rows": [{"instrument": f"NSE:{i}", "hint": EVIL, "broker_parts": []} for i in range(3)],
+        "events": [],
+        True: {"nested": [1, 2]},
+    }
+    for value in (payload, [EVIL, {"a": EVIL}], [], {}, EVIL):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            echo_json(value)
+        assert not RAW_CONTROLS.search(out.getvalue())
+        assert out.getvalue() == out.getvalue().encode("ascii").decode("ascii")
+        assert json.loads(out.getvalue()) == json.loads(json.dumps(value))
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        echo_json(payload)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "{" and lines[-1] == "}"
+    assert sum(line.startswith('    {"instrument": "NSE:') for line in lines) == 3  # a row a line
+    assert '  "events": [],' in lines and '  "true": {"nested": [1, 2]}' in lines
+
+
 # ---------------------------------------------------------------- numbers as numbers
 
 

@@ -8,6 +8,7 @@ must keep collecting what cycles it makes; ``main`` called in-process gets the c
 from __future__ import annotations
 
 import gc
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -54,26 +55,44 @@ def test_a_daemon_keeps_collecting(project: Project, monkeypatch: pytest.MonkeyP
     assert seen == [True]
 
 
+def _unbuffered_off() -> dict[str, str]:
+    """The environment without ``PYTHONUNBUFFERED``: with it, output that was never flushed would
+    be out all the same, and the tests below could not fail."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+
+
 def test_a_one_shot_process_ends_with_its_output_flushed_and_exit_handlers_run(tmp_path: Path) -> None:
     marker = tmp_path / "exit-handler-ran"
     script = (
         "import atexit, pathlib\n"
         "from position_sync.cli import _end_now\n"
         f"atexit.register(lambda: pathlib.Path({str(marker)!r}).write_text('ran'))\n"
+        "atexit.register(lambda: print(' and the handler', end=''))\n"
         "print('the whole table', end='')\n"
         "_end_now(1)\n"
         "print('never')\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=_unbuffered_off()
+    )
     assert done.returncode == 1
-    assert done.stdout == "the whole table"  # buffered output flushed, nothing after it ran
+    # Buffered output flushed, the handlers' output too, nothing after the end ran.
+    assert done.stdout == "the whole table and the handler"
     assert marker.read_text() == "ran"
 
 
 def test_the_command_ends_a_sync_with_its_exit_code_and_its_table(project: Project) -> None:
-    arguments = _arguments(project, "sync", "--once")
-    done = subprocess.run(
-        [sys.executable, "-m", "position_sync", *arguments], capture_output=True, text=True, timeout=120
+    project.write(
+        broker_steps=[{"positions": [GOOD]}],
+        book=[{**GOOD, "quantity": "12"}],
     )
-    assert done.returncode == 0, done.stderr
-    assert "INFY" in done.stdout and "match" in done.stdout
+    arguments = ["--config", str(project.config), "--data-dir", str(project.data_dir), "sync", "--once"]
+    done = subprocess.run(
+        [sys.executable, "-m", "position_sync", *arguments],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_unbuffered_off(),
+    )
+    assert done.returncode == 1, done.stderr  # a mismatch: the code survives the fast end
+    assert "INFY" in done.stdout and "qty_mismatch" in done.stdout

@@ -6,8 +6,10 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from position_sync.app.domain import MAX_DECIMAL_PLACES, NumberOutOfBounds, to_decimal
+from position_sync.app.domain import MAX_DECIMAL_PLACES, ZERO, NumberOutOfBounds, normal, to_decimal
 
 
 @pytest.mark.parametrize(
@@ -61,3 +63,20 @@ def test_a_refusal_quotes_a_long_value_cut_short() -> None:
     with pytest.raises(ValueError) as caught:
         to_decimal("x" * 1_000_000)
     assert len(str(caught.value)) < 100
+
+
+@given(
+    st.integers(min_value=-(10**40), max_value=10**40),
+    st.integers(min_value=-40, max_value=12),
+)
+@settings(max_examples=3000, deadline=None)
+def test_normal_is_the_text_round_trip_at_every_size(digits: int, exponent: int) -> None:
+    """``normal`` skips the text below 10**26; what it gives is what the text gave, digit for digit."""
+    value = Decimal(digits).scaleb(exponent)
+    by_text = ZERO if value == ZERO else Decimal(format(value.normalize(), "f"))
+    assert str(normal(value)) == str(by_text)
+
+
+def test_normal_keeps_what_is_not_finite() -> None:
+    assert str(normal(Decimal("Infinity"))) == "Infinity"
+    assert normal(Decimal("NaN")).is_nan()  # type: ignore[union-attr]

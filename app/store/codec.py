@@ -238,7 +238,9 @@ def rows_from_records(columns: Sequence[str], records: Iterable[Sequence[Any]]) 
 
 
 def _shared(text: str | None, seen: dict[str | None, Decimal | None]) -> Decimal | None:
-    """The Decimal of ``text``, one object for every repeat of it (up to 10,000 texts kept)."""
+    """The Decimal of ``text``, one object for every repeat of it: quantities repeat across an
+    account's rows. At most 10,000 texts are kept, so an account of all-different figures does
+    not hold a second table of them while it loads."""
     found = seen.get(text)
     if found is None and text is not None:
         found = Decimal(text)
