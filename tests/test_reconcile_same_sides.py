@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from position_sync.app.domain import BookSnapshot, BrokerSnapshot, Position, Status
 from position_sync.app.errors import ReadError, ReadErrorKind
 from position_sync.app.reconcile import AccountMemory, JudgeSettings, Outcome, reconcile
-from position_sync.app.reconcile.rows import build_rows
+from position_sync.app.reconcile.rows import build_row, build_rows
 from tests.reconcile_helpers import ACCOUNT, T0, pos
 
 
@@ -149,3 +152,61 @@ def test_the_same_sides_skip_the_look_at_calm_matches_only() -> None:
     assert calm == {"NSE:A", "NSE:B", "NSE:LEGS"}
     assert set(counted.looked) == set(keys) - calm
     assert all(built.rows[k] is memory.rows[k] for k in calm)
+
+
+_PRICES = st.one_of(st.none(), st.decimals(min_value=1, max_value=10_000, places=2, allow_nan=False))
+
+
+@given(
+    quantity=st.integers(min_value=-500, max_value=500).filter(bool),
+    average=_PRICES,
+    last=_PRICES,
+    new_last=_PRICES,
+    unrealised=_PRICES,
+    new_unrealised=_PRICES,
+    label=st.sampled_from([None, "CNC", "NRML"]),
+    new_quantity=st.sampled_from([None, 1]),
+    new_currency=st.sampled_from([None, "INR"]),
+    new_reason=st.sampled_from([None, "no price"]),
+)
+@settings(max_examples=400, deadline=None)
+def test_a_calm_match_kept_or_repriced_without_building_is_what_building_gives(
+    quantity: int,
+    average: Decimal | None,
+    last: Decimal | None,
+    new_last: Decimal | None,
+    unrealised: Decimal | None,
+    new_unrealised: Decimal | None,
+    label: str | None,
+    new_quantity: int | None,
+    new_currency: str | None,
+    new_reason: str | None,
+) -> None:
+    """The shortcut for a calm match (the same row, or the same row at new prices) gives what
+    judging the sides in full gives, whatever moved: a price, the broker's P&L, a quantity, a
+    currency, the words for a missing price."""
+    settings = JudgeSettings(settle_seconds=0)
+    b1 = replace(
+        pos("NSE:X", quantity), average_price=average, last_price=last, unrealised_pnl=unrealised, label=label
+    )
+    l1 = replace(pos("NSE:X", quantity), average_price=average)
+    memory = AccountMemory(ACCOUNT, initialised=True)
+    first = build_rows(ACCOUNT, {"NSE:X": None}, {"NSE:X": b1}, {"NSE:X": l1}, {}, {}, memory, T0, settings)
+    prev = first.rows["NSE:X"]
+    assert prev.status is Status.MATCH
+    b2 = replace(
+        b1,
+        quantity=b1.quantity + (new_quantity or 0),
+        last_price=new_last,
+        unrealised_pnl=new_unrealised,
+        currency=new_currency,
+        price_missing_reason=new_reason,
+    )
+    later = T0 + timedelta(minutes=1)
+    remembered = AccountMemory(ACCOUNT, {"NSE:X": prev}, initialised=True)
+    fast = build_rows(
+        ACCOUNT, {"NSE:X": None}, {"NSE:X": b2}, {"NSE:X": l1}, {}, {}, remembered, later, settings
+    )
+    built = build_row(ACCOUNT, "NSE:X", b2, l1, None, None, prev, later, settings)
+    assert fast.rows.get("NSE:X") == built
+    assert (fast.rows.get("NSE:X") is prev) == (built is prev)

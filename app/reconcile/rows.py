@@ -120,9 +120,15 @@ def build_rows(
             continue
         bp = b_get(key)
         lp = l_get(key)
-        if prev is not None and bp is not None and lp is not None and _still_the_same_match(prev, bp, lp):
-            rows[key] = prev
-            continue
+        if prev is not None and bp is not None and lp is not None:
+            reused = _still_the_same_match(prev, bp, lp)
+            if reused is prev:
+                rows[key] = prev
+                continue
+            if reused is not None:  # the same calm match at new prices
+                rows[key] = reused
+                built.note_change(key, reused, prev)
+                continue
         row = build_row(account, key, bp, lp, b_parts_get(key), l_parts_get(key), prev, now, settings)
         if row is None:
             if prev is not None:
@@ -139,14 +145,17 @@ def _none(_key: str) -> None:
     return None
 
 
-def _still_the_same_match(prev: Row, bp: Position, lp: Position) -> bool:
-    """True when ``build_row`` would rebuild ``prev`` unchanged: a calm match, single line per side.
+def _still_the_same_match(prev: Row, bp: Position, lp: Position) -> Row | None:
+    """What ``build_row`` would give for a calm match, single line per side, without building it:
+    ``prev`` itself when nothing changed, a copy at the new prices when only they moved, None
+    when anything else did (then the row is built and judged).
 
-    The steady state of a large account is almost all such rows; comparing the inputs here
-    skips building a new row and comparing it field by field, which dominated a resync.
+    The steady state of a large account is almost all such rows, and while the market is open
+    most of them tick: comparing the inputs here skips building each row and comparing it field
+    by field, which dominated a resync.
     """
     if prev.status is not Status.MATCH or prev.confirmed or prev.streak or prev.previous_status is not None:
-        return False
+        return None
     b_qty = bp.quantity
     b_avg = bp.average_price
     if (
@@ -158,23 +167,50 @@ def _still_the_same_match(prev: Row, bp: Position, lp: Position) -> bool:
         or lp.average_price != prev.local_avg
         or (b_avg is not None and lp.average_price is not None and b_avg != lp.average_price)
     ):
-        return False
-    last_price = bp.last_price if bp.last_price is not None else prev.last_price
-    if last_price != prev.last_price or bp.realised_pnl != prev.realised_pnl or prev.realised_estimated:
-        return False
+        return None
+    if bp.realised_pnl != prev.realised_pnl or prev.realised_estimated:
+        return None
     if bp.multiplier != prev.multiplier or bp.price_missing_reason != prev.hint or prev.explained:
-        return False
+        return None
     if ((bp.currency or lp.currency) or prev.currency) != prev.currency or prev.local_parts:
-        return False
+        return None
+    parts = prev.broker_parts
+    if not (len(parts) == 1 and parts[0] == (bp.label, b_qty, b_avg) if bp.label else not parts):
+        return None
+    last_price = bp.last_price if bp.last_price is not None else prev.last_price
     unrealised = bp.unrealised_pnl
     if unrealised is None and b_avg is not None and last_price is not None:
         unrealised = (last_price - b_avg) * b_qty * bp.multiplier
-    if unrealised != prev.unrealised_pnl:
-        return False
-    parts = prev.broker_parts
-    if bp.label:
-        return len(parts) == 1 and parts[0] == (bp.label, b_qty, b_avg)
-    return not parts
+    if last_price == prev.last_price and unrealised == prev.unrealised_pnl:
+        return prev
+    return _repriced(prev, last_price, unrealised)
+
+
+def _repriced(prev: Row, last_price: Decimal | None, unrealised: Decimal | None) -> Row:
+    """``prev`` at new prices: every other slot is what ``build_row`` would set from the same sides."""
+    row = _empty_row(Row)
+    row.account = prev.account
+    row.instrument = prev.instrument
+    row.status = prev.status
+    row.since = prev.since
+    row.broker_qty = prev.broker_qty
+    row.local_qty = prev.local_qty
+    row.broker_avg = prev.broker_avg
+    row.local_avg = prev.local_avg
+    row.last_price = last_price
+    row.unrealised_pnl = unrealised
+    row.realised_pnl = prev.realised_pnl
+    row.realised_estimated = False
+    row.multiplier = prev.multiplier
+    row.currency = prev.currency
+    row.hint = prev.hint
+    row.explained = False
+    row.streak = 0
+    row.confirmed = False
+    row.previous_status = None
+    row.broker_parts = prev.broker_parts
+    row.local_parts = prev.local_parts
+    return row
 
 
 # ``Row`` is keyword-only, and Python 3.11 passes keywords to a class through a dict: building a
