@@ -13,6 +13,7 @@ from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
+from position_sync.app.display import clock
 from position_sync.app.domain import AccountState, Row, Status
 from position_sync.app.sync import SyncResult
 from position_sync.ui.presenters.accounts import AccountView
@@ -108,9 +109,10 @@ def test_last_sync_is_the_last_good_one_and_the_failure_is_named_apart() -> None
         "demo-us": AccountView(AccountState.STALE, "unreachable", GOOD_AT, FAILED_AT, read_this_session=True),
     }
     text = last_sync_text(views, now)
-    good = T0.astimezone().strftime("%H:%M:%S")
-    last_good = GOOD_AT.astimezone().strftime("%H:%M:%S")
-    failed = FAILED_AT.astimezone().strftime("%H:%M:%S")
+    # As the status line writes a time: with the day when it is not today's (a run at midnight).
+    good = clock(T0, now, seconds=True)
+    last_good = clock(GOOD_AT, now, seconds=True)
+    failed = clock(FAILED_AT, now, seconds=True)
     assert (
         text == f"Last sync {good} (1 min ago) · demo-us: last good {last_good} (8 min ago), failed {failed}"
     )
@@ -132,10 +134,10 @@ def test_the_window_says_a_stale_account_everywhere(app: App, qloop: asyncio.Abs
     assert "demo-us stale" in controller.tray.icon.toolTip()
     assert window.windowTitle().startswith("demo-us stale — ")
 
-    failed = FAILED_AT.astimezone().strftime("%H:%M:%S")
-    last_good = GOOD_AT.astimezone().strftime("%H:%M:%S")
+    failed = clock(FAILED_AT, seconds=True)
+    last_good = clock(GOOD_AT, seconds=True)
     text = window.last_sync.text()
-    assert text.startswith(f"Last sync {T0.astimezone():%H:%M:%S}")  # demo's good sync, not the failure
+    assert text.startswith(f"Last sync {clock(T0, seconds=True)}")  # demo's good sync, not the failure
     assert f"demo-us: last good {last_good} (" in text and text.endswith(f"min ago), failed {failed}")
 
     window.act_only_problems.trigger()
