@@ -21,6 +21,7 @@ from sqlalchemy import event
 
 from position_sync.app.books.sql import SqlBook
 from position_sync.app.domain import AccountState, Status
+from position_sync.app.runtime import Runtime
 from tests.books.conftest import simulated_runtime
 from tests.conftest import toml_table, write_scenario
 from tests.faults.harness import SETTING_IDS, account_settings, assert_fault_held, assert_good, sync_once
@@ -105,11 +106,13 @@ def test_a_broken_probed_sql_book_holds_the_picture(
     )
 
 
-async def test_a_failed_probe_is_stale_in_a_runtime_that_remembers_the_last_read(tmp_path: Path) -> None:
+def _probed_runtime(tmp_path: Path) -> Runtime:
+    """The real runtime of one simulated account on the probed SQL book, in one process, where
+    the book remembers its last good read between syncs."""
     _make_database(tmp_path / "book.db")
     scenario = tmp_path / "steps.toml"
     write_scenario(scenario, [{"positions": POSITIONS}])
-    runtime = simulated_runtime(
+    return simulated_runtime(
         tmp_path,
         scenario.read_text(),
         dict[str, Any](BOOK),
@@ -117,6 +120,10 @@ async def test_a_failed_probe_is_stale_in_a_runtime_that_remembers_the_last_read
         confirm_syncs=1,
         settle_seconds=0,
     )
+
+
+async def test_a_failed_probe_is_stale_in_a_runtime_that_remembers_the_last_read(tmp_path: Path) -> None:
+    runtime = _probed_runtime(tmp_path)
     book = runtime.books["bot"]
     assert isinstance(book, SqlBook)
     queries: list[str] = []
@@ -147,17 +154,7 @@ async def test_a_failed_probe_is_stale_in_a_runtime_that_remembers_the_last_read
 async def test_a_resync_reads_the_book_in_full_whatever_its_probe_says(tmp_path: Path) -> None:
     """A probe that misses a change (here nothing moves ``book_revision``) holds the old lines
     between interval syncs; the resync button, a fix written and a viewer's request read anew."""
-    _make_database(tmp_path / "book.db")
-    scenario = tmp_path / "steps.toml"
-    write_scenario(scenario, [{"positions": POSITIONS}])
-    runtime = simulated_runtime(
-        tmp_path,
-        scenario.read_text(),
-        dict[str, Any](BOOK),
-        exchange="NFO",
-        confirm_syncs=1,
-        settle_seconds=0,
-    )
+    runtime = _probed_runtime(tmp_path)
     changes = {
         True: _run_sql("DELETE FROM positions WHERE symbol = 'FINNIFTY25NOVFUT'"),
         False: _run_sql("INSERT INTO positions VALUES ('FINNIFTY25NOVFUT', 40, 23000)"),
