@@ -21,7 +21,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, select, text
+
+from position_sync.app.store.models import account_state
 
 CHANGES = "position_sync"
 REQUESTS = "position_sync_requests"
@@ -58,3 +60,11 @@ def decode(channel: str, payload: str) -> Hint | None:
         if isinstance(number, int) and not isinstance(number, bool):
             return Hint(channel, data["account"], kind, number)
     return None
+
+
+def revision_in(connection: Connection, account: str) -> int:
+    """The account's revision (0 before its first save): what a viewer compares to know what moved."""
+    found = connection.execute(
+        select(account_state.c.revision).where(account_state.c.account == account)
+    ).scalar()
+    return int(found or 0)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, func, select, text
+from sqlalchemy import Engine, func, select, text
 
 from position_sync.app.reconcile import AccountMemory
 from position_sync.app.store.codec import from_iso, rows_from_records
@@ -26,6 +26,7 @@ from position_sync.app.store.models import (
     sync_runs,
 )
 from position_sync.app.store.repository import StoredEvent, memory_of, stored_event
+from position_sync.app.store.revisions import revision_in
 
 # A save committing between the parts of a read makes it start over, at most this often.
 CONSISTENT_TRIES = 5
@@ -131,14 +132,6 @@ def read_account(engine: Engine, account: str, after_event: int) -> AccountPictu
 def revision_of(engine: Engine, account: str) -> int:
     with engine.connect() as connection:
         return revision_in(connection, account)
-
-
-def revision_in(connection: Connection, account: str) -> int:
-    """The account's revision (0 before its first save): what a viewer compares to know what moved."""
-    found = connection.execute(
-        select(account_state.c.revision).where(account_state.c.account == account)
-    ).scalar()
-    return int(found or 0)
 
 
 def feeders(engine: Engine) -> dict[str, Feeder]:

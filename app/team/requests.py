@@ -23,8 +23,7 @@ from sqlalchemy import Engine, select, update
 from position_sync.app.store import Store
 from position_sync.app.store.codec import iso
 from position_sync.app.store.models import sync_requests
-from position_sync.app.store.revisions import REQUESTS, notify
-from position_sync.app.team.picture import revision_in
+from position_sync.app.store.revisions import REQUESTS, notify, revision_in
 
 if TYPE_CHECKING:
     from position_sync.app.team.listener import HintListener
